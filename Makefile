@@ -1,0 +1,36 @@
+# Every target sets itself up: a fresh clone needs only Python 3.11+ and make.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint screenshots bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/python -m app.qtcheck
+	$(BIN)/halext-desktop
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check routing storage app ui tests
+	$(BIN)/ruff format --check routing storage
+	$(BIN)/mypy routing storage
+
+screenshots: $(STAMP)
+	$(BIN)/python -m app.qtcheck
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots docs/screenshots
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,60 @@
+"""The backend protocol every route implements (halext, Ollama, OpenAI-compatible).
+
+A backend talks to exactly one server. It translates every library exception into a
+RouteError, has explicit timeouts on every call, and closes its HTTP stream when the
+consumer stops iterating or the task is cancelled (``aclose()`` in ``finally``), so the
+server stops generating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from routing.types import BackendEvent, ChatMessage, ChatOptions, Health, Locality, ModelInfo
+
+
+@runtime_checkable
+class Backend(Protocol):
+    kind: str  # "halext" | "ollama" | "openai"
+    route_id: str  # "halext", "ollama", "ollama@studio", "openai@groq"
+    base_url: str
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Models this route offers now. Raises RouteError when the server cannot be asked."""
+        ...
+
+    async def health(self) -> Health:
+        """Never raises: a failing check is ``Health(ok=False, detail=...)``."""
+        ...
+
+    def stream_chat(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions
+    ) -> AsyncIterator[BackendEvent]:
+        """Yield BackendStarted once, then BackendDelta*, then BackendDone once.
+
+        Raises RouteError (ErrorKind.STREAM_DROPPED once output has started) on failure.
+        """
+        ...
+
+    def locality_of(self, model: str) -> Locality:
+        """Where a request for ``model`` on this route would send the text."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class CredentialStore(Protocol):
+    """What routing needs from storage's SecretStore (keyring-backed; memory in tests).
+
+    Secret names used by routing:
+        ``halext-token:<base_url>``                 the current JWT
+        ``halext-password:<base_url>:<username>``   only when the user chose "remember me"
+        ``openai-key:<endpoint name>``              API key of an OpenAI-compatible endpoint
+    """
+
+    def get(self, name: str) -> str | None: ...
+
+    def set(self, name: str, value: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...

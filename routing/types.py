@@ -1,0 +1,212 @@
+"""Plain data shared by the router, its backends, storage and the front ends.
+
+Nothing here does I/O. Times are UTC-aware datetimes; durations are milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from routing.errors import RouteError
+from routing.refs import ModelRef
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Locality(StrEnum):
+    """Where the text goes. Drives the picker's grouping and the cloud policy."""
+
+    LOCAL = "local"  # this machine (loopback)
+    SELF_HOSTED = "self-hosted"  # a server the user or their org runs (LAN Ollama, halext nodes)
+    CLOUD = "cloud"  # a third-party hosted provider (OpenAI, Gemini, public endpoints)
+
+
+class UsageStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """Per-request options. ``json_schema`` asks for structured output (assistants):
+    Ollama gets it as ``format``, OpenAI-compatible endpoints get JSON mode, halext gets
+    a strict prompt (the server has no such field)."""
+
+    json_schema: dict[str, Any] | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One model a route offers, as the picker and ``halext-desktop models`` show it.
+
+    Attributes:
+        ref: the reference to send back to the router.
+        name: short display name (``llama3.1:8b``, ``gpt-4o-mini``).
+        provider: display provider (``ollama``, ``openai``, ``gemini``, ``mock``...).
+        source: routing family on the server side when known (halext ``source``), else provider.
+        locality: local / self-hosted / cloud.
+        available: False when the route knows the model but cannot serve it now.
+        size_bytes, context_length, family, quantization, parameter_size: when known.
+        node_name, latency_ms: for halext client nodes.
+        capabilities: e.g. ("completion", "tools", "vision").
+        extra: raw provider metadata worth keeping (never secrets).
+    """
+
+    ref: ModelRef
+    name: str
+    provider: str
+    source: str
+    locality: Locality
+    available: bool = True
+    size_bytes: int | None = None
+    context_length: int | None = None
+    family: str | None = None
+    quantization: str | None = None
+    parameter_size: str | None = None
+    node_name: str | None = None
+    latency_ms: int | None = None
+    capabilities: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.locality is Locality.CLOUD
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Result of a route's health check ("Test" button, status bar)."""
+
+    route_id: str
+    ok: bool
+    latency_ms: int | None = None
+    version: str | None = None
+    model_count: int | None = None
+    detail: str = ""  # "Ollama 0.12.3 · 7 models · 4 ms" or the exact failure and likely fix
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    signed_in_as: str | None = None  # halext only
+
+
+# ---- what a backend yields while streaming -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStarted:
+    """The backend knows which model answers (halext: ``X-Halext-AI-Model``; Ollama: the
+    ``model`` of the first chunk; OpenAI: the ``model`` of the first chunk)."""
+
+    answered_model: str  # provider-side id as the server reports it, e.g. "openai:gpt-4o-mini"
+    provider: str | None = None  # routing key when the backend knows it
+
+
+@dataclass(frozen=True, slots=True)
+class BackendDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackendDone:
+    prompt_tokens: int | None = None
+    response_tokens: int | None = None
+    exact_tokens: bool = False  # Ollama's eval counts are exact; halext's are estimates
+    done_reason: str | None = None
+    answered_model: str | None = None  # when only known at the end
+
+
+BackendEvent = BackendStarted | BackendDelta | BackendDone
+
+
+# ---- the usage row, as storage writes it ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One row of the local ``ai_usage_logs`` mirror: the halext server's columns first,
+    then what the desktop knows better."""
+
+    model_identifier: str  # what answered (or was asked, if nothing answered), e.g. "openai:gpt-4o-mini"
+    endpoint: str  # "/ai/chat/stream", "ollama:/api/chat", "openai:/chat/completions", "assist:task"
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    total_tokens: int = 0
+    latency_ms: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    user_id: int | None = None
+    conversation_id: int | None = None
+    # desktop extras
+    route: str = ""  # route id, "halext", "ollama@studio"
+    requested_model: str = ""  # the full model reference asked for
+    status: UsageStatus = UsageStatus.OK
+    error: str | None = None
+    ttft_ms: int | None = None  # time to first token
+    tokens_exact: bool = False
+    id: int | None = None
+
+
+# ---- what the router emits -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat turn. ``messages`` ends with the new user prompt."""
+
+    ref: ModelRef
+    messages: tuple[ChatMessage, ...]
+    conversation_id: int | None = None
+    endpoint_name: str = "chat"  # "chat", "assist:task"... stored as the usage row's endpoint prefix
+    options: ChatOptions = field(default_factory=ChatOptions)
+    use_fallbacks: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What answered. ``notes`` say when it is not what was asked (server fallback,
+    fallback route)."""
+
+    requested: ModelRef
+    answered: ModelRef  # the reference that actually answers (route + server-reported model)
+    answered_model: str  # provider-side id as reported, e.g. "mock:llama3.1"
+    locality: Locality
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    text: str
+    usage: UsageRecord
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: RouteError
+    partial_text: str
+    usage: UsageRecord
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    partial_text: str
+    usage: UsageRecord
+
+
+RouterEvent = Started | Delta | Finished | Failed | Cancelled
+TERMINAL_EVENTS = (Finished, Failed, Cancelled)
