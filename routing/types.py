@@ -208,5 +208,14 @@ class Cancelled:
     usage: UsageRecord
 
 
+@dataclass(frozen=True, slots=True)
+class ModelListing:
+    """Every model the configured routes offer, plus why a route could not be asked."""
+
+    models: list[ModelInfo]
+    errors: dict[str, RouteError] = field(default_factory=dict)  # route_id -> error
+    skipped: dict[str, str] = field(default_factory=dict)  # route_id -> reason (offline)
+
+
 RouterEvent = Started | Delta | Finished | Failed | Cancelled
 TERMINAL_EVENTS = (Finished, Failed, Cancelled)

@@ -1,0 +1,45 @@
+"""What the widgets may ask of the application (implemented by app/core.py).
+
+Widgets hold a ``Services`` and a ``Bridge``; they call the async methods through
+``bridge.call(...)`` so nothing blocks the GUI thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from routing.types import Health, ModelListing
+    from storage.conversations import ConversationStore
+    from storage.secrets import SecretStore
+    from storage.settings import Settings
+    from storage.usage import UsageLog
+
+
+class Services(Protocol):
+    settings: Settings
+    secrets: SecretStore
+    conversations: ConversationStore
+    usage: UsageLog
+
+    def signed_in_user(self) -> str | None:
+        """The halext user whose unexpired token is held, without any I/O."""
+        ...
+
+    async def sign_in(self, username: str, password: str, remember: bool) -> str:
+        """Log in to the configured halext URL; returns the username; raises RouteError."""
+        ...
+
+    async def sign_out(self) -> None: ...
+
+    async def list_models(self) -> ModelListing:
+        """Models of every allowed route (offline: Ollama hosts only)."""
+        ...
+
+    async def health_all(self) -> list[Health]:
+        """One Health per configured route that policy allows contacting."""
+        ...
+
+    async def test_ollama(self, url: str) -> Health: ...
+
+    async def test_openai(self, name: str, url: str, api_key: str | None) -> Health: ...
