@@ -192,6 +192,7 @@ class Finished:
     text: str
     usage: UsageRecord
     notes: tuple[str, ...] = ()
+    answered: ModelRef | None = None  # final word on what answered (a server fallback may show only at the end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +201,14 @@ class Failed:
     partial_text: str
     usage: UsageRecord
     notes: tuple[str, ...] = ()
+    answered: ModelRef | None = None  # set when a route had started answering
 
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
     partial_text: str
     usage: UsageRecord
+    answered: ModelRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from app.turns import Turns
+    from routing.policy import Policy
+    from routing.refs import ModelRef
+    from routing.router import Router
     from routing.types import Health, ModelListing
     from storage.conversations import ConversationStore
     from storage.secrets import SecretStore
@@ -21,6 +25,21 @@ class Services(Protocol):
     secrets: SecretStore
     conversations: ConversationStore
     usage: UsageLog
+    turns: Turns
+    router: Router
+
+    def policy(self) -> Policy:
+        """The current cloud/offline policy (read from settings)."""
+        ...
+
+    async def rebuild_backends(self) -> None:
+        """Rebuild the routes after a connection setting changed (runs on the loop thread)."""
+        ...
+
+    def resolve_default(self, listing: ModelListing | None) -> ModelRef | None:
+        """The global default for a new conversation: the setting, else the first allowed
+        local model of ``listing``; None when there is none."""
+        ...
 
     def signed_in_user(self) -> str | None:
         """The halext user whose unexpired token is held, without any I/O."""

@@ -1,0 +1,390 @@
+"""``halext-desktop``: the desktop window, or a subcommand over the same router and storage.
+
+Every failure prints one clear line on stderr and exits non-zero; nothing waits on the
+network before a subcommand actually needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TextIO
+
+from routing.display import chip_label
+from routing.errors import RouteError
+from routing.router import CancelToken
+from routing.types import Cancelled, Delta, Failed, Finished, Started, UsageRecord
+from storage.settings import SettingsError
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="halext-desktop",
+        description="Chat with halext and local Ollama models. With no command, opens the window.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    m = sub.add_parser("models", help="list every model the configured routes offer")
+    m.add_argument("--json", action="store_true", help="print JSON")
+
+    a = sub.add_parser("ask", help="send one prompt and stream the reply")
+    a.add_argument("prompt", nargs="+", help="the message ('-' reads it from stdin)")
+    a.add_argument("--model", "-m", help="model reference, e.g. ollama/llama3.1:8b")
+    a.add_argument("--conversation", "-c", type=int, help="continue this conversation id")
+    a.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    a.add_argument("--no-fallback", action="store_true", help="do not try the fallback models")
+
+    li = sub.add_parser("login", help="sign in to halext (token goes to the OS keyring)")
+    li.add_argument("--username", "-u")
+    li.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    li.add_argument(
+        "--remember", action="store_true", help="also keep the password in the keyring"
+    )
+
+    sub.add_parser("logout", help="forget the halext token and any remembered password")
+
+    u = sub.add_parser("usage", help="requests, latency and error rate by model")
+    u.add_argument("--since", default="7d", help="24h, 7d, 30d or all (default 7d)")
+    u.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("config", help="read or change settings")
+    c.add_argument("action", choices=["get", "set", "list", "reset"])
+    c.add_argument("key", nargs="?")
+    c.add_argument("value", nargs="?")
+
+    sub.add_parser("gui", help="open the desktop window (the default)")
+    return p
+
+
+def _err(msg: str) -> None:
+    print(f"halext-desktop: {msg}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from app.gui import main as gui_main
+
+        return gui_main()
+    if args.command == "config":
+        return _config(args)
+
+    from app.core import Core
+
+    try:
+        core = Core()
+    except Exception as exc:  # a broken database or settings file: one line, not a traceback
+        _err(str(exc))
+        return EXIT_FAIL
+    if core.settings.load_warning:
+        _err(core.settings.load_warning)
+    try:
+        handler = {
+            "models": _models,
+            "ask": _ask,
+            "login": _login,
+            "logout": _logout,
+            "usage": _usage,
+        }[args.command]
+        return handler(core, args)
+    except RouteError as exc:
+        _err(exc.one_line())
+        return EXIT_FAIL
+    except (SettingsError, ValueError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    finally:
+        core.close()
+
+
+# ---- config -------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> int:
+    from storage.settings import Settings
+
+    try:
+        settings = Settings.load()
+    except Exception as exc:
+        _err(str(exc))
+        return EXIT_FAIL
+    try:
+        if args.action == "list":
+            for key in settings.keys():
+                print(f"{key} = {json.dumps(settings.get(key))}")
+            return EXIT_OK
+        if args.action == "reset":
+            settings.reset()
+            print("settings restored to their defaults")
+            return EXIT_OK
+        if not args.key:
+            _err(f"config {args.action} needs a KEY; one of: {', '.join(settings.keys())}")
+            return EXIT_USAGE
+        if args.action == "get":
+            value = settings.get(args.key)
+            print(value if isinstance(value, str) else json.dumps(value))
+            return EXIT_OK
+        if args.value is None:
+            _err(f"config set {args.key} needs a VALUE ({settings.describe(args.key)})")
+            return EXIT_USAGE
+        settings.set_from_text(args.key, args.value)
+        print(f"{args.key} = {json.dumps(settings.get(args.key))}")
+        return EXIT_OK
+    except (SettingsError, KeyError) as exc:
+        _err(str(exc).strip("'\""))
+        return EXIT_USAGE
+
+
+# ---- models -------------------------------------------------------------------------------
+
+
+def _models(core: Any, args: argparse.Namespace) -> int:
+    listing = asyncio.run(_with_close(core, core.list_models()))
+    rows = []
+    for info in listing.models:
+        refusal = core.router.refusal(info.ref)
+        rows.append(
+            {
+                "ref": str(info.ref),
+                "route": info.ref.route_id,
+                "provider": info.provider,
+                "where": info.locality.value,
+                "available": info.available and refusal is None,
+                "blocked": refusal,
+                "size_bytes": info.size_bytes,
+                "context_length": info.context_length,
+                "node": info.node_name,
+            }
+        )
+    problems = {rid: e.one_line() for rid, e in listing.errors.items()}
+    problems.update({rid: f"skipped: {why}" for rid, why in listing.skipped.items()})
+    if args.json:
+        print(json.dumps({"models": rows, "routes": problems}, indent=2))
+        return EXIT_OK
+    if rows:
+        w = max(len(r["ref"]) for r in rows)
+        print(f"{'MODEL':<{w}}  {'ROUTE':<14} {'PROVIDER':<9} {'WHERE':<11} AVAILABLE")
+        for r in rows:
+            avail = "yes" if r["available"] else f"no — {r['blocked'] or 'unavailable'}"
+            print(f"{r['ref']:<{w}}  {r['route']:<14} {r['provider']:<9} {r['where']:<11} {avail}")
+    for rid, problem in problems.items():
+        print(f"{rid}: {problem}", file=sys.stderr)
+    if not rows:
+        print(f"No models available. {_connect_hint()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _connect_hint() -> str:
+    from app.core import CONNECT_HINT
+
+    return CONNECT_HINT
+
+
+async def _with_close(core: Any, coro: Any) -> Any:
+    try:
+        return await coro
+    finally:
+        await core.aclose()
+
+
+# ---- ask ----------------------------------------------------------------------------------
+
+
+def _read_prompt(parts: list[str]) -> str:
+    if parts == ["-"]:
+        return sys.stdin.read()
+    return " ".join(parts)
+
+
+def _ask(core: Any, args: argparse.Namespace) -> int:
+    prompt = _read_prompt(args.prompt)
+    if not prompt.strip():
+        _err("the prompt is empty")
+        return EXIT_USAGE
+    return asyncio.run(_with_close(core, _ask_async(core, args, prompt, sys.stdout)))
+
+
+async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
+    from app.turns import TurnBegun
+
+    listing = None
+    if not args.model and not core.settings.default_model:
+        listing = await core.list_models()
+    ref = core.resolve_model(args.model, listing)
+    if args.conversation is not None:
+        conv = core.conversations.get(args.conversation)
+        if conv is None:
+            _err(f"no conversation with id {args.conversation}")
+            return EXIT_USAGE
+    else:
+        title = " ".join(prompt.split())[:60] or "New chat"
+        conv = core.conversations.create(title=title, default_model_id=str(ref))
+
+    cancel = CancelToken()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, cancel.cancel)
+
+    started: Started | None = None
+    terminal: Finished | Failed | Cancelled | None = None
+    streamed = False
+    stream = core.turns.send(conv.id, prompt, ref, cancel=cancel)
+    if args.no_fallback:
+        core.router._fallbacks = list  # this process only
+    async for event in stream:
+        if isinstance(event, TurnBegun):
+            continue
+        if isinstance(event, Started):
+            started = event
+            if not args.json:
+                print(chip_label(event.answered, event.locality), file=sys.stderr)
+                for note in event.notes:
+                    print(f"⚠ {note}", file=sys.stderr)
+        elif isinstance(event, Delta):
+            if not args.json:
+                out.write(event.text)
+                out.flush()
+                streamed = True
+        elif isinstance(event, Finished | Failed | Cancelled):
+            terminal = event
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.remove_signal_handler(signal.SIGINT)
+    if streamed:
+        out.write("\n")
+
+    assert terminal is not None
+    answered = terminal.answered or (started.answered if started else None)
+    started_notes = set(started.notes) if started else set()
+    new_notes = [n for n in getattr(terminal, "notes", ()) if n not in started_notes]
+    if args.json:
+        text = terminal.text if isinstance(terminal, Finished) else terminal.partial_text
+        obj: dict[str, Any] = {
+            "text": text,
+            "model_asked": str(ref),
+            "model_answered": str(answered) if answered else None,
+            "route": answered.route_id if answered else ref.route_id,
+            "conversation_id": conv.id,
+            "status": terminal.usage.status.value,
+            "notes": list(getattr(terminal, "notes", ())),
+            "usage": _usage_json(terminal.usage),
+        }
+        if isinstance(terminal, Failed):
+            obj["error"] = terminal.error.one_line()
+        print(json.dumps(obj, indent=2))
+    else:
+        for note in new_notes:
+            print(f"⚠ {note}", file=sys.stderr)
+    if isinstance(terminal, Failed):
+        kept = " (partial reply kept)" if terminal.partial_text else ""
+        _err(terminal.error.one_line() + kept)
+        return EXIT_FAIL
+    if isinstance(terminal, Cancelled):
+        _err("stopped; the partial reply is kept in conversation %d" % conv.id)
+        return EXIT_CANCELLED
+    return EXIT_OK
+
+
+def _usage_json(row: UsageRecord) -> dict[str, Any]:
+    d = asdict(row)
+    for k, v in d.items():
+        if isinstance(v, datetime):
+            d[k] = v.isoformat()
+        elif hasattr(v, "value"):
+            d[k] = v.value
+    return d
+
+
+# ---- login / logout -----------------------------------------------------------------------
+
+
+def _login(core: Any, args: argparse.Namespace) -> int:
+    username = args.username or core.settings.halext_username
+    if not username:
+        if not sys.stdin.isatty():
+            _err("no username: pass --username")
+            return EXIT_USAGE
+        username = input("halext username: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {username}: ")
+    else:
+        _err("no password: use --password-stdin or run in a terminal")
+        return EXIT_USAGE
+    if not password:
+        _err("the password is empty")
+        return EXIT_USAGE
+    user = asyncio.run(_with_close(core, core.sign_in(username, password, args.remember)))
+    print(f"Signed in to {core.settings.effective_halext_url()} as {user}")
+    if not core.secrets.persistent:
+        print(
+            f"Note: {core.secrets.note} For scripts, set HALEXT_USERNAME and HALEXT_PASSWORD.",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _logout(core: Any, args: argparse.Namespace) -> int:
+    asyncio.run(_with_close(core, core.sign_out()))
+    print("Signed out; the token and any remembered password were removed from the keyring")
+    return EXIT_OK
+
+
+# ---- usage --------------------------------------------------------------------------------
+
+
+def _usage(core: Any, args: argparse.Namespace) -> int:
+    from storage.usage import parse_since
+
+    since = parse_since(args.since)
+    by_model = core.usage.requests_by_model(since)
+    latency = core.usage.latency_by_model(since)
+    errors = core.usage.error_rate_by_model(since)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "since": args.since,
+                    "requests_by_model": [list(r) for r in by_model],
+                    "latency_by_model": [list(r) for r in latency],
+                    "error_rate_by_model": [list(r) for r in errors],
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return EXIT_OK
+    if not by_model:
+        print(f"No requests logged in the last {args.since}.")
+        return EXIT_OK
+    w = max(len(str(r[0])) for r in by_model)
+    print(f"Requests by model (since {args.since})")
+    for model, count in by_model:
+        print(f"  {model:<{w}}  {count:>7}")
+    print("\nAverage latency by model")
+    print(f"  {'MODEL':<{w}}  {'LATENCY':>9}  {'FIRST TOKEN':>11}  {'N':>6}")
+    for model, avg_ms, ttft_ms, n in latency:
+        lat = f"{avg_ms:.0f} ms" if avg_ms is not None else "—"
+        ttft = f"{ttft_ms:.0f} ms" if ttft_ms is not None else "—"
+        print(f"  {model:<{w}}  {lat:>9}  {ttft:>11}  {n:>6}")
+    print("\nError rate by model")
+    for model, errs, total, rate in errors:
+        print(f"  {model:<{w}}  {errs:>5}/{total:<6} {rate * 100:5.1f} %")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The composition root shared by the CLI and the GUI (no Qt here).
+
+It reads the settings, opens the database, builds one backend per configured route and
+the Router over them. Nothing here touches the network: the app and every subcommand
+start at once even when no server is reachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from routing.backends.base import Backend, CredentialStore
+from routing.backends.halext import HalextBackend
+from routing.backends.ollama_backend import OllamaBackend
+from routing.backends.openai_compat import OpenAICompatBackend
+from routing.errors import ErrorKind, RouteError
+from routing.policy import Policy
+from routing.refs import ModelRef, ModelRefError
+from routing.router import Router
+from routing.types import Health, ModelInfo, ModelListing
+from storage.conversations import ConversationStore
+from storage.db import Database
+from storage.secrets import MemorySecretStore, SecretStore
+from storage.settings import Settings
+from storage.usage import UsageLog
+
+from app.turns import Turns
+
+log = logging.getLogger(__name__)
+
+# Settings whose change means the set of backends must be rebuilt.
+ROUTE_KEYS = frozenset(
+    {"halext_url", "halext_username", "halext_remember", "ollama_hosts", "openai_endpoints"}
+)
+
+CONNECT_HINT = (
+    "Start Ollama (`ollama serve`) for local models, or sign in to halext with "
+    "`halext-desktop login` (Settings → Connections in the app)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvCredentials:
+    """HALEXT_USERNAME / HALEXT_PASSWORD: sign in for one process, write nothing."""
+
+    username: str
+    password: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EnvCredentials | None:
+        user, pw = env.get("HALEXT_USERNAME", ""), env.get("HALEXT_PASSWORD", "")
+        return cls(user, pw) if user and pw else None
+
+
+class Core:
+    """Settings, storage, secrets, backends and the router, wired once.
+
+    Implements ``ui.services.Services`` (the GUI's view of the app).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        db: Database | None = None,
+        secrets: SecretStore | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.settings = settings or Settings.load(env=self.env)
+        self.db = db or Database()
+        self.db.open()
+        self.secrets = secrets or SecretStore()
+        self.conversations = ConversationStore(self.db)
+        self.usage = UsageLog(self.db)
+        self.env_credentials = EnvCredentials.from_env(self.env)
+        # With env credentials the token lives only in this process (nothing to the keyring).
+        self._halext_secrets: CredentialStore = (
+            MemorySecretStore() if self.env_credentials else self.secrets
+        )
+        self.router = Router(
+            self.build_backends(),
+            self.policy,
+            self.usage,
+            fallbacks=self.fallback_refs,
+        )
+        self.turns = Turns(self.router, self.conversations)
+
+    # ---- policy and settings ----------------------------------------------------------
+
+    def policy(self) -> Policy:
+        return Policy(disable_cloud=self.settings.disable_cloud, offline=self.settings.offline)
+
+    def fallback_refs(self) -> list[ModelRef]:
+        refs = []
+        for text in self.settings.fallback_models:
+            try:
+                refs.append(ModelRef.parse(text))
+            except ModelRefError:
+                log.warning("ignoring bad fallback model %r", text)
+        return refs
+
+    def build_backends(self) -> dict[str, Backend]:
+        """One backend per configured route. Constructing a backend does no I/O."""
+        backends: dict[str, Backend] = {}
+        url = self.settings.effective_halext_url()
+        if url:
+            creds = self.env_credentials
+            halext = HalextBackend(
+                url,
+                self._halext_secrets,
+                username=creds.username if creds else self.settings.halext_username,
+                remember=self.settings.halext_remember,
+                session_password=creds.password if creds else None,
+            )
+            backends[halext.route_id] = halext
+        for i, host in enumerate(self.settings.effective_ollama_hosts()):
+            ollama = OllamaBackend(host.name, host.url, is_default=(i == 0))
+            backends[ollama.route_id] = ollama
+        for ep in self.settings.openai_endpoints:
+            key = self.secrets.get(f"openai-key:{ep.name}")
+            oa = OpenAICompatBackend(ep.name, ep.url, key)
+            backends[oa.route_id] = oa
+        return backends
+
+    async def rebuild_backends(self) -> None:
+        """Called on the loop thread after a route setting changed."""
+        await self.router.set_backends(self.build_backends())
+
+    def halext(self) -> HalextBackend | None:
+        b = self.router.backend("halext")
+        return b if isinstance(b, HalextBackend) else None
+
+    # ---- Services ---------------------------------------------------------------------
+
+    def signed_in_user(self) -> str | None:
+        h = self.halext()
+        return h.signed_in_user() if h else None
+
+    async def sign_in(self, username: str, password: str, remember: bool) -> str:
+        if self.settings.offline:
+            raise RouteError(
+                ErrorKind.BLOCKED,
+                "Offline mode is on: halext is not contacted",
+                "Turn off “Offline — local models only” in Settings → AI to sign in",
+            )
+        h = self.halext()
+        if h is None:
+            raise RouteError(ErrorKind.NOT_CONFIGURED, "No halext server URL is configured")
+        user = await h.login(username, password, remember=remember)
+        if self.settings.halext_username != username:
+            self.settings.set("halext_username", username)
+        if self.settings.halext_remember != remember:
+            self.settings.set("halext_remember", remember)
+        return user
+
+    async def sign_out(self) -> None:
+        h = self.halext()
+        if h is not None:
+            await h.logout()
+
+    async def list_models(self) -> ModelListing:
+        return await self.router.list_models()
+
+    async def health_all(self) -> list[Health]:
+        return await self.router.health_all()
+
+    async def test_ollama(self, url: str) -> Health:
+        backend = OllamaBackend("test", url, is_default=False)
+        try:
+            return await backend.health()
+        finally:
+            await backend.aclose()
+
+    async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
+        backend = OpenAICompatBackend(name, url, api_key)
+        try:
+            return await backend.health()
+        finally:
+            await backend.aclose()
+
+    async def aclose(self) -> None:
+        await self.router.aclose()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- helpers for front ends --------------------------------------------------------
+
+    def resolve_default(self, listing: ModelListing | None) -> ModelRef | None:
+        try:
+            return self.resolve_model(None, listing)
+        except RouteError:
+            return None
+
+    def resolve_model(self, text: str | None, listing: ModelListing | None = None) -> ModelRef:
+        """The reference to use: explicit text, else the default setting, else the first
+        allowed local model of ``listing``. Raises RouteError with a hint when none."""
+        if text:
+            try:
+                return ModelRef.parse(text)
+            except ModelRefError as exc:
+                raise RouteError(ErrorKind.BAD_REQUEST, str(exc)) from None
+        if self.settings.default_model:
+            return ModelRef.parse(self.settings.default_model)
+        if listing is not None:
+            pick = first_allowed(listing.models, self.router)
+            if pick is not None:
+                return pick.ref
+        raise RouteError(
+            ErrorKind.NOT_CONFIGURED,
+            "No model chosen and no default model set",
+            "Pass --model (see `halext-desktop models`) or set one with "
+            "`halext-desktop config set default_model ollama/<name>`. " + CONNECT_HINT,
+        )
+
+
+def first_allowed(models: list[ModelInfo], router: Router) -> ModelInfo | None:
+    """Local first, then self-hosted, then cloud — skipping what policy refuses."""
+    order = {"local": 0, "self-hosted": 1, "cloud": 2}
+    for info in sorted(models, key=lambda m: order.get(m.locality.value, 3)):
+        if info.available and router.refusal(info.ref) is None:
+            return info
+    return None

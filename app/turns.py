@@ -1,0 +1,197 @@
+"""One chat turn from the user's point of view: store, route, persist — no Qt.
+
+The user's message is written before anything goes out; the assistant's row is created
+as ``pending`` and updated as text arrives, so a crash, a dropped stream or Stop never
+loses what was typed or what was already received. The CLI and the GUI both use this.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from routing.refs import ModelRef
+from routing.router import CancelToken, Router
+from routing.types import (
+    Cancelled,
+    ChatMessage,
+    ChatOptions,
+    ChatRequest,
+    Delta,
+    Failed,
+    Finished,
+    RouterEvent,
+    Started,
+)
+from storage.conversations import ConversationStore, MessageRow
+
+# Save streamed text at most this often (seconds): bounded loss on a crash, few writes.
+PARTIAL_SAVE_INTERVAL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnBegun:
+    """The user's message is stored and the assistant's row exists (status pending)."""
+
+    user: MessageRow
+    assistant: MessageRow
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSaved:
+    """The terminal state of the assistant's row as stored."""
+
+    assistant: MessageRow
+    event: RouterEvent  # the router's terminal event (Finished / Failed / Cancelled)
+
+
+TurnEvent = TurnBegun | TurnSaved | RouterEvent
+
+_STATUS = {Finished: "ok", Cancelled: "stopped"}
+
+
+def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
+    usage = getattr(event, "usage", None)
+    notes = list(getattr(event, "notes", ()) or (started.notes if started else ()))
+    meta: dict[str, Any] = {"notes": notes}
+    if started is not None:
+        meta["locality"] = started.locality.value
+        meta["answered_model"] = started.answered_model
+    if usage is not None:
+        meta.update(
+            ttft_ms=usage.ttft_ms,
+            latency_ms=usage.latency_ms,
+            prompt_tokens=usage.prompt_tokens,
+            response_tokens=usage.response_tokens,
+            tokens_exact=usage.tokens_exact,
+            usage_status=usage.status.value,
+        )
+    return meta
+
+
+class Turns:
+    """Runs chat turns against a Router and a ConversationStore."""
+
+    def __init__(
+        self,
+        router: Router,
+        conversations: ConversationStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._router = router
+        self._store = conversations
+        self._clock = clock
+
+    async def send(
+        self,
+        conversation_id: int,
+        prompt: str,
+        ref: ModelRef,
+        *,
+        cancel: CancelToken | None = None,
+        endpoint_name: str = "chat",
+        options: ChatOptions | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Store ``prompt`` as a new user message and stream the reply from ``ref``."""
+        history = self._store.history(conversation_id)
+        user = self._store.add_message(conversation_id, "user", prompt)
+        async for event in self._run(
+            conversation_id, user, history, ref, cancel, endpoint_name, options
+        ):
+            yield event
+
+    async def regenerate(
+        self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Replace the last reply, answering the last user message again with ``ref`` (the
+        model selected now, not the one that answered before)."""
+        rows = self._store.messages(conversation_id, limit=50)
+        last_user = next((m for m in reversed(rows) if m.role == "user"), None)
+        if last_user is None:
+            raise ValueError("There is no message to answer again")
+        later = [m for m in rows if m.id > last_user.id]
+        if later:
+            self._store.delete_messages_from(conversation_id, later[0].id)
+        history = self._store.history(conversation_id, before_message_id=last_user.id)
+        async for event in self._run(conversation_id, last_user, history, ref, cancel, "chat", None):
+            yield event
+
+    async def edit_and_resend(
+        self,
+        conversation_id: int,
+        message_id: int,
+        new_text: str,
+        ref: ModelRef,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
+        history = self._store.history(conversation_id, before_message_id=message_id)
+        self._store.delete_messages_from(conversation_id, message_id)
+        user = self._store.add_message(conversation_id, "user", new_text)
+        async for event in self._run(conversation_id, user, history, ref, cancel, "chat", None):
+            yield event
+
+    async def _run(
+        self,
+        conversation_id: int,
+        user: MessageRow,
+        history: list[ChatMessage],
+        ref: ModelRef,
+        cancel: CancelToken | None,
+        endpoint_name: str,
+        options: ChatOptions | None,
+    ) -> AsyncIterator[TurnEvent]:
+        self._store.set_default_model(conversation_id, str(ref))
+        assistant = self._store.add_message(
+            conversation_id, "assistant", "", status="pending", requested_model=str(ref)
+        )
+        yield TurnBegun(user, assistant)
+        request = ChatRequest(
+            ref=ref,
+            messages=(*history, ChatMessage("user", user.content)),
+            conversation_id=conversation_id,
+            endpoint_name=endpoint_name,
+            options=options or ChatOptions(),
+        )
+        parts: list[str] = []
+        started: Started | None = None
+        last_save = self._clock()
+        async for event in self._router.stream(request, cancel):
+            if isinstance(event, Started):
+                started = event
+                self._store.update_message(
+                    assistant.id,
+                    status="streaming",
+                    model_ref=str(event.answered),
+                    meta=_meta_for(event, event),
+                )
+                yield event
+            elif isinstance(event, Delta):
+                parts.append(event.text)
+                now = self._clock()
+                if now - last_save >= PARTIAL_SAVE_INTERVAL:
+                    self._store.update_message(assistant.id, content="".join(parts))
+                    last_save = now
+                yield event
+            else:
+                text = event.text if isinstance(event, Finished) else event.partial_text
+                answered = event.answered or (started.answered if started else None)
+                status = _STATUS.get(type(event), "error")
+                error = None
+                if isinstance(event, Failed):
+                    status = "blocked" if event.error.kind == "blocked" else "error"
+                    error = event.error.one_line()
+                saved = self._store.update_message(
+                    assistant.id,
+                    content=text,
+                    status=status,
+                    model_ref=str(answered) if answered else None,
+                    error=error,
+                    meta=_meta_for(event, started),
+                )
+                yield event
+                yield TurnSaved(saved, event)

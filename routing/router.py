@@ -1,0 +1,465 @@
+"""The shared Router: policy first, then one backend stream, one usage row per attempt.
+
+It runs on the app's asyncio loop thread (or ``asyncio.run`` in the CLI) and knows
+nothing of Qt. Every request ends in exactly one terminal event — Finished, Failed or
+Cancelled — and every route it contacts (or refuses) gets exactly one usage row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+
+from routing.backends.base import Backend
+from routing.errors import ErrorKind, RouteError
+from routing.policy import Policy, halext_model_is_cloud
+from routing.refs import ModelRef
+from routing.types import (
+    BackendDelta,
+    BackendDone,
+    BackendStarted,
+    Cancelled,
+    ChatRequest,
+    Delta,
+    Failed,
+    Finished,
+    Health,
+    Locality,
+    ModelListing,
+    RouterEvent,
+    Started,
+    UsageRecord,
+    UsageStatus,
+)
+from routing.usage_sink import UsageSink
+
+log = logging.getLogger(__name__)
+
+# What each route kind calls its chat endpoint, stored in the usage row's `endpoint`.
+_ENDPOINTS = {"halext": "/ai/chat/stream", "ollama": "/api/chat", "openai": "/chat/completions"}
+
+MOCK_MODEL = "mock:llama3.1"
+
+
+class CancelToken:
+    """Set from any thread to stop a request; the router closes the backend stream."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cancelled = False
+
+    def bind(self) -> asyncio.Event:
+        """Called by the router inside its loop to get the awaitable event."""
+        if self._event is None:
+            self._loop = asyncio.get_running_loop()
+            self._event = asyncio.Event()
+            if self._cancelled:
+                self._event.set()
+        return self._event
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Thread-safe and idempotent."""
+        self._cancelled = True
+        if self._event is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._event.set)
+            except RuntimeError:  # loop already closed: nothing left to stop
+                pass
+
+
+def same_model(asked: str, answered: str) -> bool:
+    """Equal ids, treating Ollama's implicit ``:latest`` tag and halext's
+    ``ollama-local:`` alias as the same model."""
+
+    def norm(m: str) -> str:
+        m = m.strip()
+        if m.startswith("ollama-local:"):
+            m = "ollama:" + m[len("ollama-local:") :]
+        last = m.rsplit("/", 1)[-1]
+        # A bare Ollama name without a tag means :latest. halext ids carry a provider
+        # prefix ("ollama:llama3"), so look at what follows it.
+        provider, sep, rest = m.partition(":")
+        if sep and provider in {"ollama", "openwebui"} and ":" not in rest:
+            return f"{m}:latest"
+        if ":" not in last:
+            return f"{m}:latest"
+        return m
+
+    return norm(asked) == norm(answered)
+
+
+class Router:
+    """Sends chat requests to backends under the user's policy and logs usage.
+
+    Args:
+        backends: route_id -> Backend. Replace with ``set_backends`` when settings change.
+        policy: returns the current Policy (read at the start of every request).
+        usage_sink: receives exactly one UsageRecord per route attempt.
+        fallbacks: returns the user's fallback list (model references), tried in order when
+            a route fails before its first token.
+        clock: monotonic seconds, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        policy: Callable[[], Policy],
+        usage_sink: UsageSink,
+        *,
+        fallbacks: Callable[[], list[ModelRef]] = list,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backends: dict[str, Backend] = dict(backends)
+        self._policy = policy
+        self._sink = usage_sink
+        self._fallbacks = fallbacks
+        self._clock = clock
+
+    # ---- configuration ---------------------------------------------------------------
+
+    @property
+    def backends(self) -> dict[str, Backend]:
+        return dict(self._backends)
+
+    def backend(self, route_id: str) -> Backend | None:
+        return self._backends.get(route_id)
+
+    async def set_backends(self, backends: Mapping[str, Backend]) -> None:
+        """Swap in a new set of backends (settings changed); closes the ones dropped."""
+        old = self._backends
+        self._backends = dict(backends)
+        for rid, b in old.items():
+            if self._backends.get(rid) is not b:
+                with contextlib.suppress(Exception):
+                    await b.aclose()
+
+    async def aclose(self) -> None:
+        for b in self._backends.values():
+            with contextlib.suppress(Exception):
+                await b.aclose()
+
+    def policy(self) -> Policy:
+        return self._policy()
+
+    def locality_of(self, ref: ModelRef) -> Locality:
+        """Where a request for ``ref`` would send the text (CLOUD when unknown: fail safe)."""
+        backend = self._backends.get(ref.route_id)
+        if backend is None:
+            if ref.kind == "halext":
+                return Locality.CLOUD if halext_model_is_cloud(ref.model) else Locality.SELF_HOSTED
+            return Locality.CLOUD if ref.kind == "openai" else Locality.LOCAL
+        return backend.locality_of(ref.model)
+
+    def refusal(self, ref: ModelRef) -> str | None:
+        """Why policy refuses ``ref`` now, or None."""
+        return self._policy().refusal(ref, self.locality_of(ref))
+
+    # ---- listing and health ----------------------------------------------------------
+
+    async def list_models(self) -> ModelListing:
+        """Ask every route that policy allows contacting; one route's failure never hides
+        the others. Offline skips halext and OpenAI-compatible routes without any I/O."""
+        policy = self._policy()
+        listing = ModelListing(models=[])
+        allowed: list[Backend] = []
+        for rid, backend in self._backends.items():
+            reason = policy.route_allowed(backend.kind)
+            if reason:
+                listing.skipped[rid] = reason
+            else:
+                allowed.append(backend)
+        results = await asyncio.gather(
+            *(b.list_models() for b in allowed), return_exceptions=True
+        )
+        for backend, result in zip(allowed, results, strict=True):
+            if isinstance(result, RouteError):
+                listing.errors[backend.route_id] = result
+            elif isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                log.exception("listing %s failed", backend.route_id, exc_info=result)
+                listing.errors[backend.route_id] = RouteError(
+                    ErrorKind.INTERNAL, f"{backend.route_id}: {type(result).__name__}"
+                )
+            else:
+                listing.models.extend(result)
+        return listing
+
+    async def health_all(self) -> list[Health]:
+        policy = self._policy()
+        allowed = [b for b in self._backends.values() if not policy.route_allowed(b.kind)]
+        return list(await asyncio.gather(*(b.health() for b in allowed)))
+
+    # ---- chat ------------------------------------------------------------------------
+
+    def _candidates(self, request: ChatRequest) -> list[ModelRef]:
+        refs = [request.ref]
+        if request.use_fallbacks:
+            for ref in self._fallbacks():
+                if ref not in refs:
+                    refs.append(ref)
+        return refs
+
+    async def stream(
+        self, request: ChatRequest, cancel: CancelToken | None = None
+    ) -> AsyncIterator[RouterEvent]:
+        """Run one chat request; yields Started, Delta*, then exactly one terminal event.
+
+        Policy is checked before any I/O. If the asked route fails before its first token
+        and the user has a fallback list, the next allowed route answers and Started/Finished
+        carry a note that says so.
+        """
+        cancel = cancel or CancelToken()
+        cancel_event = cancel.bind()
+        policy = self._policy()
+        candidates = self._candidates(request)
+        notes: list[str] = []
+        last_error: RouteError | None = None
+        last_usage: UsageRecord | None = None
+
+        for index, ref in enumerate(candidates):
+            is_primary = index == 0
+            backend = self._backends.get(ref.route_id)
+            if backend is None:
+                err = RouteError(
+                    ErrorKind.NOT_CONFIGURED,
+                    f"No route named {ref.route_id!r} is configured",
+                    "Add the host or endpoint in Settings → Connections",
+                    route_id=ref.route_id,
+                )
+                if is_primary:
+                    usage = self._write(request, ref, None, UsageStatus.ERROR, err, 0.0, None, "", None)
+                    last_error, last_usage = err, usage
+                    if len(candidates) == 1:
+                        yield Failed(err, "", usage)
+                        return
+                    notes.append(f"{ref} is not configured")
+                continue
+
+            locality = backend.locality_of(ref.model)
+            reason = policy.refusal(ref, locality)
+            if reason:
+                err = RouteError(
+                    ErrorKind.BLOCKED,
+                    f"{ref} was not sent: {reason}",
+                    "Pick a local model, or change this in Settings → AI",
+                    route_id=ref.route_id,
+                )
+                if is_primary:
+                    # The user asked for it explicitly: refuse clearly, never substitute silently.
+                    usage = self._write(request, ref, None, UsageStatus.BLOCKED, err, 0.0, None, "", None)
+                    yield Failed(err, "", usage)
+                    return
+                continue
+
+            if cancel.cancelled:
+                usage = self._write(request, ref, None, UsageStatus.CANCELLED, None, 0.0, None, "", None)
+                yield Cancelled("", usage)
+                return
+
+            outcome: list[RouterEvent] = []
+            started_any = False
+            async for event in self._attempt(
+                request, ref, backend, locality, policy, cancel_event, notes, index, last_error
+            ):
+                if isinstance(event, Started | Delta):
+                    started_any = started_any or isinstance(event, Delta)
+                    yield event
+                else:
+                    outcome.append(event)
+            terminal = outcome[-1]
+            if (
+                isinstance(terminal, Failed)
+                and not started_any
+                and terminal.error.kind
+                not in (ErrorKind.BLOCKED, ErrorKind.AUTH_FAILED, ErrorKind.NOT_CONFIGURED)
+                and index + 1 < len(candidates)
+                and not cancel.cancelled
+            ):
+                last_error, last_usage = terminal.error, terminal.usage
+                notes.append(f"{ref} failed before answering: {terminal.error.message}")
+                continue
+            yield terminal
+            return
+
+        # Every candidate was unusable: report the first real failure.
+        assert last_error is not None and last_usage is not None
+        yield Failed(last_error, "", last_usage, tuple(notes))
+
+    async def _attempt(
+        self,
+        request: ChatRequest,
+        ref: ModelRef,
+        backend: Backend,
+        locality: Locality,
+        policy: Policy,
+        cancel_event: asyncio.Event,
+        notes: list[str],
+        index: int,
+        previous_error: RouteError | None,
+    ) -> AsyncIterator[RouterEvent]:
+        """One route: yields Started/Delta and finally exactly one terminal event."""
+        t0 = self._clock()
+        ttft: float | None = None
+        parts: list[str] = []
+        answered = ref
+        done: BackendDone | None = None
+        messages = list(request.messages)
+        agen = backend.stream_chat(ref.model, messages, request.options)
+        cancel_wait = asyncio.ensure_future(cancel_event.wait())
+        try:
+            while True:
+                next_item = asyncio.ensure_future(agen.__anext__())
+                finished, _ = await asyncio.wait(
+                    {next_item, cancel_wait}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if next_item not in finished:
+                    # Stop: cancelling the pending read runs the backend's finally, which closes
+                    # the HTTP response so the server stops generating.
+                    next_item.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, RouteError):
+                        await next_item
+                    text = "".join(parts)
+                    usage = self._write(
+                        request, ref, answered, UsageStatus.CANCELLED, None, t0, ttft, text, done
+                    )
+                    yield Cancelled(text, usage, answered)
+                    return
+                try:
+                    item = next_item.result()
+                except StopAsyncIteration:
+                    break
+                if isinstance(item, BackendStarted):
+                    answered = ModelRef(ref.kind, ref.host, item.answered_model or ref.model)
+                    if (
+                        ref.kind == "halext"
+                        and policy.disable_cloud
+                        and halext_model_is_cloud(item.answered_model)
+                    ):
+                        err = RouteError(
+                            ErrorKind.BLOCKED,
+                            f"halext answered with the cloud model {item.answered_model}; "
+                            "the reply was stopped and discarded",
+                            "Cloud providers are disabled. Pick another model or ask the server admin",
+                            route_id=ref.route_id,
+                        )
+                        usage = self._write(
+                            request, ref, answered, UsageStatus.BLOCKED, err, t0, None, "", None
+                        )
+                        yield Failed(err, "", usage, tuple(notes), answered)
+                        return
+                    if not same_model(ref.model, item.answered_model):
+                        notes.append(
+                            f"Asked {ref.model} — the server answered with {item.answered_model}"
+                        )
+                    if index > 0:
+                        notes.append(
+                            f"Fallback: {request.ref} failed"
+                            + (f" ({previous_error.message})" if previous_error else "")
+                            + f"; {ref} answered"
+                        )
+                    yield Started(request.ref, answered, item.answered_model, locality, tuple(notes))
+                elif isinstance(item, BackendDelta):
+                    if not item.text:
+                        continue
+                    if ttft is None:
+                        ttft = self._clock() - t0
+                    parts.append(item.text)
+                    yield Delta(item.text)
+                elif isinstance(item, BackendDone):
+                    done = item
+                    if item.answered_model and not same_model(answered.model, item.answered_model):
+                        notes.append(
+                            f"Asked {ref.model} — the server answered with {item.answered_model}"
+                            + (" (its silent fallback)" if item.done_reason == "server_fallback" else "")
+                        )
+                        answered = ModelRef(ref.kind, ref.host, item.answered_model)
+        except RouteError as err:
+            err.route_id = err.route_id or ref.route_id
+            text = "".join(parts)
+            usage = self._write(request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done)
+            yield Failed(err, text, usage, tuple(notes), answered if parts else None)
+            return
+        except asyncio.CancelledError:
+            # The task itself was cancelled (app shutting down): still one row, then propagate.
+            text = "".join(parts)
+            self._write(request, ref, answered, UsageStatus.CANCELLED, None, t0, ttft, text, done)
+            raise
+        except Exception as exc:  # a bug in a backend must not lose the partial reply
+            log.exception("backend %s crashed", ref.route_id)
+            err = RouteError(
+                ErrorKind.INTERNAL,
+                f"Unexpected error from {ref.route_id}: {type(exc).__name__}",
+                route_id=ref.route_id,
+            )
+            text = "".join(parts)
+            usage = self._write(request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done)
+            yield Failed(err, text, usage, tuple(notes), answered if parts else None)
+            return
+        finally:
+            cancel_wait.cancel()
+            with contextlib.suppress(Exception):
+                await agen.aclose()
+
+        text = "".join(parts)
+        usage = self._write(request, ref, answered, UsageStatus.OK, None, t0, ttft, text, done)
+        yield Finished(text, usage, tuple(notes), answered)
+
+    # ---- usage -----------------------------------------------------------------------
+
+    def _write(
+        self,
+        request: ChatRequest,
+        asked: ModelRef,
+        answered: ModelRef | None,
+        status: UsageStatus,
+        error: RouteError | None,
+        t0: float,
+        ttft: float | None,
+        text: str,
+        done: BackendDone | None,
+    ) -> UsageRecord:
+        prompt = request.messages[-1].content if request.messages else ""
+        exact = bool(done and done.exact_tokens and done.prompt_tokens is not None)
+        if exact and done is not None:
+            prompt_tokens = done.prompt_tokens or 0
+            response_tokens = done.response_tokens or 0
+        else:
+            # The halext server's own estimate: len(text) // 4 of the prompt and of the reply.
+            prompt_tokens = (
+                done.prompt_tokens if done and done.prompt_tokens is not None else len(prompt) // 4
+            )
+            response_tokens = len(text) // 4
+        endpoint = _ENDPOINTS.get(asked.kind, "")
+        if request.endpoint_name != "chat":
+            endpoint = f"{request.endpoint_name}:{endpoint}"
+        row = UsageRecord(
+            model_identifier=str(answered or asked),
+            endpoint=endpoint,
+            prompt_tokens=prompt_tokens,
+            response_tokens=response_tokens,
+            total_tokens=prompt_tokens + response_tokens,
+            latency_ms=int((self._clock() - t0) * 1000) if t0 else 0,
+            created_at=datetime.now(UTC),
+            conversation_id=request.conversation_id,
+            route=asked.route_id,
+            requested_model=str(request.ref),
+            status=status,
+            error=error.message if error else None,
+            ttft_ms=int(ttft * 1000) if ttft is not None else None,
+            tokens_exact=exact,
+        )
+        try:
+            self._sink.record(row)
+        except Exception:  # the reply matters more than its log row; say so in the log
+            log.exception("could not write the usage row")
+        return row

@@ -1,0 +1,346 @@
+"""The main window: sidebar, header with the model picker, chat view, composer, status bar.
+
+It only wires widgets together; the conversation logic lives in ChatController, the
+routing on the loop thread behind the Bridge. It opens at once: model lists and health
+checks arrive later, and the window says how to connect while nothing is reachable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import ROUTE_KEYS
+from routing.errors import ErrorKind, RouteError
+from routing.refs import ModelRef, ModelRefError
+from routing.types import Health, ModelListing
+from ui.bridge import Bridge
+from ui.chat_controller import (
+    ACTION_CANCEL_EDIT,
+    ACTION_PICK_MODEL,
+    ACTION_RETRY,
+    ACTION_SETTINGS,
+    ACTION_SIGN_IN,
+    ChatController,
+)
+from ui.chat_view import ChatView
+from ui.composer import Composer
+from ui.model_picker import ModelPickerButton
+from ui.qt_settings import SettingsNotifier
+from ui.services import Services
+from ui.settings_dialog import SettingsDialog
+from ui.sidebar import ConversationSidebar
+from ui.status_bar import StatusBarWidget
+
+# How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
+HEALTH_INTERVAL_MS = 30_000
+
+
+class MainWindow(QMainWindow):
+    """The window people live in. Shortcuts: Ctrl+N new chat, Ctrl+K model picker,
+    Ctrl+, settings, Esc stop, Ctrl+F search."""
+
+    def __init__(
+        self,
+        services: Services,
+        bridge: Bridge,
+        notifier: SettingsNotifier,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._svc = services
+        self._bridge = bridge
+        self._notifier = notifier
+        self._listing: ModelListing | None = None
+        self._settings_dialog: SettingsDialog | None = None
+        self.setWindowTitle("Halext Desktop")
+        self.setObjectName("MainWindow")
+        self.resize(1200, 780)
+
+        # ---- header ------------------------------------------------------------------
+        header = QWidget(objectName="Header")
+        hl = QHBoxLayout(header)
+        hl.setContentsMargins(12, 6, 12, 6)
+        title = QLabel("Halext Desktop")
+        title.setObjectName("AppTitle")
+        f = title.font()
+        f.setBold(True)
+        title.setFont(f)
+        self.picker = ModelPickerButton(self)
+        self.picker.setAccessibleName("Model picker")
+        self.picker.setToolTip("Choose the model for this conversation (Ctrl+K)")
+        self.settings_button = QToolButton(text="Settings")
+        self.settings_button.setAccessibleName("Settings")
+        self.settings_button.setToolTip("Settings (Ctrl+,)")
+        self.settings_button.setAutoRaise(True)
+        hl.addWidget(title)
+        hl.addStretch(1)
+        hl.addWidget(self.picker)
+        hl.addStretch(1)
+        hl.addWidget(self.settings_button)
+
+        # ---- body --------------------------------------------------------------------
+        self.sidebar = ConversationSidebar(services.conversations, self)
+        self.chat_view = ChatView(self)
+        self.composer = Composer(self)
+        chat_col = QWidget()
+        cl = QVBoxLayout(chat_col)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.chat_view, 1)
+        cl.addWidget(self.composer, 0)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(chat_col)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 940])
+        splitter.setChildrenCollapsible(False)
+        central = QWidget()
+        vl = QVBoxLayout(central)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.setSpacing(0)
+        vl.addWidget(header)
+        vl.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.status = StatusBarWidget(self)
+        self.statusBar().addPermanentWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(True)
+
+        self.controller = ChatController(
+            services, bridge, self.chat_view, self.composer, self.picker.current, self
+        )
+
+        # ---- wiring ------------------------------------------------------------------
+        self.composer.sig_send.connect(self._on_send)
+        self.composer.sig_stop.connect(self.controller.stop)
+        self.chat_view.sig_regenerate_requested.connect(self.controller.regenerate)
+        self.chat_view.sig_edit_requested.connect(self.controller.begin_edit)
+        self.chat_view.sig_banner_action.connect(self._on_banner_action)
+        self.chat_view.sig_load_more.connect(self.controller.load_more)
+        self.sidebar.sig_conversation_selected.connect(self._open_conversation)
+        self.sidebar.sig_new_requested.connect(self.new_chat)
+        self.picker.sig_model_chosen.connect(self._on_model_chosen)
+        self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
+        self.settings_button.clicked.connect(self.open_settings)
+        self.status.sig_open_settings.connect(lambda: self.open_settings("connections"))
+        notifier.sig_changed.connect(self._on_setting_changed)
+
+        self._shortcut("Ctrl+N", self.new_chat)
+        self._shortcut("Ctrl+K", self.picker.open_popup)
+        self._shortcut("Ctrl+,", self.open_settings)
+        self._shortcut("Ctrl+F", self.sidebar.focus_search)
+        self._shortcut("Esc", self._escape, context=Qt.ShortcutContext.WindowShortcut)
+
+        self._health_timer = QTimer(self)
+        self._health_timer.setInterval(HEALTH_INTERVAL_MS)
+        self._health_timer.timeout.connect(self.refresh_health)
+
+        self._restore_state()
+        self._apply_policy_to_status()
+        self.status.set_halext("signed_in" if services.signed_in_user() else "signed_out",
+                               services.signed_in_user())
+        # Nothing waits on the network: lists and health arrive when they arrive.
+        QTimer.singleShot(0, self.refresh_models)
+        QTimer.singleShot(0, self.refresh_health)
+        self._health_timer.start()
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _shortcut(self, keys: str, slot: Any, context: Qt.ShortcutContext | None = None) -> None:
+        sc = QShortcut(QKeySequence(keys), self)
+        sc.setContext(context or Qt.ShortcutContext.ApplicationShortcut)
+        sc.activated.connect(slot)
+
+    def _escape(self) -> None:
+        if self.controller.streaming:
+            self.controller.stop()
+
+    def _restore_state(self) -> None:
+        qs = QSettings()
+        geo = qs.value("main/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        last = qs.value("main/conversation")
+        self.sidebar.refresh()
+        cid = int(last) if last not in (None, "") else None
+        if cid is not None and self._svc.conversations.get(cid) is not None:
+            self._open_conversation(cid)
+            self.sidebar.select(cid)
+        else:
+            self.new_chat()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        qs = QSettings()
+        qs.setValue("main/geometry", self.saveGeometry())
+        qs.setValue("main/conversation", self.controller.conversation_id or "")
+        if self.controller.streaming:
+            self.controller.stop()
+        self._health_timer.stop()
+        super().closeEvent(event)
+
+    # ---- conversations ------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        """Ctrl+N: an empty chat on the global default model (created on first send)."""
+        self.controller.open_conversation(None)
+        self.sidebar.select(None)
+        default = self._svc.resolve_default(self._listing)
+        self.picker.set_current(str(default) if default else None)
+        self.composer.setFocus()
+
+    def _open_conversation(self, cid: int) -> None:
+        if cid == self.controller.conversation_id:
+            return
+        self.controller.open_conversation(cid)
+        conv = self._svc.conversations.get(cid)
+        model = conv.default_model_id if conv else None
+        if not model:
+            d = self._svc.resolve_default(self._listing)
+            model = str(d) if d else None
+        self.picker.set_current(model)
+        self.composer.setFocus()
+
+    def _on_send(self, text: str) -> None:
+        if not self.controller.send(text):
+            # Nothing was sent: give the text back so nothing typed is lost.
+            if not self.composer.text().strip():
+                self.composer.set_text(text)
+
+    def _on_model_chosen(self, ref: str) -> None:
+        """The selection is the conversation's default_model_id; the next reply uses it."""
+        cid = self.controller.conversation_id
+        if cid is not None:
+            self._svc.conversations.set_default_model(cid, ref)
+        self.chat_view.clear_banner()
+
+    def _on_conversation_touched(self, cid: int) -> None:
+        self.sidebar.refresh()
+        self.sidebar.select(cid)
+
+    def _on_banner_action(self, action: str) -> None:
+        if action == ACTION_SIGN_IN:
+            self.open_settings("connections")
+        elif action == ACTION_SETTINGS:
+            self.open_settings()
+        elif action == ACTION_PICK_MODEL:
+            self.picker.open_popup()
+        elif action == ACTION_RETRY:
+            self.controller.regenerate()
+        elif action == ACTION_CANCEL_EDIT:
+            self.controller.cancel_edit()
+
+    # ---- settings -----------------------------------------------------------------------
+
+    def open_settings(self, tab: str | None = None) -> None:
+        if self._settings_dialog is None:
+            self._settings_dialog = SettingsDialog(self._svc, self._bridge, self._notifier, self)
+            self._settings_dialog.sig_signed_in.connect(self._on_signed_in)
+            self._settings_dialog.sig_signed_out.connect(self._on_signed_in)
+        if tab and hasattr(self._settings_dialog, "show_tab"):
+            self._settings_dialog.show_tab(tab)
+        if self._listing is not None:
+            self._settings_dialog.set_listing(self._listing)
+        self._settings_dialog.show()
+        self._settings_dialog.raise_()
+        self._settings_dialog.activateWindow()
+
+    def _on_signed_in(self, *_: Any) -> None:
+        user = self._svc.signed_in_user()
+        self.status.set_halext("signed_in" if user else "signed_out", user)
+        self.refresh_models()
+
+    def _on_setting_changed(self, key: str, _value: Any) -> None:
+        if key in ROUTE_KEYS:
+            self._bridge.call(self._svc.rebuild_backends(), lambda _: self._after_rebuild())
+        elif key in ("disable_cloud", "offline"):
+            self._apply_policy_to_status()
+            if self._listing is not None:
+                self.picker.set_listing(self._listing, self._svc.policy())
+            self.refresh_models()
+            self.refresh_health()
+        elif key == "default_model" and self.controller.conversation_id is None:
+            self.picker.set_current(_value or None)
+
+    def _after_rebuild(self) -> None:
+        self.refresh_models()
+        self.refresh_health()
+
+    def _apply_policy_to_status(self) -> None:
+        p = self._svc.policy()
+        self.status.set_cloud(p.disable_cloud)
+        self.status.set_offline(p.offline)
+
+    # ---- models and health --------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        self.picker.set_loading(True)
+        self._bridge.call(self._svc.list_models(), self._on_listing, self._on_listing_error)
+
+    def _on_listing(self, listing: ModelListing) -> None:
+        self._listing = listing
+        self.picker.set_loading(False)
+        self.picker.set_listing(listing, self._svc.policy())
+        if self._settings_dialog is not None:
+            self._settings_dialog.set_listing(listing)
+        if not self.picker.current():
+            default = self._svc.resolve_default(listing)
+            if default is not None:
+                self.picker.set_current(str(default))
+                cid = self.controller.conversation_id
+                if cid is not None:
+                    self._svc.conversations.set_default_model(cid, str(default))
+        halext_err = listing.errors.get("halext")
+        if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
+            self.status.set_halext("signed_out", None)
+        if not listing.models and self.controller.conversation_id is None:
+            self.chat_view.show_banner(
+                "info",
+                "No models are reachable yet. Start Ollama (`ollama serve`) for local models, "
+                "or sign in to halext in Settings → Connections.",
+                "Open settings",
+                ACTION_SETTINGS,
+            )
+
+    def _on_listing_error(self, exc: BaseException) -> None:
+        self.picker.set_loading(False)
+        msg = exc.one_line() if isinstance(exc, RouteError) else f"{type(exc).__name__}: {exc}"
+        self.chat_view.show_banner("error", f"Could not list models: {msg}", "Retry", ACTION_RETRY)
+
+    def refresh_health(self) -> None:
+        self._bridge.call(self._svc.health_all(), self._on_health)
+
+    def _on_health(self, healths: list[Health]) -> None:
+        hosts = [h for h in healths if h.route_id.startswith("ollama")]
+        self.status.set_hosts(hosts)
+        p = self._svc.policy()
+        if p.offline:
+            self.status.set_halext("offline", None)
+            return
+        user = self._svc.signed_in_user()
+        self.status.set_halext("signed_in" if user else "signed_out", user)
+
+    def current_model_ref(self) -> ModelRef | None:
+        text = self.picker.current()
+        try:
+            return ModelRef.parse(text) if text else None
+        except ModelRefError:
+            return None
+
+
+def app_icon() -> QIcon:
+    from resources.paths import icon_path
+
+    return QIcon(str(icon_path("halext-desktop")))
