@@ -74,6 +74,15 @@ def _err(msg: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import logging
+    import os
+
+    # Library warnings (e.g. "no keyring backend") would repeat on every command; the
+    # commands say what matters themselves. HALEXT_DEBUG=1 shows everything.
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get("HALEXT_DEBUG") else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     args = _parser().parse_args(argv)
     if args.command in (None, "gui"):
         from app.gui import main as gui_main

@@ -182,7 +182,13 @@ class Core:
             await backend.aclose()
 
     async def aclose(self) -> None:
-        await self.router.aclose()
+        """Close every HTTP client. Fresh backends (no I/O) take their place, because
+        clients are bound to the event loop that used them and the CLI and tests run
+        several ``asyncio.run`` calls over one Core."""
+        old = self.router.backends
+        await self.router.set_backends(self.build_backends())
+        for backend in old.values():
+            await backend.aclose()
 
     def close(self) -> None:
         self.db.close()

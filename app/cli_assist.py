@@ -1,0 +1,289 @@
+"""``halext-desktop assist task|event|note``: the assistants from the command line.
+
+Wired into app/cli.py by two lines: ``add_assist_parser(sub)`` in the parser and
+``"assist": run_assist`` in the handler table. Output is sections with bullet lists, or
+one JSON object with ``--json``. A reply that cannot be read still prints its raw text on
+stdout (nothing is lost) and exits 1 with one clear line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TextIO
+
+from routing.assistants import (
+    AssistantInput,
+    AssistantInputError,
+    AssistantOutcome,
+    EventInput,
+    EventSuggestions,
+    NoteInput,
+    NoteSummary,
+    TaskInput,
+    TaskSuggestions,
+    check_kind,
+    result_to_dict,
+    run_assistant,
+    validate_input,
+)
+from routing.display import chip_label
+from routing.errors import RouteError
+from routing.router import CancelToken
+from routing.types import UsageRecord
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+
+def add_assist_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``assist`` with its ``task``, ``event`` and ``note`` subcommands to ``subparsers``
+    (the object ``ArgumentParser.add_subparsers()`` returned)."""
+    assist = subparsers.add_parser(
+        "assist",
+        help="task / event / note assistants (structured suggestions from a model)",
+        description="Ask a model for structured suggestions. Uses --model, else the default model.",
+    )
+    kinds = assist.add_subparsers(dest="assist_kind", metavar="KIND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", "-m", help="model reference, e.g. ollama/llama3.1:8b")
+        p.add_argument(
+            "--json", action="store_true", help="print the result, models and usage as JSON"
+        )
+
+    task = kinds.add_parser(
+        "task", help="title and description → subtasks, labels, priority, estimate"
+    )
+    task.add_argument("--title", "-t", required=True, help="the task's title")
+    task.add_argument("--description", "-d", default="", help="more about the task")
+    common(task)
+
+    event = kinds.add_parser("event", help="title, time, description → preparation steps")
+    event.add_argument("--title", "-t", required=True, help="the event's title")
+    event.add_argument(
+        "--start", required=True, help="start time, ISO 8601 (2025-11-24T14:00, local time)"
+    )
+    event.add_argument("--end", help="end time, ISO 8601")
+    event.add_argument("--description", "-d", default="", help="more about the event")
+    common(event)
+
+    note = kinds.add_parser("note", help="text → summary, tags, extracted tasks")
+    source = note.add_mutually_exclusive_group()
+    source.add_argument("--text", help="the note's text")
+    source.add_argument("--file", "-f", help="read the note from this file ('-' = stdin)")
+    note.add_argument("stdin", nargs="?", metavar="-", help="'-' reads the note from stdin")
+    common(note)
+    return assist
+
+
+def _err(msg: str, stream: TextIO | None = None) -> None:
+    print(f"halext-desktop: {msg}", file=stream or sys.stderr)
+
+
+def parse_time(text: str, what: str) -> datetime:
+    """An ISO 8601 time from the command line; naive times are local time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AssistantInputError(
+            f"--{what} {text!r} is not an ISO 8601 time (e.g. 2025-11-24T14:00 or "
+            "2025-11-24T14:00+01:00)"
+        ) from None
+    # The prompt names the weekday and the offset, so make the zone explicit.
+    return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def input_from_args(args: argparse.Namespace, stdin: TextIO | None = None) -> AssistantInput:
+    """Build the assistant input from parsed arguments; AssistantInputError when unusable."""
+    kind = check_kind(args.assist_kind)
+    data: AssistantInput
+    if kind == "task":
+        data = TaskInput(args.title, args.description or "")
+    elif kind == "event":
+        start = parse_time(args.start, "start")
+        end = parse_time(args.end, "end") if args.end else None
+        data = EventInput(args.title, start, end, args.description or "")
+    else:
+        data = NoteInput(_note_text(args, stdin or sys.stdin))
+    validate_input(kind, data)
+    return data
+
+
+def _note_text(args: argparse.Namespace, stdin: TextIO) -> str:
+    if args.stdin not in (None, "-"):
+        raise AssistantInputError(f"unexpected argument {args.stdin!r}: use --text, --file or -")
+    given = [x is not None for x in (args.text, args.file, args.stdin)]
+    if sum(given) != 1:
+        raise AssistantInputError("give the note with exactly one of --text T, --file F or -")
+    if args.text is not None:
+        return str(args.text)
+    if args.stdin == "-" or args.file == "-":
+        return stdin.read()
+    path = Path(args.file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AssistantInputError(f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise AssistantInputError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise AssistantInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def run_assist(core: Any, args: argparse.Namespace) -> int:
+    """Entry point for ``halext-desktop assist ...``; returns the exit code.
+
+    ``core`` is an ``app.core.Core`` (settings, router, ``resolve_model``, ``aclose``).
+    """
+    try:
+        data = input_from_args(args)
+    except AssistantInputError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    return asyncio.run(_closing(core, _assist(core, args, data, sys.stdout, sys.stderr)))
+
+
+async def _closing(core: Any, coro: Any) -> int:
+    try:
+        return int(await coro)
+    finally:
+        await core.aclose()
+
+
+async def _assist(
+    core: Any, args: argparse.Namespace, data: AssistantInput, out: TextIO, err: TextIO
+) -> int:
+    try:
+        listing = None
+        if not args.model and not core.settings.default_model:
+            listing = await core.list_models()
+        ref = core.resolve_model(args.model, listing)
+    except RouteError as exc:
+        _err(exc.one_line(), err)
+        return EXIT_FAIL
+
+    cancel = CancelToken()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        # Ctrl+C stops the request cleanly (the stream is closed, a usage row is written).
+        loop.add_signal_handler(signal.SIGINT, cancel.cancel)
+    try:
+        outcome = await run_assistant(core.router, args.assist_kind, data, ref, cancel)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return report(outcome, as_json=args.json, out=out, err=err)
+
+
+# ---- output -----------------------------------------------------------------------------------
+
+
+def report(outcome: AssistantOutcome, *, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """Print ``outcome`` (human sections or JSON) and return the exit code."""
+    if as_json:
+        print(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False), file=out)
+    else:
+        if outcome.answered is not None and outcome.locality is not None:
+            print(chip_label(outcome.answered, outcome.locality), file=err)
+        for note in outcome.notes:
+            print(f"⚠ {note}", file=err)
+        if outcome.result is not None:
+            out.write(format_result(outcome.result))
+        elif outcome.raw_text:
+            # Unreadable or partial: the raw reply goes to stdout so nothing is lost.
+            out.write(outcome.raw_text.rstrip("\n") + "\n")
+    problem = outcome.problem()
+    if outcome.result is not None:
+        return EXIT_OK
+    if outcome.cancelled:
+        _err("stopped" + ("; the partial reply is printed above" if outcome.raw_text else ""), err)
+        return EXIT_CANCELLED
+    if outcome.parse_error is not None and not as_json:
+        problem = f"{problem} (the raw reply is printed above)"
+    _err(problem or "the assistant produced no result", err)
+    return EXIT_FAIL
+
+
+def _indent(text: str, prefix: str) -> str:
+    # Continuation lines of a multi-line item line up under its first line.
+    return text.replace("\n", "\n" + " " * len(prefix))
+
+
+def _bullets(title: str, items: list[str]) -> list[str]:
+    lines = [title]
+    lines += [f"  • {_indent(item, '  • ')}" for item in items] if items else ["  (none)"]
+    return lines
+
+
+def _hours(hours: float) -> str:
+    if 0 < hours < 1:
+        return f"{round(hours * 60)} min"
+    return f"{hours:g} h"
+
+
+def format_result(result: TaskSuggestions | EventSuggestions | NoteSummary) -> str:
+    """The human form: titled sections with bullet lists, ending with a newline."""
+    lines: list[str] = []
+    if isinstance(result, TaskSuggestions):
+        lines += _bullets("Subtasks", result.subtasks)
+        lines += [""] + _bullets("Labels", result.labels)
+        reason = f" — {result.priority_reasoning}" if result.priority_reasoning else ""
+        lines += ["", f"Priority: {result.priority}{reason}"]
+        lines += [f"Estimate: {_hours(result.estimated_hours)}"]
+    elif isinstance(result, EventSuggestions):
+        lines += ["Summary", f"  {_indent(result.summary, '  ')}", ""]
+        lines += _bullets("Preparation", result.preparation_steps)
+        lines += [""] + _bullets("Suggestions", result.suggestions)
+    else:
+        lines += ["Summary", f"  {_indent(result.summary, '  ')}", ""]
+        lines += _bullets("Tags", result.tags)
+        lines += [""] + _bullets("Tasks", result.extracted_tasks)
+    return "\n".join(lines) + "\n"
+
+
+def usage_json(row: UsageRecord) -> dict[str, Any]:
+    """A usage row as JSON-able values (datetimes ISO, enums by value)."""
+    d = asdict(row)
+    for key, value in d.items():
+        if isinstance(value, datetime):
+            d[key] = value.isoformat()
+        elif isinstance(value, Enum):
+            d[key] = value.value
+    return d
+
+
+def outcome_json(outcome: AssistantOutcome) -> dict[str, Any]:
+    """The ``--json`` object: the result plus what was asked, what answered, and usage."""
+    if outcome.result is not None:
+        status = "ok"
+    elif outcome.cancelled:
+        status = "cancelled"
+    elif outcome.parse_error is not None:
+        status = "unparseable"
+    else:
+        status = "error"
+    obj: dict[str, Any] = {
+        "kind": outcome.kind,
+        "status": status,
+        "result": result_to_dict(outcome.result) if outcome.result is not None else None,
+        "model_asked": str(outcome.requested),
+        "model_answered": str(outcome.answered) if outcome.answered else None,
+        "locality": outcome.locality.value if outcome.locality else None,
+        "notes": list(outcome.notes),
+        "usage": usage_json(outcome.usage) if outcome.usage is not None else None,
+    }
+    if outcome.result is None:
+        obj["error"] = outcome.problem()
+        obj["raw_text"] = outcome.raw_text
+    return obj
