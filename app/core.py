@@ -75,6 +75,8 @@ class Core:
         self.secrets = secrets or SecretStore()
         self.conversations = ConversationStore(self.db)
         self.usage = UsageLog(self.db)
+        if self.settings.usage_retention_days:
+            self.usage.prune(self.settings.usage_retention_days)
         self.env_credentials = EnvCredentials.from_env(self.env)
         # With env credentials the token lives only in this process (nothing to the keyring).
         self._halext_secrets: CredentialStore = (

@@ -1,0 +1,1 @@
+"""Qt-free persistence: settings, secrets, the SQLite database and its migrations."""

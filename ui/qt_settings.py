@@ -9,6 +9,7 @@ queued otherwise.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,8 @@ class SettingsNotifier(QObject):
         def on_change(key: str, value: Any) -> None:
             # AutoConnection: a direct call when the change is made on the GUI thread,
             # queued to the GUI thread otherwise.
-            try:
+            with contextlib.suppress(RuntimeError):  # the C++ object is gone: nobody to tell
                 relay.emit(key, value)
-            except RuntimeError:  # the C++ object is gone; nothing left to notify
-                pass
 
         raw_unsubscribe = settings.subscribe(on_change)
         done = [False]

@@ -115,7 +115,9 @@ class StatusBarWidget(QWidget):
             else "Cloud providers are allowed (change in Settings → AI, Ctrl+,)"
         )
 
-    def set_hosts(self, healths: Sequence[Health], addresses: Mapping[str, str] | None = None) -> None:
+    def set_hosts(
+        self, healths: Sequence[Health], addresses: Mapping[str, str] | None = None
+    ) -> None:
         """One ``● up`` / ``○ down`` entry per Ollama host.
 
         Args:

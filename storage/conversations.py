@@ -1,0 +1,613 @@
+"""Local conversations and their messages.
+
+Reads return plain frozen dataclasses (never live ORM objects), so rows can cross from
+the loop thread to the GUI thread safely. Long histories load lazily: ``messages(cid,
+limit=200)`` is one range scan on the (conversation_id, id) index however long the chat.
+Search uses the FTS5 trigram index when the database has it (substring, case-insensitive)
+and a scan otherwise, with the same results.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, insert, select, update
+
+from routing.refs import ModelRef, ModelRefError
+from routing.types import ChatMessage
+from storage.db import Database
+from storage.models import MESSAGE_ROLES, MESSAGE_STATUSES, Conversation, Message, utcnow
+
+_conv = cast(Table, Conversation.__table__)
+_msg = cast(Table, Message.__table__)
+
+# Statuses whose text is a real turn of the dialogue (a stopped reply is still what the
+# user saw and may refer to; an error or a blocked reply is not).
+HISTORY_STATUSES = ("ok", "stopped")
+SNIPPET_BEFORE = 30
+SNIPPET_AFTER = 60
+MIN_FTS_TERM = 3  # the trigram tokenizer cannot match shorter strings
+
+
+class NotFoundError(LookupError):
+    """No conversation or message with that id."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """One conversation as the sidebar shows it (times are UTC-aware)."""
+
+    id: int
+    title: str
+    default_model_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One stored message. ``meta`` holds the reply chip's details (ttft_ms, latency_ms,
+    tokens, tokens_exact, locality, notes)."""
+
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    status: str
+    model_ref: str | None
+    requested_model: str | None
+    error: str | None
+    meta: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedConversation:
+    """Everything needed to undo a delete: ``ConversationStore.restore(snapshot)``."""
+
+    conversation: ConversationRow
+    messages: tuple[MessageRow, ...]
+
+
+def _check_role(role: str) -> str:
+    if role not in MESSAGE_ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(MESSAGE_ROLES)}")
+    return role
+
+
+def _check_status(status: str) -> str:
+    if status not in MESSAGE_STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(MESSAGE_STATUSES)}")
+    return status
+
+
+def _check_title(title: str) -> str:
+    text = " ".join(title.split()) if isinstance(title, str) else ""
+    if not text:
+        raise ValueError("title: a conversation needs a non-empty title")
+    return text
+
+
+def _ref_text(ref: ModelRef | str | None) -> str | None:
+    if ref is None:
+        return None
+    if isinstance(ref, ModelRef):
+        return str(ref)
+    try:
+        return str(ModelRef.parse(ref))
+    except ModelRefError as exc:
+        raise ValueError(f"default_model_id: {exc}") from None
+
+
+def _dump_meta(meta: Mapping[str, Any] | None) -> str:
+    # default=str: a stray datetime or enum in the chip details must not lose a reply.
+    return json.dumps(dict(meta or {}), default=str, ensure_ascii=False)
+
+
+def _load_meta(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None, "INSERT returned no primary key"
+    return int(key[0])
+
+
+def _message_row(r: Row[Any]) -> MessageRow:
+    return MessageRow(
+        id=r.id,
+        conversation_id=r.conversation_id,
+        role=r.role,
+        content=r.content,
+        status=r.status,
+        model_ref=r.model_ref,
+        requested_model=r.requested_model,
+        error=r.error,
+        meta=_load_meta(r.meta),
+        created_at=r.created_at,
+    )
+
+
+def _conversation_row(r: Row[Any]) -> ConversationRow:
+    return ConversationRow(
+        id=r.id,
+        title=r.title,
+        default_model_id=r.default_model_id,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        message_count=r.message_count,
+    )
+
+
+def _snippet(content: str, terms: list[str]) -> str:
+    """A short single-line excerpt around the first term found in ``content``."""
+    flat = " ".join(content.split())
+    found = None
+    for term in terms:
+        found = re.search(re.escape(term), flat, re.IGNORECASE)
+        if found:
+            break
+    start = found.start() if found else 0
+    lo = max(0, start - SNIPPET_BEFORE)
+    hi = min(len(flat), start + SNIPPET_AFTER)
+    text = flat[lo:hi]
+    return ("…" if lo > 0 else "") + text + ("…" if hi < len(flat) else "")
+
+
+class ConversationStore:
+    """Conversations and messages in the local database.
+
+    Args:
+        db: an opened ``Database``.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"ConversationStore({self._db!r})"
+
+    # ---- conversations ---------------------------------------------------------------------
+
+    def _select_conversations(self) -> Any:
+        count = (
+            select(func.count())
+            .select_from(_msg)
+            .where(_msg.c.conversation_id == _conv.c.id)
+            .scalar_subquery()
+        )
+        return select(
+            _conv.c.id,
+            _conv.c.title,
+            _conv.c.default_model_id,
+            _conv.c.created_at,
+            _conv.c.updated_at,
+            count.label("message_count"),
+        )
+
+    def create(
+        self, title: str = "New chat", default_model_id: ModelRef | str | None = None
+    ) -> ConversationRow:
+        """A new, empty conversation."""
+        title = _check_title(title)
+        ref = _ref_text(default_model_id)
+        now = utcnow()
+        with self._db.write() as conn:
+            new_id = _new_id(
+                conn.execute(
+                    insert(_conv).values(
+                        title=title, default_model_id=ref, created_at=now, updated_at=now
+                    )
+                )
+            )
+        row = self.get(new_id)
+        assert row is not None
+        return row
+
+    def get(self, conversation_id: int) -> ConversationRow | None:
+        with self._db.read() as conn:
+            r = conn.execute(
+                self._select_conversations().where(_conv.c.id == conversation_id)
+            ).first()
+        return _conversation_row(r) if r is not None else None
+
+    def _require(self, conversation_id: int) -> ConversationRow:
+        row = self.get(conversation_id)
+        if row is None:
+            raise NotFoundError(f"There is no conversation {conversation_id}")
+        return row
+
+    def list(self, limit: int | None = None) -> builtins.list[ConversationRow]:
+        """Conversations, most recently updated first."""
+        stmt = self._select_conversations().order_by(_conv.c.updated_at.desc(), _conv.c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._db.read() as conn:
+            return [_conversation_row(r) for r in conn.execute(stmt)]
+
+    def _update_conversation(self, conversation_id: int, **values: Any) -> ConversationRow:
+        with self._db.write() as conn:
+            n = conn.execute(
+                update(_conv).where(_conv.c.id == conversation_id).values(**values)
+            ).rowcount
+        if n == 0:
+            raise NotFoundError(f"There is no conversation {conversation_id}")
+        return self._require(conversation_id)
+
+    def rename(self, conversation_id: int, title: str) -> ConversationRow:
+        """Change the title (not ``updated_at``: renaming should not reorder the list).
+
+        Raises:
+            ValueError: the title is empty.
+            NotFoundError: no such conversation.
+        """
+        return self._update_conversation(conversation_id, title=_check_title(title))
+
+    def set_default_model(
+        self, conversation_id: int, ref: ModelRef | str | None
+    ) -> ConversationRow:
+        """The model reference the conversation's next reply goes to (None = the global
+        default)."""
+        return self._update_conversation(conversation_id, default_model_id=_ref_text(ref))
+
+    def delete(self, conversation_id: int) -> DeletedConversation:
+        """Delete a conversation and its messages; returns a snapshot for ``restore``."""
+        with self._db.write() as conn:
+            r = conn.execute(
+                self._select_conversations().where(_conv.c.id == conversation_id)
+            ).first()
+            if r is None:
+                raise NotFoundError(f"There is no conversation {conversation_id}")
+            msgs = conn.execute(
+                select(_msg).where(_msg.c.conversation_id == conversation_id).order_by(_msg.c.id)
+            ).all()
+            conn.execute(delete(_conv).where(_conv.c.id == conversation_id))
+        return DeletedConversation(_conversation_row(r), tuple(_message_row(m) for m in msgs))
+
+    def restore(self, snapshot: DeletedConversation) -> ConversationRow:
+        """Undo a delete: put the conversation and its messages back with the same ids.
+
+        Raises:
+            ValueError: a conversation with that id exists again.
+        """
+        c = snapshot.conversation
+        with self._db.write() as conn:
+            if conn.execute(select(_conv.c.id).where(_conv.c.id == c.id)).first() is not None:
+                raise ValueError(f"conversation {c.id} already exists; nothing to restore")
+            conn.execute(
+                insert(_conv).values(
+                    id=c.id,
+                    title=c.title,
+                    default_model_id=c.default_model_id,
+                    created_at=c.created_at,
+                    updated_at=c.updated_at,
+                )
+            )
+            if snapshot.messages:
+                conn.execute(
+                    insert(_msg),
+                    [
+                        {
+                            "id": m.id,
+                            "conversation_id": c.id,
+                            "role": m.role,
+                            "content": m.content,
+                            "status": m.status,
+                            "model_ref": m.model_ref,
+                            "requested_model": m.requested_model,
+                            "error": m.error,
+                            "meta": _dump_meta(m.meta),
+                            "created_at": m.created_at,
+                        }
+                        for m in snapshot.messages
+                    ],
+                )
+        return self._require(c.id)
+
+    # ---- search ----------------------------------------------------------------------------
+
+    def search(
+        self, text: str, limit: int = 50
+    ) -> builtins.list[tuple[ConversationRow, str | None]]:
+        """Conversations whose title or any message contains every word of ``text``
+        (case-insensitive substrings), most recently updated first.
+
+        Returns:
+            ``(conversation, snippet)`` pairs; the snippet is an excerpt of the newest
+            matching message, or None when only the title matched.
+        """
+        terms = text.split()
+        if not terms:
+            return []
+        with self._db.read() as conn:
+            if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
+                title_ids, hits = self._search_fts(conn, terms)
+            else:
+                title_ids, hits = self._search_scan(conn, terms)
+            ids = set(title_ids) | set(hits)
+            if not ids:
+                return []
+            convs = [
+                _conversation_row(r)
+                for r in conn.execute(
+                    self._select_conversations()
+                    .where(_conv.c.id.in_(ids))
+                    .order_by(_conv.c.updated_at.desc(), _conv.c.id.desc())
+                    .limit(limit)
+                )
+            ]
+            wanted = [hits[c.id] for c in convs if c.id in hits]
+            contents: dict[int, str] = {}
+            if wanted:
+                contents = {
+                    r.id: r.content
+                    for r in conn.execute(
+                        select(_msg.c.id, _msg.c.content).where(_msg.c.id.in_(wanted))
+                    )
+                }
+        out: builtins.list[tuple[ConversationRow, str | None]] = []
+        for c in convs:
+            # .get: a message deleted between the two queries just loses its snippet.
+            content = contents.get(hits[c.id]) if c.id in hits else None
+            out.append((c, _snippet(content, terms) if content is not None else None))
+        return out
+
+    @staticmethod
+    def _search_fts(
+        conn: Connection, terms: builtins.list[str]
+    ) -> tuple[builtins.list[int], dict[int, int]]:
+        # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
+        query = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        title_ids = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?", (query,)
+            )
+        ]
+        hits = {
+            r[0]: r[1]
+            for r in conn.exec_driver_sql(
+                "SELECT m.conversation_id, max(m.id) FROM messages_fts "
+                "JOIN messages m ON m.id = messages_fts.rowid "
+                "WHERE messages_fts MATCH ? GROUP BY m.conversation_id",
+                (query,),
+            )
+        }
+        return title_ids, hits
+
+    @staticmethod
+    def _search_scan(
+        conn: Connection, terms: builtins.list[str]
+    ) -> tuple[builtins.list[int], dict[int, int]]:
+        # instr() on lower-cased text rather than LIKE: LIKE folds ASCII only, and '%'/'_'
+        # in the user's text would be wildcards.
+        folded = tuple(t.lower() for t in terms)
+        title_where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
+        content_where = " AND ".join("instr(hx_fold(content), ?) > 0" for _ in folded)
+        title_ids = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT id FROM conversations WHERE {title_where}", folded
+            )
+        ]
+        hits = {
+            r[0]: r[1]
+            for r in conn.exec_driver_sql(
+                f"SELECT conversation_id, max(id) FROM messages WHERE {content_where} "
+                "GROUP BY conversation_id",
+                folded,
+            )
+        }
+        return title_ids, hits
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        *,
+        status: str = "ok",
+        model_ref: str | None = None,
+        requested_model: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> MessageRow:
+        """Append a message (and mark the conversation as just updated).
+
+        Raises:
+            ValueError: unknown role or status.
+            NotFoundError: no such conversation.
+        """
+        now = utcnow()
+        values: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "role": _check_role(role),
+            "content": content,
+            "status": _check_status(status),
+            "model_ref": model_ref,
+            "requested_model": requested_model,
+            "error": None,
+            "meta": _dump_meta(meta),
+            "created_at": now,
+        }
+        with self._db.write() as conn:
+            self._touch(conn, conversation_id, now)
+            new_id = _new_id(conn.execute(insert(_msg).values(**values)))
+        return MessageRow(
+            id=new_id,
+            conversation_id=conversation_id,
+            role=role,
+            content=content,
+            status=status,
+            model_ref=model_ref,
+            requested_model=requested_model,
+            error=None,
+            meta=_load_meta(values["meta"]),
+            created_at=now,
+        )
+
+    @staticmethod
+    def _touch(conn: Connection, conversation_id: int, when: datetime) -> None:
+        n = conn.execute(
+            update(_conv).where(_conv.c.id == conversation_id).values(updated_at=when)
+        ).rowcount
+        if n == 0:
+            raise NotFoundError(f"There is no conversation {conversation_id}")
+
+    def add_messages_bulk(
+        self,
+        conversation_id: int,
+        rows: Iterable[tuple[str, str] | Mapping[str, Any]],
+    ) -> int:
+        """Append many messages in one transaction (imports, benchmarks, tests).
+
+        Each row is ``(role, content)`` or a mapping with ``role``, ``content`` and
+        optionally ``status``, ``model_ref``, ``requested_model``, ``error``, ``meta``,
+        ``created_at``. Returns how many were added.
+        """
+        now = utcnow()
+        batch: builtins.list[dict[str, Any]] = []
+        for row in rows:
+            item: Mapping[str, Any] = (
+                {"role": row[0], "content": row[1]} if isinstance(row, tuple) else row
+            )
+            batch.append(
+                {
+                    "conversation_id": conversation_id,
+                    "role": _check_role(item["role"]),
+                    "content": item["content"],
+                    "status": _check_status(item.get("status", "ok")),
+                    "model_ref": item.get("model_ref"),
+                    "requested_model": item.get("requested_model"),
+                    "error": item.get("error"),
+                    "meta": _dump_meta(item.get("meta")),
+                    "created_at": item.get("created_at") or now,
+                }
+            )
+        with self._db.write() as conn:
+            self._touch(conn, conversation_id, now)
+            if batch:
+                conn.execute(insert(_msg), batch)
+        return len(batch)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        model_ref: str | None = None,
+        error: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> MessageRow:
+        """Change the given fields (None = leave as is; ``meta`` replaces the whole dict).
+
+        Raises:
+            ValueError: unknown status.
+            NotFoundError: no such message.
+        """
+        values: dict[str, Any] = {}
+        if content is not None:
+            values["content"] = content
+        if status is not None:
+            values["status"] = _check_status(status)
+        if model_ref is not None:
+            values["model_ref"] = model_ref
+        if error is not None:
+            values["error"] = error
+        if meta is not None:
+            values["meta"] = _dump_meta(meta)
+        with self._db.write() as conn:
+            if values:
+                conn.execute(update(_msg).where(_msg.c.id == message_id).values(**values))
+            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
+        if r is None:
+            raise NotFoundError(f"There is no message {message_id}")
+        return _message_row(r)
+
+    def get_message(self, message_id: int) -> MessageRow | None:
+        with self._db.read() as conn:
+            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
+        return _message_row(r) if r is not None else None
+
+    def messages(
+        self, conversation_id: int, *, limit: int | None = None, before_id: int | None = None
+    ) -> builtins.list[MessageRow]:
+        """Messages oldest first. With ``limit``: the newest ``limit`` messages older than
+        ``before_id`` (or the newest overall), still oldest first — a page for lazy loading."""
+        stmt = select(_msg).where(_msg.c.conversation_id == conversation_id)
+        if before_id is not None:
+            stmt = stmt.where(_msg.c.id < before_id)
+        if limit is None:
+            stmt = stmt.order_by(_msg.c.id)
+            with self._db.read() as conn:
+                return [_message_row(r) for r in conn.execute(stmt)]
+        stmt = stmt.order_by(_msg.c.id.desc()).limit(limit)
+        with self._db.read() as conn:
+            rows = [_message_row(r) for r in conn.execute(stmt)]
+        rows.reverse()
+        return rows
+
+    def count_messages(self, conversation_id: int) -> int:
+        with self._db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(_msg)
+                    .where(_msg.c.conversation_id == conversation_id)
+                ).scalar_one()
+            )
+
+    def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
+        """Delete ``message_id`` and every later message of the conversation (edit and
+        resend, regenerate). Returns how many were deleted."""
+        with self._db.write() as conn:
+            return int(
+                conn.execute(
+                    delete(_msg).where(
+                        _msg.c.conversation_id == conversation_id, _msg.c.id >= message_id
+                    )
+                ).rowcount
+            )
+
+    def history(
+        self,
+        conversation_id: int,
+        before_message_id: int | None = None,
+        *,
+        limit: int | None = None,
+    ) -> builtins.list[ChatMessage]:
+        """The dialogue to send with the next prompt: role and content of ``ok`` and
+        ``stopped`` messages, oldest first, without error/blocked/pending/empty ones.
+
+        Args:
+            before_message_id: only messages older than this one.
+            limit: only the newest ``limit`` of them.
+        """
+        stmt = select(_msg.c.role, _msg.c.content).where(
+            _msg.c.conversation_id == conversation_id,
+            _msg.c.status.in_(HISTORY_STATUSES),
+            # Whitespace-only replies are empty too (in SQL, so ``limit`` counts real turns).
+            func.trim(_msg.c.content, " \t\r\n") != "",
+        )
+        if before_message_id is not None:
+            stmt = stmt.where(_msg.c.id < before_message_id)
+        stmt = stmt.order_by(_msg.c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [ChatMessage(r.role, r.content) for r in reversed(rows)]

@@ -1,0 +1,139 @@
+"""SQLAlchemy models: conversations, their messages, and the local ``ai_usage_logs`` mirror.
+
+The schema itself is owned by the Alembic migrations in ``storage/migrations``; these
+classes describe it for queries (and for ``alembic revision --autogenerate``).
+``ai_usage_logs`` keeps the halext server's column names and types (halext-api.md §8) so
+rows can be compared or exported side by side, plus what only the desktop knows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MESSAGE_ROLES = ("user", "assistant", "system")
+MESSAGE_STATUSES = ("ok", "pending", "streaming", "stopped", "error", "blocked")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC text (SQLite has no time zones), returned as aware UTC.
+
+    Naive values coming in are taken to be UTC already; aware ones are converted.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Conversation(Base):
+    """A local chat: a title and the model reference new replies go to."""
+
+    __tablename__ = "conversations"
+    # AUTOINCREMENT: ids are never reused, so Undo can put a deleted chat back with its ids.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String, nullable=False, default="New chat")
+    default_model_id: Mapped[str | None] = mapped_column(String, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Indexed: the sidebar lists conversations newest-updated first.
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )
+
+
+class Message(Base):
+    """One message of a conversation. ``meta`` is JSON text with the reply chip's details
+    (ttft_ms, latency_ms, tokens, tokens_exact, locality, notes)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(String, nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String, nullable=False, default="ok")
+    model_ref: Mapped[str | None] = mapped_column(String, nullable=True)
+    requested_model: Mapped[str | None] = mapped_column(String, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class UsageLog(Base):
+    """One routed request, whatever its outcome (the halext server's columns first)."""
+
+    __tablename__ = "ai_usage_logs"
+    __table_args__ = (
+        Index("ix_ai_usage_logs_created_model_status", "created_at", "model_identifier", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # No FK: a usage row outlives the conversation it belonged to (deleting a chat keeps stats).
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    model_identifier: Mapped[str] = mapped_column(String, nullable=False, index=True)
+    endpoint: Mapped[str] = mapped_column(String, nullable=False)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    response_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    total_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Nullable like the server's column; we always write it (UTC).
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime,
+        nullable=True,
+        default=utcnow,
+        server_default=func.current_timestamp(),
+        index=True,
+    )
+    # desktop extras
+    route: Mapped[str] = mapped_column(String, nullable=False, default="", server_default="")
+    requested_model: Mapped[str] = mapped_column(
+        String, nullable=False, default="", server_default=""
+    )
+    status: Mapped[str] = mapped_column(String, nullable=False, default="ok", server_default="ok")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_exact: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="0"
+    )

@@ -1,0 +1,609 @@
+"""The typed, versioned settings schema that the GUI and the CLI both edit.
+
+One JSON file, ``{"version": 1, "values": {...}}``, holding only the values that differ
+from their defaults (so a changed default reaches users who never touched it). Every key
+has a type, a default, a validator and a text form for ``halext-desktop config set``.
+A change is validated, written atomically (temp file + ``os.replace``) and then announced
+to subscribers, synchronously, on the setter's thread; the GUI turns that into a Qt signal.
+
+Secrets never live here: an OpenAI-compatible endpoint stores its name and URL, and its key
+goes to the keyring as ``openai-key:<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from routing.refs import ModelRef, ModelRefError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HALEXT_URL = "https://org.halext.org/api"
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+OLLAMA_DEFAULT_PORT = 11434
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_TRUE = ("true", "on", "yes", "1")
+_FALSE = ("false", "off", "no", "0")
+_THEMES = ("system", "light", "dark")
+_SECRET_FIELDS = ("key", "api_key", "apikey", "token", "password", "secret")
+
+
+class SettingsError(ValueError):
+    """A rejected setting or an unusable settings file; the message names the key and
+    what is allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaHost:
+    """A configured Ollama server. The first one is the default ``ollama/...`` route."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIEndpoint:
+    """An OpenAI-compatible endpoint. Its API key lives in the keyring as
+    ``openai-key:<name>``, never in the settings file."""
+
+    name: str
+    url: str
+
+
+# ---- validators: each takes a Python value, returns the normalised JSON-able value ------------
+
+
+def _check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(f"{key}: expected a URL string, got {type(value).__name__}")
+    text = value.strip()
+    if not text and allow_empty:
+        return ""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise SettingsError(
+            f"{key}: {text!r} is not an http:// or https:// URL "
+            "(e.g. https://org.halext.org/api or http://127.0.0.1:11434)"
+        )
+    if not parts.hostname:
+        raise SettingsError(f"{key}: {text!r} has no host name")
+    try:
+        _ = parts.port  # raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise SettingsError(f"{key}: {text!r} has a bad port ({exc})") from None
+    return text.rstrip("/")
+
+
+def _check_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _check_str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(f"{key}: expected text, got {type(value).__name__}")
+    return value.strip()
+
+
+def _check_int_range(key: str, value: Any, lo: int, hi: int, zero_means: str) -> int:
+    # bool is an int subclass; True as a font size is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{key}: expected a whole number, got {value!r}")
+    if value != 0 and not lo <= value <= hi:
+        raise SettingsError(f"{key}: {value} is out of range: use 0 ({zero_means}) or {lo}..{hi}")
+    return value
+
+
+def _check_ref(key: str, value: Any) -> str:
+    if isinstance(value, ModelRef):
+        return str(value)
+    if not isinstance(value, str):
+        raise SettingsError(f"{key}: expected a model reference string, got {value!r}")
+    try:
+        return str(ModelRef.parse(value.strip()))
+    except ModelRefError as exc:
+        raise SettingsError(f"{key}: {exc}") from None
+
+
+def _check_named_urls(key: str, value: Any, *, keys_forbidden: bool) -> list[dict[str, str]]:
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f'{key}: expected a list of {{"name", "url"}} entries')
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for item in value:
+        if isinstance(item, OllamaHost | OpenAIEndpoint):
+            item = {"name": item.name, "url": item.url}
+        if not isinstance(item, Mapping):
+            raise SettingsError(f"{key}: each entry needs a name and a url, got {item!r}")
+        secret_fields = sorted(k for k in item if str(k).lower() in _SECRET_FIELDS)
+        if secret_fields:
+            # Do not echo the entry: it holds the very secret we refuse to store.
+            where = "the keyring (Settings → Connections)" if keys_forbidden else "the keyring"
+            raise SettingsError(
+                f"{key}: API keys and tokens are never stored in the settings file; "
+                f"remove {', '.join(secret_fields)!s} — keys go to {where}"
+            )
+        extra = sorted(set(item) - {"name", "url"})
+        if extra:
+            raise SettingsError(
+                f"{key}: unknown field(s) {', '.join(map(str, extra))}; use name and url"
+            )
+        name = item.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise SettingsError(
+                f"{key}: bad name {name!r}: 1-63 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if name in seen:
+            raise SettingsError(f"{key}: the name {name!r} is used twice; names must be unique")
+        seen.add(name)
+        out.append({"name": name, "url": _check_url(f"{key}[{name}].url", item.get("url"))})
+    return out
+
+
+def _check_ref_list(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f"{key}: expected a list of model references")
+    out: list[str] = []
+    for item in value:
+        ref = _check_ref(key, item)
+        if ref not in out:  # a duplicate fallback would only be tried twice
+            out.append(ref)
+    return out
+
+
+# ---- text forms (config set KEY VALUE) ---------------------------------------------------------
+
+
+def _bool_from_text(key: str, text: str) -> bool:
+    t = text.strip().lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    raise SettingsError(f"{key}: {text!r} is not a boolean; use true/false, on/off, yes/no or 1/0")
+
+
+def _int_from_text(key: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise SettingsError(f"{key}: {text!r} is not a whole number") from None
+
+
+def _named_urls_from_text(key: str, text: str) -> Any:
+    t = text.strip()
+    if not t:
+        return []
+    if t.startswith("["):
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{key}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    items = []
+    for part in t.split(","):
+        name, sep, url = part.strip().partition("=")
+        if not sep:
+            raise SettingsError(
+                f"{key}: {part.strip()!r} is not name=url; use JSON or "
+                "comma-separated name=url pairs, e.g. local=http://127.0.0.1:11434"
+            )
+        items.append({"name": name.strip(), "url": url.strip()})
+    return items
+
+
+def _ref_list_from_text(key: str, text: str) -> Any:
+    t = text.strip()
+    if not t:
+        return []
+    if t.startswith("["):
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{key}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    return [p.strip() for p in t.split(",") if p.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    default: Any
+    describe: str
+    check: Callable[[str, Any], Any]
+    from_text: Callable[[str, str], Any]
+
+
+def _text_as_is(_key: str, text: str) -> str:
+    return text
+
+
+_SCHEMA: dict[str, _Spec] = {
+    "halext_url": _Spec(
+        DEFAULT_HALEXT_URL,
+        "URL: http(s) base URL of the halext API, or empty for none "
+        f"(default {DEFAULT_HALEXT_URL})",
+        lambda k, v: _check_url(k, v, allow_empty=True),
+        _text_as_is,
+    ),
+    "halext_username": _Spec("", "text: halext user name (default empty)", _check_str, _text_as_is),
+    "halext_remember": _Spec(
+        False,
+        "bool: true/false, on/off, yes/no, 1/0 — keep the password in the keyring (default false)",
+        _check_bool,
+        _bool_from_text,
+    ),
+    "ollama_hosts": _Spec(
+        [{"name": "local", "url": DEFAULT_OLLAMA_URL}],
+        'list of hosts: JSON [{"name": ..., "url": ...}] or name=url,name=url '
+        f"(default local={DEFAULT_OLLAMA_URL}); the first is the default",
+        lambda k, v: _check_named_urls(k, v, keys_forbidden=False),
+        _named_urls_from_text,
+    ),
+    "openai_endpoints": _Spec(
+        [],
+        'list of endpoints: JSON [{"name": ..., "url": ...}] or name=url,... '
+        "(default empty; keys go to the keyring, never here)",
+        lambda k, v: _check_named_urls(k, v, keys_forbidden=True),
+        _named_urls_from_text,
+    ),
+    "disable_cloud": _Spec(
+        False, "bool: true/false, on/off, yes/no, 1/0 (default false)", _check_bool, _bool_from_text
+    ),
+    "offline": _Spec(
+        False,
+        "bool: true/false, on/off, yes/no, 1/0 — contact only the Ollama hosts (default false)",
+        _check_bool,
+        _bool_from_text,
+    ),
+    "default_model": _Spec(
+        "",
+        "model reference such as ollama/llama3.1:8b, or empty for none (default empty)",
+        lambda k, v: "" if isinstance(v, str) and not v.strip() else _check_ref(k, v),
+        _text_as_is,
+    ),
+    "fallback_models": _Spec(
+        [],
+        'list of model references: JSON ["ollama/llama3.1:8b", ...] or comma-separated '
+        "(default empty)",
+        _check_ref_list,
+        _ref_list_from_text,
+    ),
+    "theme": _Spec(
+        "system",
+        "one of system, light, dark (default system)",
+        lambda k, v: _check_choice(k, v, _THEMES),
+        lambda _k, t: t.strip().lower(),
+    ),
+    "font_size": _Spec(
+        0,
+        "int: 0 (follow the system) or 8..32 points (default 0)",
+        lambda k, v: _check_int_range(k, v, 8, 32, "follow the system"),
+        _int_from_text,
+    ),
+    "usage_retention_days": _Spec(
+        0,
+        "int: 0 (keep forever) or 1..3650 days (default 0)",
+        lambda k, v: _check_int_range(k, v, 1, 3650, "keep forever"),
+        _int_from_text,
+    ),
+}
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise SettingsError(f"{key}: {value!r} is not allowed; use one of {', '.join(choices)}")
+    return value
+
+
+def parse_ollama_host(text: str) -> str:
+    """Turn an ``OLLAMA_HOST`` value into a base URL, the way the ollama client does.
+
+    ``"1.2.3.4"`` → ``http://1.2.3.4:11434``, ``":5678"`` → ``http://127.0.0.1:5678``,
+    ``"http://h"`` is kept as written (trailing slash removed). ``0.0.0.0`` and ``::`` are
+    what people put in OLLAMA_HOST to make the *server* listen everywhere; as a place to
+    connect to they mean this machine, so they become 127.0.0.1 (connecting to 0.0.0.0
+    fails on Windows and macOS).
+    """
+    t = text.strip()
+    if "://" in t:
+        return t.rstrip("/")
+    hostport, slash, path = t.partition("/")
+    split = urllib.parse.urlsplit(f"http://{hostport}")
+    host = split.hostname or "127.0.0.1"
+    try:
+        port = split.port or OLLAMA_DEFAULT_PORT
+    except ValueError:
+        port = OLLAMA_DEFAULT_PORT
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    tail = f"/{path}".rstrip("/") if slash else ""
+    return f"http://{host}:{port}{tail}"
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Settings:
+    """The user's settings: typed values with defaults, validation and change callbacks.
+
+    Args:
+        path: the JSON file to load and persist to; None keeps everything in memory.
+        env: environment for the overrides (``HALEXT_URL``, ``OLLAMA_HOST``); default
+            ``os.environ``.
+
+    Attributes:
+        load_warning: a sentence for the user when the file could not be used as is
+            (corrupt, unknown or invalid keys), else None.
+
+    Raises:
+        SettingsError: the file was written by a newer version (never clobbered).
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: Path | None = None, *, env: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self._env = env
+        self._lock = threading.RLock()
+        self._values: dict[str, Any] = {k: _copy(spec.default) for k, spec in _SCHEMA.items()}
+        self._subscribers: list[Callable[[str, Any], None]] = []
+        self.load_warning: str | None = None
+        if path is not None and path.exists():
+            self._read(path)
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``path`` (default: the user's settings file)."""
+        if path is None:
+            from storage.paths import settings_path
+
+            path = settings_path()
+        return cls(path, env=env)
+
+    def __repr__(self) -> str:
+        return f"Settings(path={str(self.path) if self.path else None!r})"
+
+    # ---- file ---------------------------------------------------------------------------
+
+    def _keep_bad_copy(self, path: Path) -> Path:
+        bad = path.with_name(path.name + ".bad")
+        try:
+            shutil.copyfile(path, bad)
+        except OSError as exc:  # keep going: defaults beat refusing to start
+            log.warning("could not keep a copy of %s: %s", path, exc)
+        return bad
+
+    def _read(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("values", {}), dict):
+                raise ValueError("not a settings object")
+            version = doc.get("version")
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise ValueError("no version number")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            bad = self._keep_bad_copy(path)
+            self.load_warning = (
+                f"The settings file {path} could not be read ({exc}); starting from the "
+                f"defaults. The old file was kept as {bad}."
+            )
+            log.warning("%s", self.load_warning)
+            return
+        if version > self.VERSION:
+            raise SettingsError(
+                f"The settings file {path} was written by a newer Halext Desktop (settings "
+                f"version {version}; this one understands up to {self.VERSION}). "
+                "Update Halext Desktop, or move the file away to start from the defaults."
+            )
+        problems: list[str] = []
+        unknown: list[str] = []
+        for key, raw in doc.get("values", {}).items():
+            spec = _SCHEMA.get(key)
+            if spec is None:
+                unknown.append(str(key))
+                continue
+            try:
+                self._values[key] = spec.check(key, raw)
+            except SettingsError as exc:
+                problems.append(str(exc))
+        if unknown or problems:
+            bad = self._keep_bad_copy(path)
+            parts = []
+            if unknown:
+                parts.append(f"ignored unknown settings: {', '.join(sorted(unknown))}")
+            if problems:
+                parts.append("reset invalid settings to their defaults: " + "; ".join(problems))
+            self.load_warning = (
+                f"Settings file {path}: {'; '.join(parts)}. The original was kept as {bad}."
+            )
+            log.warning("%s", self.load_warning)
+
+    def _write(self, values: Mapping[str, Any]) -> None:
+        if self.path is None:
+            return
+        changed = {k: v for k, v in values.items() if v != _SCHEMA[k].default}
+        doc = {"version": self.VERSION, "values": changed}
+        _atomic_write(self.path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+    # ---- generic access -----------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Every setting's name, in display order."""
+        return list(_SCHEMA)
+
+    def _spec(self, key: str) -> _Spec:
+        spec = _SCHEMA.get(key)
+        if spec is None:
+            raise SettingsError(f"unknown setting {key!r}; known settings: {', '.join(_SCHEMA)}")
+        return spec
+
+    def describe(self, key: str) -> str:
+        """What ``key`` accepts, e.g. ``"bool: true/false, on/off, yes/no, 1/0 (default
+        false)"``."""
+        return self._spec(key).describe
+
+    def default(self, key: str) -> Any:
+        """The default value of ``key`` (JSON-able)."""
+        return _copy(self._spec(key).default)
+
+    def get(self, key: str) -> Any:
+        """The current value of ``key`` in its JSON-able form (lists of dicts for hosts)."""
+        self._spec(key)
+        with self._lock:
+            return _copy(self._values[key])
+
+    def set(self, key: str, value: Any) -> None:
+        """Validate, persist atomically, then notify subscribers if the value changed.
+
+        Raises:
+            SettingsError: the value is not allowed (the message says what is).
+            OSError: the file could not be written (the value is then unchanged).
+        """
+        self._apply({key: self._spec(key).check(key, value)})
+
+    def set_from_text(self, key: str, text: str) -> None:
+        """Set ``key`` from its command-line text form (see ``describe``)."""
+        spec = self._spec(key)
+        self.set(key, spec.from_text(key, text))
+
+    def reset(self) -> None:
+        """Restore every default; subscribers hear about each key that changed."""
+        self._apply({k: _copy(spec.default) for k, spec in _SCHEMA.items()})
+
+    def _apply(self, updates: Mapping[str, Any]) -> None:
+        with self._lock:
+            changed = {k: v for k, v in updates.items() if self._values[k] != v}
+            new_values = {**self._values, **updates}
+            # Write first: a failed write leaves memory and file in agreement.
+            self._write(new_values)
+            self._values = new_values
+            subscribers = list(self._subscribers)
+        for key, value in changed.items():
+            for cb in subscribers:
+                try:
+                    cb(key, _copy(value))
+                except Exception:  # one broken listener must not undo or block the change
+                    log.exception("settings subscriber %r failed for %s", cb, key)
+
+    def subscribe(self, cb: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``cb(key, new_value)`` after each change; returns the unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(cb)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if cb in self._subscribers:
+                    self._subscribers.remove(cb)
+
+        return unsubscribe
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every value, JSON-able."""
+        with self._lock:
+            return {k: _copy(v) for k, v in self._values.items()}
+
+    # ---- typed properties ------------------------------------------------------------------
+
+    @property
+    def halext_url(self) -> str:
+        return str(self._values["halext_url"])
+
+    @property
+    def halext_username(self) -> str:
+        return str(self._values["halext_username"])
+
+    @property
+    def halext_remember(self) -> bool:
+        return bool(self._values["halext_remember"])
+
+    @property
+    def ollama_hosts(self) -> list[OllamaHost]:
+        return [OllamaHost(h["name"], h["url"]) for h in self._values["ollama_hosts"]]
+
+    @property
+    def openai_endpoints(self) -> list[OpenAIEndpoint]:
+        return [OpenAIEndpoint(e["name"], e["url"]) for e in self._values["openai_endpoints"]]
+
+    @property
+    def disable_cloud(self) -> bool:
+        return bool(self._values["disable_cloud"])
+
+    @property
+    def offline(self) -> bool:
+        return bool(self._values["offline"])
+
+    @property
+    def default_model(self) -> str:
+        return str(self._values["default_model"])
+
+    @property
+    def fallback_models(self) -> list[str]:
+        return list(self._values["fallback_models"])
+
+    @property
+    def theme(self) -> str:
+        return str(self._values["theme"])
+
+    @property
+    def font_size(self) -> int:
+        return int(self._values["font_size"])
+
+    @property
+    def usage_retention_days(self) -> int:
+        return int(self._values["usage_retention_days"])
+
+    # ---- environment overrides ----------------------------------------------------------------
+
+    def _environ(self) -> Mapping[str, str]:
+        return os.environ if self._env is None else self._env
+
+    def effective_halext_url(self) -> str:
+        """``HALEXT_URL`` from the environment when set, else the setting (no trailing /)."""
+        env_url = self._environ().get("HALEXT_URL", "").strip()
+        return env_url.rstrip("/") if env_url else self.halext_url
+
+    def effective_ollama_hosts(self) -> list[OllamaHost]:
+        """The Ollama hosts, with ``OLLAMA_HOST`` replacing the first host's URL (or
+        adding a host named ``local`` when none is configured)."""
+        hosts = self.ollama_hosts
+        env_host = self._environ().get("OLLAMA_HOST", "").strip()
+        if not env_host:
+            return hosts
+        url = parse_ollama_host(env_host)
+        if not hosts:
+            return [OllamaHost("local", url)]
+        return [OllamaHost(hosts[0].name, url), *hosts[1:]]
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON-able value, so callers cannot mutate the stored one."""
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value

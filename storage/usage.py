@@ -1,0 +1,396 @@
+"""The local usage log (``ai_usage_logs``): one row per routed request, and its reports.
+
+``UsageLog`` is the router's ``UsageSink``. It is called on the asyncio loop thread at the
+end of every request, so it must not lose a reply over a busy database: a locked write is
+retried briefly, then kept in memory and written with the next row.
+
+Report definitions (the usage window and ``halext-desktop usage`` use them):
+    requests_by_model   every row counts, whatever its status.
+    latency_by_model    averages over ``ok`` rows only (a failure's latency is the time it
+                        took to fail, which would flatter or smear the model's speed).
+    error_rate_by_model errors / total, where errors = status ``error`` and total = all
+                        rows. ``cancelled`` (the user pressed Stop) and ``blocked`` (policy
+                        refused) are not the model's fault: they are not errors, but they
+                        count in the total, and ``outcomes_by_model`` reports them as
+                        their own columns.
+All grouping happens in SQL over the (created_at, model_identifier, status) index.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Row, Table, delete, insert, select
+from sqlalchemy import exc as sa_exc
+
+from routing.types import UsageRecord, UsageStatus
+from storage.db import Database
+from storage.models import UsageLog as UsageLogModel
+
+log = logging.getLogger(__name__)
+
+_t = cast(Table, UsageLogModel.__table__)
+
+SINCE_CHOICES = ("24h", "7d", "30d", "all")
+_SINCE_RE = re.compile(r"^(\d{1,5})([hd])$")
+_BUCKETS = {"hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
+WRITE_ATTEMPTS = 4
+RETRY_DELAY_S = 0.05
+MAX_PENDING = 1000  # rows kept in memory while the database refuses writes
+REPORT_INDEX = "ix_ai_usage_logs_created_model_status"
+
+
+class ModelCount(NamedTuple):
+    """Requests of one model in the window."""
+
+    model: str
+    requests: int
+
+
+class ModelLatency(NamedTuple):
+    """Average latency and time to first token of one model's ``ok`` requests (ms)."""
+
+    model: str
+    avg_latency_ms: float | None
+    avg_ttft_ms: float | None
+    requests: int
+
+
+class ModelErrorRate(NamedTuple):
+    """``errors`` (status error) of ``total`` requests, and their ratio."""
+
+    model: str
+    errors: int
+    total: int
+    rate: float
+
+
+class ModelOutcomes(NamedTuple):
+    """Requests of one model by status."""
+
+    model: str
+    ok: int
+    errors: int
+    cancelled: int
+    blocked: int
+    total: int
+
+
+class TokenBucket(NamedTuple):
+    """Token sums of one hour or day (UTC)."""
+
+    start: datetime  # UTC start of the hour or day
+    prompt_tokens: int
+    response_tokens: int
+    total_tokens: int
+    requests: int
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime | None:
+    """``"24h"``, ``"7d"``, ``"30d"`` (any ``<n>h``/``<n>d``) → that long before now
+    (UTC); ``"all"`` → None.
+
+    Raises:
+        ValueError: anything else; the message lists the allowed values.
+    """
+    t = text.strip().lower() if isinstance(text, str) else ""
+    if t == "all":
+        return None
+    m = _SINCE_RE.match(t)
+    if not m:
+        raise ValueError(
+            f"{text!r} is not a time range: use one of {', '.join(SINCE_CHOICES)} "
+            "(or any <n>h / <n>d)"
+        )
+    amount = int(m.group(1))
+    delta = timedelta(hours=amount) if m.group(2) == "h" else timedelta(days=amount)
+    return (now or datetime.now(UTC)) - delta
+
+
+def _db_time(when: datetime) -> str:
+    """A datetime as stored by ``UTCDateTime`` on SQLite (naive UTC text), for raw SQL."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _is_transient(e: sa_exc.OperationalError) -> bool:
+    text = str(e.orig).lower() if e.orig is not None else str(e).lower()
+    return "locked" in text or "busy" in text
+
+
+def _record_from(r: Row[Any]) -> UsageRecord:
+    return UsageRecord(
+        id=r.id,
+        user_id=r.user_id,
+        conversation_id=r.conversation_id,
+        model_identifier=r.model_identifier,
+        endpoint=r.endpoint,
+        prompt_tokens=r.prompt_tokens or 0,
+        response_tokens=r.response_tokens or 0,
+        total_tokens=r.total_tokens or 0,
+        latency_ms=r.latency_ms,
+        created_at=r.created_at,
+        route=r.route,
+        requested_model=r.requested_model,
+        status=UsageStatus(r.status),
+        error=r.error,
+        ttft_ms=r.ttft_ms,
+        tokens_exact=bool(r.tokens_exact),
+    )
+
+
+class UsageLog:
+    """Writer and reports of the local ``ai_usage_logs`` table (a ``UsageSink``).
+
+    Args:
+        db: an opened ``Database``.
+        retry_delay_s: pause between attempts at a locked write.
+    """
+
+    def __init__(self, db: Database, *, retry_delay_s: float = RETRY_DELAY_S) -> None:
+        self._db = db
+        self._retry_delay_s = retry_delay_s
+        self._pending: list[UsageRecord] = []
+        self._pending_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"UsageLog({self._db!r}, pending={len(self._pending)})"
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting in memory because the database refused them."""
+        return len(self._pending)
+
+    @staticmethod
+    def _values(row: UsageRecord) -> dict[str, Any]:
+        # The server's rule (halext-api.md §8): total = prompt + response.
+        if not row.total_tokens:
+            row.total_tokens = (row.prompt_tokens or 0) + (row.response_tokens or 0)
+        status = row.status.value if isinstance(row.status, UsageStatus) else str(row.status)
+        return {
+            "user_id": row.user_id,
+            "conversation_id": row.conversation_id,
+            "model_identifier": row.model_identifier,
+            "endpoint": row.endpoint,
+            "prompt_tokens": row.prompt_tokens or 0,
+            "response_tokens": row.response_tokens or 0,
+            "total_tokens": row.total_tokens,
+            "latency_ms": row.latency_ms,
+            "created_at": row.created_at,
+            "route": row.route or "",
+            "requested_model": row.requested_model or "",
+            "status": status,
+            "error": row.error,
+            "ttft_ms": row.ttft_ms,
+            "tokens_exact": bool(row.tokens_exact),
+        }
+
+    def _insert(self, rows: Sequence[UsageRecord]) -> None:
+        ids = []
+        with self._db.write() as conn:
+            for row in rows:
+                key = conn.execute(insert(_t).values(**self._values(row))).inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        # Only after the commit: a rolled-back row must not look written.
+        for row, new_id in zip(rows, ids, strict=True):
+            row.id = new_id
+
+    def record(self, row: UsageRecord) -> None:
+        """Persist ``row`` and set ``row.id``. Never raises for a busy or locked database:
+        retries, then keeps the row for the next write (and logs)."""
+        with self._pending_lock:
+            batch = [*self._pending, row]
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    self._insert(batch)
+                except sa_exc.OperationalError as e:
+                    if _is_transient(e) and attempt < WRITE_ATTEMPTS:
+                        time.sleep(self._retry_delay_s * attempt)
+                        continue
+                    log.warning(
+                        "usage row not written yet (%s); keeping %d row(s) in memory",
+                        e.orig if e.orig is not None else e,
+                        len(batch),
+                    )
+                    self._pending = batch[-MAX_PENDING:]
+                    return
+                except sa_exc.SQLAlchemyError:
+                    # Not a hiccup (a bad row): losing one stats row beats losing the reply.
+                    log.exception("usage row dropped: %s", row.model_identifier)
+                    self._pending = [r for r in batch if r is not row]
+                    return
+                self._pending = []
+                return
+
+    def flush(self) -> int:
+        """Try to write rows kept in memory; returns how many are still pending."""
+        with self._pending_lock:
+            if self._pending:
+                try:
+                    self._insert(self._pending)
+                    self._pending = []
+                except sa_exc.OperationalError as e:
+                    log.warning("usage rows still not written: %s", e.orig or e)
+            return len(self._pending)
+
+    def clear(self) -> int:
+        """Delete every row; returns how many."""
+        with self._db.write() as conn:
+            return int(conn.execute(delete(_t)).rowcount)
+
+    def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
+        """Delete rows older than ``retention_days`` (0 = keep forever); returns how many."""
+        if retention_days < 0:
+            raise ValueError("retention_days: use 0 (keep forever) or a number of days")
+        if retention_days == 0:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        with self._db.write() as conn:
+            return int(conn.execute(delete(_t).where(_t.c.created_at < cutoff)).rowcount)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def recent(
+        self,
+        limit: int | None = 200,
+        *,
+        model: str | None = None,
+        route: str | None = None,
+        status: UsageStatus | str | None = None,
+        since: datetime | None = None,
+    ) -> list[UsageRecord]:
+        """The newest rows first, optionally filtered (``limit=None``: all of them)."""
+        stmt = select(_t)
+        if model is not None:
+            stmt = stmt.where(_t.c.model_identifier == model)
+        if route is not None:
+            stmt = stmt.where(_t.c.route == route)
+        if status is not None:
+            stmt = stmt.where(_t.c.status == UsageStatus(status).value)
+        if since is not None:
+            stmt = stmt.where(_t.c.created_at >= since)
+        stmt = stmt.order_by(_t.c.created_at.desc(), _t.c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._db.read() as conn:
+            return [_record_from(r) for r in conn.execute(stmt)]
+
+    def _report(
+        self,
+        columns: str,
+        since: datetime | None,
+        *,
+        group_by: str,
+        order_by: str,
+        where: str = "",
+        params: tuple[Any, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        """One GROUP BY over the window. ``INDEXED BY`` pins the composite index: without
+        statistics SQLite prefers the model_identifier index (to skip a sort) and then
+        reads every row ever logged, whatever the window."""
+        conds: list[str] = []
+        args: list[Any] = []
+        if since is not None:
+            conds.append("created_at >= ?")
+            args.append(_db_time(since))
+        if where:
+            conds.append(where)
+            args.extend(params)
+        sql = f"SELECT {columns} FROM ai_usage_logs INDEXED BY {REPORT_INDEX}"
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        sql += f" GROUP BY {group_by} ORDER BY {order_by}"
+        with self._db.read() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(args))]
+
+    def requests_by_model(self, since: datetime | None = None) -> list[ModelCount]:
+        """``(model, count)`` of every row in the window, busiest first."""
+        rows = self._report(
+            "model_identifier, count(*) AS n",
+            since,
+            group_by="model_identifier",
+            order_by="n DESC, model_identifier",
+        )
+        return [ModelCount(r[0], int(r[1])) for r in rows]
+
+    def latency_by_model(self, since: datetime | None = None) -> list[ModelLatency]:
+        """``(model, avg latency ms, avg time to first token ms, count)`` over ``ok`` rows;
+        averages are None when no row has the measure."""
+        rows = self._report(
+            "model_identifier, avg(latency_ms), avg(ttft_ms), count(*) AS n",
+            since,
+            where="status = ?",
+            params=(UsageStatus.OK.value,),
+            group_by="model_identifier",
+            order_by="n DESC, model_identifier",
+        )
+        return [
+            ModelLatency(
+                r[0],
+                float(r[1]) if r[1] is not None else None,
+                float(r[2]) if r[2] is not None else None,
+                int(r[3]),
+            )
+            for r in rows
+        ]
+
+    def _outcome_rows(self, since: datetime | None) -> list[tuple[Any, ...]]:
+        # One SUM(status = ?) per outcome; SQLite comparisons yield 0/1.
+        statuses = (UsageStatus.OK, UsageStatus.ERROR, UsageStatus.CANCELLED, UsageStatus.BLOCKED)
+        sums = ", ".join(f"sum(status = '{s.value}')" for s in statuses)
+        return self._report(
+            f"model_identifier, {sums}, count(*) AS n",
+            since,
+            group_by="model_identifier",
+            order_by="n DESC, model_identifier",
+        )
+
+    def error_rate_by_model(self, since: datetime | None = None) -> list[ModelErrorRate]:
+        """``(model, errors, total, rate)``: errors = status ``error``, total = all rows
+        (see the module docstring for why cancelled and blocked are not errors)."""
+        return [
+            ModelErrorRate(r[0], int(r[2]), int(r[5]), int(r[2]) / int(r[5]))
+            for r in self._outcome_rows(since)
+        ]
+
+    def outcomes_by_model(self, since: datetime | None = None) -> list[ModelOutcomes]:
+        """``(model, ok, errors, cancelled, blocked, total)`` per model."""
+        return [
+            ModelOutcomes(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            for r in self._outcome_rows(since)
+        ]
+
+    def tokens_over_time(
+        self, since: datetime | None = None, bucket: str = "hour"
+    ) -> list[TokenBucket]:
+        """Token sums per hour or day (UTC), oldest first; empty buckets are omitted."""
+        fmt = _BUCKETS.get(bucket)
+        if fmt is None:
+            raise ValueError(f"bucket {bucket!r}: use one of {', '.join(_BUCKETS)}")
+        rows = self._report(
+            f"strftime('{fmt}', created_at) AS bucket, coalesce(sum(prompt_tokens), 0), "
+            "coalesce(sum(response_tokens), 0), coalesce(sum(total_tokens), 0), count(*)",
+            since,
+            group_by="bucket",
+            order_by="bucket",
+        )
+        return [
+            TokenBucket(
+                datetime.strptime(r[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC),
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,138 @@
+"""SecretStore: keyring service, session-only fallback, nothing on disk, nothing in reprs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import keyring.errors
+import pytest
+from keyring.backends import chainer, fail, null
+
+from routing.backends.base import CredentialStore
+from storage.secrets import NO_KEYRING_NOTE, SERVICE, MemorySecretStore, SecretStore
+from tests.conftest import MemoryKeyring
+
+SECRET = "s3cr3t-" + "x" * 20
+
+
+class BrokenKeyring(keyring.backend.KeyringBackend):
+    """A backend that looks real but fails on use (a locked or crashed Secret Service)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("the collection is locked")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("cannot unlock")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.KeyringLocked("the collection is locked")
+
+
+class EmptyChainer(chainer.ChainerBackend):
+    backends: list[keyring.backend.KeyringBackend] = []  # type: ignore[assignment]
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def test_keyring_round_trip_under_the_service_name(memory_keyring: MemoryKeyring) -> None:
+    store = SecretStore()
+    assert store.persistent is True and store.note is None
+    store.set("openai-key:groq", SECRET)
+    assert memory_keyring.store[(SERVICE, "openai-key:groq")] == SECRET
+    assert store.get("openai-key:groq") == SECRET
+    assert SecretStore().get("openai-key:groq") == SECRET  # a new store sees the keyring
+    store.delete("openai-key:groq")
+    assert store.get("openai-key:groq") is None
+    assert (SERVICE, "openai-key:groq") not in memory_keyring.store
+
+
+def test_delete_missing_is_fine_and_keeps_the_keyring() -> None:
+    class StrictKeyring(MemoryKeyring):
+        def delete_password(self, service: str, username: str) -> None:
+            if (service, username) not in self.store:
+                raise keyring.errors.PasswordDeleteError("not found")
+            del self.store[(service, username)]
+
+    store = SecretStore(StrictKeyring())
+    store.delete("never-set")
+    assert store.persistent is True
+    store.set("a", "1")
+    assert store.get("a") == "1"
+
+
+@pytest.mark.parametrize(
+    "backend", [fail.Keyring(), null.Keyring(), EmptyChainer()], ids=["fail", "null", "chainer"]
+)
+def test_no_usable_keyring_falls_back_to_session_memory(
+    backend: keyring.backend.KeyringBackend, isolated_home: Path
+) -> None:
+    store = SecretStore(backend)
+    assert store.persistent is False
+    assert store.note == NO_KEYRING_NOTE
+    store.set("halext-token:http://h/api", SECRET)
+    assert store.get("halext-token:http://h/api") == SECRET
+    assert SecretStore(backend).get("halext-token:http://h/api") is None  # session only
+    assert files_containing(isolated_home, SECRET) == []
+
+
+def test_default_backend_is_keyrings_choice() -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        store = SecretStore()
+    finally:
+        keyring.set_keyring(previous)
+    assert store.persistent is False
+
+
+def test_keyring_error_on_use_switches_to_memory(caplog: pytest.LogCaptureFixture) -> None:
+    store = SecretStore(BrokenKeyring())
+    assert store.persistent is True  # looked fine until used
+    store.set("openai-key:x", SECRET)
+    assert store.persistent is False
+    assert store.note == NO_KEYRING_NOTE
+    assert store.get("openai-key:x") == SECRET
+    store.delete("openai-key:x")
+    assert store.get("openai-key:x") is None
+    assert SECRET not in caplog.text
+
+
+def test_keyring_error_on_get_falls_back_too() -> None:
+    store = SecretStore(BrokenKeyring())
+    assert store.get("anything") is None
+    assert store.persistent is False
+
+
+def test_reprs_never_show_values() -> None:
+    for store in (SecretStore(), MemorySecretStore(), SecretStore(fail.Keyring())):
+        store.set("halext-password:http://h/api:dev", SECRET)
+        assert SECRET not in repr(store)
+        assert SECRET not in str(store)
+
+
+def test_memory_store_interface() -> None:
+    store = MemorySecretStore()
+    assert store.persistent is True and store.note is None
+    store.set("a", "1")
+    store.set("a", "2")
+    assert store.get("a") == "2"
+    store.delete("a")
+    store.delete("a")
+    assert store.get("a") is None
+    no_keyring = MemorySecretStore(persistent=False)
+    assert no_keyring.note == NO_KEYRING_NOTE
+
+
+def test_both_satisfy_the_routing_credential_store() -> None:
+    stores: list[CredentialStore] = [SecretStore(), MemorySecretStore()]
+    for store in stores:
+        store.set("k", "v")
+        assert store.get("k") == "v"
+        store.delete("k")
+        assert store.get("k") is None

@@ -1,0 +1,543 @@
+"""The conversation sidebar: new chat, search, the list grouped by day, rename, delete + undo.
+
+```
+[+ New chat]
+[ Search… (Ctrl+F) ]
+Today
+  Week planning
+  Release notes
+Yesterday
+  SQL question
+```
+
+The store is called on the GUI thread: these are single-row SQLite reads and writes on a
+local file (milliseconds), and a list of a few thousand titles; the heavy work of a chat
+(streaming, usage rows) never passes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from storage.conversations import ConversationStore
+
+GROUP_TODAY = "Today"
+GROUP_YESTERDAY = "Yesterday"
+GROUP_WEEK = "Previous 7 days"
+GROUP_OLDER = "Older"
+GROUP_RESULTS = "Search results"
+SEARCH_DEBOUNCE_MS = 150
+UNDO_TIMEOUT_MS = 8000
+
+
+class ItemRole(IntEnum):
+    ID = Qt.ItemDataRole.UserRole + 1
+    SNIPPET = Qt.ItemDataRole.UserRole + 2
+    HEADER = Qt.ItemDataRole.UserRole + 3
+
+
+def local_date(moment: datetime) -> date:
+    """The user's calendar day of a stored time (naive times are UTC, as storage writes them)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().date()
+
+
+def group_label(updated_at: datetime, now: datetime) -> str:
+    """Today / Yesterday / Previous 7 days / Older, by the user's local calendar."""
+    day, today = local_date(updated_at), local_date(now)
+    if day >= today:
+        return GROUP_TODAY
+    if day == today - timedelta(days=1):
+        return GROUP_YESTERDAY
+    if day >= today - timedelta(days=7):
+        return GROUP_WEEK
+    return GROUP_OLDER
+
+
+class _ItemDelegate(QStyledItemDelegate):
+    """Headers as small muted captions; a search hit as title + muted snippet line."""
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:  # noqa: N802
+        h = QFontMetrics(option.font).height()
+        if index.data(ItemRole.HEADER):
+            return QSize(100, h + 10)
+        if index.data(ItemRole.SNIPPET):
+            return QSize(100, 2 * h + 12)
+        return QSize(100, h + 10)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        pal = opt.palette
+        muted = pal.color(QPalette.ColorGroup.Active, QPalette.ColorRole.PlaceholderText)
+        rect: QRect = opt.rect.adjusted(8, 0, -8, 0)
+        text = opt.text
+        if index.data(ItemRole.HEADER):
+            painter.save()
+            font = QFont(opt.font)
+            font.setBold(True)
+            font.setPointSizeF(max(font.pointSizeF() * 0.85, 6.0))
+            painter.setFont(font)
+            painter.setPen(muted)
+            painter.drawText(rect.adjusted(0, 4, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
+            painter.restore()
+            return
+        snippet = index.data(ItemRole.SNIPPET)
+        opt.text = ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        fm = QFontMetrics(opt.font)
+        painter.setFont(opt.font)
+        painter.setPen(
+            pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        )
+        inner = rect.adjusted(4, 0, 0, 0)
+        if snippet:
+            line_h = fm.height()
+            top = QRect(inner.left(), inner.top() + 5, inner.width(), line_h)
+            bottom = QRect(inner.left(), top.bottom() + 2, inner.width(), line_h)
+            painter.drawText(
+                top,
+                Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(text, Qt.TextElideMode.ElideRight, top.width()),
+            )
+            painter.setPen(pal.color(QPalette.ColorRole.HighlightedText) if selected else muted)
+            painter.drawText(
+                bottom,
+                Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(
+                    " ".join(str(snippet).split()), Qt.TextElideMode.ElideRight, bottom.width()
+                ),
+            )
+        else:
+            painter.drawText(
+                inner,
+                Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(text, Qt.TextElideMode.ElideRight, inner.width()),
+            )
+        painter.restore()
+
+
+class UndoBar(QFrame):
+    """``Deleted “title” — Undo``: shown for a few seconds after a delete.
+
+    Signals:
+        sig_undo(): the user clicked Undo.
+        sig_expired(): the time ran out (or another delete replaced this one).
+    """
+
+    sig_undo = Signal()
+    sig_expired = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
+        self.label = QLabel(self)
+        self.label.setAccessibleName("Deleted conversation")
+        self.label.setWordWrap(False)
+        self.undo_button = QToolButton(self)
+        self.undo_button.setText("Undo")
+        self.undo_button.setAccessibleName("Undo delete")
+        self.undo_button.setToolTip("Bring the conversation back (Ctrl+Z)")
+        self.undo_button.setAutoRaise(True)
+        self.undo_button.clicked.connect(self.sig_undo)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.undo_button)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.sig_expired)
+        self.hide()
+
+    def show_for(self, title: str, timeout_ms: int) -> None:
+        fm = QFontMetrics(self.label.font())
+        short = fm.elidedText(title, Qt.TextElideMode.ElideRight, 160)
+        self.label.setText(f"Deleted “{short}” —")
+        self.label.setToolTip(f"Deleted “{title}”")
+        self.timer.start(timeout_ms)
+        self.show()
+
+
+class ConversationSidebar(QWidget):
+    """The list of conversations, newest first, grouped by day, with search.
+
+    Signals:
+        sig_conversation_selected(int): the user opened a conversation (click, keys, undo).
+        sig_new_requested(): "+ New chat" was clicked.
+        sig_conversation_deleted(int): a conversation was deleted (the window clears it if open).
+        sig_conversation_renamed(int, str): a conversation got a new title.
+        sig_conversation_restored(int): Undo brought a deleted conversation back.
+    """
+
+    sig_conversation_selected = Signal(int)
+    sig_new_requested = Signal()
+    sig_conversation_deleted = Signal(int)
+    sig_conversation_renamed = Signal(int, str)
+    sig_conversation_restored = Signal(int)
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        parent: QWidget | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        undo_timeout_ms: int = UNDO_TIMEOUT_MS,
+    ) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._undo_timeout_ms = undo_timeout_ms
+        self._selected: int | None = None
+        self._populating = False
+        self._pending_undo: tuple[Any, int, bool] | None = None  # (snapshot, id, was selected)
+
+        self.new_button = QPushButton("+ New chat", self)
+        self.new_button.setAccessibleName("New chat")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.clicked.connect(self.sig_new_requested)
+
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setPlaceholderText("Search… (Ctrl+F)")
+        self.search_edit.setAccessibleName("Search conversations")
+        self.search_edit.setToolTip("Search titles and messages (Ctrl+F)")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.installEventFilter(self)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._populate)
+        self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
+
+        self.list = QListWidget(self)
+        self.list.setAccessibleName("Conversations")
+        self.list.setItemDelegate(_ItemDelegate(self.list))
+        self.list.setFrameShape(QFrame.Shape.NoFrame)
+        self.list.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.currentItemChanged.connect(self._on_current_changed)
+        self.list.itemChanged.connect(self._on_item_changed)
+        self.list.installEventFilter(self)
+
+        self.empty_label = QLabel(self)
+        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAccessibleName("Conversation list status")
+        self.empty_label.hide()
+
+        self.undo_bar = UndoBar(self)
+        self.undo_bar.sig_undo.connect(self.undo_delete)
+        self.undo_bar.sig_expired.connect(self._drop_undo)
+
+        self.rename_action = QAction("Rename", self)
+        self.rename_action.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        self.rename_action.triggered.connect(self.rename_current)
+        self.delete_action = QAction("Delete", self)
+        self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.delete_action.triggered.connect(self.delete_current)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.search_edit)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.undo_bar)
+        self.refresh()
+
+    # ---- public API -----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload from the store now (keeps the selection and any search)."""
+        self._search_timer.stop()
+        self._populate()
+
+    def select(self, conversation_id: int | None) -> None:
+        """Highlight a conversation without emitting ``sig_conversation_selected``."""
+        self._selected = conversation_id
+        self._populating = True
+        try:
+            item = self._item_for(conversation_id) if conversation_id is not None else None
+            if item is None:
+                self.list.setCurrentRow(-1)
+                self.list.clearSelection()
+            else:
+                self.list.setCurrentItem(item)
+                self.list.scrollToItem(item)
+        finally:
+            self._populating = False
+
+    def selected_id(self) -> int | None:
+        return self._selected
+
+    def focus_search(self) -> None:
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
+
+    def rename_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None and item.data(ItemRole.ID) is not None:
+            self.list.editItem(item)
+
+    def delete_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None and item.data(ItemRole.ID) is not None:
+            self.delete_conversation(int(item.data(ItemRole.ID)))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete now; offer Undo for a few seconds."""
+        item = self._item_for(conversation_id)
+        title = item.text() if item is not None else ""
+        was_selected = conversation_id == self._selected
+        snapshot = self._store.delete(conversation_id)
+        self._pending_undo = (snapshot, conversation_id, was_selected)
+        if was_selected:
+            self._selected = None
+        self.undo_bar.show_for(title, self._undo_timeout_ms)
+        self._populate()
+        self.sig_conversation_deleted.emit(conversation_id)
+
+    def undo_delete(self) -> None:
+        """Bring back the last deleted conversation (while the Undo bar is shown)."""
+        pending, self._pending_undo = self._pending_undo, None
+        self.undo_bar.timer.stop()
+        self.undo_bar.hide()
+        if pending is None:
+            return
+        snapshot, cid, was_selected = pending
+        # restore() brings it back under the same id; ValueError: it exists again already.
+        with contextlib.suppress(ValueError):
+            self._store.restore(snapshot)
+        self._populate()
+        self.sig_conversation_restored.emit(cid)
+        if was_selected:
+            self.select(cid)
+            self.sig_conversation_selected.emit(cid)
+
+    def undo_pending(self) -> bool:
+        return self._pending_undo is not None
+
+    def visible_titles(self) -> list[str]:
+        """Titles in display order (headers excluded), for tests and accessibility checks."""
+        return [
+            self.list.item(i).text()
+            for i in range(self.list.count())
+            if not self.list.item(i).data(ItemRole.HEADER)
+        ]
+
+    def visible_rows(self) -> list[tuple[str, str | None]]:
+        """(text, snippet) of every row in order; headers have snippet None and text as shown."""
+        out: list[tuple[str, str | None]] = []
+        for i in range(self.list.count()):
+            it = self.list.item(i)
+            out.append((it.text(), it.data(ItemRole.SNIPPET)))
+        return out
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            key = event.key()
+            if obj is self.search_edit:
+                if key == Qt.Key.Key_Down:
+                    self._focus_first(open_it=False)
+                    return True
+                if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                    self._search_timer.stop()
+                    self._populate()
+                    self._focus_first(open_it=True)
+                    return True
+                if key == Qt.Key.Key_Escape and self.search_edit.text():
+                    self.search_edit.clear()
+                    return True
+            elif obj is self.list and self.list.state() != QAbstractItemView.State.EditingState:
+                if key == Qt.Key.Key_F2:
+                    self.rename_current()
+                    return True
+                if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and not event.modifiers():
+                    self.delete_current()
+                    return True
+                if event.matches(QKeySequence.StandardKey.Undo) and self._pending_undo:
+                    self.undo_delete()
+                    return True
+        return super().eventFilter(obj, event)
+
+    def _focus_first(self, open_it: bool) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(ItemRole.ID) is not None:
+                self.list.setFocus(Qt.FocusReason.OtherFocusReason)
+                if open_it:
+                    self.list.setCurrentItem(item)  # emits sig_conversation_selected
+                elif self.list.currentItem() is None:
+                    self.list.setCurrentItem(item)
+                return
+
+    def _item_for(self, conversation_id: int | None) -> QListWidgetItem | None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(ItemRole.ID) == conversation_id and conversation_id is not None:
+                return item
+        return None
+
+    def _populate(self) -> None:
+        query = self.search_edit.text().strip()
+        self._populating = True
+        try:
+            self.list.clear()
+            if query:
+                hits = self._store.search(query)
+                if hits:
+                    self._add_header(GROUP_RESULTS)
+                for row, snippet in hits:
+                    self._add_row(row.id, row.title, snippet)
+                empty = "" if hits else f"No conversation mentions “{query}”"
+            else:
+                rows = sorted(self._store.list(), key=lambda r: r.updated_at, reverse=True)
+                now = self._clock()
+                current_group = None
+                for row in rows:
+                    group = group_label(row.updated_at, now)
+                    if group != current_group:
+                        self._add_header(group)
+                        current_group = group
+                    self._add_row(row.id, row.title, None)
+                empty = (
+                    "" if rows else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
+                )
+            self.empty_label.setText(empty)
+            self.empty_label.setVisible(bool(empty))
+            item = self._item_for(self._selected)
+            if item is not None:
+                self.list.setCurrentItem(item)
+        finally:
+            self._populating = False
+
+    def _add_header(self, text: str) -> None:
+        item = QListWidgetItem(text)
+        item.setData(ItemRole.HEADER, True)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{text} group")
+        self.list.addItem(item)
+
+    def _add_row(self, cid: int, title: str, snippet: str | None) -> None:
+        item = QListWidgetItem(title)
+        item.setData(ItemRole.ID, cid)
+        item.setData(ItemRole.SNIPPET, snippet or None)
+        item.setToolTip(f"{title}\nF2 rename · Delete removes (with Undo)")
+        item.setFlags(
+            Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+        )
+        self.list.addItem(item)
+
+    def _on_current_changed(
+        self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
+    ) -> None:
+        if self._populating or current is None:
+            return
+        cid = current.data(ItemRole.ID)
+        if cid is None or cid == self._selected:
+            return
+        self._selected = int(cid)
+        self.sig_conversation_selected.emit(self._selected)
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._populating:
+            return
+        cid = item.data(ItemRole.ID)
+        if cid is None:
+            return
+        title = " ".join(item.text().split())
+        if not title:
+            # An empty title is not a rename: put the old one back (after the editor closed).
+            QTimer.singleShot(0, self, self._populate)
+            return
+        try:
+            self._store.rename(int(cid), title)
+        except (ValueError, LookupError):
+            # Deleted meanwhile, or a title storage refuses: show what is stored.
+            QTimer.singleShot(0, self, self._populate)
+            return
+        # Rebuild after the editor has closed: clearing the list from inside the delegate's
+        # commit would delete the item being committed.
+        QTimer.singleShot(0, self, lambda: self._after_rename(int(cid), title))
+
+    def _after_rename(self, cid: int, title: str) -> None:
+        self._populate()
+        self.sig_conversation_renamed.emit(cid, title)
+
+    def _drop_undo(self) -> None:
+        self._pending_undo = None
+        self.undo_bar.hide()
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None or item.data(ItemRole.ID) is None:
+            return
+        self.list.setCurrentItem(item)
+        menu = QMenu(self)
+        menu.addAction(self.rename_action)
+        menu.addAction(self.delete_action)
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def context_actions(self) -> Sequence[QAction]:
+        """The actions of the right-click menu (Rename, Delete), for the window's menus."""
+        return (self.rename_action, self.delete_action)
