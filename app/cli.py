@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TextIO
 
+from app.cli_assist import add_assist_parser, run_assist
 from routing.display import chip_label
 from routing.errors import RouteError
 from routing.router import CancelToken
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("value", nargs="?")
 
     sub.add_parser("gui", help="open the desktop window (the default)")
+    add_assist_parser(sub)
     return p
 
 
@@ -107,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "login": _login,
             "logout": _logout,
             "usage": _usage,
+            "assist": run_assist,
         }[args.command]
         return handler(core, args)
     except RouteError as exc:

@@ -40,7 +40,9 @@ def classify_url(url: str) -> Locality:
         ip = ipaddress.ip_address(host)
     except ValueError:
         # A bare name without dots, or an mDNS/LAN suffix, is on the user's network.
-        if host and ("." not in host or host.endswith((".local", ".lan", ".home.arpa", ".internal"))):
+        if host and (
+            "." not in host or host.endswith((".local", ".lan", ".home.arpa", ".internal"))
+        ):
             return Locality.SELF_HOSTED
         return Locality.CLOUD
     if ip.is_private or ip.is_link_local:

@@ -43,9 +43,7 @@ class ModelRef:
 
     def __post_init__(self) -> None:
         if self.kind not in ROUTE_KINDS:
-            raise ModelRefError(
-                f"unknown route {self.kind!r}: use one of {', '.join(ROUTE_KINDS)}"
-            )
+            raise ModelRefError(f"unknown route {self.kind!r}: use one of {', '.join(ROUTE_KINDS)}")
         if self.host is not None and not _HOST_RE.match(self.host):
             raise ModelRefError(
                 f"bad host name {self.host!r}: letters, digits, '.', '_' and '-' only"

@@ -177,9 +177,7 @@ class Router:
                 listing.skipped[rid] = reason
             else:
                 allowed.append(backend)
-        results = await asyncio.gather(
-            *(b.list_models() for b in allowed), return_exceptions=True
-        )
+        results = await asyncio.gather(*(b.list_models() for b in allowed), return_exceptions=True)
         for backend, result in zip(allowed, results, strict=True):
             if isinstance(result, RouteError):
                 listing.errors[backend.route_id] = result
@@ -237,7 +235,9 @@ class Router:
                     route_id=ref.route_id,
                 )
                 if is_primary:
-                    usage = self._write(request, ref, None, UsageStatus.ERROR, err, 0.0, None, "", None)
+                    usage = self._write(
+                        request, ref, None, UsageStatus.ERROR, err, 0.0, None, "", None
+                    )
                     last_error, last_usage = err, usage
                     if len(candidates) == 1:
                         yield Failed(err, "", usage)
@@ -256,13 +256,17 @@ class Router:
                 )
                 if is_primary:
                     # The user asked for it explicitly: refuse clearly, never substitute silently.
-                    usage = self._write(request, ref, None, UsageStatus.BLOCKED, err, 0.0, None, "", None)
+                    usage = self._write(
+                        request, ref, None, UsageStatus.BLOCKED, err, 0.0, None, "", None
+                    )
                     yield Failed(err, "", usage)
                     return
                 continue
 
             if cancel.cancelled:
-                usage = self._write(request, ref, None, UsageStatus.CANCELLED, None, 0.0, None, "", None)
+                usage = self._write(
+                    request, ref, None, UsageStatus.CANCELLED, None, 0.0, None, "", None
+                )
                 yield Cancelled("", usage)
                 return
 
@@ -326,7 +330,9 @@ class Router:
                     # Stop: cancelling the pending read runs the backend's finally, which closes
                     # the HTTP response so the server stops generating.
                     next_item.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, RouteError):
+                    with contextlib.suppress(
+                        asyncio.CancelledError, StopAsyncIteration, RouteError
+                    ):
                         await next_item
                     text = "".join(parts)
                     usage = self._write(
@@ -367,7 +373,9 @@ class Router:
                             + (f" ({previous_error.message})" if previous_error else "")
                             + f"; {ref} answered"
                         )
-                    yield Started(request.ref, answered, item.answered_model, locality, tuple(notes))
+                    yield Started(
+                        request.ref, answered, item.answered_model, locality, tuple(notes)
+                    )
                 elif isinstance(item, BackendDelta):
                     if not item.text:
                         continue
@@ -380,13 +388,19 @@ class Router:
                     if item.answered_model and not same_model(answered.model, item.answered_model):
                         notes.append(
                             f"Asked {ref.model} — the server answered with {item.answered_model}"
-                            + (" (its silent fallback)" if item.done_reason == "server_fallback" else "")
+                            + (
+                                " (its silent fallback)"
+                                if item.done_reason == "server_fallback"
+                                else ""
+                            )
                         )
                         answered = ModelRef(ref.kind, ref.host, item.answered_model)
         except RouteError as err:
             err.route_id = err.route_id or ref.route_id
             text = "".join(parts)
-            usage = self._write(request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done)
+            usage = self._write(
+                request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done
+            )
             yield Failed(err, text, usage, tuple(notes), answered if parts else None)
             return
         except asyncio.CancelledError:
@@ -396,19 +410,23 @@ class Router:
             raise
         except Exception as exc:  # a bug in a backend must not lose the partial reply
             log.exception("backend %s crashed", ref.route_id)
-            err = RouteError(
+            crash = RouteError(
                 ErrorKind.INTERNAL,
                 f"Unexpected error from {ref.route_id}: {type(exc).__name__}",
                 route_id=ref.route_id,
             )
             text = "".join(parts)
-            usage = self._write(request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done)
-            yield Failed(err, text, usage, tuple(notes), answered if parts else None)
+            usage = self._write(
+                request, ref, answered, UsageStatus.ERROR, crash, t0, ttft, text, done
+            )
+            yield Failed(crash, text, usage, tuple(notes), answered if parts else None)
             return
         finally:
             cancel_wait.cancel()
-            with contextlib.suppress(Exception):
-                await agen.aclose()
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
 
         text = "".join(parts)
         usage = self._write(request, ref, answered, UsageStatus.OK, None, t0, ttft, text, done)

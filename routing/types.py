@@ -136,8 +136,12 @@ class UsageRecord:
     """One row of the local ``ai_usage_logs`` mirror: the halext server's columns first,
     then what the desktop knows better."""
 
-    model_identifier: str  # what answered (or was asked, if nothing answered), e.g. "openai:gpt-4o-mini"
-    endpoint: str  # "/ai/chat/stream", "ollama:/api/chat", "openai:/chat/completions", "assist:task"
+    model_identifier: (
+        str  # what answered (or was asked, if nothing answered), e.g. "openai:gpt-4o-mini"
+    )
+    endpoint: (
+        str  # "/ai/chat/stream", "ollama:/api/chat", "openai:/chat/completions", "assist:task"
+    )
     prompt_tokens: int = 0
     response_tokens: int = 0
     total_tokens: int = 0
@@ -165,7 +169,9 @@ class ChatRequest:
     ref: ModelRef
     messages: tuple[ChatMessage, ...]
     conversation_id: int | None = None
-    endpoint_name: str = "chat"  # "chat", "assist:task"... stored as the usage row's endpoint prefix
+    endpoint_name: str = (
+        "chat"  # "chat", "assist:task"... stored as the usage row's endpoint prefix
+    )
     options: ChatOptions = field(default_factory=ChatOptions)
     use_fallbacks: bool = True
 
@@ -192,7 +198,9 @@ class Finished:
     text: str
     usage: UsageRecord
     notes: tuple[str, ...] = ()
-    answered: ModelRef | None = None  # final word on what answered (a server fallback may show only at the end)
+    answered: ModelRef | None = (
+        None  # final word on what answered (a server fallback may show only at the end)
+    )
 
 
 @dataclass(frozen=True, slots=True)

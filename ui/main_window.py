@@ -36,7 +36,7 @@ from ui.chat_controller import (
 )
 from ui.chat_view import ChatView
 from ui.composer import Composer
-from ui.model_picker import ModelPickerButton
+from ui.model_picker import ModelPickerButton, route_titles
 from ui.qt_settings import SettingsNotifier
 from ui.services import Services
 from ui.settings_dialog import SettingsDialog
@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self._health_timer.setInterval(HEALTH_INTERVAL_MS)
         self._health_timer.timeout.connect(self.refresh_health)
 
+        self._apply_route_titles()
         self._restore_state()
         self._apply_policy_to_status()
         self.status.set_halext("signed_in" if services.signed_in_user() else "signed_out",
@@ -267,14 +268,20 @@ class MainWindow(QMainWindow):
             self._bridge.call(self._svc.rebuild_backends(), lambda _: self._after_rebuild())
         elif key in ("disable_cloud", "offline"):
             self._apply_policy_to_status()
-            if self._listing is not None:
-                self.picker.set_listing(self._listing, self._svc.policy())
+            self.picker.set_policy(self._svc.policy())
             self.refresh_models()
             self.refresh_health()
         elif key == "default_model" and self.controller.conversation_id is None:
             self.picker.set_current(_value or None)
 
+    def _apply_route_titles(self) -> None:
+        st = self._svc.settings
+        self.picker.set_route_titles(
+            route_titles(st.effective_ollama_hosts(), st.openai_endpoints)
+        )
+
     def _after_rebuild(self) -> None:
+        self._apply_route_titles()
         self.refresh_models()
         self.refresh_health()
 
@@ -324,7 +331,8 @@ class MainWindow(QMainWindow):
 
     def _on_health(self, healths: list[Health]) -> None:
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
-        self.status.set_hosts(hosts)
+        addresses = {rid: b.base_url for rid, b in self._svc.router.backends.items()}
+        self.status.set_hosts(hosts, addresses)
         p = self._svc.policy()
         if p.offline:
             self.status.set_halext("offline", None)
