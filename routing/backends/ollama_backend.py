@@ -1,0 +1,507 @@
+"""The Ollama route: one configured Ollama server, spoken to with the official ``ollama`` client.
+
+Why two HTTP clients: the ``ollama`` client takes one timeout for all calls, and a chat needs a
+long read timeout (the first token waits for the model to load) while a model list or a health
+check must fail fast. Chat and pull go through ``ollama.AsyncClient``; ``/api/version`` (which
+the library does not wrap), ``/api/tags`` and ``/api/show`` go through a plain
+``httpx.AsyncClient`` with short timeouts, parsed with the library's own pydantic types.
+``/api/tags`` is read raw because the library drops ``remote_host``, which marks Ollama *cloud*
+models (text leaves for ollama.com) — the cloud policy must see it.
+
+Every library exception is translated to a RouteError (see ollama-protocol.md §5 for what the
+client raises when), and a stopped stream is closed so the server stops generating.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import socket
+import ssl
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import ollama
+import pydantic
+
+from routing.errors import ErrorKind, RouteError
+from routing.netloc import classify_url, host_of
+from routing.refs import ModelRef
+from routing.types import (
+    BackendDelta,
+    BackendDone,
+    BackendEvent,
+    BackendStarted,
+    ChatMessage,
+    ChatOptions,
+    Health,
+    Locality,
+    ModelInfo,
+)
+
+DEFAULT_PORT = 11434
+# Chat: connect fails fast, but a token may take long (model load, big prompt evaluation).
+CHAT_TIMEOUT = httpx.Timeout(connect=3.0, read=120.0, write=10.0, pool=5.0)
+# Listing, show, version: a healthy server answers in milliseconds.
+META_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+
+# gin's default body for an unknown route; the ollama client keeps only the text, so this is
+# the one way to tell "wrong URL" from "model not found" (both are HTTP 404).
+_GIN_404 = "404 page not found"
+
+
+def normalize_ollama_url(url: str) -> str:
+    """What the ``ollama`` client would connect to, spelled out: scheme and port made explicit
+    the way ``ollama._client._parse_host`` does (bare host → ``http://host:11434``), no
+    trailing slash."""
+    url = (url or "").strip()
+    if not url:
+        return f"http://127.0.0.1:{DEFAULT_PORT}"
+    if "://" not in url:
+        if url.startswith(":"):
+            url = "127.0.0.1" + url
+        parts = urlsplit(f"http://{url}")
+        netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_PORT}"
+        url = f"http://{netloc}{parts.path}"
+    return url.rstrip("/")
+
+
+def netloc_of(url: str) -> str:
+    """``127.0.0.1:11434`` — how messages name a server (never includes credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Server-supplied text made fit for a one-line message (proxy pages are HTML)."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    if text.startswith("<"):
+        return "non-JSON reply (an HTML page)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:
+    """Describe why a connection failed, from the OS error at the bottom of the chain.
+
+    Returns ``(message, cause)`` with cause one of ``refused``, ``dns``, ``timeout``,
+    ``unreachable``, ``tls``, ``other`` so each backend can choose its own hint.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError):
+            return f"Connection refused at {netloc}", "refused"
+        if isinstance(cur, socket.gaierror):
+            return f"Cannot resolve the host name in {netloc}", "dns"
+        if isinstance(cur, ssl.SSLError):
+            return f"TLS handshake with {netloc} failed", "tls"
+        if isinstance(cur, TimeoutError | httpx.ConnectTimeout):
+            return f"Timed out connecting to {netloc}", "timeout"
+        if isinstance(cur, OSError) and cur.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"No route to {netloc} (network unreachable)", "unreachable"
+        cur = cur.__cause__ or cur.__context__
+    return f"Cannot connect to {netloc}", "other"
+
+
+def _is_cloud_model_name(model: str) -> bool:
+    """Ollama's cloud models are tagged ``…:cloud`` / ``…:<size>-cloud``."""
+    tag = model.rsplit(":", 1)[1] if ":" in model.rsplit("/", 1)[-1] else ""
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
+class OllamaBackend:
+    """A route to one Ollama server (``ollama`` for the default host, ``ollama@<name>``).
+
+    Args:
+        name: the host's name in settings (used in ``ollama@<name>`` when not the default).
+        base_url: the server root, e.g. ``http://127.0.0.1:11434`` (no ``/v1``).
+        is_default: the first configured host answers ``ollama/<model>`` references.
+        timeout: chat/pull timeouts (default connect 3 s, read 120 s — the read timeout is the
+            longest gap between two tokens, model load included).
+        meta_timeout: list/show/version timeouts (default 5 s, connect 3 s).
+
+    Use it from one asyncio event loop (its HTTP connection pools belong to that loop), and
+    ``await aclose()`` when done.
+    """
+
+    kind = "ollama"
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        is_default: bool,
+        timeout: httpx.Timeout | None = None,
+        meta_timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = normalize_ollama_url(base_url)
+        self.is_default = is_default
+        self._ref_host = None if is_default else name
+        # Validates the host name early (ModelRefError) instead of at the first model listed.
+        self.route_id = ModelRef("ollama", self._ref_host, "probe").route_id
+        self.netloc = netloc_of(self.base_url)
+        # An Ollama server is the user's own machine or server, never a third-party provider.
+        where = classify_url(self.base_url)
+        self._locality = Locality.LOCAL if where is Locality.LOCAL else Locality.SELF_HOSTED
+        self.chat_timeout = timeout or CHAT_TIMEOUT
+        self.meta_timeout = meta_timeout or META_TIMEOUT
+        # Local and LAN addresses must never be sent through a proxy from the environment.
+        trust_env = where is Locality.CLOUD
+        self._client = ollama.AsyncClient(
+            host=self.base_url, timeout=self.chat_timeout, trust_env=trust_env
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=self.meta_timeout,
+            trust_env=trust_env,
+            # Same as the ollama client: reverse proxies often redirect http → https.
+            follow_redirects=True,
+            headers={"Accept": "application/json"},
+        )
+        self._remote_models: set[str] = set()
+        self._details: dict[str, ModelInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend({self.route_id!r}, {self.base_url!r})"
+
+    # ---- Backend protocol ---------------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Installed models (``/api/tags``); raises RouteError when the server cannot be asked."""
+        try:
+            data = await self._get_json("GET", "/api/tags")
+            parsed = ollama.ListResponse.model_validate(data)
+        except Exception as exc:
+            raise self._error(exc, op="list") from None
+        raw_entries = data.get("models") or []
+        models: list[ModelInfo] = []
+        remote: set[str] = set()
+        for entry, raw in zip(parsed.models, raw_entries, strict=False):
+            if not entry.model:
+                continue
+            raw = raw if isinstance(raw, dict) else {}
+            remote_host = raw.get("remote_host")
+            if remote_host or _is_cloud_model_name(entry.model):
+                remote.add(entry.model)
+            raw_details = raw.get("details")
+            ctx = raw_details.get("context_length") if isinstance(raw_details, dict) else None
+            caps = raw.get("capabilities")
+            details = entry.details
+            models.append(
+                ModelInfo(
+                    ref=ModelRef("ollama", self._ref_host, entry.model),
+                    name=entry.model,
+                    provider="ollama",
+                    source="ollama",
+                    locality=self.locality_of(entry.model) if not remote_host else Locality.CLOUD,
+                    size_bytes=int(entry.size) if entry.size is not None else None,
+                    context_length=ctx if isinstance(ctx, int) else None,
+                    family=details.family if details else None,
+                    quantization=details.quantization_level if details else None,
+                    parameter_size=details.parameter_size if details else None,
+                    capabilities=tuple(caps) if isinstance(caps, list) else (),
+                    extra={
+                        "digest": entry.digest,
+                        "modified_at": entry.modified_at.isoformat() if entry.modified_at else None,
+                        **({"remote_host": remote_host} if remote_host else {}),
+                    },
+                )
+            )
+        self._remote_models = remote
+        return models
+
+    async def model_details(self, model: str) -> ModelInfo:
+        """One model with what only ``/api/show`` knows: context length and capabilities."""
+        if model in self._details:
+            return self._details[model]
+        try:
+            data = await self._get_json("POST", "/api/show", json={"model": model})
+            shown = ollama.ShowResponse.model_validate(data)
+        except Exception as exc:
+            raise self._error(exc, model=model, op="show") from None
+        info = dict(shown.modelinfo or {})
+        arch = info.get("general.architecture")
+        ctx = info.get(f"{arch}.context_length") if arch else None
+        details = shown.details
+        result = ModelInfo(
+            ref=ModelRef("ollama", self._ref_host, model),
+            name=model,
+            provider="ollama",
+            source="ollama",
+            locality=self.locality_of(model),
+            context_length=ctx if isinstance(ctx, int) else None,
+            family=details.family if details else None,
+            quantization=details.quantization_level if details else None,
+            parameter_size=details.parameter_size if details else None,
+            capabilities=tuple(shown.capabilities or ()),
+            extra={"architecture": arch} if arch else {},
+        )
+        self._details[model] = result
+        return result
+
+    async def show(self, model: str) -> dict[str, Any]:
+        """The raw ``/api/show`` object (license, template, model_info...)."""
+        try:
+            data = await self._get_json("POST", "/api/show", json={"model": model})
+        except Exception as exc:
+            raise self._error(exc, model=model, op="show") from None
+        return data
+
+    async def health(self) -> Health:
+        """``/api/version`` plus the model count. Never raises."""
+        started = time.perf_counter()
+        try:
+            data = await self._get_json("GET", "/api/version")
+            latency = round((time.perf_counter() - started) * 1000)
+            version = data.get("version")
+            if not isinstance(version, str):
+                raise json.JSONDecodeError("no version field", json.dumps(data)[:80], 0)
+            tags = await self._get_json("GET", "/api/tags")
+            count = len(tags.get("models") or [])
+        except Exception as exc:
+            err = self._error(exc, op="health")
+            return Health(route_id=self.route_id, ok=False, detail=err.one_line())
+        noun = "model" if count == 1 else "models"
+        return Health(
+            route_id=self.route_id,
+            ok=True,
+            latency_ms=latency,
+            version=version,
+            model_count=count,
+            detail=f"Ollama {version} · {count} {noun} · {latency} ms",
+        )
+
+    async def stream_chat(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions
+    ) -> AsyncGenerator[BackendEvent, None]:
+        """Stream one reply; see the Backend protocol. Closing this generator closes the HTTP
+        stream, so Ollama stops generating."""
+        kwargs: dict[str, Any] = {}
+        if options.json_schema is not None:
+            kwargs["format"] = options.json_schema
+        if options.temperature is not None:
+            kwargs["options"] = {"temperature": options.temperature}
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        stream: AsyncIterator[ollama.ChatResponse] | None = None
+        started = False
+        try:
+            stream = await self._client.chat(model=model, messages=payload, stream=True, **kwargs)
+            async for part in stream:
+                if not started:
+                    started = True
+                    yield BackendStarted(answered_model=part.model or model, provider="ollama")
+                # The final (done) line may carry the last piece of text: always append it.
+                text = part.message.content if part.message else None
+                if text:
+                    yield BackendDelta(text)
+                if part.done:
+                    yield BackendDone(
+                        prompt_tokens=part.prompt_eval_count,
+                        response_tokens=part.eval_count,
+                        exact_tokens=True,
+                        done_reason=part.done_reason,
+                        answered_model=part.model,
+                    )
+                    return
+            raise RouteError(
+                ErrorKind.STREAM_DROPPED if started else ErrorKind.SERVER,
+                f"Ollama at {self.netloc} ended the reply without its final 'done' line",
+                "Try again; if it repeats, check the Ollama server log.",
+                route_id=self.route_id,
+            )
+        except Exception as exc:
+            raise self._error(exc, model=model, started=started, op="chat") from None
+        finally:
+            if stream is not None:
+                # Without this the connection stays open and Ollama keeps generating.
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    def locality_of(self, model: str) -> Locality:
+        """LOCAL or SELF_HOSTED from the base URL — CLOUD for Ollama cloud models, which the
+        server forwards to ollama.com."""
+        if model in self._remote_models or _is_cloud_model_name(model):
+            return Locality.CLOUD
+        return self._locality
+
+    async def pull(self, model: str) -> AsyncGenerator[dict[str, Any], None]:
+        """Download a model; yields Ollama's progress objects (``status``, ``digest``,
+        ``total``, ``completed``). Closing the generator cancels the download request."""
+        stream: AsyncIterator[ollama.ProgressResponse] | None = None
+        try:
+            stream = await self._client.pull(model, stream=True)
+            async for progress in stream:
+                yield progress.model_dump(exclude_none=True)
+        except Exception as exc:
+            raise self._error(exc, model=model, started=True, op="pull") from None
+        finally:
+            if stream is not None:
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        await self._http.aclose()
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    async def _get_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            # Same shape as the library's errors, so one translation covers both clients.
+            raise ollama.ResponseError(response.text, response.status_code)
+        data = response.json()
+        if not isinstance(data, dict):
+            raise json.JSONDecodeError("expected a JSON object", response.text[:80], 0)
+        return data
+
+    def _error(
+        self,
+        exc: BaseException,
+        *,
+        model: str | None = None,
+        started: bool = False,
+        op: str = "chat",
+    ) -> RouteError:
+        """Translate any exception from the clients into one specific RouteError."""
+        if isinstance(exc, RouteError):
+            return exc
+        where = self.netloc
+
+        def err(
+            kind: ErrorKind, message: str, hint: str = "", status: int | None = None
+        ) -> RouteError:
+            return RouteError(kind, message, hint, status=status, route_id=self.route_id)
+
+        if isinstance(exc, ollama.ResponseError):
+            status, text = exc.status_code, one_line(exc.error)
+            if status == -1:
+                if op == "pull":
+                    return err(
+                        ErrorKind.MODEL_NOT_FOUND
+                        if "manifest" in text
+                        else ErrorKind.STREAM_DROPPED,
+                        f"Pulling '{model}' on {where} failed: {text}",
+                        "Check the model name and the Ollama server's internet access.",
+                    )
+                return err(
+                    ErrorKind.STREAM_DROPPED,
+                    f"Ollama on {where} failed mid-reply: {text}",
+                    "Try again; if it repeats, check the Ollama server log (memory, GPU).",
+                )
+            if status == 404 and text == _GIN_404:
+                hint = (
+                    "remove /v1: Ollama's native API is at the server root"
+                    if urlsplit(self.base_url).path.rstrip("/").endswith("/v1")
+                    else "Check the URL: it should be the Ollama server root, e.g. http://127.0.0.1:11434"
+                )
+                return err(
+                    ErrorKind.BAD_REQUEST,
+                    f"{self.base_url} is not an Ollama API root (404 page not found)",
+                    hint,
+                    status,
+                )
+            if status == 404:
+                name = model or "?"
+                return err(
+                    ErrorKind.MODEL_NOT_FOUND,
+                    f"model '{name}' is not installed on {where}",
+                    f"Run `ollama pull {name}` on that machine, or pick another model.",
+                    status,
+                )
+            if status == 503:
+                return err(
+                    ErrorKind.SERVER,
+                    f"Ollama on {where} is busy: {text}",
+                    "Wait for other requests to finish, then try again.",
+                    status,
+                )
+            if 400 <= status < 500:
+                return err(
+                    ErrorKind.BAD_REQUEST,
+                    f"Ollama on {where} rejected the request: {text} (HTTP {status})",
+                    "Check the model and its options.",
+                    status,
+                )
+            return err(
+                ErrorKind.SERVER,
+                f"Ollama on {where} failed: {text} (HTTP {status})",
+                "Check the Ollama server log; restarting `ollama serve` often helps.",
+                status,
+            )
+        # The library turns ConnectError into a bare builtin ConnectionError (non-streaming calls);
+        # its subclasses (reset, broken pipe) are drops, handled below with OSError.
+        if (
+            isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            or type(exc) is ConnectionError
+        ):
+            message, cause = connect_failure(exc, where)
+            return err(ErrorKind.CONNECTION, message, self._connect_hint(cause))
+        if isinstance(exc, httpx.TimeoutException):
+            seconds = self.chat_timeout.read if op in ("chat", "pull") else self.meta_timeout.read
+            within = f" within {seconds:g} s" if seconds else ""
+            return err(
+                ErrorKind.TIMEOUT,
+                f"No reply from Ollama on {where}{within}",
+                "The model may still be loading or the machine is overloaded; try again.",
+            )
+        if isinstance(exc, httpx.HTTPError | OSError):
+            if started:
+                return err(
+                    ErrorKind.STREAM_DROPPED,
+                    f"The connection to Ollama on {where} dropped mid-reply",
+                    "Ollama may have crashed or restarted; try again.",
+                )
+            return err(
+                ErrorKind.CONNECTION,
+                f"Ollama on {where} closed the connection without replying",
+                "Check that this address is an Ollama server and that it is healthy.",
+            )
+        if isinstance(exc, pydantic.ValidationError) and exc.title.endswith("Request"):
+            # Raised by the client before sending (e.g. an empty model name).
+            return err(
+                ErrorKind.BAD_REQUEST,
+                f"Invalid request for Ollama: {one_line(str(exc.errors()[0].get('msg', '')))}",
+                "Check the model name.",
+            )
+        if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
+            return err(
+                ErrorKind.SERVER,
+                f"Ollama on {where} sent a bad reply ({type(exc).__name__})",
+                "Is this an Ollama server? Check the URL and update Ollama.",
+            )
+        return err(
+            ErrorKind.INTERNAL,
+            f"Unexpected error talking to Ollama on {where}: {type(exc).__name__}",
+            "Please report this with the log file.",
+        )
+
+    def _connect_hint(self, cause: str) -> str:
+        host = host_of(self.base_url)
+        if host == "0.0.0.0":
+            return (
+                "0.0.0.0 is the server's bind address (OLLAMA_HOST); connect to 127.0.0.1 "
+                "or the machine's LAN address instead"
+            )
+        if cause == "refused":
+            if self._locality is Locality.LOCAL:
+                return "is `ollama serve` running?"
+            return (
+                "is `ollama serve` running there, with OLLAMA_HOST=0.0.0.0 so it accepts "
+                "connections from the network?"
+            )
+        if cause == "dns":
+            return "Check the host name, or use the machine's IP address."
+        if cause == "tls":
+            return (
+                "Ollama speaks plain HTTP unless a proxy adds TLS: try http:// instead of https://."
+            )
+        return "Check the address and that the machine is on and reachable."
