@@ -133,6 +133,15 @@ class Router:
     def backend(self, route_id: str) -> Backend | None:
         return self._backends.get(route_id)
 
+    def backend_for(self, ref: ModelRef) -> Backend | None:
+        """The backend a reference goes to. ``openai/<model>`` (no endpoint name) means the
+        first configured OpenAI-compatible endpoint, as ``ollama/<model>`` means the first
+        Ollama host."""
+        backend = self._backends.get(ref.route_id)
+        if backend is None and ref.host is None:
+            backend = next((b for b in self._backends.values() if b.kind == ref.kind), None)
+        return backend
+
     async def set_backends(self, backends: Mapping[str, Backend]) -> None:
         """Swap in a new set of backends (settings changed); closes the ones dropped."""
         old = self._backends
@@ -152,7 +161,7 @@ class Router:
 
     def locality_of(self, ref: ModelRef) -> Locality:
         """Where a request for ``ref`` would send the text (CLOUD when unknown: fail safe)."""
-        backend = self._backends.get(ref.route_id)
+        backend = self.backend_for(ref)
         if backend is None:
             if ref.kind == "halext":
                 return Locality.CLOUD if halext_model_is_cloud(ref.model) else Locality.SELF_HOSTED
@@ -226,7 +235,7 @@ class Router:
 
         for index, ref in enumerate(candidates):
             is_primary = index == 0
-            backend = self._backends.get(ref.route_id)
+            backend = self.backend_for(ref)
             if backend is None:
                 err = RouteError(
                     ErrorKind.NOT_CONFIGURED,

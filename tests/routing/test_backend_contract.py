@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from routing.backends.base import Backend
+from routing.backends.halext import HalextBackend, token_secret_name
 from routing.backends.ollama_backend import OllamaBackend
 from routing.backends.openai_compat import OpenAICompatBackend
 from routing.errors import ErrorKind, RouteError
@@ -31,7 +32,10 @@ from routing.types import (
     Health,
     ModelInfo,
 )
+from storage.secrets import MemorySecretStore
 from tests.helpers.aio import collect, run
+from tests.servers.halext_server import HalextServer, reply_chunks
+from tests.servers.halext_server import expected_reply as halext_expected
 from tests.servers.ollama_server import OllamaServer
 
 MESSAGES = [ChatMessage("system", "answer briefly"), ChatMessage("user", "name three colours")]
@@ -63,6 +67,8 @@ class BackendCase:
     slow_stream: Callable[[float], None]
     wait_closed_early: Callable[[], Any]
     stop_server: Callable[[], None]
+    # halext never says "model not found": it answers 200 with another model (api doc §4).
+    silent_fallback: bool = False
 
 
 def _wire(messages: list[ChatMessage]) -> list[dict[str, str]]:
@@ -107,14 +113,35 @@ def openai_case() -> Iterator[BackendCase]:
     assert server.errors == []
 
 
-# The halext backend plugs in here: a `halext_case()` factory that starts
-# tests/servers/halext_server.py's HalextServer, builds routing.backends.halext.HalextBackend
-# with an in-memory CredentialStore holding a valid token for the server's test user, and maps
-# fail_after / slow_stream / wait_closed_early / stop_server onto that server's fault controls.
-# Then add "halext": halext_case to CASES.
+@contextmanager
+def halext_case() -> Iterator[BackendCase]:
+    with HalextServer() as server:
+        store = MemorySecretStore()
+        store.set(token_secret_name(server.url), server.issue_token("dev"))
+        model = "ollama:llama3.1:8b"
+        yield BackendCase(
+            kind="halext",
+            make_backend=lambda: HalextBackend(server.url, store, username="dev"),
+            model=model,
+            missing_model="ollama:ghost:7b",
+            expected_text=halext_expected(model, MESSAGES[-1].content),
+            # The server never reports a failure in-stream (it appends the mock text); a
+            # broken connection is the failure a client can see.
+            fail_after=lambda n: server.stream_script(
+                reply_chunks(halext_expected(model, MESSAGES[-1].content)), drop_after=n
+            ),
+            slow_stream=server.set_chunk_delay,
+            wait_closed_early=server.wait_closed_early,
+            stop_server=server.stop,
+            silent_fallback=True,
+        )
+    assert server.errors == []
+
+
 CASES: dict[str, Callable[[], AbstractContextManager[BackendCase]]] = {
     "ollama": ollama_case,
     "openai": openai_case,
+    "halext": halext_case,
 }
 
 
@@ -199,6 +226,12 @@ def test_stream_is_started_once_exact_deltas_then_done_last(backend_case: Backen
 
 
 def test_unknown_model_is_model_not_found(backend_case: BackendCase) -> None:
+    if backend_case.silent_fallback:
+        # No error exists to raise: the backend must instead report what really answered.
+        events = run(_events(backend_case.make_backend(), backend_case.missing_model))
+        answered = {e.answered_model for e in events if isinstance(e, BackendDone)}
+        assert answered and backend_case.missing_model not in answered
+        return
     seen, err = run(_failure(backend_case.make_backend(), backend_case.missing_model))
     assert seen == [] and err.kind is ErrorKind.MODEL_NOT_FOUND
     assert backend_case.missing_model in err.message and _is_one_line(err.message)
