@@ -7,6 +7,7 @@ Prints the URLs and the environment to point the app at them, then serves until 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from tests.servers.halext_server import HalextServer
@@ -23,10 +24,8 @@ def main() -> None:
         ollama.set_token_delay(args.token_delay)
         print(f"export HALEXT_URL={halext.url} OLLAMA_HOST={ollama.url}", flush=True)
         print("halext user: dev / dev123", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             time.sleep(args.seconds)
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -1,0 +1,196 @@
+"""render_markdown: HTML structure, escaping, and the exact code-block ↔ copy-link mapping."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QApplication
+
+from ui.markdown import COPY_SCHEME, render_markdown
+
+
+def html_of(text: str, **kw: bool) -> str:
+    return render_markdown(text, dark=kw.pop("dark", False), **kw)[0]
+
+
+def copy_links(html: str) -> list[str]:
+    return re.findall(r'href="(copy:\d+)"', html)
+
+
+def test_fenced_code_with_language_keeps_the_exact_code() -> None:
+    code = 'def f(a, b):\n    return a < b and "x" & 1\n\n\tindented\t tab  '
+    html, codes = render_markdown(f"Intro\n\n```python\n{code}\n```\n\nOutro", dark=False)
+    assert codes == [code]
+    assert copy_links(html) == ["copy:0"]
+    assert ">python</span>" in html
+    assert "a &lt; b and &quot;x&quot; &amp; 1" in html or 'a &lt; b and "x" &amp; 1' in html
+    assert "<p" in html and "Intro" in html and "Outro" in html
+
+
+def test_code_blocks_are_numbered_in_source_order_nested_ones_included() -> None:
+    text = (
+        "```\nfirst\n```\n\n"
+        "1. step one\n\n   ```bash\n   echo second\n   ```\n\n"
+        "> quoted\n> ```\n> third\n> ```\n\n"
+        "~~~~\nfourth with ``` inside\n~~~~\n"
+    )
+    html, codes = render_markdown(text, dark=False)
+    assert codes == ["first", "echo second", "third", "fourth with ``` inside"]
+    assert copy_links(html) == [f"{COPY_SCHEME}{n}" for n in range(4)]
+
+
+def test_an_unclosed_fence_renders_as_code_so_far() -> None:
+    html, codes = render_markdown("Here:\n\n```js\nconst a = **1**;\nconst b", dark=False)
+    assert codes == ["const a = **1**;\nconst b"]
+    assert "<b>1</b>" not in html  # still code, not Markdown
+    assert "const a = **1**;" in html
+
+
+def test_a_fence_needs_three_backticks() -> None:
+    html, codes = render_markdown("``not a fence``", dark=False)
+    assert codes == []
+    assert "not a fence" in html and "<code" in html
+
+
+def test_html_in_text_is_escaped() -> None:
+    html = html_of("<script>alert('x')</script> & <b>bold</b>")
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;" in html and "&amp;" in html
+
+
+def test_inline_code_is_monospace_escaped_and_not_emphasised() -> None:
+    html = html_of("Use `a <b> *not italic*` here")
+    code = re.search(r"<code[^>]*>(.*?)</code>", html)
+    assert code is not None
+    assert "&lt;b&gt; *not italic*" in code.group(1)
+    assert "monospace" in html
+    assert "<i>" not in html
+
+
+def test_emphasis_and_strikethrough() -> None:
+    html = html_of("**bold** and __also__, *it* and _it2_, ~~gone~~, snake_case_name, 2*3*4")
+    assert "<b>bold</b>" in html and "<b>also</b>" in html
+    assert "<i>it</i>" in html and "<i>it2</i>" in html
+    assert "<s>gone</s>" in html
+    assert "snake_case_name" in html and "2*3*4" in html
+
+
+def test_backslash_escapes() -> None:
+    html = html_of(r"\*not italic\* and \`tick\`")
+    assert "<i>" not in html and "<code" not in html
+    assert "*not italic*" in html
+
+
+def test_lists_bullets_numbers_nesting() -> None:
+    html = html_of("- a\n- b\n  - nested\n- c\n\n3. three\n4. four")
+    assert html.count("<ul") == 2 and "<ol" in html and 'start="3"' in html
+    assert re.search(r"<li>a</li><li>b<ul[^>]*><li>nested</li></ul></li><li>c</li>", html)
+    assert "<li>three</li><li>four</li>" in html
+
+
+def test_numbers_in_prose_are_not_a_list() -> None:
+    html = html_of("We shipped it\n2024. was a good year")
+    assert "<ol" not in html
+
+
+def test_headings() -> None:
+    html = html_of("# One\n## Two\n###### Six\nSetext\n===\n")
+    for text in ("One", "Two", "Six", "Setext"):
+        assert re.search(rf'<p style="[^"]*font-weight:600">{text}</p>', html), text
+    assert "#" not in re.sub(r"#[0-9a-f]{6}", "", html)
+
+
+def test_links_and_bare_urls_but_no_javascript() -> None:
+    html = html_of(
+        "See [docs](https://example.org/a_b?x=1&y=2), https://halext.org/path. "
+        "and [bad](javascript:alert(1))"
+    )
+    assert '<a href="https://example.org/a_b?x=1&amp;y=2"' in html
+    assert '<a href="https://halext.org/path"' in html  # the full stop is not part of it
+    assert "javascript:" not in html
+    assert ">bad<" in html or "bad" in html
+
+
+def test_quote_rule_and_table() -> None:
+    html = html_of("> wise words\n\n---\n\n| a | b |\n|:-|--:|\n| 1 | **2** |\n")
+    assert "wise words" in html and "<hr" in html
+    assert "<th>a</th>" in html and '<td align="right"><b>2</b></td>' in html
+
+
+def test_hard_breaks_by_default_soft_on_request() -> None:
+    assert "one<br/>two" in html_of("one\ntwo")
+    soft = render_markdown("one\ntwo", dark=False, hard_breaks=False)[0]
+    assert "one two" in soft
+    assert "one<br/>two" in html_of("one  \ntwo", hard_breaks=False)
+
+
+def test_windows_line_endings() -> None:
+    html, codes = render_markdown("a\r\n\r\n```\r\nx\r\ny\r\n```\r\n", dark=False)
+    assert codes == ["x\ny"]
+    assert "\r" not in html
+
+
+def test_dark_and_light_use_different_colours() -> None:
+    text = "`x`\n\n```\ncode\n```"
+    assert render_markdown(text, dark=True)[0] != render_markdown(text, dark=False)[0]
+
+
+def test_first_and_last_blocks_have_no_outer_margin() -> None:
+    html = html_of("# Title\n\ntext\n\n```\ncode\n```")
+    body = html.split("<body>", 1)[1]
+    assert body.startswith('<p style="margin-top:0px')
+    last_table = body.rfind("<table")
+    assert "margin-bottom:0px" in body[last_table : body.find(">", last_table)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain",
+        "```",
+        "```\n",
+        "- ",
+        "1.",
+        "|",
+        "| a |\n|---|",
+        "> ",
+        "**unclosed bold",
+        "[link](",
+        "`unclosed code",
+        "\ue000 0 \ue001 private use",
+    ],
+)
+def test_partial_streaming_text_never_breaks(text: str) -> None:
+    html, codes = render_markdown(text, dark=False)
+    assert html.startswith("<html><body>") and html.endswith("</body></html>")
+    assert len(copy_links(html)) == len(codes)
+
+
+def test_qt_sees_each_copy_anchor_next_to_its_code(qapp: QApplication) -> None:
+    """Through QTextDocument: anchor copy:n sits in the header of the table whose code is
+    codes[n], so the delegate's click mapping is exact."""
+    text = "```py\nalpha = 1\n```\ntext\n```sh\nbeta --flag\n```"
+    html, codes = render_markdown(text, dark=False)
+    doc = QTextDocument()
+    doc.setHtml(html)
+    anchors: dict[str, int] = {}
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            href = fragment.charFormat().anchorHref()
+            if href.startswith(COPY_SCHEME):
+                anchors[href] = fragment.position()
+            it += 1
+        block = block.next()
+    assert set(anchors) == {"copy:0", "copy:1"}
+    plain = doc.toPlainText()
+    for n, code in enumerate(codes):
+        # The code follows its own Copy link and precedes the next one.
+        start = anchors[f"copy:{n}"]
+        end = anchors.get(f"copy:{n + 1}", len(plain) + 1)
+        assert code in plain[start:end]

@@ -1,0 +1,901 @@
+"""The conversation: a virtualized list of messages, streaming without stalls, lazy loading
+of long histories, per-message actions and an inline banner.
+
+How it stays smooth (ux.md: "the UI freezes while a long chat streams"):
+
+* Streamed text is buffered and flushed to the model on a timer (~25 ms, longer if a
+  flush itself gets slow), one ``dataChanged`` for that row, never a model reset.
+* A row's height only changes the list's layout when it actually changes; in long
+  conversations a streaming row reserves room ahead so the list (whose relayout costs
+  O(rows)) is relaid out every few screens of text instead of every line.
+* Rows are rendered only when about to scroll into view (see chat_delegate.py).
+
+Scroll behaviour: the view follows new text while it is at the bottom ("pinned"); once the
+user scrolls up it stays where it is, and older messages prepended at the top do not move
+what the user is reading.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QFont,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPalette,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QListView,
+    QMenu,
+    QStackedWidget,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.banner import Banner
+from ui.chat_delegate import ChatDelegate
+from ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
+from ui.markdown import COPY_SCHEME
+
+EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
+
+# A painted chat makes thousands of Qt calls a second; without this, PySide6 6.12.0 on
+# Python 3.11 aborts the process within seconds (see theme.guard_pyside_refcounts).
+theme.guard_pyside_refcounts()
+
+
+class _ChatListView(QListView):
+    """QListView with the hooks ChatView needs: after-layout, resize and hover callbacks."""
+
+    def __init__(self, owner: ChatView) -> None:
+        super().__init__(owner)
+        self._owner = owner
+
+    def layout_width(self) -> int:
+        """Rows are laid out as if the scroll bar were always shown, so its appearing does
+        not change every row's height (and cannot oscillate)."""
+        extent = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        return max(120, self.width() - 2 * self.frameWidth() - extent)
+
+    def doItemsLayout(self) -> None:
+        super().doItemsLayout()
+        self._owner._after_layout()
+
+    def laid_out_height(self, row: int) -> int | None:
+        """The height row ``row`` has in the current layout. (``visualRect`` cannot tell:
+        it takes the position from the layout but the size from a fresh sizeHint.)"""
+        model = self.model()
+        top = self.rectForIndex(model.index(row, 0))
+        if not top.isValid():
+            return None
+        if row + 1 < model.rowCount():
+            below = self.rectForIndex(model.index(row + 1, 0))
+            return below.top() - top.top() if below.isValid() else None
+        return self.contentsSize().height() - top.top()
+
+    def dataChanged(
+        self,
+        top_left: QModelIndex | QPersistentModelIndex,
+        bottom_right: QModelIndex | QPersistentModelIndex,
+        roles: Sequence[int] = (),
+    ) -> None:
+        # QListView answers any dataChanged with a relayout of every row (O(rows): ~25 ms
+        # at 5,000 rows, per streamed flush). ChatView relayouts itself when a row's height
+        # really changes, so a one-row change only needs the repaint QAbstractItemView does.
+        if top_left == bottom_right:
+            QAbstractItemView.dataChanged(self, top_left, bottom_right, list(roles))
+        else:
+            super().dataChanged(top_left, bottom_right, list(roles))
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()
+        # QListView derives the wheel step from item sizes; chat wants a few lines.
+        step = max(12, self.fontMetrics().height() * 2)
+        if self.verticalScrollBar().singleStep() != step:
+            self.verticalScrollBar().setSingleStep(step)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._owner._before_resize()
+        super().resizeEvent(event)
+        self._owner._after_resize()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        super().mouseMoveEvent(event)
+        self._owner._on_hover(event.position().toPoint())
+
+    def leaveEvent(self, event: QEvent) -> None:
+        super().leaveEvent(event)
+        self._owner._on_leave()
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        pos = event.pos()
+        current = self.currentIndex()
+        if event.reason() != QContextMenuEvent.Reason.Mouse and current.isValid():
+            # Menu key / Shift+F10: the message with keyboard focus, not whatever the
+            # middle of the viewport happens to show.
+            rect = self.visualRect(current).intersected(self.viewport().rect())
+            if not rect.isEmpty():
+                pos = rect.center()
+        self._owner._on_context_menu(pos)
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            index = self.currentIndex()
+            if index.isValid():
+                self._owner.copy_message(int(index.data(ChatModel.IdRole)))
+                return
+        super().keyPressEvent(event)
+
+
+class _HoverBar(QFrame):
+    """The small action buttons shown under the message the mouse is over."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatHoverBar")
+        self.message_id: int | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.copy_button = self._button("Copy", "Copy message", "Copy the whole message")
+        self.edit_button = self._button(
+            "Edit", "Edit and resend", "Edit this message and send it again"
+        )
+        self.regenerate_button = self._button(
+            "Regenerate", "Regenerate reply", "Answer again with the model selected now"
+        )
+        for button in (self.copy_button, self.edit_button, self.regenerate_button):
+            layout.addWidget(button)
+        self.hide()
+
+    def _button(self, text: str, name: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setAccessibleName(name)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the context menu serves the keyboard
+        font = QFont(button.font())
+        if font.pointSizeF() > 0:
+            font.setPointSizeF(font.pointSizeF() * 0.88)
+        button.setFont(font)
+        return button
+
+
+class ChatView(QWidget):
+    """The messages of one conversation, the inline banner and the empty state.
+
+    Signals:
+        sig_load_more(int): the user scrolled to the top and older messages exist; carries
+            the oldest shown message id. Answer with ``prepend``.
+        sig_edit_requested(int): "Edit and resend" on a user message.
+        sig_regenerate_requested(int): "Regenerate" on the last assistant reply.
+        sig_banner_action(str): the banner's action button; carries its action id.
+        sig_banner_closed(str): the user dismissed the banner; carries its action id or "".
+        sig_copied(str): text was put on the clipboard (a code block or a whole message).
+    """
+
+    sig_load_more = Signal(int)
+    sig_edit_requested = Signal(int)
+    sig_regenerate_requested = Signal(int)
+    sig_banner_action = Signal(str)
+    sig_banner_closed = Signal(str)
+    sig_copied = Signal(str)
+
+    FLUSH_INTERVAL_MS = 25
+    MAX_FLUSH_INTERVAL_MS = 200
+    # Below this many rows a relayout costs about a millisecond: no reserve needed.
+    RESERVE_MIN_ROWS = 300
+    PIN_SLOP_PX = 4
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Qt calls back into the hooks below while the widgets are being set up.
+        self._ready = False
+        self._pinned = True
+        self._programmatic = 0
+        # The scroll value as last seen or set here. A different value means the user's
+        # scroll is being applied and its valueChanged has not reached us yet.
+        self._last_value = 0
+        self._anchor: tuple[int, int] | None = None  # (message id, top in viewport)
+        self._has_more = False
+        self._load_more_pending = False
+        self._streaming: set[int] = set()
+        self._pending: dict[int, list[str]] = {}
+        # Finished replies still holding their streaming reserve: it is released at the
+        # next relayout that happens anyway, instead of costing one of its own.
+        self._stale_reserve: set[int] = set()
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(self.FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush_stream)
+        self._relayout_queued = False
+        self._in_refine = False
+        self.menu: QMenu | None = None  # the context menu last shown (tests use it)
+        self.model = ChatModel(self)
+        self.list_view = _ChatListView(self)
+        self.delegate = ChatDelegate(self.model, self.list_view)
+        self.delegate.on_height_mismatch = self._on_height_mismatch
+        self.delegate.laid_out_height = self.list_view.laid_out_height
+        lv = self.list_view
+        lv.setObjectName("chatList")
+        lv.setAccessibleName("Conversation")
+        lv.setItemDelegate(self.delegate)
+        lv.setModel(self.model)
+        lv.setUniformItemSizes(False)
+        lv.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        lv.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lv.setResizeMode(QListView.ResizeMode.Fixed)  # width changes are handled here
+        lv.setLayoutMode(QListView.LayoutMode.SinglePass)
+        lv.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        lv.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        lv.setFrameShape(QFrame.Shape.NoFrame)
+        lv.setSpacing(0)
+        lv.setMouseTracking(True)
+        lv.viewport().setMouseTracking(True)
+        lv.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.empty_label = QLabel(EMPTY_HINT, self)
+        self.empty_label.setObjectName("chatEmptyHint")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAccessibleName(EMPTY_HINT)
+        self._stack = QStackedWidget(self)
+        self._stack.addWidget(lv)
+        self._stack.addWidget(self.empty_label)
+
+        self.banner = Banner(self)
+        self.banner.sig_action.connect(self.sig_banner_action)
+        self.banner.sig_closed.connect(self.sig_banner_closed)
+        banner_row = QWidget(self)
+        bl = QVBoxLayout(banner_row)
+        bl.setContentsMargins(16, 4, 16, 6)
+        bl.addWidget(self.banner)
+        self._banner_row = banner_row
+        banner_row.hide()
+
+        layout = QVBoxLayout(self)
+        # A banner appearing must not change a window's minimum size (a top-level ChatView
+        # would otherwise push new size hints to the platform window on every banner).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._stack, 1)
+        layout.addWidget(banner_row, 0)
+        self.setFocusProxy(lv)
+
+        self.hover_bar = _HoverBar(lv.viewport())
+        self.hover_bar.copy_button.clicked.connect(self._hover_copy)
+        self.hover_bar.edit_button.clicked.connect(self._hover_edit)
+        self.hover_bar.regenerate_button.clicked.connect(self._hover_regenerate)
+
+        self.delegate.sig_copied.connect(self.sig_copied)
+        sb = lv.verticalScrollBar()
+        sb.valueChanged.connect(self._on_scroll_value)
+        sb.rangeChanged.connect(self._on_scroll_range)
+        self.model.rowsAboutToBeInserted.connect(self._drop_stale_reserves)
+        self.model.rowsAboutToBeRemoved.connect(self._drop_stale_reserves)
+        self.model.modelAboutToBeReset.connect(self._drop_stale_reserves)
+        self.model.rowsInserted.connect(self._update_empty_state)
+        self.model.rowsRemoved.connect(self._update_empty_state)
+        self.model.modelReset.connect(self._update_empty_state)
+
+        self._ready = True
+        self._apply_palette()
+        self._update_empty_state()
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def load(self, messages: Sequence[Any], *, has_more: bool = False) -> None:
+        """Show these messages (oldest first) instead of the current ones, at the bottom.
+
+        With ``has_more``, scrolling to the top asks for older ones with ``sig_load_more``.
+        """
+        self._drop_streams()
+        self._hide_hover()
+        items = [MessageItem.from_row(m) for m in messages]
+        self.delegate.clear_caches()
+        self._has_more = False
+        self._load_more_pending = False
+        self._pinned = True
+        self._anchor = None
+        self._sync_width()
+        self._prefetch_tail(items)
+        self.model.set_items(items)
+        self._has_more = bool(has_more)
+        if self.isVisible():
+            QTimer.singleShot(0, self, self._maybe_load_more)
+
+    def prepend(self, messages: Sequence[Any], has_more: bool = False) -> None:
+        """Older messages above the current ones; what the user is reading stays put."""
+        self._load_more_pending = False
+        self._has_more = bool(has_more)
+        items = [MessageItem.from_row(m) for m in messages]
+        if items:
+            if not self._pinned and self._anchor is None:
+                self._anchor = self._capture_anchor()
+            self.model.insert_front(items)
+        else:
+            self._maybe_load_more()
+
+    def append_message(self, msg: Any) -> None:
+        """Add a message at the end (or refresh it if its id is already shown)."""
+        item = MessageItem.from_row(msg)
+        if item.role == "user":
+            self._pinned = True  # the user just sent it: show it and the reply to come
+        if self.isVisible():
+            exact = self.delegate.exact_height(item)  # laid out once, before the list does
+            if item.is_live and self._use_reserve():
+                # Its reserve goes into the insertion's layout: no second one at stream_begin.
+                self.delegate.set_reserve(item.id, exact + self._reserve_step())
+        if not self._pinned and self._anchor is None:
+            self._anchor = self._capture_anchor()
+        self.model.append_item(item)
+        self._refresh_hover()
+
+    def update_message(self, msg: Any) -> None:
+        """Refresh a shown message by id (status, chip, content). While it streams, the
+        streamed text is kept if ``msg`` has less of it."""
+        mid = int(msg.id)
+        streaming = mid in self._streaming
+        if streaming:
+            self._flush_one(mid)
+        row = self.model.update_item(msg, keep_content=streaming)
+        if row < 0:
+            return
+        item = self.model.item(row)
+        if streaming:
+            item.status = STATUS_STREAMING
+        self._refit(item)
+        self._refresh_hover()
+
+    def remove_from(self, message_id: int) -> None:
+        """Remove that message and every later one (edit-and-resend, regenerate)."""
+        row = self.model.row_of(message_id)
+        if row < 0:
+            return
+        for item in self.model.items[row:]:
+            self._streaming.discard(item.id)
+            self._pending.pop(item.id, None)
+            self.delegate.forget(item.id)
+        self._hide_hover()
+        if not self._pinned and self._anchor is None:
+            self._anchor = self._capture_anchor()
+        self.model.remove_from(message_id)
+
+    def message_ids(self) -> list[int]:
+        return [item.id for item in self.model.items]
+
+    # ---- streaming ---------------------------------------------------------------------------
+
+    def stream_begin(self, message_id: int) -> None:
+        """The reply ``message_id`` (already appended) starts streaming."""
+        item = self.model.item_by_id(message_id)
+        if item is None:
+            return
+        self._streaming.add(message_id)
+        self.model.set_status(message_id, STATUS_STREAMING)
+        self._refit(item)
+        self._refresh_hover()
+
+    def stream_delta(self, message_id: int, text: str) -> None:
+        """More text for a streaming reply. Buffered: the model sees it at the next flush."""
+        if not text:
+            return
+        if message_id not in self._streaming:
+            if self.model.row_of(message_id) < 0:
+                return
+            self.stream_begin(message_id)
+        self._pending.setdefault(message_id, []).append(text)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def stream_end(self, message_id: int, final_msg: Any) -> None:
+        """The reply is complete (or stopped/failed): show what storage holds for it."""
+        self._flush_one(message_id)
+        self._streaming.discard(message_id)
+        if self.delegate.reserve(message_id):
+            self._stale_reserve.add(message_id)
+        if final_msg is not None and self.model.row_of(message_id) >= 0:
+            # Storage is the truth; an empty stored text (a failed save) keeps what was shown.
+            self.model.update_item(final_msg, keep_content=not (final_msg.content or ""))
+        else:
+            item = self.model.item_by_id(message_id)
+            if item is not None and item.is_live:
+                self.model.set_status(message_id, "ok")
+        item = self.model.item_by_id(message_id)
+        if item is not None:
+            self._refit(item)
+        self._refresh_hover()
+
+    def is_streaming(self, message_id: int | None = None) -> bool:
+        return bool(self._streaming) if message_id is None else message_id in self._streaming
+
+    def flush_stream(self) -> None:
+        """Move buffered text into the model now (the timer normally does this)."""
+        self._flush_timer.stop()
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        pending, self._pending = self._pending, {}
+        relayout = False
+        for mid, parts in pending.items():
+            row = self.model.append_text(mid, "".join(parts))
+            if row >= 0:
+                relayout |= self._fit(self.model.item(row))
+        if relayout:
+            self._request_relayout()
+        elif self._pinned:
+            self._scroll_to_bottom()
+        if self.hover_bar.isVisible() and self.hover_bar.message_id in pending:
+            self._refresh_hover()
+        # A slow flush (a very long reply) spaces the next ones out, keeping input responsive.
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        interval = min(self.MAX_FLUSH_INTERVAL_MS, max(self.FLUSH_INTERVAL_MS, int(elapsed_ms * 3)))
+        self._flush_timer.setInterval(interval)
+
+    def _flush_one(self, message_id: int) -> None:
+        if message_id in self._pending:
+            self.flush_stream()
+
+    def _drop_streams(self) -> None:
+        self._drop_stale_reserves()
+        self._flush_timer.stop()
+        self._pending.clear()
+        self._streaming.clear()
+
+    # ---- banner ------------------------------------------------------------------------------
+
+    def show_banner(
+        self,
+        kind: str,
+        text: str,
+        action_label: str | None = None,
+        action_id: str | None = None,
+    ) -> None:
+        """An inline banner under the conversation: ``kind`` is error, warning or info."""
+        self.banner.show_message(kind, text, action_label, action_id)
+        self._banner_row.show()
+
+    def clear_banner(self) -> None:
+        self.banner.clear()
+        self._banner_row.hide()
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def copy_message(self, message_id: int) -> None:
+        """Put the whole message (its Markdown source) on the clipboard."""
+        item = self.model.item_by_id(message_id)
+        if item is None:
+            return
+        QGuiApplication.clipboard().setText(item.content)
+        self.sig_copied.emit(item.content)
+
+    def can_edit(self, message_id: int) -> bool:
+        item = self.model.item_by_id(message_id)
+        return item is not None and item.role == "user" and not self._streaming
+
+    def can_regenerate(self, message_id: int) -> bool:
+        return (
+            not self._streaming
+            and self.model.last_assistant_id() == message_id
+            and not self.model.item_by_id(message_id).is_live  # type: ignore[union-attr]
+        )
+
+    def context_menu_for(self, message_id: int, href: str | None = None) -> QMenu | None:
+        """The actions for a message (built, not shown). ``href`` is the link under the
+        mouse, which adds "Copy code block" for a code block's copy link."""
+        item = self.model.item_by_id(message_id)
+        if item is None:
+            return None
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if href and href.startswith(COPY_SCHEME):
+            code = QAction("Copy code block", menu)
+            code.triggered.connect(lambda: self.delegate.activate_anchor(item, href))
+            menu.addAction(code)
+        copy = QAction("Copy", menu)
+        copy.triggered.connect(lambda: self.copy_message(message_id))
+        menu.addAction(copy)
+        if self.can_edit(message_id):
+            edit = QAction("Edit and resend", menu)
+            edit.triggered.connect(lambda: self.sig_edit_requested.emit(message_id))
+            menu.addAction(edit)
+        if item.role == "assistant" and self.can_regenerate(message_id):
+            regen = QAction("Regenerate", menu)
+            regen.triggered.connect(lambda: self.sig_regenerate_requested.emit(message_id))
+            menu.addAction(regen)
+        return menu
+
+    def anchor_rect(self, message_id: int, href: str) -> QRect | None:
+        """Where link ``href`` (``copy:0``...) of a message is drawn, in viewport coordinates."""
+        index = self.model.index_of(message_id)
+        if not index.isValid():
+            return None
+        item = self.model.item(index.row())
+        return self.delegate.anchor_rect(item, self.list_view.visualRect(index), href)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        index = self.list_view.indexAt(pos)
+        if not index.isValid():
+            index = self.list_view.currentIndex()
+        if not index.isValid():
+            return
+        item = self.model.item(index.row())
+        href = self.delegate.anchor_at(item, self.list_view.visualRect(index), pos)
+        menu = self.context_menu_for(item.id, href)
+        if menu is None:
+            return
+        self.menu = menu
+        menu.destroyed.connect(self._forget_menu)
+        menu.popup(self.list_view.viewport().mapToGlobal(pos))
+
+    def _forget_menu(self, *_args: object) -> None:
+        self.menu = None
+
+    def _hover_copy(self) -> None:
+        if self.hover_bar.message_id is not None:
+            self.copy_message(self.hover_bar.message_id)
+
+    def _hover_edit(self) -> None:
+        mid = self.hover_bar.message_id
+        if mid is not None and self.can_edit(mid):
+            self.sig_edit_requested.emit(mid)
+
+    def _hover_regenerate(self) -> None:
+        mid = self.hover_bar.message_id
+        if mid is not None and self.can_regenerate(mid):
+            self.sig_regenerate_requested.emit(mid)
+
+    # ---- hover -------------------------------------------------------------------------------
+
+    def _on_hover(self, pos: QPoint) -> None:
+        index = self.list_view.indexAt(pos)
+        viewport = self.list_view.viewport()
+        if not index.isValid():
+            viewport.unsetCursor()
+            self._hide_hover()
+            return
+        item = self.model.item(index.row())
+        rect = self.list_view.visualRect(index)
+        if self.delegate.anchor_at(item, rect, pos):
+            viewport.setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            viewport.unsetCursor()
+        if self.hover_bar.message_id != item.id or not self.hover_bar.isVisible():
+            self._show_hover(index)
+
+    def _on_leave(self) -> None:
+        bar = self.hover_bar
+        if bar.isVisible() and bar.underMouse():
+            return
+        self.list_view.viewport().unsetCursor()
+        self._hide_hover()
+
+    def _show_hover(self, index: QModelIndex) -> None:
+        item = self.model.item(index.row())
+        bar = self.hover_bar
+        bar.message_id = item.id
+        bar.copy_button.setVisible(bool(item.content))
+        bar.edit_button.setVisible(self.can_edit(item.id))
+        bar.regenerate_button.setVisible(item.role == "assistant" and self.can_regenerate(item.id))
+        if not any(
+            b.isVisibleTo(bar) for b in (bar.copy_button, bar.edit_button, bar.regenerate_button)
+        ):
+            bar.hide()
+            return
+        bar.adjustSize()
+        rect = self.list_view.visualRect(index)
+        footer = self.delegate.layout_for(item).footer
+        x = rect.x() + int(footer.x()) - 6
+        y = rect.y() + int(footer.y() + (footer.height() - bar.height()) / 2)
+        bar.move(x, y)
+        bar.show()
+        bar.raise_()
+
+    def _refresh_hover(self) -> None:
+        mid = self.hover_bar.message_id
+        if mid is None or not self.hover_bar.isVisible():
+            return
+        index = self.model.index_of(mid)
+        if index.isValid():
+            self._show_hover(index)
+        else:
+            self._hide_hover()
+
+    def _hide_hover(self) -> None:
+        self.hover_bar.hide()
+        self.hover_bar.message_id = None
+
+    # ---- scrolling and layout ----------------------------------------------------------------
+
+    def is_at_bottom(self) -> bool:
+        """True while the view follows the end of the conversation."""
+        return self._pinned
+
+    def scroll_to_bottom(self) -> None:
+        self._pinned = True
+        self._scroll_to_bottom()
+
+    def _bottom_value(self) -> int:
+        sb = self.list_view.verticalScrollBar()
+        bottom = sb.maximum()
+        count = self.model.rowCount()
+        if count:
+            last = self.model.item(count - 1)
+            reserve = self.delegate.reserve(last.id)
+            if reserve:
+                bottom -= max(0, reserve - self.delegate.exact_height(last))
+        return max(sb.minimum(), bottom)
+
+    def _set_scroll(self, value: int) -> None:
+        sb = self.list_view.verticalScrollBar()
+        if sb.value() != value:
+            self._programmatic += 1
+            try:
+                sb.setValue(value)
+            finally:
+                self._programmatic -= 1
+        self._last_value = sb.value()
+
+    def _scroll_to_bottom(self) -> None:
+        self._set_scroll(self._bottom_value())
+
+    def _user_scroll_in_flight(self) -> bool:
+        return self.list_view.verticalScrollBar().value() != self._last_value
+
+    def _on_scroll_value(self, value: int) -> None:
+        if not self._ready:
+            return
+        if self._programmatic:
+            return
+        self._last_value = value
+        bottom = self._bottom_value()
+        if value > bottom:
+            self._set_scroll(bottom)  # no scrolling into a streaming row's unused reserve
+            value = bottom
+        self._pinned = value >= bottom - self.PIN_SLOP_PX
+        self._refine_visible()
+        self._maybe_load_more()
+
+    def _on_scroll_range(self, _minimum: int, _maximum: int) -> None:
+        if not self._ready:
+            return
+        if self._pinned and not self._user_scroll_in_flight():
+            self._scroll_to_bottom()
+
+    def _capture_anchor(self) -> tuple[int, int] | None:
+        """The first row on screen and its offset, to keep it still across a relayout."""
+        lv = self.list_view
+        index = lv.indexAt(QPoint(1, 0))
+        if not index.isValid():
+            return None
+        return self.model.item(index.row()).id, lv.visualRect(index).top()
+
+    def _restore_anchor(self, anchor: tuple[int, int]) -> None:
+        index = self.model.index_of(anchor[0])
+        if not index.isValid():
+            return
+        delta = self.list_view.visualRect(index).top() - anchor[1]
+        if delta:
+            sb = self.list_view.verticalScrollBar()
+            self._set_scroll(sb.value() + delta)
+
+    def _after_layout(self) -> None:
+        if not self._ready:
+            return
+        anchor, self._anchor = self._anchor, None
+        if self._user_scroll_in_flight():
+            pass  # the user's scroll wins; its valueChanged handler runs next
+        elif self._pinned:
+            self._scroll_to_bottom()
+        elif anchor is not None:
+            self._restore_anchor(anchor)
+        self._refresh_hover()
+        self._refine_visible()
+        self._maybe_load_more()
+
+    def _request_relayout(self) -> None:
+        self._drop_stale_reserves()
+        if not self._pinned and self._anchor is None:
+            self._anchor = self._capture_anchor()
+        self.list_view.scheduleDelayedItemsLayout()
+
+    def _on_height_mismatch(self, _message_id: int) -> None:
+        # Called while painting: relayout once the paint is over.
+        if not self._relayout_queued:
+            self._relayout_queued = True
+            QTimer.singleShot(0, self, self._queued_relayout)
+
+    def _queued_relayout(self) -> None:
+        self._relayout_queued = False
+        self._request_relayout()
+
+    def _refine_visible(self) -> None:
+        """Lay out for real the rows on screen and a screen above and below; one relayout
+        if any estimate was off."""
+        lv = self.list_view
+        count = self.model.rowCount()
+        if self._in_refine or not count or not lv.isVisible():
+            return
+        self._in_refine = True
+        try:
+            height = max(1, lv.viewport().height())
+            top = lv.indexAt(QPoint(1, 0))
+            first = top.row() if top.isValid() else 0
+            # <= 0: the part of the first row above the viewport.
+            offset = lv.visualRect(top).top() if top.isValid() else 0
+            items = self.model.items
+            delegate = self.delegate
+            changed = False
+            # The screen above what is shown...
+            budget = height
+            row = first - 1
+            while row >= 0 and budget > 0:
+                changed |= delegate.ensure_exact(items[row])
+                budget -= delegate.row_height(items[row])
+                row -= 1
+            # ...what is shown, and the screen below it.
+            bottom = offset
+            row = first
+            while row < count and bottom < 2 * height:
+                changed |= delegate.ensure_exact(items[row])
+                bottom += delegate.row_height(items[row])
+                row += 1
+        finally:
+            self._in_refine = False
+        if changed:
+            self._request_relayout()
+
+    def _prefetch_tail(self, items: Sequence[MessageItem]) -> None:
+        """Exact heights for the newest rows, which a freshly loaded view shows first.
+        (The list may still be hidden behind the empty-state hint; its size is valid.)"""
+        if not self.isVisible():
+            return
+        budget = self.list_view.viewport().height() * 2
+        for item in reversed(items):
+            budget -= self.delegate.exact_height(item)
+            if budget <= 0:
+                break
+
+    def _fit(self, item: MessageItem) -> bool:
+        """After ``item`` changed: its exact height, streaming reserve included. True when
+        the list must relayout."""
+        index = self.model.index_of(item.id)
+        if not index.isValid():
+            return False
+        if not self.isVisible():
+            return True
+        exact = self.delegate.exact_height(item)
+        reserve = self.delegate.reserve(item.id)
+        if item.id in self._streaming and self._use_reserve():
+            if exact > reserve:
+                self.delegate.set_reserve(item.id, exact + self._reserve_step())
+        elif item.id in self._stale_reserve and reserve >= exact:
+            pass  # released by the next relayout (see _drop_stale_reserves)
+        elif reserve:
+            self._stale_reserve.discard(item.id)
+            self.delegate.set_reserve(item.id, None)
+        return self.delegate.row_height(item) != self.list_view.laid_out_height(index.row())
+
+    def _use_reserve(self) -> bool:
+        return self.model.rowCount() >= self.RESERVE_MIN_ROWS
+
+    def _reserve_step(self) -> int:
+        # About a screen of text between relayouts while a reply streams.
+        return max(self.list_view.viewport().height(), 10 * self.fontMetrics().height())
+
+    def _drop_stale_reserves(self, *_args: object) -> None:
+        for mid in self._stale_reserve:
+            self.delegate.set_reserve(mid, None)
+        self._stale_reserve.clear()
+
+    def _refit(self, item: MessageItem) -> None:
+        if self._fit(item):
+            self._request_relayout()
+        elif self._pinned:
+            self._scroll_to_bottom()
+
+    def _maybe_load_more(self) -> None:
+        if not self._has_more or self._load_more_pending:
+            return
+        oldest = self.model.oldest_id
+        lv = self.list_view
+        if oldest is None or not lv.isVisible():
+            return
+        sb = lv.verticalScrollBar()
+        margin = max(0, lv.viewport().height() // 4)
+        if sb.maximum() == 0 or sb.value() <= sb.minimum() + margin:
+            self._load_more_pending = True
+            self.sig_load_more.emit(oldest)
+
+    # ---- size, palette, font -----------------------------------------------------------------
+
+    def _sync_width(self) -> bool:
+        return self.delegate.set_width(self.list_view.layout_width())
+
+    def _before_resize(self) -> None:
+        if not self._ready:
+            return
+        if not self._pinned and self._anchor is None and self.model.rowCount():
+            self._anchor = self._capture_anchor()
+
+    def _after_resize(self) -> None:
+        if not self._ready:
+            return
+        if self._sync_width():
+            self.list_view.scheduleDelayedItemsLayout()
+        else:
+            anchor, self._anchor = self._anchor, None
+            if self._pinned:
+                self._scroll_to_bottom()
+            elif anchor is not None:
+                self._restore_anchor(anchor)
+            self._refine_visible()
+        self._refresh_hover()
+
+    def _update_empty_state(self, *_args: object) -> None:
+        empty = self.model.rowCount() == 0
+        self._stack.setCurrentWidget(self.empty_label if empty else self.list_view)
+        if empty:
+            self._hide_hover()
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        self.delegate.set_dark(theme.is_dark(pal))
+        muted = theme.css(theme.muted_text(pal))
+        self.empty_label.setStyleSheet(f"QLabel#chatEmptyHint {{ color: {muted}; }}")
+        # The empty state sits on the same surface as the messages.
+        self._stack.setAutoFillBackground(True)
+        stack_pal = self._stack.palette()
+        stack_pal.setColor(QPalette.ColorRole.Window, pal.color(QPalette.ColorRole.Base))
+        self._stack.setPalette(stack_pal)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        etype = event.type()
+        if etype == QEvent.Type.PaletteChange:
+            self._apply_palette()
+            self.list_view.viewport().update()
+        elif etype == QEvent.Type.FontChange:
+            self.delegate.set_font(self.font())
+            self.list_view.scheduleDelayedItemsLayout()
+
+    def minimumSizeHint(self) -> QSize:
+        # Constant, so showing or hiding the banner never changes the window's minimum.
+        return QSize(240, 160)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._sync_width():
+            self.list_view.scheduleDelayedItemsLayout()
+        QTimer.singleShot(0, self, self._refine_visible)

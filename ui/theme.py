@@ -1,0 +1,234 @@
+"""Palette helpers: every colour the chat widgets paint is derived from the current palette,
+so the app follows the system's light or dark theme without a hard-coded white anywhere.
+
+``apply_theme`` is the one place that forces light or dark (Settings → Appearance); the
+other helpers only read a palette.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+# Semantic accents. Two shades each so text stays readable on light and dark bases.
+_WARNING_LIGHT, _WARNING_DARK = QColor("#9a5b00"), QColor("#f0b04a")
+_ERROR_LIGHT, _ERROR_DARK = QColor("#b3261e"), QColor("#ff8a80")
+_SUCCESS_LIGHT, _SUCCESS_DARK = QColor("#1e7d32"), QColor("#81c995")
+
+THEMES: tuple[str, ...] = ("system", "light", "dark")
+
+# Application property remembering the platform style while a theme is forced.
+_FORCED_STYLE = "halext_platform_style"
+
+
+# What CPython 3.12 uses for immortal objects, roughly: far from 0 and from overflow.
+_IMMORTAL_REFCOUNT = 1 << 60
+
+
+def guard_pyside_refcounts() -> bool:
+    """Work around PySide6 6.12.0 on Python 3.11: every call returning None (all void
+    methods), True/False (``Signal.emit``) drops one reference to that singleton without
+    taking it. Python 3.12 made these objects immortal, 3.11 did not, so after a few
+    thousand Qt calls the interpreter aborts ("Fatal Python error: none_dealloc").
+    PySide6 6.11.3 does not have the bug. Give the three singletons an immortal-sized
+    reference count, as 3.12 does. Idempotent; a no-op on 3.12+. Returns True if applied.
+    """
+    from PySide6 import QtCore
+
+    # pyproject pins PySide6 below 6.12; this only guards an install that ignored the pin.
+    if (
+        sys.version_info >= (3, 12)
+        or platform.python_implementation() != "CPython"
+        or not QtCore.__version__.startswith("6.12.0")
+    ):
+        return False
+    import ctypes
+
+    for obj in (None, True, False):
+        refcount = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt is the first field
+        if refcount.value < _IMMORTAL_REFCOUNT // 2:
+            refcount.value += _IMMORTAL_REFCOUNT
+    return True
+
+
+def mix(a: QColor, b: QColor, t: float) -> QColor:
+    """``a`` blended towards ``b`` by ``t`` (0 → a, 1 → b), opaque."""
+    t = min(1.0, max(0.0, t))
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * t),
+        round(a.green() + (b.green() - a.green()) * t),
+        round(a.blue() + (b.blue() - a.blue()) * t),
+    )
+
+
+def is_dark(palette: QPalette) -> bool:
+    """True when the palette's base (where text is read) is darker than its text."""
+    return (
+        palette.color(QPalette.ColorRole.Base).lightness()
+        < palette.color(QPalette.ColorRole.Text).lightness()
+    )
+
+
+def muted_text(palette: QPalette) -> QColor:
+    """Secondary text (timings, "You", language labels): text pulled towards the base."""
+    return mix(palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base), 0.42)
+
+
+def user_bubble(palette: QPalette) -> QColor:
+    """The tint behind the user's messages: alternateBase, made visible if the style's
+    alternateBase is (almost) the base colour, with a hint of the highlight."""
+    base = palette.color(QPalette.ColorRole.Base)
+    alt = palette.color(QPalette.ColorRole.AlternateBase)
+    if abs(alt.lightness() - base.lightness()) < 6:
+        alt = mix(base, palette.color(QPalette.ColorRole.Text), 0.05)
+    return mix(alt, palette.color(QPalette.ColorRole.Highlight), 0.07)
+
+
+def chip_colors(palette: QPalette) -> tuple[QColor, QColor]:
+    """(background, text) of the model chip: a quiet highlight tint."""
+    base = palette.color(QPalette.ColorRole.Base)
+    hl = palette.color(QPalette.ColorRole.Highlight)
+    text = palette.color(QPalette.ColorRole.Text)
+    bg = mix(base, hl, 0.22 if is_dark(palette) else 0.12)
+    fg = mix(hl, text, 0.15 if is_dark(palette) else 0.35)
+    if is_dark(palette):
+        fg = mix(fg, text, 0.45)
+    return bg, fg
+
+
+def warning_color(palette: QPalette) -> QColor:
+    return QColor(_WARNING_DARK if is_dark(palette) else _WARNING_LIGHT)
+
+
+def error_color(palette: QPalette) -> QColor:
+    return QColor(_ERROR_DARK if is_dark(palette) else _ERROR_LIGHT)
+
+
+def success_color(palette: QPalette) -> QColor:
+    return QColor(_SUCCESS_DARK if is_dark(palette) else _SUCCESS_LIGHT)
+
+
+def link_color(palette: QPalette) -> QColor:
+    """The palette's link colour, lifted on dark bases where Fusion's default is too dim."""
+    link = palette.color(QPalette.ColorRole.Link)
+    if is_dark(palette) and link.lightness() < 140:
+        link = mix(link, QColor("white"), 0.45)
+    return link
+
+
+def banner_colors(palette: QPalette, kind: str) -> tuple[QColor, QColor, QColor]:
+    """(background, border, text) for an inline banner of ``kind`` error/warning/info."""
+    if kind == "error":
+        accent = error_color(palette)
+    elif kind == "warning":
+        accent = warning_color(palette)
+    else:
+        accent = palette.color(QPalette.ColorRole.Highlight)
+    base = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    strength = 0.20 if is_dark(palette) else 0.10
+    return mix(base, accent, strength), mix(base, accent, 0.55), text
+
+
+def css(color: QColor) -> str:
+    """``#rrggbb`` for style sheets and rich text."""
+    return color.name(QColor.NameFormat.HexRgb)
+
+
+def dark_palette() -> QPalette:
+    """A neutral dark palette for the Fusion style (used when the user forces dark)."""
+    p = QPalette()
+    window, base, text = QColor("#202124"), QColor("#17181a"), QColor("#e8eaed")
+    roles = {
+        QPalette.ColorRole.Window: window,
+        QPalette.ColorRole.WindowText: text,
+        QPalette.ColorRole.Base: base,
+        QPalette.ColorRole.AlternateBase: QColor("#24262a"),
+        QPalette.ColorRole.ToolTipBase: QColor("#2d2f33"),
+        QPalette.ColorRole.ToolTipText: text,
+        QPalette.ColorRole.PlaceholderText: QColor("#9aa0a6"),
+        QPalette.ColorRole.Text: text,
+        QPalette.ColorRole.Button: QColor("#2a2c30"),
+        QPalette.ColorRole.ButtonText: text,
+        QPalette.ColorRole.BrightText: QColor("#ffffff"),
+        QPalette.ColorRole.Highlight: QColor("#3b82f6"),
+        QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
+        QPalette.ColorRole.Link: QColor("#8ab4f8"),
+        QPalette.ColorRole.LinkVisited: QColor("#c58af9"),
+        QPalette.ColorRole.Light: QColor("#3a3c40"),
+        QPalette.ColorRole.Midlight: QColor("#323438"),
+        QPalette.ColorRole.Mid: QColor("#2a2c30"),
+        QPalette.ColorRole.Dark: QColor("#111214"),
+        QPalette.ColorRole.Shadow: QColor("#000000"),
+    }
+    for role, color in roles.items():
+        p.setColor(role, color)
+    disabled = QColor("#6f7378")
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        p.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    return p
+
+
+def light_palette() -> QPalette:
+    """A neutral light palette for the Fusion style (used when the user forces light)."""
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: QColor("#f3f4f6"),
+        QPalette.ColorRole.WindowText: QColor("#1f2328"),
+        QPalette.ColorRole.Base: QColor("#ffffff"),
+        QPalette.ColorRole.AlternateBase: QColor("#f1f3f6"),
+        QPalette.ColorRole.ToolTipBase: QColor("#ffffff"),
+        QPalette.ColorRole.ToolTipText: QColor("#1f2328"),
+        QPalette.ColorRole.PlaceholderText: QColor("#6e7781"),
+        QPalette.ColorRole.Text: QColor("#1f2328"),
+        QPalette.ColorRole.Button: QColor("#f6f7f9"),
+        QPalette.ColorRole.ButtonText: QColor("#1f2328"),
+        QPalette.ColorRole.BrightText: QColor("#ffffff"),
+        QPalette.ColorRole.Highlight: QColor("#2563eb"),
+        QPalette.ColorRole.HighlightedText: QColor("#ffffff"),
+        QPalette.ColorRole.Link: QColor("#1d4ed8"),
+        QPalette.ColorRole.LinkVisited: QColor("#7c3aed"),
+    }
+    for role, color in roles.items():
+        p.setColor(role, color)
+    return p
+
+
+def apply_theme(
+    app: QApplication, theme: str | None = "system", font_size: int | None = None
+) -> None:
+    """Apply Settings → Appearance: ``system`` follows the platform, ``light``/``dark`` force a
+    Fusion palette. ``font_size`` (points) sets the UI font size; None/0 keeps the default.
+    Also applies ``guard_pyside_refcounts`` (the app calls this first thing)."""
+    guard_pyside_refcounts()
+    choice = (theme or "system").strip().lower()
+    hints = app.styleHints()
+    if choice in ("light", "dark"):
+        scheme = Qt.ColorScheme.Dark if choice == "dark" else Qt.ColorScheme.Light
+        hints.setColorScheme(scheme)
+        # Not every platform theme honours the colour scheme (X11, offscreen), so the palette
+        # is set too; Fusion is the one style that paints any palette faithfully.
+        if app.property(_FORCED_STYLE) is None:
+            app.setProperty(_FORCED_STYLE, app.style().name())
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette() if choice == "dark" else light_palette())
+    else:
+        hints.unsetColorScheme()
+        previous = app.property(_FORCED_STYLE)
+        if previous is not None:
+            # Coming back from a forced theme: the platform's own style and palette again.
+            app.setStyle(str(previous))
+            app.setProperty(_FORCED_STYLE, None)
+            app.setPalette(QPalette())
+    if font_size and font_size > 0:
+        font = QFont(app.font())
+        font.setPointSize(int(font_size))
+        app.setFont(font)
