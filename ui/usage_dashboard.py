@@ -1,0 +1,947 @@
+"""The usage window: where requests went, how fast, how often they failed, tokens over time.
+
+Every number comes from the local ``ai_usage_logs`` table through ``storage.usage``'s SQL
+reports. Reading runs on a worker thread (``asyncio.to_thread`` on the loop thread, via the
+Bridge), never on the GUI thread, so a large log cannot freeze the window; each load carries
+a generation number and a newer load cancels the older one, whose late answer is ignored.
+
+The charts follow the range selector; the table below them also follows its own filters
+(model, route, status) and [Export CSV] writes exactly the rows it shows, in the order shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import shiboken6
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QFont, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from routing.errors import RouteError
+from routing.types import UsageRecord, UsageStatus
+from storage.settings import SettingsError
+from storage.usage import (
+    ModelCount,
+    ModelErrorRate,
+    ModelLatency,
+    TokenBucket,
+    UsageLog,
+    parse_since,
+)
+from ui.charts import BarChartCard, TimeSeriesCard, bucket_starts
+from ui.theme import css, error_color, muted_text, warning_color
+
+if TYPE_CHECKING:
+    from ui.bridge import Bridge
+    from ui.services import Services
+
+log = logging.getLogger(__name__)
+
+# (key for storage.usage.parse_since, button text, phrase for sentences)
+RANGES: tuple[tuple[str, str, str], ...] = (
+    ("24h", "24 h", "in the last 24 hours"),
+    ("7d", "7 d", "in the last 7 days"),
+    ("30d", "30 d", "in the last 30 days"),
+    ("all", "All", "recorded"),
+)
+DEFAULT_RANGE = "24h"
+ROW_LIMIT = 1000  # newest rows the table holds; the charts always cover the whole range
+MAX_CHART_MODELS = 8  # busiest models drawn; the rest are counted in a note
+ALL = ""  # the combo boxes' "no filter" value
+STATUSES = tuple(s.value for s in UsageStatus)
+
+COLUMNS: tuple[str, ...] = (
+    "Time",
+    "Model",
+    "Route",
+    "Endpoint",
+    "Status",
+    "Latency (ms)",
+    "TTFT (ms)",
+    "Tokens",
+    "Error",
+)
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
+
+Confirm = Callable[[str, str], bool]
+
+
+def bucket_for(range_key: str) -> str:
+    """Hourly points for the last day, daily ones for longer ranges."""
+    return "hour" if range_key == "24h" else "day"
+
+
+def range_phrase(range_key: str) -> str:
+    return next((p for k, _, p in RANGES if k == range_key), range_key)
+
+
+def local_time_text(when: datetime) -> str:
+    """``2026-11-25 21:04:13`` in the local time zone (rows are stored in UTC)."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def tokens_text(row: UsageRecord) -> str:
+    """Total tokens, with ``~`` when they are estimates (halext counts len(text) // 4)."""
+    return f"{row.total_tokens}" if row.tokens_exact else f"~{row.total_tokens}"
+
+
+def _ms(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFilters:
+    """The table's filters; ``None`` means any."""
+
+    model: str | None = None
+    route: str | None = None
+    status: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.model, self.route, self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSnapshot:
+    """One consistent read of the reports and the table rows for a range and filters."""
+
+    range_key: str
+    since: datetime | None
+    bucket: str
+    filters: UsageFilters
+    requests: list[ModelCount]
+    latency: list[ModelLatency]
+    errors: list[ModelErrorRate]
+    tokens: list[TokenBucket]
+    rows: list[UsageRecord]
+    routes: list[str] = field(default_factory=list)  # routes of the range's newest rows
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def total(self) -> int:
+        """Requests in the range, whatever the table filters."""
+        return sum(c.requests for c in self.requests)
+
+
+def read_snapshot(
+    usage: UsageLog,
+    range_key: str,
+    filters: UsageFilters,
+    *,
+    limit: int = ROW_LIMIT,
+    now: datetime | None = None,
+) -> UsageSnapshot:
+    """Run every report for the range, and the filtered newest rows (blocking: call it
+    on a worker thread)."""
+    now = now or datetime.now(UTC)
+    since = parse_since(range_key, now=now)
+    bucket = bucket_for(range_key)
+    rows = usage.recent(
+        limit, model=filters.model, route=filters.route, status=filters.status, since=since
+    )
+    # The route filter offers the routes of the whole range, not only of the rows another
+    # filter left (or choosing a model would hide the other routes from the route box).
+    unfiltered = usage.recent(limit, since=since) if filters.active else rows
+    routes = sorted({r.route for r in unfiltered if r.route})
+    return UsageSnapshot(
+        range_key=range_key,
+        since=since,
+        bucket=bucket,
+        filters=filters,
+        requests=usage.requests_by_model(since),
+        latency=usage.latency_by_model(since),
+        errors=usage.error_rate_by_model(since),
+        tokens=usage.tokens_over_time(since, bucket),
+        rows=rows,
+        routes=routes,
+        read_at=now,
+    )
+
+
+class UsageTableModel(QAbstractTableModel):
+    """The recent requests, one row per usage record (newest first as loaded)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[UsageRecord] = []
+        self._palette = QPalette()
+
+    def set_rows(self, rows: Sequence[UsageRecord]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def set_palette(self, palette: QPalette) -> None:
+        self._palette = palette
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1)
+            )
+
+    def rows(self) -> list[UsageRecord]:
+        return list(self._rows)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
+                return COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section] == "Tokens":
+                return "Prompt + response tokens; ~ marks estimates (halext counts characters ÷ 4)"
+            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section] == "TTFT (ms)":
+                return "Time to first token"
+        return None
+
+    @staticmethod
+    def cell_text(row: UsageRecord, column: int) -> str:
+        """The text shown in (and exported from) a cell."""
+        name = COLUMNS[column]
+        if name == "Time":
+            return local_time_text(row.created_at)
+        if name == "Model":
+            return row.model_identifier
+        if name == "Route":
+            return row.route
+        if name == "Endpoint":
+            return row.endpoint
+        if name == "Status":
+            return UsageStatus(row.status).value
+        if name == "Latency (ms)":
+            return _ms(row.latency_ms)
+        if name == "TTFT (ms)":
+            return _ms(row.ttft_ms)
+        if name == "Tokens":
+            return tokens_text(row)
+        return _one_line(row.error)
+
+    @staticmethod
+    def _sort_key(row: UsageRecord, column: int) -> Any:
+        name = COLUMNS[column]
+        if name == "Time":
+            return row.created_at.timestamp()
+        if name == "Latency (ms)":
+            return -1 if row.latency_ms is None else row.latency_ms
+        if name == "TTFT (ms)":
+            return -1 if row.ttft_ms is None else row.ttft_ms
+        if name == "Tokens":
+            return row.total_tokens
+        return UsageTableModel.cell_text(row, column).lower()
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        name = COLUMNS[col]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.cell_text(row, col)
+        if role == SORT_ROLE:
+            return self._sort_key(row, col)
+        if role == RECORD_ROLE:
+            return row
+        if role == Qt.ItemDataRole.TextAlignmentRole and name in (
+            "Latency (ms)",
+            "TTFT (ms)",
+            "Tokens",
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and name == "Status":
+            status = UsageStatus(row.status)
+            if status is UsageStatus.ERROR:
+                return error_color(self._palette)
+            if status is UsageStatus.BLOCKED:
+                return warning_color(self._palette)
+            if status is UsageStatus.CANCELLED:
+                return muted_text(self._palette)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if name == "Error" and row.error:
+                return row.error
+            if name == "Model" and row.requested_model:
+                return f"Asked for {row.requested_model}"
+            if name == "Tokens":
+                exact = "exact" if row.tokens_exact else "estimated"
+                return f"{row.prompt_tokens} prompt + {row.response_tokens} response ({exact})"
+        return None
+
+
+def _set_sheet(widget: QWidget, sheet: str) -> None:
+    """Set a style sheet only when it changes (setting one posts a palette change)."""
+    if widget.styleSheet() != sheet:
+        widget.setStyleSheet(sheet)
+
+
+class UsageDashboard(QWidget):
+    """Charts and the request table over the local usage log.
+
+    Args:
+        services: the app's Services (``usage``, ``settings``; ``router`` for route names).
+        bridge: runs the report queries off the GUI thread.
+
+    Attributes:
+        confirm: ``confirm(title, text) -> bool`` asked before deleting usage; a Yes/No
+            QMessageBox by default (tests replace it).
+        requests_chart, latency_chart, errors_chart, tokens_chart: the four chart cards.
+        table: the recent requests; ``model_filter``, ``route_filter``, ``status_filter``.
+
+    Signals:
+        sig_loaded(): a load finished and its numbers are on screen.
+        sig_load_failed(str): a load failed; the message is shown in the status line too.
+        sig_changed(int): rows were deleted (clear or retention); how many.
+    """
+
+    sig_loaded = Signal()
+    sig_load_failed = Signal(str)
+    sig_changed = Signal(int)
+    _sig_setting = Signal(str, object)
+
+    def __init__(self, services: Services, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("UsageDashboard")
+        self.setWindowTitle("Usage — Halext Desktop")
+        self._svc = services
+        self._bridge = bridge
+        self._range = DEFAULT_RANGE
+        self._gen = 0
+        self._pending: Future[Any] | None = None
+        self._snapshot: UsageSnapshot | None = None
+        self._loaded_once = False
+        self._sized = False
+        self._busy_note = ""
+        self.confirm: Confirm = self._ask
+
+        # ---- top: title, range, status, refresh ------------------------------------------
+        title = QLabel("Usage")
+        title.setObjectName("DashboardTitle")
+        tf = QFont(title.font())
+        tf.setBold(True)
+        tf.setPointSizeF(tf.pointSizeF() * 1.35)
+        title.setFont(tf)
+        self.range_group = QButtonGroup(self)
+        self.range_group.setExclusive(True)
+        self.range_buttons: dict[str, QPushButton] = {}
+        self.range_box = range_box = QFrame()
+        range_box.setObjectName("RangeBox")
+        rl = QHBoxLayout(range_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.setSpacing(0)
+        for key, text, phrase in RANGES:
+            b = QPushButton(text)
+            b.setCheckable(True)
+            b.setObjectName("RangeButton")
+            b.setAccessibleName(f"Show usage {phrase}")
+            b.setToolTip(f"Usage {phrase}")
+            b.setChecked(key == self._range)
+            b.clicked.connect(lambda _c=False, k=key: self.set_range(k))
+            self.range_group.addButton(b)
+            self.range_buttons[key] = b
+            rl.addWidget(b)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("DashboardStatus")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Read the usage log again")
+        self.refresh_button.clicked.connect(self.refresh)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(title)
+        top.addSpacing(8)
+        top.addWidget(range_box)
+        top.addWidget(self.status_label, 1)
+        top.addWidget(self.refresh_button)
+
+        # ---- charts (or the empty state) -------------------------------------------------
+        self.requests_chart = BarChartCard("Requests by model")
+        self.latency_chart = BarChartCard("Latency and time to first token", unit="ms")
+        self.errors_chart = BarChartCard("Error rate by model", unit="%", decimals=1, danger=True)
+        self.tokens_chart = TimeSeriesCard("Tokens over time", unit="tokens")
+        grid_host = QWidget()
+        grid = QGridLayout(grid_host)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(10)
+        grid.addWidget(self.requests_chart, 0, 0)
+        grid.addWidget(self.latency_chart, 0, 1)
+        grid.addWidget(self.errors_chart, 1, 0)
+        grid.addWidget(self.tokens_chart, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        self.empty_label = QLabel("")
+        self.empty_label.setObjectName("EmptyState")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.chart_stack = QStackedWidget()
+        # In a short window the charts scroll rather than squash: each chart keeps the
+        # height its labels need, so bars and value labels never overlap.
+        charts_scroll = QScrollArea()
+        charts_scroll.setWidgetResizable(True)
+        charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        charts_scroll.setWidget(grid_host)
+        self.chart_stack.addWidget(charts_scroll)
+        self.chart_stack.addWidget(self.empty_label)
+
+        # ---- the table and its filters ---------------------------------------------------
+        table_title = QLabel("Recent requests")
+        ttf = QFont(table_title.font())
+        ttf.setBold(True)
+        table_title.setFont(ttf)
+        self.model_filter = self._combo("Filter by model", "All models")
+        self.route_filter = self._combo("Filter by route", "All routes")
+        self.status_filter = self._combo("Filter by status", "All statuses")
+        for s in STATUSES:
+            self.status_filter.addItem(s, s)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save the rows shown below (with these filters) as CSV")
+        self.export_button.clicked.connect(self._export_clicked)
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
+        filters.addWidget(table_title)
+        filters.addSpacing(8)
+        filters.addWidget(self.model_filter)
+        filters.addWidget(self.route_filter)
+        filters.addWidget(self.status_filter)
+        filters.addStretch(1)
+        self.rows_label = QLabel("")
+        self.rows_label.setObjectName("RowsNote")
+        filters.addWidget(self.rows_label)
+        filters.addWidget(self.export_button)
+
+        self.table_model = UsageTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.table_model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setObjectName("UsageTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        hh = self.table.horizontalHeader()
+        hh.setHighlightSections(False)
+        hh.setStretchLastSection(True)
+        for i, name in enumerate(COLUMNS):
+            if name in ("Time", "Model", "Endpoint"):
+                hh.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
+            elif name != "Error":
+                hh.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+        hh.resizeSection(0, 150)
+        hh.resizeSection(1, 200)
+        hh.resizeSection(3, 130)
+        self.no_match_label = QLabel("No requests match these filters.")
+        self.no_match_label.setObjectName("NoMatch")
+        self.no_match_label.setVisible(False)
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 6, 0, 0)
+        tl.setSpacing(6)
+        tl.addLayout(filters)
+        tl.addWidget(self.no_match_label)
+        tl.addWidget(self.table, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.chart_stack)
+        self.splitter.addWidget(table_box)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        # ---- bottom: retention and clear -------------------------------------------------
+        self.retention_spin = QSpinBox()
+        self.retention_spin.setAccessibleName("Usage retention days")
+        self.retention_spin.setRange(0, 3650)
+        self.retention_spin.setSpecialValueText("forever")
+        self.retention_spin.setSuffix(" days")
+        self.retention_spin.setToolTip(
+            "Requests older than this are deleted now and at every start (0 = keep forever)"
+        )
+        self.retention_spin.setValue(self._svc.settings.usage_retention_days)
+        self.retention_spin.valueChanged.connect(self._sync_retention_button)
+        self.retention_button = QPushButton("Apply")
+        self.retention_button.setToolTip("Save the retention and delete older requests now")
+        self.retention_button.clicked.connect(
+            lambda: self.apply_retention(self.retention_spin.value())
+        )
+        self.clear_button = QPushButton("Clear usage…")
+        self.clear_button.setObjectName("DangerButton")
+        self.clear_button.setToolTip("Delete every recorded request from this computer")
+        self.clear_button.clicked.connect(self.clear_usage)
+        self.privacy_label = privacy = QLabel("Usage is recorded on this computer only.")
+        privacy.setObjectName("Privacy")
+        bottom = QHBoxLayout()
+        bottom.setSpacing(8)
+        bottom.addWidget(QLabel("Keep usage for"))
+        bottom.addWidget(self.retention_spin)
+        bottom.addWidget(self.retention_button)
+        bottom.addSpacing(12)
+        bottom.addWidget(privacy, 1)
+        bottom.addWidget(self.clear_button)
+
+        root = QVBoxLayout(self)
+        root.setContentsMargins(16, 12, 16, 12)
+        root.setSpacing(10)
+        root.addLayout(top)
+        root.addWidget(self.splitter, 1)
+        root.addLayout(bottom)
+
+        self.model_filter.currentIndexChanged.connect(self._filters_changed)
+        self.route_filter.currentIndexChanged.connect(self._filters_changed)
+        self.status_filter.currentIndexChanged.connect(self._filters_changed)
+        self._sync_retention_button()
+        self._restyle()
+        self.resize(1180, 860)
+
+        # Settings callbacks come on the setter's thread: hop to the GUI thread by signal.
+        self._sig_setting.connect(self._on_setting)
+        unsubscribe = self._svc.settings.subscribe(self._sig_setting_emit)
+        self.destroyed.connect(lambda *_: unsubscribe())
+
+    # ---- public API ----------------------------------------------------------------------
+
+    @property
+    def range_key(self) -> str:
+        return self._range
+
+    @property
+    def loading(self) -> bool:
+        return self._pending is not None
+
+    @property
+    def snapshot(self) -> UsageSnapshot | None:
+        """The numbers on screen (None before the first load)."""
+        return self._snapshot
+
+    def filters(self) -> UsageFilters:
+        def val(combo: QComboBox) -> str | None:
+            data = combo.currentData()
+            return data if isinstance(data, str) and data != ALL else None
+
+        return UsageFilters(val(self.model_filter), val(self.route_filter), val(self.status_filter))
+
+    def set_range(self, key: str) -> None:
+        """Show ``24h``, ``7d``, ``30d`` or ``all``, and reload."""
+        if key not in self.range_buttons:
+            raise ValueError(f"unknown range {key!r}: use one of {', '.join(self.range_buttons)}")
+        self.range_buttons[key].setChecked(True)
+        if key != self._range or not self._loaded_once:
+            self._range = key
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the reports and rows again, off the GUI thread; a load still running is
+        cancelled and its answer ignored."""
+        self._gen += 1
+        gen = self._gen
+        if self._pending is not None:
+            self._pending.cancel()
+        usage, range_key, filters = self._svc.usage, self._range, self.filters()
+        self._set_status("Loading…")
+        self.refresh_button.setEnabled(False)
+
+        async def load() -> UsageSnapshot:
+            return await asyncio.to_thread(read_snapshot, usage, range_key, filters)
+
+        self._pending = self._bridge.call(
+            load(),
+            lambda snap: self._on_loaded(gen, snap),
+            lambda exc: self._on_failed(gen, exc),
+        )
+
+    def export_csv(self, path: str | Path) -> int:
+        """Write the rows the table shows (filters and sort order included) to ``path``
+        as CSV with the table's headers and cell texts; returns how many rows."""
+        rows = self.visible_rows()
+        with Path(path).open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+        return len(rows)
+
+    def visible_rows(self) -> list[list[str]]:
+        """The table's cell texts, row by row, as displayed."""
+        out: list[list[str]] = []
+        for r in range(self.proxy.rowCount()):
+            out.append(
+                [
+                    str(self.proxy.index(r, c).data(Qt.ItemDataRole.DisplayRole) or "")
+                    for c in range(len(COLUMNS))
+                ]
+            )
+        return out
+
+    def clear_usage(self) -> None:
+        """Ask, then delete every usage row (off the GUI thread) and reload."""
+        total = self._snapshot.total if self._snapshot and self._range == "all" else None
+        what = f"all {total:,} recorded requests" if total else "every recorded request"
+        if not self.confirm(
+            "Clear usage",
+            f"Delete {what} from this computer? Charts and the table start empty. "
+            "This cannot be undone.",
+        ):
+            return
+        usage = self._svc.usage
+
+        async def clear() -> int:
+            return await asyncio.to_thread(usage.clear)
+
+        self._busy(True)
+        self._bridge.call(clear(), self._after_delete_cleared, self._on_change_failed)
+
+    def apply_retention(self, days: int) -> None:
+        """Save ``usage_retention_days`` and delete older requests now (off the GUI thread)."""
+        try:
+            self._svc.settings.set("usage_retention_days", int(days))
+        except (SettingsError, OSError) as exc:
+            self._set_status(str(exc), error=True)
+            return
+        self._sync_retention_button()
+        if days <= 0:
+            self._set_status("Usage is kept forever.")
+            return
+        usage = self._svc.usage
+
+        async def prune() -> int:
+            return await asyncio.to_thread(usage.prune, int(days))
+
+        self._busy(True)
+        self._bridge.call(
+            prune(),
+            lambda n: self._after_delete(n, f"older than {days} days"),
+            self._on_change_failed,
+        )
+
+    # ---- loading -------------------------------------------------------------------------
+
+    def _on_loaded(self, gen: int, snap: UsageSnapshot) -> None:
+        if gen != self._gen or not shiboken6.isValid(self):
+            return  # an older load, overtaken by a newer one
+        self._pending = None
+        self._snapshot = snap
+        self._loaded_once = True
+        self.refresh_button.setEnabled(True)
+        self._fill_filters(snap)
+        self._fill_charts(snap)
+        self._fill_table(snap)
+        phrase = range_phrase(snap.range_key)
+        if snap.total == 0:
+            self.chart_stack.setCurrentWidget(self.empty_label)
+            self.empty_label.setText(
+                f"<p style='font-size:large'><b>No requests {phrase}.</b></p>"
+                "<p>Every chat, assistant and command-line request is counted here: the "
+                "model that answered, its route, latency, time to first token and tokens."
+                + ("" if snap.range_key == "all" else " Try a longer range.")
+                + "</p>"
+            )
+        else:
+            self.chart_stack.setCurrentIndex(0)
+        noun = "request" if snap.total == 1 else "requests"
+        updated = snap.read_at.astimezone().strftime("%H:%M:%S")
+        note = f" · {self._busy_note}" if self._busy_note else ""
+        self._busy_note = ""
+        self._set_status(f"{snap.total:,} {noun} {phrase} · updated {updated}{note}")
+        self.sig_loaded.emit()
+
+    def _on_failed(self, gen: int, exc: BaseException) -> None:
+        if gen != self._gen or not shiboken6.isValid(self):
+            return
+        self._pending = None
+        self.refresh_button.setEnabled(True)
+        if isinstance(exc, RouteError):
+            text = exc.one_line()
+        elif isinstance(exc, ValueError | OSError):
+            text = str(exc)
+        else:
+            log.error("reading usage failed", exc_info=exc)
+            text = f"unexpected error ({type(exc).__name__}); see the log"
+        message = f"Could not read the usage log: {text}"
+        self._set_status(message, error=True)
+        self.sig_load_failed.emit(message)
+
+    def _fill_filters(self, snap: UsageSnapshot) -> None:
+        models = [c.model for c in snap.requests]
+        routes = set(self._configured_routes()) | set(snap.routes)
+        self._refill(self.model_filter, models)
+        self._refill(self.route_filter, sorted(routes))
+
+    def _configured_routes(self) -> list[str]:
+        router = getattr(self._svc, "router", None)
+        if router is None:
+            return []
+        try:
+            return list(router.backends)
+        except Exception:  # a router being rebuilt must not break the usage window
+            return []
+
+    @staticmethod
+    def _refill(combo: QComboBox, values: Sequence[str]) -> None:
+        """New choices, keeping the current one (even if the range has none of it, so a
+        filter never silently disappears)."""
+        current = combo.currentData()
+        combo.blockSignals(True)
+        try:
+            while combo.count() > 1:
+                combo.removeItem(1)
+            wanted = list(values)
+            if isinstance(current, str) and current != ALL and current not in wanted:
+                wanted.append(current)
+            for v in wanted:
+                combo.addItem(v, v)
+            idx = combo.findData(current) if isinstance(current, str) else 0
+            combo.setCurrentIndex(max(0, idx))
+        finally:
+            combo.blockSignals(False)
+
+    def _fill_charts(self, snap: UsageSnapshot) -> None:
+        # One order for the three per-model charts (busiest first), so a model sits at the
+        # same height in each and the eye can compare across them.
+        order = [c.model for c in snap.requests][:MAX_CHART_MODELS]
+        hidden = max(0, len(snap.requests) - len(order))
+        more = f"{hidden} more model{'s' if hidden != 1 else ''} in the table" if hidden else ""
+
+        counts = {c.model: c.requests for c in snap.requests}
+        self.requests_chart.set_data(order, [("Requests", [counts[m] for m in order])])
+        self.requests_chart.set_note(more)
+
+        lat = {m.model: m for m in snap.latency}
+        lat_order = [m for m in order if m in lat]
+        self.latency_chart.set_data(
+            lat_order,
+            [
+                ("Average latency", [lat[m].avg_latency_ms for m in lat_order]),
+                ("Time to first token", [lat[m].avg_ttft_ms for m in lat_order]),
+            ],
+        )
+        self.latency_chart.set_note(
+            "Averages over successful requests" + ("" if lat_order else " — none in this range")
+        )
+
+        err = {e.model: e for e in snap.errors}
+        self.errors_chart.set_data(order, [("Error rate", [err[m].rate * 100 for m in order])])
+        self.errors_chart.set_note(
+            "Failed ÷ all requests; stopped and blocked ones are not errors"
+            + (f" · {more}" if more else "")
+        )
+
+        self._fill_tokens(snap)
+
+    def _fill_tokens(self, snap: UsageSnapshot) -> None:
+        by_start = {b.start: b for b in snap.tokens}
+        if snap.since is not None:
+            first = snap.since
+        elif snap.tokens:
+            first = snap.tokens[0].start
+        else:
+            first = snap.read_at
+        last = max([snap.read_at, *(b.start for b in snap.tokens)])
+        # Every bucket of the window, zero-filled: a quiet hour is a zero, not a straight
+        # line drawn between its neighbours.
+        times = bucket_starts(first, last, snap.bucket) if snap.tokens or snap.since else []
+        empty = TokenBucket(datetime.min.replace(tzinfo=UTC), 0, 0, 0, 0)
+        rows = [by_start.get(t, empty) for t in times]
+        self.tokens_chart.set_data(
+            times,
+            [
+                ("Prompt tokens", [b.prompt_tokens for b in rows]),
+                ("Response tokens", [b.response_tokens for b in rows]),
+            ],
+            bucket=snap.bucket,
+        )
+        estimated = any(not r.tokens_exact for r in snap.rows)
+        unit = "hour" if snap.bucket == "hour" else "day (UTC)"
+        self.tokens_chart.set_note(
+            f"Per {unit}" + (" · halext counts are estimates" if estimated else "")
+        )
+
+    def _fill_table(self, snap: UsageSnapshot) -> None:
+        self.table_model.set_rows(snap.rows)
+        n = len(snap.rows)
+        if n >= ROW_LIMIT:
+            self.rows_label.setText(f"newest {ROW_LIMIT:,} shown")
+        else:
+            self.rows_label.setText(f"{n:,} row{'s' if n != 1 else ''}")
+        self.no_match_label.setVisible(n == 0 and snap.filters.active and snap.total > 0)
+
+    # ---- changes -------------------------------------------------------------------------
+
+    def _after_delete_cleared(self, n: int) -> None:
+        self._after_delete(n, "")
+
+    def _after_delete(self, n: int, why: str) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._busy(False)
+        noun = "request" if n == 1 else "requests"
+        self._busy_note = f"deleted {n:,} {noun}" + (f" {why}" if why else "")
+        self.sig_changed.emit(int(n))
+        self.refresh()
+
+    def _on_change_failed(self, exc: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._busy(False)
+        text = str(exc) if isinstance(exc, OSError | ValueError) else type(exc).__name__
+        log.error("changing the usage log failed", exc_info=exc)
+        self._set_status(f"Could not change the usage log: {text}", error=True)
+
+    def _busy(self, busy: bool) -> None:
+        for w in (self.clear_button, self.retention_button, self.retention_spin):
+            w.setEnabled(not busy)
+        if not busy:
+            self._sync_retention_button()
+
+    def _filters_changed(self, _index: int = 0) -> None:
+        self.refresh()
+
+    def _export_clicked(self) -> None:
+        default = str(Path.home() / f"halext-usage-{self._range}.csv")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export usage as CSV", default, "CSV files (*.csv);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            n = self.export_csv(path)
+        except OSError as exc:
+            self._set_status(f"Could not write {path}: {exc.strerror or exc}", error=True)
+            return
+        self._set_status(f"Exported {n:,} row{'s' if n != 1 else ''} to {path}")
+
+    def _sync_retention_button(self, _value: int = 0) -> None:
+        stored = self._svc.settings.usage_retention_days
+        self.retention_button.setEnabled(self.retention_spin.value() != stored)
+
+    def _sig_setting_emit(self, key: str, value: Any) -> None:
+        if shiboken6.isValid(self):
+            self._sig_setting.emit(key, value)
+
+    def _on_setting(self, key: str, value: Any) -> None:
+        if key == "usage_retention_days" and isinstance(value, int):
+            self.retention_spin.blockSignals(True)
+            self.retention_spin.setValue(value)
+            self.retention_spin.blockSignals(False)
+            self._sync_retention_button()
+
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ---- looks ---------------------------------------------------------------------------
+
+    def _combo(self, accessible: str, everything: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setAccessibleName(accessible)
+        combo.setToolTip(accessible)
+        combo.addItem(everything, ALL)
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        combo.setMinimumContentsLength(10)
+        combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        return combo
+
+    def _set_status(self, text: str, *, error: bool = False) -> None:
+        pal = self.palette()
+        color = error_color(pal) if error else muted_text(pal)
+        self.status_label.setStyleSheet(f"color: {css(color)};")
+        self.status_label.setText(text)
+
+    def _restyle(self) -> None:
+        # Style sheets go on leaf widgets (and the range buttons' own box) only: a container
+        # with a style sheet stops passing palette changes to its children, and the charts
+        # must follow the app's light/dark switch.
+        pal = self.palette()
+        hl = pal.color(QPalette.ColorRole.Highlight)
+        hl_text = pal.color(QPalette.ColorRole.HighlightedText)
+        button = pal.color(QPalette.ColorRole.Button)
+        text = pal.color(QPalette.ColorRole.ButtonText)
+        border = muted_text(pal)
+        _set_sheet(
+            self.range_box,
+            f"#RangeButton {{ background: {css(button)}; color: {css(text)};"
+            f" border: 1px solid {css(border)}; padding: 4px 14px; margin: 0; }}"
+            f" #RangeButton:checked {{ background: {css(hl)}; color: {css(hl_text)};"
+            f" border-color: {css(hl)}; }}",
+        )
+        muted = f"color: {css(muted_text(pal))};"
+        for label in (self.empty_label, self.rows_label, self.privacy_label, self.no_match_label):
+            _set_sheet(label, muted)
+        _set_sheet(self.clear_button, f"color: {css(error_color(pal))};")
+        self.table_model.set_palette(pal)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._restyle()
+        super().changeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._sized:
+            # Charts get most of the height at first; sizes set before the first layout
+            # are lost.
+            self._sized = True
+            total = max(self.splitter.height(), 300)
+            charts = total * 72 // 100
+            self.splitter.setSizes([charts, total - charts])
+        # Every time the window comes back (not when the OS merely restores it): new
+        # requests may have been logged while it was hidden.
+        if not event.spontaneous() and self._pending is None:
+            self.refresh()
