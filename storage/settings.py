@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,6 +348,11 @@ def _atomic_write(path: Path, data: str) -> None:
         raise
 
 
+# What "Reset to default" on the AI tab restores (the web app's AI preferences): the
+# switches and the model choices, never the connections the user typed in.
+AI_KEYS: tuple[str, ...] = ("disable_cloud", "offline", "default_model", "fallback_models")
+
+
 class Settings:
     """The user's settings: typed values with defaults, validation and change callbacks.
 
@@ -491,9 +496,11 @@ class Settings:
         spec = self._spec(key)
         self.set(key, spec.from_text(key, text))
 
-    def reset(self) -> None:
-        """Restore every default; subscribers hear about each key that changed."""
-        self._apply({k: _copy(spec.default) for k, spec in _SCHEMA.items()})
+    def reset(self, keys: Iterable[str] | None = None) -> None:
+        """Restore the defaults of ``keys`` (every key when None); subscribers hear about
+        each key that changed. Unknown keys raise SettingsError."""
+        names = list(_SCHEMA) if keys is None else [self._spec(k) and k for k in keys]
+        self._apply({k: _copy(_SCHEMA[k].default) for k in names})
 
     def _apply(self, updates: Mapping[str, Any]) -> None:
         with self._lock:

@@ -169,8 +169,16 @@ class MainWindow(QMainWindow):
         if self.controller.streaming:
             self.controller.stop()
 
+    @staticmethod
+    def _window_state() -> QSettings:
+        """Window geometry and the last open chat: QSettings, but in our config dir so
+        HALEXT_DESKTOP_HOME moves it like everything else."""
+        from storage.paths import config_dir
+
+        return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
     def _restore_state(self) -> None:
-        qs = QSettings()
+        qs = self._window_state()
         geo = qs.value("main/geometry")
         if geo is not None:
             self.restoreGeometry(geo)
@@ -184,7 +192,7 @@ class MainWindow(QMainWindow):
             self.new_chat()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        qs = QSettings()
+        qs = self._window_state()
         qs.setValue("main/geometry", self.saveGeometry())
         qs.setValue("main/conversation", self.controller.conversation_id or "")
         if self.controller.streaming:
@@ -226,6 +234,9 @@ class MainWindow(QMainWindow):
         if cid is not None:
             self._svc.conversations.set_default_model(cid, ref)
         self.chat_view.clear_banner()
+        # Ctrl+K, pick, type: the composer is where the user goes next.
+        self.activateWindow()
+        self.composer.setFocus()
 
     def _on_conversation_touched(self, cid: int) -> None:
         self.sidebar.refresh()
@@ -250,6 +261,7 @@ class MainWindow(QMainWindow):
             self._settings_dialog = SettingsDialog(self._svc, self._bridge, self._notifier, self)
             self._settings_dialog.sig_signed_in.connect(self._on_signed_in)
             self._settings_dialog.sig_signed_out.connect(self._on_signed_in)
+            self._settings_dialog.sig_reset_done.connect(self._on_reset)
         if tab and hasattr(self._settings_dialog, "show_tab"):
             self._settings_dialog.show_tab(tab)
         if self._listing is not None:
@@ -257,6 +269,15 @@ class MainWindow(QMainWindow):
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         self._settings_dialog.activateWindow()
+
+    def _on_reset(self) -> None:
+        """Reset to default also resets the selection: back to the global default."""
+        default = self._svc.resolve_default(self._listing)
+        ref = str(default) if default else None
+        self.picker.set_current(ref)
+        cid = self.controller.conversation_id
+        if cid is not None:
+            self._svc.conversations.set_default_model(cid, ref)
 
     def _on_signed_in(self, *_: Any) -> None:
         user = self._svc.signed_in_user()

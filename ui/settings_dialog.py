@@ -48,7 +48,7 @@ from routing.netloc import host_of, is_loopback_url
 from routing.refs import ModelRef, ModelRefError
 from routing.types import Health, ModelListing
 from storage import paths
-from storage.settings import SettingsError
+from storage.settings import AI_KEYS, SettingsError
 
 if TYPE_CHECKING:
     from storage.settings import Settings
@@ -330,12 +330,13 @@ class AiPage(_Page):
     def _reset(self) -> None:
         if not self.dialog.confirm(
             "Reset to default",
-            "Reset every setting to its default? Connections, models and appearance go back "
-            "to how they were at installation. Passwords and API keys in the keyring are kept.",
+            "Reset the AI settings to their defaults? Cloud providers are allowed again, "
+            "offline mode is turned off, and the default and fallback models are cleared. "
+            "Your connections, sign-in and API keys are kept.",
         ):
             return
         try:
-            self.settings.reset()
+            self.settings.reset(AI_KEYS)
         except OSError as exc:
             self.switch_error.show_error(error_text(exc))
             return

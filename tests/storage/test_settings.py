@@ -430,3 +430,20 @@ def test_ollama_host_env_replaces_first_hosts_url() -> None:
     s.set("ollama_hosts", [])
     assert s.effective_ollama_hosts() == [OllamaHost("local", "http://127.0.0.1:5678")]
     assert Settings(env={}).effective_ollama_hosts() == Settings().ollama_hosts
+
+
+def test_reset_of_some_keys_keeps_the_others(tmp_path: Path) -> None:
+    from storage.settings import AI_KEYS
+
+    s = Settings(tmp_path / "s.json")
+    s.set("disable_cloud", True)
+    s.set("fallback_models", ["ollama/a:1"])
+    s.set("halext_url", "https://example.org/api")
+    heard: list[str] = []
+    s.subscribe(lambda key, _v: heard.append(key))
+    s.reset(AI_KEYS)
+    assert s.disable_cloud is False and s.fallback_models == []
+    assert s.halext_url == "https://example.org/api"
+    assert sorted(heard) == ["disable_cloud", "fallback_models"]
+    with pytest.raises(SettingsError):
+        s.reset(["nope"])

@@ -258,7 +258,9 @@ def test_reset_to_default_asks_first(
     qtbot: QtBot, dialog: SettingsDialog, settings: Settings
 ) -> None:
     settings.set("disable_cloud", True)
+    settings.set("default_model", "ollama/qwen2.5:7b")
     settings.set("theme", "dark")
+    settings.set("ollama_hosts", [{"name": "local", "url": "http://127.0.0.1:5555"}])
     answer(dialog, False)
     with qtbot.assertNotEmitted(dialog.sig_reset_done):
         qtbot.mouseClick(dialog.ai.reset_button, Qt.MouseButton.LeftButton)
@@ -267,9 +269,11 @@ def test_reset_to_default_asks_first(
     answer(dialog, True)
     with qtbot.waitSignal(dialog.sig_reset_done, timeout=2000):
         qtbot.mouseClick(dialog.ai.reset_button, Qt.MouseButton.LeftButton)
-    assert settings.disable_cloud is False and settings.theme == "system"
+    assert settings.disable_cloud is False and settings.default_model == ""
     assert not dialog.ai.disable_cloud.isChecked()
-    assert dialog.appearance.theme.currentData() == "system"
+    # The AI reset keeps what the user set up elsewhere: connections and appearance.
+    assert settings.theme == "dark" and dialog.appearance.theme.currentData() == "dark"
+    assert settings.ollama_hosts[0].url == "http://127.0.0.1:5555"
 
 
 def test_reset_through_the_default_message_box(
