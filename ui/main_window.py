@@ -25,6 +25,7 @@ from app.core import ROUTE_KEYS
 from routing.errors import ErrorKind, RouteError
 from routing.refs import ModelRef, ModelRefError
 from routing.types import Health, ModelListing
+from ui.assistant_panel import AssistantDialog
 from ui.bridge import Bridge
 from ui.chat_controller import (
     ACTION_CANCEL_EDIT,
@@ -37,11 +38,13 @@ from ui.chat_controller import (
 from ui.chat_view import ChatView
 from ui.composer import Composer
 from ui.model_picker import ModelPickerButton, route_titles
+from ui.providers_panel import ProvidersPanel
 from ui.qt_settings import SettingsNotifier
 from ui.services import Services
 from ui.settings_dialog import SettingsDialog
 from ui.sidebar import ConversationSidebar
 from ui.status_bar import StatusBarWidget
+from ui.usage_dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -64,6 +67,9 @@ class MainWindow(QMainWindow):
         self._notifier = notifier
         self._listing: ModelListing | None = None
         self._settings_dialog: SettingsDialog | None = None
+        self._providers: ProvidersPanel | None = None
+        self._assistants: AssistantDialog | None = None
+        self._usage: UsageDashboard | None = None
         self.setWindowTitle("Halext Desktop")
         self.setObjectName("MainWindow")
         self.resize(1200, 780)
@@ -80,6 +86,13 @@ class MainWindow(QMainWindow):
         self.picker = ModelPickerButton(self)
         self.picker.setAccessibleName("Model picker")
         self.picker.setToolTip("Choose the model for this conversation (Ctrl+K)")
+        self.providers_button = self._header_button(
+            "Providers", "Routes, health and model IDs (Ctrl+Shift+P)"
+        )
+        self.assistants_button = self._header_button(
+            "Assistants", "Task, event and note assistants (Ctrl+Shift+A)"
+        )
+        self.usage_button = self._header_button("Usage", "Usage dashboard (Ctrl+Shift+U)")
         self.settings_button = QToolButton(text="Settings")
         self.settings_button.setAccessibleName("Settings")
         self.settings_button.setToolTip("Settings (Ctrl+,)")
@@ -88,6 +101,9 @@ class MainWindow(QMainWindow):
         hl.addStretch(1)
         hl.addWidget(self.picker)
         hl.addStretch(1)
+        hl.addWidget(self.providers_button)
+        hl.addWidget(self.assistants_button)
+        hl.addWidget(self.usage_button)
         hl.addWidget(self.settings_button)
 
         # ---- body --------------------------------------------------------------------
@@ -135,6 +151,9 @@ class MainWindow(QMainWindow):
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.settings_button.clicked.connect(self.open_settings)
+        self.providers_button.clicked.connect(self.open_providers)
+        self.assistants_button.clicked.connect(self.open_assistants)
+        self.usage_button.clicked.connect(self.open_usage)
         self.status.sig_open_settings.connect(lambda: self.open_settings("connections"))
         notifier.sig_changed.connect(self._on_setting_changed)
 
@@ -142,6 +161,9 @@ class MainWindow(QMainWindow):
         self._shortcut("Ctrl+K", self.picker.open_popup)
         self._shortcut("Ctrl+,", self.open_settings)
         self._shortcut("Ctrl+F", self.sidebar.focus_search)
+        self._shortcut("Ctrl+Shift+P", self.open_providers)
+        self._shortcut("Ctrl+Shift+A", self.open_assistants)
+        self._shortcut("Ctrl+Shift+U", self.open_usage)
         self._shortcut("Esc", self._escape, context=Qt.ShortcutContext.WindowShortcut)
 
         self._health_timer = QTimer(self)
@@ -159,6 +181,13 @@ class MainWindow(QMainWindow):
         self._health_timer.start()
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def _header_button(self, text: str, tip: str) -> QToolButton:
+        button = QToolButton(text=text)
+        button.setAccessibleName(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        return button
 
     def _shortcut(self, keys: str, slot: Any, context: Qt.ShortcutContext | None = None) -> None:
         sc = QShortcut(QKeySequence(keys), self)
@@ -254,6 +283,43 @@ class MainWindow(QMainWindow):
         elif action == ACTION_CANCEL_EDIT:
             self.controller.cancel_edit()
 
+    # ---- side windows: providers, assistants, usage --------------------------------------
+
+    def _side_window(self, widget: QWidget, title: str, size: tuple[int, int]) -> QWidget:
+        widget.setWindowFlag(Qt.WindowType.Window, True)
+        widget.setWindowTitle(f"{title} — Halext Desktop")
+        widget.resize(*size)
+        return widget
+
+    def _present(self, widget: QWidget) -> None:
+        widget.show()
+        widget.raise_()
+        widget.activateWindow()
+
+    def open_providers(self) -> ProvidersPanel:
+        if self._providers is None:
+            self._providers = ProvidersPanel(self._svc, self._bridge, self)
+            self._side_window(self._providers, "Providers", (980, 620))
+        self._present(self._providers)
+        return self._providers
+
+    def open_assistants(self, kind: str = "task") -> AssistantDialog:
+        if self._assistants is None:
+            self._assistants = AssistantDialog(self._svc, self._bridge, lambda: self._listing, self)
+            self._assistants.resize(760, 680)
+        if self._listing is not None:
+            self._assistants.set_listing(self._listing)
+        self._assistants.show_kind(kind if isinstance(kind, str) else "task")
+        self._present(self._assistants)
+        return self._assistants
+
+    def open_usage(self) -> UsageDashboard:
+        if self._usage is None:
+            self._usage = UsageDashboard(self._svc, self._bridge, self)
+            self._side_window(self._usage, "Usage", (1100, 820))
+        self._present(self._usage)
+        return self._usage
+
     # ---- settings -----------------------------------------------------------------------
 
     def open_settings(self, tab: str | None = None) -> None:
@@ -287,6 +353,8 @@ class MainWindow(QMainWindow):
     def _on_setting_changed(self, key: str, _value: Any) -> None:
         if key in ROUTE_KEYS:
             self._bridge.call(self._svc.rebuild_backends(), lambda _: self._after_rebuild())
+        elif key == "usage_retention_days" and _value:
+            self._svc.usage.prune(int(_value))
         elif key in ("disable_cloud", "offline"):
             self._apply_policy_to_status()
             self.picker.set_policy(self._svc.policy())
@@ -303,6 +371,8 @@ class MainWindow(QMainWindow):
 
     def _after_rebuild(self) -> None:
         self._apply_route_titles()
+        if self._providers is not None:
+            self._providers.reload_routes()
         self.refresh_models()
         self.refresh_health()
 
@@ -323,6 +393,8 @@ class MainWindow(QMainWindow):
         self.picker.set_listing(listing, self._svc.policy())
         if self._settings_dialog is not None:
             self._settings_dialog.set_listing(listing)
+        if self._assistants is not None:
+            self._assistants.set_listing(listing)
         if not self.picker.current():
             default = self._svc.resolve_default(listing)
             if default is not None:

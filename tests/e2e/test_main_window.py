@@ -281,3 +281,32 @@ def test_window_opens_at_once_with_nothing_reachable(
     window = open_window()
     assert window._listing.models == []
     assert "ollama serve" in window.chat_view.banner.text
+
+
+def test_task_assistant_on_a_local_model_with_cloud_off(qtbot, open_window, halext_server) -> None:
+    window = open_window(disable_cloud=True)
+    dialog = window.open_assistants("task")
+    page = dialog.page("task")
+    page.set_model("ollama/qwen2.5:7b")
+    qtbot.keyClicks(page.title_edit, "Ship the release")
+    page.description_edit.setPlainText("Tag, build, publish, announce")
+    with qtbot.waitSignal(page.sig_finished, timeout=WAIT):
+        qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    assert page.lists["subtasks"].items()
+    # Health checks may reach halext (cloud off is not offline); no text went there.
+    assert [r for r in halext_server.requests if r.method == "POST"] == []
+    row = window._svc.usage.recent(1)[0]
+    assert row.endpoint.startswith("assist:task") and row.status.value == "ok"
+
+
+def test_side_windows_open_from_the_header(qtbot, open_window) -> None:
+    window = open_window()
+    for button, attr in (
+        (window.providers_button, "_providers"),
+        (window.usage_button, "_usage"),
+        (window.assistants_button, "_assistants"),
+    ):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        widget = getattr(window, attr)
+        assert widget is not None and widget.isVisible()
+        widget.close()
