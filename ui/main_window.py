@@ -300,6 +300,10 @@ class MainWindow(QMainWindow):
         if self._providers is None:
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
             self._side_window(self._providers, "Providers", (980, 620))
+            self._present(self._providers)
+            # Opening the panel means "how are my routes?": check them (off the GUI thread).
+            self._providers.test_all()
+            return self._providers
         self._present(self._providers)
         return self._providers
 

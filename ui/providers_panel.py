@@ -600,6 +600,13 @@ class ProvidersPanel(QWidget):
 
     def _render_routes(self) -> None:
         t = self.routes_table
+        # Hide the old button cells at once: they are only deleted later, and a grab or
+        # paint in between would show both sets on top of each other.
+        for row in range(t.rowCount()):
+            old = t.cellWidget(row, len(ROUTE_COLUMNS) - 1)
+            if old is not None:
+                old.hide()
+                t.removeCellWidget(row, len(ROUTE_COLUMNS) - 1)
         t.setRowCount(len(self._rows))
         self._buttons = {}
         for i, r in enumerate(self._rows):

@@ -151,13 +151,54 @@ def main(outdir: str) -> int:
         dlg.grab().save(str(out / "settings-connections.png"))
         dlg.close()
 
-        for name, opener in _extra_screens(window).items():
-            widget = opener()
-            if widget is None:
-                continue
-            _settle(app, 1.0)
-            widget.grab().save(str(out / f"{name}.png"))
-            widget.close()
+        # Providers: every route checked, the local models listed.
+        checked: set[str] = set()
+        panel = window.open_providers()  # type: ignore[attr-defined]
+        panel.sig_checked.connect(checked.add)
+        _wait(app, lambda: {"halext", "ollama"} <= checked)
+        shown: list[str] = []
+        panel.sig_models_shown.connect(shown.append)
+        panel.show_models("ollama")
+        _wait(app, lambda: "ollama" in shown)
+        _settle(app, 0.4)
+        panel.grab().save(str(out / "providers.png"))
+        panel.close()
+
+        # An assistant with its suggestions, from a local model.
+        dialog = window.open_assistants("task")  # type: ignore[attr-defined]
+        page = dialog.page("task")
+        page.set_model("ollama/qwen2.5:7b")
+        page.title_edit.setText("Ship the 1.0 release")
+        page.description_edit.setPlainText("Tag, build installers, publish, announce.")
+        # The protocol server fills a schema mechanically; for the picture, queue the kind of
+        # reply a real model gives (it still goes through the real router and parser).
+        ollama.queue_reply(
+            '{"subtasks": ["Freeze main and tag v1.0.0", "Build Linux, macOS and Windows '
+            'installers", "Publish to PyPI and the download page", "Post the release notes"], '
+            '"labels": ["release", "packaging", "docs"], "priority": "high", '
+            '"priority_reasoning": "Users are waiting for the stable build", '
+            '"estimated_hours": 6.5}'
+        )
+        finished: list[object] = []
+        page.sig_finished.connect(finished.append)
+        page.run()
+        _wait(app, lambda: bool(finished))
+        _settle(app, 0.4)
+        dialog.grab().save(str(out / "assistant.png"))
+        dialog.close()
+
+        # Usage: a few failures too, so every chart has something to say.
+        ollama.fail_next(500, "model runner crashed", times=2)
+        for _ in range(2):
+            lt.run(_consume(core.turns.send(conv.id, "retry me", ModelRef.parse("ollama/qwen3:4b"))))
+        loaded: list[bool] = []
+        dash = window.open_usage()  # type: ignore[attr-defined]
+        dash.sig_loaded.connect(lambda: loaded.append(True))
+        dash.refresh()
+        _wait(app, lambda: bool(loaded))
+        _settle(app, 0.6)
+        dash.grab().save(str(out / "usage-dashboard.png"))
+        dash.close()
 
         window.close()  # type: ignore[attr-defined]
         lt.run(core.aclose())
@@ -167,18 +208,9 @@ def main(outdir: str) -> int:
     return 0
 
 
-def _extra_screens(window: object) -> dict[str, Callable[[], object]]:
-    """Screens added by later features (providers, assistants, usage)."""
-    screens: dict[str, Callable[[], object]] = {}
-    for name, attr in (
-        ("providers", "open_providers"),
-        ("assistant", "open_assistants"),
-        ("usage-dashboard", "open_usage"),
-    ):
-        fn = getattr(window, attr, None)
-        if fn is not None:
-            screens[name] = fn
-    return screens
+async def _consume(stream: object) -> None:
+    async for _ in stream:  # type: ignore[attr-defined]
+        pass
 
 
 if __name__ == "__main__":
