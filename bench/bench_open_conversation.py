@@ -85,6 +85,74 @@ def open_once(app: QApplication, view: ChatView, messages: Sequence[Any]) -> dic
     }
 
 
+def open_from_storage(
+    app: QApplication, view: ChatView, store: Any, conversation_id: int
+) -> dict[str, float]:
+    """What the app does when a conversation is clicked: count, read the newest page from
+    SQLite, load the view (older pages load lazily on scroll), first paint."""
+    from ui.chat_controller import PAGE as APP_PAGE
+
+    view.load(make_conversation(2, start_id=2_000_000))
+    for _ in range(3):
+        app.processEvents()
+    watch = PaintWatch()
+    gc.collect()
+    before = rss_bytes()
+    clock = QElapsedTimer()
+    clock.start()
+    total = store.count_messages(conversation_id)
+    rows = store.messages(conversation_id, limit=APP_PAGE)
+    target = view.list_view.viewport() if rows else view.empty_label
+    target.installEventFilter(watch)
+    view.load(rows, has_more=total > len(rows))
+    load_ns = clock.nsecsElapsed()
+    deadline = time.monotonic() + 30
+    while not watch.painted and time.monotonic() < deadline:
+        app.processEvents()
+    paint_ns = clock.nsecsElapsed()
+    gc.collect()
+    after = rss_bytes()
+    target.removeEventFilter(watch)
+    return {
+        "load_ms": load_ns / 1e6,
+        "first_paint_ms": paint_ns / 1e6,
+        "rss_added_mb": (after - before) / 2**20,
+    }
+
+
+def storage_section(app: QApplication, view: ChatView, n: int) -> None:
+    import tempfile
+
+    from storage.conversations import ConversationStore
+    from storage.db import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(Path(tmp) / "bench.db").open()
+        store = ConversationStore(db)
+        empty = store.create(title="empty")
+        big = store.create(title="big")
+        store.add_messages_bulk(
+            big.id, [(m.role, m.content) for m in make_conversation(n, start_id=5_000_000)]
+        )
+        open_from_storage(app, view, store, big.id)  # warm-up (page cache, SQL statements)
+        base = open_from_storage(app, view, store, empty.id)
+        full = open_from_storage(app, view, store, big.id)
+        print(f"as the app opens it (SQLite, newest page first, older pages on scroll): {n} msgs")
+        print(
+            f"  empty conversation  open {base['load_ms']:7.1f} ms   first paint "
+            f"{base['first_paint_ms']:7.1f} ms   RSS added {base['rss_added_mb']:5.1f} MB"
+        )
+        print(
+            f"  {n:>6} messages     open {full['load_ms']:7.1f} ms   first paint "
+            f"{full['first_paint_ms']:7.1f} ms   RSS added {full['rss_added_mb']:5.1f} MB"
+        )
+        print(
+            f"  ratio: open {ratio(full['load_ms'], base['load_ms'])}, first paint "
+            f"{ratio(full['first_paint_ms'], base['first_paint_ms'])}"
+        )
+        db.close()
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x" if b > 0 else "n/a (baseline ~0)"
 
@@ -131,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"(of {view.model.rowCount()} rows); painted: {bool(full['painted'])} "
         f"(baseline painted: {bool(baseline['painted'])})"
     )
+    storage_section(app, view, args.messages)
     view.close()
     view.deleteLater()
     app.processEvents()
