@@ -51,9 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     li = sub.add_parser("login", help="sign in to halext (token goes to the OS keyring)")
     li.add_argument("--username", "-u")
     li.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    li.add_argument(
-        "--remember", action="store_true", help="also keep the password in the keyring"
-    )
+    li.add_argument("--remember", action="store_true", help="also keep the password in the keyring")
 
     sub.add_parser("logout", help="forget the halext token and any remembered password")
 
@@ -135,7 +133,7 @@ def _config(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     try:
         if args.action == "list":
-            for key in settings.keys():
+            for key in settings.keys():  # noqa: SIM118 (Settings is not a dict)
                 print(f"{key} = {json.dumps(settings.get(key))}")
             return EXIT_OK
         if args.action == "reset":
@@ -304,7 +302,7 @@ async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: Text
         _err(terminal.error.one_line() + kept)
         return EXIT_FAIL
     if isinstance(terminal, Cancelled):
-        _err("stopped; the partial reply is kept in conversation %d" % conv.id)
+        _err(f"stopped; the partial reply is kept in conversation {conv.id}")
         return EXIT_CANCELLED
     return EXIT_OK
 

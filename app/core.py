@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.turns import Turns
 from routing.backends.base import Backend, CredentialStore
 from routing.backends.halext import HalextBackend
 from routing.backends.ollama_backend import OllamaBackend
@@ -26,8 +27,6 @@ from storage.db import Database
 from storage.secrets import MemorySecretStore, SecretStore
 from storage.settings import Settings
 from storage.usage import UsageLog
-
-from app.turns import Turns
 
 log = logging.getLogger(__name__)
 

@@ -116,7 +116,9 @@ class Turns:
         if later:
             self._store.delete_messages_from(conversation_id, later[0].id)
         history = self._store.history(conversation_id, before_message_id=last_user.id)
-        async for event in self._run(conversation_id, last_user, history, ref, cancel, "chat", None):
+        async for event in self._run(
+            conversation_id, last_user, history, ref, cancel, "chat", None
+        ):
             yield event
 
     async def edit_and_resend(

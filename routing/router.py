@@ -70,10 +70,9 @@ class CancelToken:
         """Thread-safe and idempotent."""
         self._cancelled = True
         if self._event is not None and self._loop is not None:
-            try:
+            # A closed loop has nothing left to stop.
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._event.set)
-            except RuntimeError:  # loop already closed: nothing left to stop
-                pass
 
 
 def same_model(asked: str, answered: str) -> bool:
@@ -364,7 +363,8 @@ class Router:
                             ErrorKind.BLOCKED,
                             f"halext answered with the cloud model {item.answered_model}; "
                             "the reply was stopped and discarded",
-                            "Cloud providers are disabled. Pick another model or ask the server admin",
+                            "Cloud providers are disabled. Pick another model, "
+                            "or ask the server's admin",
                             route_id=ref.route_id,
                         )
                         usage = self._write(

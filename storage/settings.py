@@ -499,7 +499,9 @@ class Settings:
     def reset(self, keys: Iterable[str] | None = None) -> None:
         """Restore the defaults of ``keys`` (every key when None); subscribers hear about
         each key that changed. Unknown keys raise SettingsError."""
-        names = list(_SCHEMA) if keys is None else [self._spec(k) and k for k in keys]
+        names = list(_SCHEMA) if keys is None else list(keys)
+        for name in names:
+            self._spec(name)  # unknown keys raise SettingsError before anything changes
         self._apply({k: _copy(_SCHEMA[k].default) for k in names})
 
     def _apply(self, updates: Mapping[str, Any]) -> None:

@@ -20,7 +20,13 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HALEXT_DESKTOP_HOME", str(home))
-    overrides = ("HALEXT_URL", "OLLAMA_HOST", "HALEXT_USERNAME", "HALEXT_PASSWORD", "OLLAMA_API_KEY")
+    overrides = (
+        "HALEXT_URL",
+        "OLLAMA_HOST",
+        "HALEXT_USERNAME",
+        "HALEXT_PASSWORD",
+        "OLLAMA_API_KEY",
+    )
     for var in overrides:
         monkeypatch.delenv(var, raising=False)
     # Local addresses must never go through a proxy from the machine's environment.

@@ -104,7 +104,9 @@ class ChatController(QObject):
         """Older messages for the lazily loaded view (the user scrolled to the top)."""
         if self.conversation_id is None:
             return
-        rows = self._svc.conversations.messages(self.conversation_id, limit=PAGE, before_id=oldest_id)
+        rows = self._svc.conversations.messages(
+            self.conversation_id, limit=PAGE, before_id=oldest_id
+        )
         older_exists = bool(rows) and bool(
             self._svc.conversations.messages(self.conversation_id, limit=1, before_id=rows[0].id)
         )

@@ -173,8 +173,9 @@ class MainWindow(QMainWindow):
         self._apply_route_titles()
         self._restore_state()
         self._apply_policy_to_status()
-        self.status.set_halext("signed_in" if services.signed_in_user() else "signed_out",
-                               services.signed_in_user())
+        self.status.set_halext(
+            "signed_in" if services.signed_in_user() else "signed_out", services.signed_in_user()
+        )
         # Nothing waits on the network: lists and health arrive when they arrive.
         QTimer.singleShot(0, self.refresh_models)
         QTimer.singleShot(0, self.refresh_health)
@@ -252,10 +253,9 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _on_send(self, text: str) -> None:
-        if not self.controller.send(text):
-            # Nothing was sent: give the text back so nothing typed is lost.
-            if not self.composer.text().strip():
-                self.composer.set_text(text)
+        # Nothing was sent: give the text back so nothing typed is lost.
+        if not self.controller.send(text) and not self.composer.text().strip():
+            self.composer.set_text(text)
 
     def _on_model_chosen(self, ref: str) -> None:
         """The selection is the conversation's default_model_id; the next reply uses it."""
@@ -369,9 +369,7 @@ class MainWindow(QMainWindow):
 
     def _apply_route_titles(self) -> None:
         st = self._svc.settings
-        self.picker.set_route_titles(
-            route_titles(st.effective_ollama_hosts(), st.openai_endpoints)
-        )
+        self.picker.set_route_titles(route_titles(st.effective_ollama_hosts(), st.openai_endpoints))
 
     def _after_rebuild(self) -> None:
         self._apply_route_titles()

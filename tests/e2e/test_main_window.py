@@ -14,10 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from app.gui import build_window
 from app.loop_thread import LoopThread
-from ui.chat_model import chip_text, warning_lines
-from ui.main_window import MainWindow
 from tests.servers.halext_server import HalextServer, expected_reply
 from tests.servers.ollama_server import OllamaServer
+from ui.chat_model import chip_text, warning_lines
+from ui.main_window import MainWindow
 
 WAIT = 10_000  # ms
 
@@ -58,7 +58,9 @@ def sign_in_through_settings(qtbot: QtBot, window: MainWindow) -> None:
     with qtbot.waitSignal(dlg.sig_signed_in, timeout=WAIT):
         qtbot.mouseClick(page.sign_in_button, Qt.MouseButton.LeftButton)
     dlg.close()
-    qtbot.waitUntil(lambda: any(m.ref.kind == "halext" for m in window._listing.models), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: any(m.ref.kind == "halext" for m in window._listing.models), timeout=WAIT
+    )
 
 
 def pick(qtbot: QtBot, window: MainWindow, ref: str) -> None:
@@ -215,9 +217,7 @@ def test_stop_mid_stream_keeps_partial_text(qtbot, open_window, ollama_server) -
     assert stored.status == "stopped" and stored.content == reply.content
 
 
-def test_server_error_shows_banner_and_loses_nothing(
-    qtbot, open_window, halext_server
-) -> None:
+def test_server_error_shows_banner_and_loses_nothing(qtbot, open_window, halext_server) -> None:
     window = open_window()
     sign_in_through_settings(qtbot, window)
     window.picker.set_current("halext/ollama:llama3.1:8b")
@@ -257,9 +257,7 @@ def test_search_finds_an_old_message(qtbot, open_window) -> None:
     wait_idle(qtbot, window)
     target = window._svc.conversations.list()[-1].id
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(
-        lambda: QApplication.focusWidget() is window.sidebar.search_edit, timeout=WAIT
-    )
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.sidebar.search_edit, timeout=WAIT)
     qtbot.keyClicks(window.sidebar.search_edit, "zebra")
 
     def hits() -> list[tuple[str, str | None]]:

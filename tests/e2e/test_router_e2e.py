@@ -13,14 +13,16 @@ from routing.refs import ModelRef
 from routing.router import CancelToken
 from routing.types import Cancelled, Delta, Failed, Finished, Started, UsageStatus
 from tests.servers.halext_server import HalextServer, expected_reply
-from tests.servers.ollama_server import OllamaServer
 
 
 def ask(core: Any, ref: str, prompt: str = "hello", cancel: CancelToken | None = None) -> list[Any]:
     async def go() -> list[Any]:
         conv = core.conversations.create(title="t")
         try:
-            return [e async for e in core.turns.send(conv.id, prompt, ModelRef.parse(ref), cancel=cancel)]
+            return [
+                e
+                async for e in core.turns.send(conv.id, prompt, ModelRef.parse(ref), cancel=cancel)
+            ]
         finally:
             await core.aclose()
 
@@ -38,8 +40,10 @@ def sign_in(core: Any, remember: bool = False) -> None:
 
 
 def chat_requests(server: HalextServer) -> list[Any]:
-    return server.requests_to("/ai/chat/stream") + server.requests_to("/ai/stream") + (
-        server.requests_to("/ai/chat")
+    return (
+        server.requests_to("/ai/chat/stream")
+        + server.requests_to("/ai/stream")
+        + (server.requests_to("/ai/chat"))
     )
 
 
@@ -69,7 +73,9 @@ def test_disable_cloud_sends_no_cloud_request(make_core, halext_server) -> None:
     # A self-hosted model still goes, and always with an explicit, non-cloud model.
     ask(core, "halext/client:3:qwen2.5:7b")
     bodies = [r.json for r in chat_requests(halext_server)]
-    assert bodies and all(b.get("model") and not b["model"].startswith(("openai", "gemini")) for b in bodies)
+    assert bodies and all(
+        b.get("model") and not b["model"].startswith(("openai", "gemini")) for b in bodies
+    )
     rows = core.usage.recent(10)
     assert sorted(r.status.value for r in rows) == ["blocked", "ok"]
 
@@ -179,7 +185,9 @@ def test_stop_writes_cancelled_row_and_server_sees_close(make_core, ollama_serve
         conv = core.conversations.create(title="t")
         out = []
         try:
-            async for e in core.turns.send(conv.id, "a long answer please", ModelRef.parse("ollama/qwen2.5:7b"), cancel=cancel):
+            async for e in core.turns.send(
+                conv.id, "a long answer please", ModelRef.parse("ollama/qwen2.5:7b"), cancel=cancel
+            ):
                 out.append(e)
                 if isinstance(e, Delta):
                     cancel.cancel()

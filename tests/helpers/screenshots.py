@@ -190,7 +190,9 @@ def main(outdir: str) -> int:
         # Usage: a few failures too, so every chart has something to say.
         ollama.fail_next(500, "model runner crashed", times=2)
         for _ in range(2):
-            lt.run(_consume(core.turns.send(conv.id, "retry me", ModelRef.parse("ollama/qwen3:4b"))))
+            lt.run(
+                _consume(core.turns.send(conv.id, "retry me", ModelRef.parse("ollama/qwen3:4b")))
+            )
         loaded: list[bool] = []
         dash = window.open_usage()  # type: ignore[attr-defined]
         dash.sig_loaded.connect(lambda: loaded.append(True))

@@ -58,7 +58,9 @@ class ScriptedBackend:
     async def list_models(self) -> list[ModelInfo]:
         self.calls.append("list")
         return [
-            ModelInfo(ModelRef.parse(f"{self.route_id}/m"), "m", self.kind, self.kind, self.locality)
+            ModelInfo(
+                ModelRef.parse(f"{self.route_id}/m"), "m", self.kind, self.kind, self.locality
+            )
         ]
 
     async def health(self) -> Health:
@@ -166,7 +168,9 @@ def test_halext_reply_revealing_cloud_model_is_discarded() -> None:
 
 
 def test_server_substitution_is_reported_in_a_note() -> None:
-    b = ScriptedBackend("halext", "halext", ok_script("mock:llama3.1", ["hi"]), Locality.SELF_HOSTED)
+    b = ScriptedBackend(
+        "halext", "halext", ok_script("mock:llama3.1", ["hi"]), Locality.SELF_HOSTED
+    )
     router, _ = make_router(b)
     events = run(router, "halext/ollama:nope")
     started = events[0]
