@@ -308,3 +308,50 @@ def test_side_windows_open_from_the_header(qtbot, open_window) -> None:
         widget = getattr(window, attr)
         assert widget is not None and widget.isVisible()
         widget.close()
+
+
+def trigger(window: MainWindow, message_id: int, label: str) -> None:
+    menu = window.chat_view.context_menu_for(message_id)
+    assert menu is not None
+    action = next(a for a in menu.actions() if a.text() == label)
+    action.trigger()
+    menu.close()
+
+
+def test_regenerate_uses_the_model_selected_now(qtbot, open_window, ollama_server) -> None:
+    window = open_window()
+    pick(qtbot, window, "ollama/qwen2.5:7b")
+    send(qtbot, window, "answer twice")
+    wait_idle(qtbot, window)
+    first = last_reply(window)
+    pick(qtbot, window, "ollama/qwen3:4b")
+    with qtbot.waitSignal(window.controller.sig_streaming, timeout=WAIT):
+        trigger(window, first.id, "Regenerate")
+    wait_idle(qtbot, window)
+    reply = last_reply(window)
+    assert chip_text(reply) == "AI • qwen3:4b · local" and reply.id != first.id
+    assert ollama_server.requests_to("/api/chat")[-1].json["model"] == "qwen3:4b"
+    stored = window._svc.conversations.messages(window.controller.conversation_id)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[0].content == "answer twice"
+
+
+def test_edit_and_resend_replaces_the_message_and_what_followed(
+    qtbot, open_window, ollama_server
+) -> None:
+    window = open_window()
+    pick(qtbot, window, "ollama/qwen2.5:7b")
+    send(qtbot, window, "first draft")
+    wait_idle(qtbot, window)
+    user_row = window.chat_view.model.item(0)
+    trigger(window, user_row.id, "Edit and resend")
+    assert window.composer.text() == "first draft"
+    window.composer.set_text("")
+    send(qtbot, window, "second draft")
+    wait_idle(qtbot, window)
+    stored = window._svc.conversations.messages(window.controller.conversation_id)
+    assert [m.content for m in stored if m.role == "user"] == ["second draft"]
+    assert len(stored) == 2 and stored[1].status == "ok"
+    assert ollama_server.requests_to("/api/chat")[-1].json["messages"] == [
+        {"role": "user", "content": "second draft"}
+    ]

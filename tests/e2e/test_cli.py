@@ -1,0 +1,164 @@
+"""``halext-desktop`` subcommands in-process (``app.cli.main``) against the protocol servers,
+configured the way a script would: HALEXT_URL / OLLAMA_HOST / HALEXT_USERNAME / HALEXT_PASSWORD."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from storage.settings import Settings
+from tests.helpers.memory_keyring import MemoryKeyring
+from tests.servers.halext_server import HalextServer, expected_reply
+from tests.servers.ollama_server import OllamaServer
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, halext_server: HalextServer, ollama_server: OllamaServer
+) -> None:
+    monkeypatch.setenv("HALEXT_URL", halext_server.url)
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_lists_local_and_says_how_to_reach_halext(env, capsys) -> None:
+    code, out, err = run(capsys, "models", "--json")
+    assert code == 0
+    data = json.loads(out)
+    refs = {m["ref"] for m in data["models"]}
+    assert "ollama/qwen2.5:7b" in refs and not any(r.startswith("halext/") for r in refs)
+    assert "halext" in data["routes"] and "login" in data["routes"]["halext"]
+
+
+def test_env_credentials_sign_in_for_one_process_and_write_nothing(
+    env, capsys, monkeypatch, memory_keyring: MemoryKeyring, isolated_home: Path
+) -> None:
+    monkeypatch.setenv("HALEXT_USERNAME", "dev")
+    monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert "halext/client:3:qwen2.5:7b" in out and "self-hosted" in out
+    assert memory_keyring.store == {}
+    settings_file = isolated_home / "config" / "settings.json"
+    assert not settings_file.exists() or "dev123" not in settings_file.read_text()
+
+
+def test_ask_streams_names_the_model_and_logs_one_row(env, capsys, ollama_server) -> None:
+    code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "why", "is", "the", "sky")
+    assert code == 0
+    expected = ollama_server.expected_reply(
+        "qwen2.5:7b", [{"role": "user", "content": "why is the sky"}]
+    )
+    assert out == expected + "\n"
+    assert "AI • qwen2.5:7b · local" in err
+    code, out, _ = run(capsys, "usage", "--since", "24h", "--json")
+    report = json.loads(out)
+    assert report["requests_by_model"] == [["ollama/qwen2.5:7b", 1]]
+
+
+def test_ask_json_reports_asked_answered_and_the_fallback(
+    env, capsys, monkeypatch, halext_server
+) -> None:
+    monkeypatch.setenv("HALEXT_USERNAME", "dev")
+    monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
+    code, out, _ = run(capsys, "ask", "--json", "--model", "halext/ollama:nope", "hi")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["model_asked"] == "halext/ollama:nope"
+    assert obj["model_answered"] == "halext/mock:llama3.1"
+    assert obj["route"] == "halext" and obj["usage"]["status"] == "ok"
+    assert any("mock:llama3.1" in n for n in obj["notes"])
+    # The turn is stored and can be continued.
+    code, out, _ = run(
+        capsys, "ask", "--json", "--model", "halext/ollama:llama3.1:8b",
+        "--conversation", str(obj["conversation_id"]), "again",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["text"] == expected_reply("ollama:llama3.1:8b", "again")
+    body = halext_server.requests_to("/ai/chat/stream")[-1].json
+    assert [h["content"] for h in body["history"]][0] == "hi"
+
+
+def test_ask_failure_is_one_line_and_nonzero(env, capsys, ollama_server) -> None:
+    ollama_server.stop()
+    code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "hello")
+    assert code == 1 and out == ""
+    lines = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert len(lines) == 1 and "Connection refused" in lines[0]
+
+
+def test_disable_cloud_refuses_before_sending(env, capsys, monkeypatch, halext_server) -> None:
+    monkeypatch.setenv("HALEXT_USERNAME", "dev")
+    monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
+    assert run(capsys, "config", "set", "disable_cloud", "on")[0] == 0
+    code, _, err = run(capsys, "ask", "--model", "halext/openai:gpt-4o-mini", "secret")
+    assert code == 1 and "cloud providers are disabled" in err
+    assert halext_server.requests_to("/ai/chat/stream") == []
+    code, out, _ = run(capsys, "models", "--json")
+    rows = {m["ref"]: m for m in json.loads(out)["models"]}
+    assert rows["halext/openai:gpt-4o-mini"]["available"] is False
+    assert rows["halext/client:3:qwen2.5:7b"]["available"] is True
+
+
+def test_login_keeps_token_in_keyring_and_password_only_when_asked(
+    env, capsys, monkeypatch, memory_keyring: MemoryKeyring
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("dev123\n"))
+    code, out, _ = run(capsys, "login", "--username", "dev", "--password-stdin")
+    assert code == 0 and "as dev" in out
+    secrets = list(memory_keyring.store.values())
+    assert len(secrets) == 1 and secrets[0].count(".") == 2  # just the JWT
+    monkeypatch.setattr("sys.stdin", io.StringIO("dev123\n"))
+    run(capsys, "login", "--username", "dev", "--password-stdin", "--remember")
+    assert "dev123" in memory_keyring.store.values()
+    code, out, _ = run(capsys, "models")
+    assert "halext/" in out
+    assert run(capsys, "logout")[0] == 0
+    assert memory_keyring.store == {}
+
+
+def test_wrong_password_is_one_clear_line(env, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("nope\n"))
+    code, _, err = run(capsys, "login", "--username", "dev", "--password-stdin")
+    assert code == 1 and "Incorrect username or password" in err
+
+
+def test_config_validates_and_names_what_is_allowed(capsys) -> None:
+    assert run(capsys, "config", "set", "offline", "yes")[0] == 0
+    assert Settings.load().offline is True
+    code, out, _ = run(capsys, "config", "get", "offline")
+    assert (code, out.strip()) == (0, "true")
+    code, _, err = run(capsys, "config", "set", "offline", "maybe")
+    assert code == 2 and "true/false" in err
+    code, _, err = run(capsys, "config", "set", "colour", "red")
+    assert code == 2 and "disable_cloud" in err and "default_model" in err
+    code, _, err = run(capsys, "config", "set", "default_model", "llama3")
+    assert code == 2 and "ollama/" in err
+    assert (
+        run(
+            capsys,
+            "config",
+            "set",
+            "ollama_hosts",
+            "local=http://127.0.0.1:1,lab=http://10.0.0.5:11434",
+        )[0]
+        == 0
+    )  # noqa: E501
+    assert [h.name for h in Settings.load().ollama_hosts] == ["local", "lab"]
+
+
+def test_offline_ask_never_touches_halext(env, capsys, halext_server) -> None:
+    run(capsys, "config", "set", "offline", "true")
+    run(capsys, "models")
+    code, _, err = run(capsys, "ask", "--model", "halext/ollama:llama3.1:8b", "x")
+    assert code == 1 and "offline" in err
+    assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "x")[0] == 0
+    assert halext_server.requests == []
