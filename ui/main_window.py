@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -44,6 +45,7 @@ from ui.services import Services
 from ui.settings_dialog import SettingsDialog
 from ui.sidebar import ConversationSidebar
 from ui.status_bar import StatusBarWidget
+from ui.theme import apply_theme
 from ui.usage_dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.chat_view.sig_load_more.connect(self.controller.load_more)
         self.sidebar.sig_conversation_selected.connect(self._open_conversation)
         self.sidebar.sig_new_requested.connect(self.new_chat)
+        self.sidebar.sig_conversation_deleted.connect(self._on_conversation_deleted)
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.settings_button.clicked.connect(self.open_settings)
@@ -164,7 +167,13 @@ class MainWindow(QMainWindow):
         self._shortcut("Ctrl+Shift+P", self.open_providers)
         self._shortcut("Ctrl+Shift+A", self.open_assistants)
         self._shortcut("Ctrl+Shift+U", self.open_usage)
-        self._shortcut("Esc", self._escape, context=Qt.ShortcutContext.WindowShortcut)
+        # Esc stops a reply. Enabled only while one streams: an enabled shortcut takes the
+        # key from every widget, and Esc also clears the search and cancels a rename.
+        self._stop_shortcut = self._shortcut(
+            "Esc", self._escape, context=Qt.ShortcutContext.WindowShortcut
+        )
+        self._stop_shortcut.setEnabled(False)
+        self.controller.sig_streaming.connect(self._stop_shortcut.setEnabled)
 
         self._health_timer = QTimer(self)
         self._health_timer.setInterval(HEALTH_INTERVAL_MS)
@@ -190,10 +199,13 @@ class MainWindow(QMainWindow):
         button.setAutoRaise(True)
         return button
 
-    def _shortcut(self, keys: str, slot: Any, context: Qt.ShortcutContext | None = None) -> None:
+    def _shortcut(
+        self, keys: str, slot: Any, context: Qt.ShortcutContext | None = None
+    ) -> QShortcut:
         sc = QShortcut(QKeySequence(keys), self)
         sc.setContext(context or Qt.ShortcutContext.ApplicationShortcut)
         sc.activated.connect(slot)
+        return sc
 
     def _escape(self) -> None:
         if self.controller.streaming:
@@ -256,6 +268,11 @@ class MainWindow(QMainWindow):
         # Nothing was sent: give the text back so nothing typed is lost.
         if not self.controller.send(text) and not self.composer.text().strip():
             self.composer.set_text(text)
+
+    def _on_conversation_deleted(self, cid: int) -> None:
+        # The open chat is gone: showing it (and sending into it) would fail. Undo reopens it.
+        if cid == self.controller.conversation_id:
+            self.new_chat()
 
     def _on_model_chosen(self, ref: str) -> None:
         """The selection is the conversation's default_model_id; the next reply uses it."""
@@ -332,6 +349,8 @@ class MainWindow(QMainWindow):
             self._settings_dialog.sig_signed_in.connect(self._on_signed_in)
             self._settings_dialog.sig_signed_out.connect(self._on_signed_in)
             self._settings_dialog.sig_reset_done.connect(self._on_reset)
+            # An API key saved or removed rebuilt the routes without a settings change.
+            self._settings_dialog.sig_routes_rebuilt.connect(self._after_rebuild)
         if tab and hasattr(self._settings_dialog, "show_tab"):
             self._settings_dialog.show_tab(tab)
         if self._listing is not None:
@@ -364,6 +383,12 @@ class MainWindow(QMainWindow):
             self.picker.set_policy(self._svc.policy())
             self.refresh_models()
             self.refresh_health()
+        elif key in ("theme", "font_size"):
+            # Appearance applies at once, like every other setting (not on the next start).
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                st = self._svc.settings
+                apply_theme(app, st.theme, st.font_size)
         elif key == "default_model" and self.controller.conversation_id is None:
             self.picker.set_current(_value or None)
 

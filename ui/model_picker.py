@@ -588,7 +588,8 @@ class ModelPickerPopup(QFrame):
         text = ""
         if self._loading:
             text = "Loading models…"
-        elif not self._all_rows:
+        elif not any(r.kind is RowKind.MODEL for r in self._all_rows):
+            # Only route errors (or nothing): a filter is not what hides the models.
             text = "No models yet — start Ollama or sign in to halext in Settings (Ctrl+,)"
         elif not any(r.kind is RowKind.MODEL for r in self.model.rows()):
             text = f"No models match “{self.filter_edit.text().strip()}”"

@@ -693,7 +693,8 @@ class ConnectionsPage(_Page):
             return
         entries = self.hosts.entries()
         del entries[row]
-        self.write("ollama_hosts", entries, self.host_error)
+        if self.write("ollama_hosts", entries, self.host_error):
+            self.host_result.clear()  # a Test result may name the host just removed
 
     def _test_host(self) -> None:
         row = self.hosts.selected_row()
@@ -784,7 +785,11 @@ class ConnectionsPage(_Page):
     def _keys_changed(self) -> None:
         self.reload("openai_endpoints")
         # Keys are not settings, so no settings change will rebuild the routes: ask for it.
-        self.dialog.bridge.call(self.dialog.services.rebuild_backends(), None, self._rebuild_failed)
+        self.dialog.bridge.call(
+            self.dialog.services.rebuild_backends(),
+            lambda _r: self.dialog.sig_routes_rebuilt.emit(),
+            self._rebuild_failed,
+        )
 
     def _rebuild_failed(self, exc: BaseException) -> None:
         self.ep_error.show_error(error_text(exc))
@@ -1043,11 +1048,13 @@ class SettingsDialog(QDialog):
         sig_reset_done(): every setting went back to its default.
         sig_signed_in(str): sign-in succeeded as this user.
         sig_signed_out(): the user signed out.
+        sig_routes_rebuilt(): an API key changed and the routes were rebuilt (refresh models).
     """
 
     sig_reset_done = Signal()
     sig_signed_in = Signal(str)
     sig_signed_out = Signal()
+    sig_routes_rebuilt = Signal()
 
     def __init__(
         self,

@@ -228,7 +228,13 @@ def apply_theme(
             app.setStyle(str(previous))
             app.setProperty(_FORCED_STYLE, None)
             app.setPalette(QPalette())
+    # Remember the platform's own font once, so "System" (0) can go back to it later.
+    default_font = app.property("halextDefaultFont")
+    if not isinstance(default_font, QFont):
+        default_font = QFont(app.font())
+        app.setProperty("halextDefaultFont", default_font)
+    font = QFont(default_font)
     if font_size and font_size > 0:
-        font = QFont(app.font())
         font.setPointSize(int(font_size))
+    if font != app.font():
         app.setFont(font)

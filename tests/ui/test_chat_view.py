@@ -655,3 +655,14 @@ def test_long_conversation_streams_without_a_relayout_per_flush(
     assert view.list_view.laid_out_height(view.model.row_of(401)) == view.delegate.exact_height(
         view.model.item_by_id(401)
     )
+
+
+def test_font_size_back_to_system_restores_the_default(qapp) -> None:
+    from ui.theme import apply_theme
+
+    apply_theme(qapp, "system", 0)
+    default = qapp.font().pointSize()
+    apply_theme(qapp, "system", default + 6)
+    assert qapp.font().pointSize() == default + 6
+    apply_theme(qapp, "system", 0)
+    assert qapp.font().pointSize() == default

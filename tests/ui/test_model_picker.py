@@ -147,6 +147,16 @@ def test_offline_policy_disables_everything_but_ollama(picker: ModelPickerButton
     assert enabled == {str(LLAMA.ref), str(QWEN.ref), str(STUDIO.ref)}
 
 
+def test_only_route_errors_say_no_models_yet_not_no_match(picker: ModelPickerButton) -> None:
+    # First start with nothing reachable: the list holds only error lines, no filter typed.
+    down = RouteError(ErrorKind.CONNECTION, "Connection refused at 127.0.0.1:2", "Is it running?")
+    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in in Settings")
+    picker.set_listing(ModelListing([], errors={"ollama": down, "halext": out}), Policy())
+    picker.open_popup()
+    assert [r.kind for r in picker.popup.visible_rows()] == [RowKind.NOTE, RowKind.NOTE]
+    assert picker.popup.status_label.text().startswith("No models yet")
+
+
 def test_typing_filters_by_name_provider_and_node_case_insensitively(
     qtbot: QtBot, picker: ModelPickerButton
 ) -> None:

@@ -351,7 +351,9 @@ def test_api_key_goes_to_the_keyring_and_never_to_settings(
 
     c.endpoints.selectRow(0)
     qtbot.keyClicks(c.api_key, SECRET_KEY)
-    qtbot.mouseClick(c.key_save, Qt.MouseButton.LeftButton)
+    # No setting changes, so the window learns of the new routes from this signal.
+    with qtbot.waitSignal(dialog.sig_routes_rebuilt, timeout=2000):
+        qtbot.mouseClick(c.key_save, Qt.MouseButton.LeftButton)
     assert services.secrets.get("openai-key:groq") == SECRET_KEY
     assert ("halext-desktop", "openai-key:groq") in memory_keyring.store
     assert c.api_key.text() == ""
@@ -421,6 +423,7 @@ def test_ollama_hosts_add_edit_remove_and_test(
 
     qtbot.mouseClick(c.host_remove, Qt.MouseButton.LeftButton)
     assert [h.name for h in settings.ollama_hosts] == ["local"]
+    assert c.host_result.text() == ""  # no stale result naming the removed host
 
 
 def test_sign_in_success_and_sign_out(
