@@ -18,9 +18,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TextIO
 
+from sqlalchemy import exc as sa_exc
+
 from app.cli_assist import add_assist_parser, run_assist
 from routing.display import chip_label
-from routing.errors import RouteError
+from routing.errors import ErrorKind, RouteError
 from routing.router import CancelToken
 from routing.types import Cancelled, Delta, Failed, Finished, Started, UsageRecord
 from storage.settings import SettingsError
@@ -111,13 +113,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         }[args.command]
         return handler(core, args)
     except RouteError as exc:
-        _err(exc.one_line())
+        _err(_explain(core, exc))
         return EXIT_FAIL
     except (SettingsError, ValueError) as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl+C outside a streaming reply (listing models, waiting for a first byte
+        # before anything was stored): nothing to keep, but no traceback either.
+        _err("interrupted")
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        # `halext-desktop models | head`: the reader left; stay quiet like other tools.
+        _silence_stdout()
+        return EXIT_OK
+    except sa_exc.OperationalError as exc:
+        _err(_db_problem(core, exc))
+        return EXIT_FAIL
     finally:
         core.close()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush does not raise again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _db_problem(core: Any, exc: sa_exc.OperationalError) -> str:
+    from storage.db import is_busy
+
+    if is_busy(exc):
+        return (
+            f"The database {core.db.path} is locked by another program (waited "
+            f"{core.db.busy_timeout_ms / 1000:g} s). Try again when the other Halext Desktop "
+            "window or command has finished."
+        )
+    return f"The database {core.db.path} could not be written: {exc.orig or exc}"
+
+
+def _explain(core: Any, exc: RouteError) -> str:
+    """The error's line, plus the way out when a sign-in cannot outlive this process."""
+    line = exc.one_line()
+    if (
+        exc.kind is ErrorKind.SIGNED_OUT
+        and core.env_credentials is None
+        and not core.secrets.persistent
+    ):
+        line += (
+            ". There is no system keyring here, so `halext-desktop login` lasts one command: "
+            "set HALEXT_USERNAME and HALEXT_PASSWORD instead"
+        )
+    return line
 
 
 # ---- config -------------------------------------------------------------------------------
@@ -131,6 +180,8 @@ def _config(args: argparse.Namespace) -> int:
     except Exception as exc:
         _err(str(exc))
         return EXIT_FAIL
+    if settings.load_warning:
+        _err(settings.load_warning)
     try:
         if args.action == "list":
             for key in settings.keys():  # noqa: SIM118 (Settings is not a dict)
@@ -156,6 +207,12 @@ def _config(args: argparse.Namespace) -> int:
     except (SettingsError, KeyError) as exc:
         _err(str(exc).strip("'\""))
         return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except OSError as exc:  # Settings.set writes the file first; the value is unchanged
+        _err(f"could not save the settings to {settings.path}: {exc.strerror or exc}")
+        return EXIT_FAIL
 
 
 # ---- models -------------------------------------------------------------------------------
@@ -179,7 +236,7 @@ def _models(core: Any, args: argparse.Namespace) -> int:
                 "node": info.node_name,
             }
         )
-    problems = {rid: e.one_line() for rid, e in listing.errors.items()}
+    problems = {rid: _explain(core, e) for rid, e in listing.errors.items()}
     problems.update({rid: f"skipped: {why}" for rid, why in listing.skipped.items()})
     if args.json:
         print(json.dumps({"models": rows, "routes": problems}, indent=2))
@@ -223,6 +280,13 @@ def _ask(core: Any, args: argparse.Namespace) -> int:
     prompt = _read_prompt(args.prompt)
     if not prompt.strip():
         _err("the prompt is empty")
+        return EXIT_USAGE
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python hands undecodable argv/stdin bytes over as lone surrogates, which neither
+        # SQLite nor JSON accept: say so before anything is stored or sent.
+        _err("the prompt is not valid UTF-8 text; convert it first (e.g. with iconv)")
         return EXIT_USAGE
     return asyncio.run(_with_close(core, _ask_async(core, args, prompt, sys.stdout)))
 
@@ -299,10 +363,13 @@ async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: Text
             print(f"⚠ {note}", file=sys.stderr)
     if isinstance(terminal, Failed):
         kept = " (partial reply kept)" if terminal.partial_text else ""
-        _err(terminal.error.one_line() + kept)
+        _err(_explain(core, terminal.error) + kept)
         return EXIT_FAIL
     if isinstance(terminal, Cancelled):
-        _err(f"stopped; the partial reply is kept in conversation {conv.id}")
+        if terminal.partial_text:
+            _err(f"stopped; the partial reply is kept in conversation {conv.id}")
+        else:
+            _err(f"stopped before any reply; your message is kept in conversation {conv.id}")
         return EXIT_CANCELLED
     return EXIT_OK
 

@@ -196,6 +196,10 @@ class Core:
             await backend.aclose()
 
     def close(self) -> None:
+        # Usage rows the database refused (locked by another process) get a last chance;
+        # after this they would be lost with the process.
+        if self.usage.pending and self.usage.flush():
+            log.warning("%d usage row(s) could not be written", self.usage.pending)
         self.db.close()
 
     # ---- helpers for front ends --------------------------------------------------------

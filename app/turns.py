@@ -7,6 +7,7 @@ loses what was typed or what was already received. The CLI and the GUI both use 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from routing.types import (
     Started,
 )
 from storage.conversations import ConversationStore, MessageRow
+
+log = logging.getLogger(__name__)
 
 # Save streamed text at most this often (seconds): bounded loss on a crash, few writes.
 PARTIAL_SAVE_INTERVAL = 1.0
@@ -176,8 +179,13 @@ class Turns:
                 parts.append(event.text)
                 now = self._clock()
                 if now - last_save >= PARTIAL_SAVE_INTERVAL:
-                    self._store.update_message(assistant.id, content="".join(parts))
                     last_save = now
+                    try:
+                        self._store.update_message(assistant.id, content="".join(parts))
+                    except Exception:
+                        # A crash guard only (e.g. another process holds the database
+                        # lock): the reply keeps streaming and the final save stores it all.
+                        log.warning("could not save the partial reply yet", exc_info=True)
                 yield event
             else:
                 text = event.text if isinstance(event, Finished) else event.partial_text

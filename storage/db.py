@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -43,6 +44,14 @@ def _fold(text: str | None) -> str | None:
     return text.lower() if text is not None else None
 
 
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "database is locked/busy": another process held its
+    write lock for longer than the busy timeout (a retry later may succeed)."""
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).lower()
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def _pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # WAL: readers (GUI) never block the writer (loop thread) and vice versa.
@@ -54,6 +63,34 @@ def _pragmas(busy_timeout_ms: int) -> Any:
         dbapi_conn.create_function("hx_fold", 1, _fold, deterministic=True)
 
     return on_connect
+
+
+@contextlib.contextmanager
+def _migration_lock(db_file: Path) -> Iterator[None]:
+    """Hold an exclusive OS file lock next to ``db_file`` while the schema is created or
+    upgraded: the GUI and a CLI command started together would otherwise both run the
+    migrations, and the loser fails half-way ("table ... already exists"). The OS drops
+    the lock when a process dies, so a crash never leaves it stuck."""
+    lock_path = db_file.with_name(db_file.name + ".lock")
+    with open(lock_path, "a+b") as fh:
+        if sys.platform == "win32":
+            import msvcrt
+
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)  # retries for ~10 s, then OSError
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -106,6 +143,11 @@ class Database:
 
             self._path = db_path()
         return self._path
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        """How long a write waits for another process's lock before failing."""
+        return self._busy_timeout_ms
 
     @property
     def backups_dir(self) -> Path:
@@ -176,6 +218,15 @@ class Database:
     def _migrate(self, engine: Engine) -> None:
         script = ScriptDirectory.from_config(alembic_config())
         head = script.get_current_head()
+        if self._revision(engine)[0] == head:
+            return  # the usual start: no lock file, no waiting
+        with _migration_lock(self.path):
+            # Another process may have migrated while this one waited for the lock.
+            self._migrate_locked(engine, script, head)
+
+    @staticmethod
+    def _revision(engine: Engine) -> tuple[str | None, bool]:
+        """The file's schema revision and whether it has any tables."""
         with engine.connect() as conn:
             # Reading the schema touches the file header: a non-database fails right here.
             conn.exec_driver_sql("PRAGMA schema_version").scalar()
@@ -186,6 +237,10 @@ class Database:
                 ).scalar()
                 or 0
             ) > 0
+        return current, has_tables
+
+    def _migrate_locked(self, engine: Engine, script: ScriptDirectory, head: str | None) -> None:
+        current, has_tables = self._revision(engine)
         if current == head:
             return
         if current is not None:

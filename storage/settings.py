@@ -426,7 +426,9 @@ class Settings:
                 "Update Halext Desktop, or move the file away to start from the defaults."
             )
         problems: list[str] = []
-        unknown: list[str] = []
+        # A hand-edited `"disable_cloud": true` next to "values" instead of inside it would
+        # otherwise be dropped without a word, and cloud providers left on.
+        unknown: list[str] = [str(k) for k in doc if k not in ("version", "values")]
         for key, raw in doc.get("values", {}).items():
             spec = _SCHEMA.get(key)
             if spec is None:

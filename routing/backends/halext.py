@@ -119,6 +119,7 @@ class HalextBackend:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._token_cache: str | None = None
+        self._session_expired = False  # a token we held was refused and forgotten
         self._login_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -181,6 +182,8 @@ class HalextBackend:
 
     def _store_token(self, token: str | None) -> None:
         self._token_cache = token
+        if token is not None:
+            self._session_expired = False
         name = token_secret_name(self.base_url)
         try:
             if token is None:
@@ -288,8 +291,17 @@ class HalextBackend:
                 if err.kind is not ErrorKind.AUTH_FAILED:
                     raise
                 self._store_token(None)
-                if not self._session_password:
-                    self._forget_password(self._username)  # it no longer works: don't retry it
+                if self._session_password:
+                    # HALEXT_PASSWORD: nothing was saved, so "sign in again" would not help.
+                    raise RouteError(
+                        ErrorKind.AUTH_FAILED,
+                        f"halext rejected the password given for {username!r} "
+                        "(Incorrect username or password)",
+                        "Check HALEXT_USERNAME and HALEXT_PASSWORD",
+                        status=401,
+                        route_id=ROUTE_ID,
+                    ) from None
+                self._forget_password(self._username)  # it no longer works: don't retry it
                 raise RouteError(
                     ErrorKind.SIGNED_OUT,
                     "Signed out of halext (the saved password was rejected)",
@@ -315,6 +327,15 @@ class HalextBackend:
         if token is None:
             if password:
                 return await self._relogin(password, None)
+            if self._session_expired:
+                # Another call (a model list, a health check) already met the 401: say the
+                # same thing it would have said, not "never signed in".
+                raise RouteError(
+                    ErrorKind.SIGNED_OUT,
+                    "Signed out of halext (session expired)",
+                    "Sign in again",
+                    route_id=ROUTE_ID,
+                )
             raise RouteError(
                 ErrorKind.SIGNED_OUT, "Not signed in to halext", _SIGN_IN_HINT, route_id=ROUTE_ID
             )
@@ -328,6 +349,7 @@ class HalextBackend:
         if password is None:
             if self._token() == rejected:
                 self._store_token(None)
+                self._session_expired = True
             raise RouteError(
                 ErrorKind.SIGNED_OUT,
                 "Signed out of halext (session expired)",

@@ -22,7 +22,7 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import ollama
@@ -71,12 +71,21 @@ def normalize_ollama_url(url: str) -> str:
 
 
 def netloc_of(url: str) -> str:
-    """``127.0.0.1:11434`` — how messages name a server (never includes credentials)."""
+    """``127.0.0.1:11434`` — how messages name a server (never includes credentials).
+
+    The port is always shown: ``http://host`` means port 80, not Ollama's 11434, and a
+    message that says only "host" hides exactly that mistake."""
     parts = urlsplit(url)
     host = parts.hostname or url
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port: name what was written
+        return parts.netloc or url
+    if port is None and parts.scheme in ("http", "https"):
+        port = 443 if parts.scheme == "https" else 80
+    return f"{host}:{port}" if port else host
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -109,6 +118,13 @@ def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:
             return f"No route to {netloc} (network unreachable)", "unreachable"
         cur = cur.__cause__ or cur.__context__
     return f"Cannot connect to {netloc}", "other"
+
+
+def _explicit_port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 
 def _is_cloud_model_name(model: str) -> bool:
@@ -486,10 +502,16 @@ class OllamaBackend:
 
     def _connect_hint(self, cause: str) -> str:
         host = host_of(self.base_url)
-        if host == "0.0.0.0":
+        if host in ("0.0.0.0", "::"):
             return (
-                "0.0.0.0 is the server's bind address (OLLAMA_HOST); connect to 127.0.0.1 "
+                f"{host} is the server's bind address (OLLAMA_HOST); connect to 127.0.0.1 "
                 "or the machine's LAN address instead"
+            )
+        parts = urlsplit(self.base_url)
+        if cause == "refused" and parts.scheme == "http" and _explicit_port(parts) is None:
+            return (
+                "the URL names no port, so port 80 was used; Ollama listens on 11434 "
+                f"(e.g. http://{netloc_of(self.base_url).rsplit(':', 1)[0]}:11434)"
             )
         if cause == "refused":
             if self._locality is Locality.LOCAL:

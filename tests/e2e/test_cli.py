@@ -3,14 +3,26 @@ configured the way a script would: HALEXT_URL / OLLAMA_HOST / HALEXT_USERNAME / 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backends import fail
 
 from app.cli import main
+from storage.conversations import ConversationStore
+from storage.db import Database
+from storage.paths import db_path
 from storage.settings import Settings
+from storage.usage import UsageLog
 from tests.helpers.memory_keyring import MemoryKeyring
 from tests.servers.halext_server import HalextServer, expected_reply
 from tests.servers.ollama_server import OllamaServer
@@ -162,3 +174,106 @@ def test_offline_ask_never_touches_halext(env, capsys, halext_server) -> None:
     assert code == 1 and "offline" in err
     assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "x")[0] == 0
     assert halext_server.requests == []
+
+
+# ---- faults found in QA -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli_process(*argv: str, env_extra: dict[str, str]) -> subprocess.Popen[str]:
+    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_during_ask_exits_130_keeps_partial_and_logs_cancelled(
+    env, ollama_server: OllamaServer, isolated_home: Path
+) -> None:
+    ollama_server.set_token_delay(0.2)
+    p = _cli_process("ask", "--model", "ollama/qwen2.5:7b", "tell me more", env_extra={})
+    try:
+        assert p.stdout is not None
+        # The reply has started streaming (raw read: communicate() bypasses the text buffer).
+        first = os.read(p.stdout.fileno(), 4).decode()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "partial reply is kept" in err
+    ollama_server.wait_closed_early()  # the server saw the connection close
+    with Database() as db:
+        (conv,) = ConversationStore(db).list()
+        reply = ConversationStore(db).messages(conv.id)[-1]
+        assert reply.status == "stopped" and reply.content.startswith(first)
+        assert (first + out).startswith(reply.content)
+        (row,) = UsageLog(db).recent(10)
+        assert row.status.value == "cancelled"
+
+
+def test_ctrl_c_before_any_reply_is_one_line_and_130(env, ollama_server: OllamaServer) -> None:
+    ollama_server.delay_first_byte(20)
+    p = _cli_process("models", env_extra={})
+    try:
+        assert ollama_server.wait_for(lambda: bool(ollama_server.requests_to("/api/tags")), 20)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130
+    assert "Traceback" not in err and "halext-desktop: interrupted" in err
+
+
+def test_locked_database_is_one_clear_line(env, capsys, monkeypatch, ollama_server) -> None:
+    assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "first")[0] == 0
+    monkeypatch.setattr("app.core.Database", functools.partial(Database, busy_timeout_ms=200))
+    holder = sqlite3.connect(db_path(), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        code, _, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "second")
+    finally:
+        holder.close()
+    assert code == 1
+    assert "is locked by another program" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_keyring_says_how_to_sign_in_and_env_credentials_work(
+    env, capsys, monkeypatch, halext_server
+) -> None:
+    keyring.set_keyring(fail.Keyring())  # the conftest fixture restores the previous one
+    code, _, err = run(capsys, "ask", "--model", "halext/ollama:llama3.1:8b", "hi")
+    assert code == 1
+    assert "no system keyring" in err and "HALEXT_USERNAME and HALEXT_PASSWORD" in err
+    monkeypatch.setenv("HALEXT_USERNAME", "dev")
+    monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
+    code, out, err = run(capsys, "ask", "--model", "halext/ollama:llama3.1:8b", "hi")
+    assert code == 0 and out == expected_reply("ollama:llama3.1:8b", "hi") + "\n"
+    monkeypatch.setenv("HALEXT_PASSWORD", "wrong-pw")
+    code, _, err = run(capsys, "ask", "--model", "halext/ollama:llama3.1:8b", "hi")
+    assert code == 1 and "HALEXT_PASSWORD" in err and "saved password" not in err
+    assert "wrong-pw" not in err
+
+
+def test_undecodable_prompt_is_refused_before_anything_is_stored(env, capsys) -> None:
+    code, _, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "bad \udcff byte")
+    assert code == 2 and "not valid UTF-8" in err
+    with Database() as db:
+        assert ConversationStore(db).list() == []
+
+
+def test_unwritable_settings_file_is_one_line(capsys, isolated_home: Path) -> None:
+    (isolated_home / "config" / "settings.json").mkdir(parents=True)
+    code, _, err = run(capsys, "config", "set", "theme", "dark")
+    assert code == 1 and "could not save the settings" in err and "Traceback" not in err

@@ -365,6 +365,26 @@ def test_rejected_saved_password_signs_out_and_is_forgotten(
     assert store.values == {}
 
 
+def test_wrong_session_password_names_the_environment_not_a_saved_password(
+    server: HalextServer, store: DictStore
+) -> None:
+    async def scenario() -> RouteError:
+        backend = make(server, store, username="dev", session_password="not-the-password")
+        try:
+            with pytest.raises(RouteError) as info:
+                await backend.list_models()
+            return info.value
+        finally:
+            await backend.aclose()
+
+    err = run(scenario())
+    assert err.kind is ErrorKind.AUTH_FAILED
+    assert "saved" not in err.one_line()
+    assert "HALEXT_PASSWORD" in err.one_line() and "'dev'" in err.message
+    assert "not-the-password" not in err.one_line() + repr(err)
+    assert [r.route for r in server.requests] == ["/token"]
+
+
 # ---- models --------------------------------------------------------------------------------------
 
 
@@ -901,3 +921,29 @@ def test_stream_split_into_single_bytes_by_the_network(store: DictStore) -> None
     assert deltas(events) == chunks
     assert events[0] == BackendStarted("client:3:qwen2.5:7b", "client")
     assert isinstance(events[-1], BackendDone)
+
+
+def test_after_a_refused_token_every_call_says_the_session_expired(server: HalextServer) -> None:
+    """A model list meets the 401 first; the chat after it must not claim "never signed in"."""
+    from routing.backends.halext import HalextBackend
+    from routing.errors import ErrorKind, RouteError
+    from storage.secrets import MemorySecretStore
+    from tests.helpers.aio import run as arun
+
+    async def go() -> list[str]:
+        backend = HalextBackend(server.url, MemorySecretStore())
+        messages: list[str] = []
+        try:
+            await backend.login("dev", "dev123", remember=False)
+            server.expire_all_tokens()
+            for _ in range(2):
+                try:
+                    await backend.list_models()
+                except RouteError as exc:
+                    assert exc.kind is ErrorKind.SIGNED_OUT
+                    messages.append(exc.message)
+        finally:
+            await backend.aclose()
+        return messages
+
+    assert arun(go()) == ["Signed out of halext (session expired)"] * 2

@@ -232,6 +232,28 @@ def test_health_when_server_is_down_names_the_fix() -> None:
     assert not zero.ok and "0.0.0.0 is the server's bind address" in zero.detail
 
 
+def test_url_without_port_names_port_80_and_the_fix() -> None:
+    """``http://host`` means port 80 (the ollama client agrees); say so, not just "host"."""
+    with OllamaServer() as s:
+        closed_port = s.port
+
+    async def refused() -> httpx.ConnectError:
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get(f"http://127.0.0.1:{closed_port}/")
+            return info.value
+
+    exc = run(refused())
+    portless = backend_for("http://127.0.0.1")
+    err = portless._error(exc, op="chat")
+    assert err.kind is ErrorKind.CONNECTION
+    assert err.message == "Connection refused at 127.0.0.1:80"
+    assert "port 80" in err.hint and "http://127.0.0.1:11434" in err.hint
+    # A bare host (no scheme) means Ollama's own port, as with OLLAMA_HOST.
+    assert backend_for("127.0.0.1").netloc == "127.0.0.1:11434"
+    assert backend_for("https://ollama.example.org").netloc == "ollama.example.org:443"
+
+
 def test_health_with_v1_url_says_remove_v1(server: OllamaServer) -> None:
     async def go() -> Health:
         b = backend_for(server.url + "/v1")

@@ -238,3 +238,56 @@ def test_migrations_ship_as_importable_package_data() -> None:
     for (rev, _), (_, down) in zip(revisions, revisions[1:], strict=False):
         assert down == rev
     assert revisions[-1][0] == head_revision()
+
+
+_OPEN_WHEN_TOLD = """
+import sys
+from pathlib import Path
+from storage.db import Database
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    Database(Path(sys.argv[1]), backups=Path(sys.argv[2])).open().close()
+except Exception as exc:
+    print(f"FAILED {exc}", flush=True)
+    sys.exit(1)
+print("opened", flush=True)
+"""
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """The GUI and a CLI command started together must not both create the schema
+    (the losers used to be told their brand-new database was damaged). The race is
+    timing-dependent, so five new databases are each opened by three processes at once."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    paths = [tmp_path / f"new{i}.db" for i in range(5)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_WHEN_TOLD, str(path), str(tmp_path / "backups")],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in paths
+        for _ in range(3)
+    ]
+    try:
+        for p in procs:  # every child has imported everything and waits at the gate
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = [p.communicate(timeout=30) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert [out.strip() for out, _ in results] == ["opened"] * len(procs), results
+    assert all(revision_of(path) == head_revision() for path in paths)

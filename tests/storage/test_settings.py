@@ -331,6 +331,15 @@ def test_unknown_and_invalid_keys_are_dropped_with_a_warning(
     assert "colour" not in s.as_dict()
 
 
+def test_keys_outside_values_are_reported_not_silently_dropped(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    doc = {"version": 1, "disable_cloud": True, "values": {"theme": "dark"}}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    s = Settings.load(path)
+    assert s.theme == "dark" and s.disable_cloud is False
+    assert s.load_warning is not None and "disable_cloud" in s.load_warning
+
+
 def test_future_version_is_refused_not_clobbered(path: Path) -> None:
     path.parent.mkdir(parents=True)
     original = json.dumps({"version": 2, "values": {"theme": "dark", "new_thing": 1}})
