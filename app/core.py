@@ -207,17 +207,14 @@ class Core:
     def resolve_default(self, listing: ModelListing | None) -> ModelRef | None:
         try:
             return self.resolve_model(None, listing)
-        except RouteError:
+        except (RouteError, ModelRefError):
             return None
 
     def resolve_model(self, text: str | None, listing: ModelListing | None = None) -> ModelRef:
         """The reference to use: explicit text, else the default setting, else the first
         allowed local model of ``listing``. Raises RouteError with a hint when none."""
         if text:
-            try:
-                return ModelRef.parse(text)
-            except ModelRefError as exc:
-                raise RouteError(ErrorKind.BAD_REQUEST, str(exc)) from None
+            return ModelRef.parse(text)  # ModelRefError (a ValueError) says what is allowed
         if self.settings.default_model:
             return ModelRef.parse(self.settings.default_model)
         if listing is not None:
@@ -236,6 +233,6 @@ def first_allowed(models: list[ModelInfo], router: Router) -> ModelInfo | None:
     """Local first, then self-hosted, then cloud — skipping what policy refuses."""
     order = {"local": 0, "self-hosted": 1, "cloud": 2}
     for info in sorted(models, key=lambda m: order.get(m.locality.value, 3)):
-        if info.available and router.refusal(info.ref) is None:
+        if info.available and info.can_chat and router.refusal(info.ref) is None:
             return info
     return None

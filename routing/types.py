@@ -84,6 +84,12 @@ class ModelInfo:
     def is_cloud(self) -> bool:
         return self.locality is Locality.CLOUD
 
+    @property
+    def can_chat(self) -> bool:
+        """False for embedding-only models (Ollama lists them with ``["embedding"]``)."""
+        caps = set(self.capabilities)
+        return not ("embedding" in caps and "completion" not in caps)
+
 
 @dataclass(frozen=True, slots=True)
 class Health:

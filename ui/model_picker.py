@@ -216,6 +216,8 @@ def build_rows(
             reason = policy.refusal(info.ref, info.locality)
             if reason is None and not info.available:
                 reason = "not available on this route right now"
+            if reason is None and not info.can_chat:
+                reason = "an embedding model: it cannot chat"
             detail = model_details(info)
             haystack = " ".join(
                 x

@@ -826,7 +826,7 @@ def _dropped(chars: int) -> RouteError:
     return RouteError(
         ErrorKind.STREAM_DROPPED,
         f"The halext stream was cut off before it finished (after {chars} characters)",
-        "The partial reply is kept; send again to retry",
+        "Send again to retry",
         route_id=ROUTE_ID,
     )
 

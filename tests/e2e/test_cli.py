@@ -277,3 +277,9 @@ def test_unwritable_settings_file_is_one_line(capsys, isolated_home: Path) -> No
     (isolated_home / "config" / "settings.json").mkdir(parents=True)
     code, _, err = run(capsys, "config", "set", "theme", "dark")
     assert code == 1 and "could not save the settings" in err and "Traceback" not in err
+
+
+def test_a_bad_model_reference_is_a_usage_error(capsys) -> None:
+    code, out, err = run(capsys, "ask", "--model", "llama3", "hi")
+    assert code == 2 and out == ""
+    assert "not a model reference" in err and "ollama/" in err

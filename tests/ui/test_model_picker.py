@@ -319,3 +319,34 @@ def test_format_helpers() -> None:
     assert format_context(None) == ""
     titles = route_titles([Host("local", "http://127.0.0.1:11434"), Host("gpu", "http://g:1")])
     assert titles == {"ollama": "Ollama 127.0.0.1:11434", "ollama@gpu": "Ollama gpu"}
+
+
+def test_embedding_only_models_are_listed_but_cannot_be_picked(qtbot) -> None:
+    from routing.policy import Policy
+    from routing.refs import ModelRef
+    from routing.types import Locality, ModelInfo, ModelListing
+    from ui.model_picker import ModelPickerButton
+
+    button = ModelPickerButton()
+    qtbot.addWidget(button)
+    chat = ModelInfo(
+        ModelRef.parse("ollama/llama3.2:latest"),
+        "llama3.2:latest",
+        "ollama",
+        "ollama",
+        Locality.LOCAL,
+        capabilities=("completion",),
+    )
+    embed = ModelInfo(
+        ModelRef.parse("ollama/nomic-embed-text:latest"),
+        "nomic-embed-text",
+        "ollama",
+        "ollama",
+        Locality.LOCAL,
+        capabilities=("embedding",),
+    )
+    button.set_listing(ModelListing(models=[chat, embed]), Policy())
+    rows = {r.ref: r for r in button.popup.visible_rows() if r.ref}
+    assert rows["ollama/llama3.2:latest"].enabled
+    assert not rows["ollama/nomic-embed-text:latest"].enabled
+    assert "embedding" in (rows["ollama/nomic-embed-text:latest"].reason or "")
