@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint screenshots bench clean
+.PHONY: run test lint screenshots bench install-desktop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,14 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/run_all.py
+
+# Adds Halext Desktop to the Linux application menu (this checkout's .venv, current user).
+install-desktop: $(STAMP)
+	install -Dm644 resources/icons/halext-desktop.svg \
+		$(HOME)/.local/share/icons/hicolor/scalable/apps/halext-desktop.svg
+	sed "s|^Exec=halext-desktop|Exec=$(abspath $(BIN))/halext-desktop|" resources/halext-desktop.desktop \
+		> $(HOME)/.local/share/applications/halext-desktop.desktop
+	@echo "Installed: look for Halext Desktop in your application menu."
 
 clean:
 	rm -rf $(VENV) build *.egg-info
