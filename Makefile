@@ -36,6 +36,7 @@ bench: $(STAMP)
 install-desktop: $(STAMP)
 	install -Dm644 resources/icons/halext-desktop.svg \
 		$(HOME)/.local/share/icons/hicolor/scalable/apps/halext-desktop.svg
+	mkdir -p $(HOME)/.local/share/applications
 	sed "s|^Exec=halext-desktop|Exec=$(abspath $(BIN))/halext-desktop|" resources/halext-desktop.desktop \
 		> $(HOME)/.local/share/applications/halext-desktop.desktop
 	@echo "Installed: look for Halext Desktop in your application menu."
