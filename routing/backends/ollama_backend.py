@@ -225,7 +225,11 @@ class OllamaBackend:
                     family=details.family if details else None,
                     quantization=details.quantization_level if details else None,
                     parameter_size=details.parameter_size if details else None,
-                    capabilities=tuple(caps) if isinstance(caps, list) else (),
+                    capabilities=(
+                        tuple(caps)
+                        if isinstance(caps, list)
+                        else _guess_capabilities(entry.model, details.family if details else None)
+                    ),
                     extra={
                         "digest": entry.digest,
                         "modified_at": entry.modified_at.isoformat() if entry.modified_at else None,
@@ -527,3 +531,14 @@ class OllamaBackend:
                 "Ollama speaks plain HTTP unless a proxy adds TLS: try http:// instead of https://."
             )
         return "Check the address and that the machine is on and reachable."
+
+
+def _guess_capabilities(model: str, family: str | None) -> tuple[str, ...]:
+    """Older servers' /api/tags has no ``capabilities``; /api/show per model would cost a
+    request each. BERT-family models and ``*embed*`` names are embedding models (nomic-embed-text,
+    mxbai-embed-large, all-minilm), which cannot chat: say so, so the picker can grey them out."""
+    name = model.lower()
+    fam = (family or "").lower()
+    if "bert" in fam or "embed" in name or name.startswith("all-minilm"):
+        return ("embedding",)
+    return ()

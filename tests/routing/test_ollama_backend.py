@@ -478,3 +478,24 @@ def test_pull_yields_progress_and_unknown_is_model_not_found(server: OllamaServe
     assert any("completed" in p and "digest" in p for p in progress)
     assert server.find("tinyllama") is not None
     assert missing.kind is ErrorKind.MODEL_NOT_FOUND and "file does not exist" in missing.message
+
+
+def test_embedding_models_are_marked_even_without_capabilities_in_tags() -> None:
+    from routing.backends.ollama_backend import OllamaBackend
+    from tests.helpers.aio import run as arun
+    from tests.servers.ollama_server import ModelSpec, OllamaServer
+
+    models = [
+        ModelSpec("llama3.2:latest"),
+        ModelSpec("mxbai-embed-large:latest", family="bert"),
+    ]
+    with OllamaServer(models=models) as server:
+
+        async def go() -> dict[str, bool]:
+            backend = OllamaBackend("local", server.url, is_default=True)
+            try:
+                return {m.name: m.can_chat for m in await backend.list_models()}
+            finally:
+                await backend.aclose()
+
+        assert arun(go()) == {"llama3.2:latest": True, "mxbai-embed-large:latest": False}
