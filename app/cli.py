@@ -315,9 +315,9 @@ async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: Text
     started: Started | None = None
     terminal: Finished | Failed | Cancelled | None = None
     streamed = False
-    stream = core.turns.send(conv.id, prompt, ref, cancel=cancel)
-    if args.no_fallback:
-        core.router._fallbacks = list  # this process only
+    stream = core.turns.send(
+        conv.id, prompt, ref, cancel=cancel, use_fallbacks=not args.no_fallback
+    )
     async for event in stream:
         if isinstance(event, TurnBegun):
             continue

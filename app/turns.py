@@ -97,12 +97,13 @@ class Turns:
         cancel: CancelToken | None = None,
         endpoint_name: str = "chat",
         options: ChatOptions | None = None,
+        use_fallbacks: bool = True,
     ) -> AsyncIterator[TurnEvent]:
         """Store ``prompt`` as a new user message and stream the reply from ``ref``."""
         history = self._store.history(conversation_id)
         user = self._store.add_message(conversation_id, "user", prompt)
         async for event in self._run(
-            conversation_id, user, history, ref, cancel, endpoint_name, options
+            conversation_id, user, history, ref, cancel, endpoint_name, options, use_fallbacks
         ):
             yield event
 
@@ -149,6 +150,7 @@ class Turns:
         cancel: CancelToken | None,
         endpoint_name: str,
         options: ChatOptions | None,
+        use_fallbacks: bool = True,
     ) -> AsyncIterator[TurnEvent]:
         self._store.set_default_model(conversation_id, str(ref))
         assistant = self._store.add_message(
@@ -161,6 +163,7 @@ class Turns:
             conversation_id=conversation_id,
             endpoint_name=endpoint_name,
             options=options or ChatOptions(),
+            use_fallbacks=use_fallbacks,
         )
         parts: list[str] = []
         started: Started | None = None

@@ -283,3 +283,12 @@ def test_a_bad_model_reference_is_a_usage_error(capsys) -> None:
     code, out, err = run(capsys, "ask", "--model", "llama3", "hi")
     assert code == 2 and out == ""
     assert "not a model reference" in err and "ollama/" in err
+
+
+def test_no_fallback_fails_instead_of_asking_the_next_model(env, capsys, ollama_server) -> None:
+    assert run(capsys, "config", "set", "fallback_models", "ollama/qwen3:4b")[0] == 0
+    code, out, err = run(capsys, "ask", "--no-fallback", "--model", "ollama/ghost:1b", "hi")
+    assert code == 1 and "ghost:1b" in err
+    assert [r.json["model"] for r in ollama_server.requests_to("/api/chat")] == ["ghost:1b"]
+    code, out, err = run(capsys, "ask", "--model", "ollama/ghost:1b", "hi")
+    assert code == 0 and "Fallback" in err and "AI • qwen3:4b · local" in err
