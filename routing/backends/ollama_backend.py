@@ -14,11 +14,7 @@ client raises when), and a stopped stream is closed so the server stops generati
 
 from __future__ import annotations
 
-import errno
 import json
-import re
-import socket
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -28,6 +24,7 @@ import httpx
 import ollama
 import pydantic
 
+from routing.backends.http_errors import connect_failure, netloc_of, one_line
 from routing.errors import ErrorKind, RouteError
 from routing.netloc import classify_url, host_of
 from routing.refs import ModelRef
@@ -68,56 +65,6 @@ def normalize_ollama_url(url: str) -> str:
         netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_PORT}"
         url = f"http://{netloc}{parts.path}"
     return url.rstrip("/")
-
-
-def netloc_of(url: str) -> str:
-    """``127.0.0.1:11434`` — how messages name a server (never includes credentials).
-
-    The port is always shown: ``http://host`` means port 80, not Ollama's 11434, and a
-    message that says only "host" hides exactly that mistake."""
-    parts = urlsplit(url)
-    host = parts.hostname or url
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:  # a malformed port: name what was written
-        return parts.netloc or url
-    if port is None and parts.scheme in ("http", "https"):
-        port = 443 if parts.scheme == "https" else 80
-    return f"{host}:{port}" if port else host
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Server-supplied text made fit for a one-line message (proxy pages are HTML)."""
-    text = re.sub(r"\s+", " ", str(text)).strip()
-    if text.startswith("<"):
-        return "non-JSON reply (an HTML page)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:
-    """Describe why a connection failed, from the OS error at the bottom of the chain.
-
-    Returns ``(message, cause)`` with cause one of ``refused``, ``dns``, ``timeout``,
-    ``unreachable``, ``tls``, ``other`` so each backend can choose its own hint.
-    """
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ConnectionRefusedError):
-            return f"Connection refused at {netloc}", "refused"
-        if isinstance(cur, socket.gaierror):
-            return f"Cannot resolve the host name in {netloc}", "dns"
-        if isinstance(cur, ssl.SSLError):
-            return f"TLS handshake with {netloc} failed", "tls"
-        if isinstance(cur, TimeoutError | httpx.ConnectTimeout):
-            return f"Timed out connecting to {netloc}", "timeout"
-        if isinstance(cur, OSError) and cur.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return f"No route to {netloc} (network unreachable)", "unreachable"
-        cur = cur.__cause__ or cur.__context__
-    return f"Cannot connect to {netloc}", "other"
 
 
 def _explicit_port(parts: SplitResult) -> int | None:

@@ -21,7 +21,7 @@ import httpx2
 import openai
 import pydantic
 
-from routing.backends.ollama_backend import connect_failure, netloc_of, one_line
+from routing.backends.http_errors import connect_failure, netloc_of, one_line
 from routing.errors import ErrorKind, RouteError
 from routing.netloc import classify_url
 from routing.refs import ModelRef
