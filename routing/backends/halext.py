@@ -302,13 +302,7 @@ class HalextBackend:
                         route_id=ROUTE_ID,
                     ) from None
                 self._forget_password(self._username)  # it no longer works: don't retry it
-                raise RouteError(
-                    ErrorKind.SIGNED_OUT,
-                    "Signed out of halext (the saved password was rejected)",
-                    "Sign in again",
-                    status=401,
-                    route_id=ROUTE_ID,
-                ) from None
+                raise _signed_out("the saved password was rejected", status=401) from None
             if not self._username:
                 self._username = username
             self._store_token(token)
@@ -330,12 +324,7 @@ class HalextBackend:
             if self._session_expired:
                 # Another call (a model list, a health check) already met the 401: say the
                 # same thing it would have said, not "never signed in".
-                raise RouteError(
-                    ErrorKind.SIGNED_OUT,
-                    "Signed out of halext (session expired)",
-                    "Sign in again",
-                    route_id=ROUTE_ID,
-                )
+                raise _signed_out("session expired")
             raise RouteError(
                 ErrorKind.SIGNED_OUT, "Not signed in to halext", _SIGN_IN_HINT, route_id=ROUTE_ID
             )
@@ -350,13 +339,7 @@ class HalextBackend:
             if self._token() == rejected:
                 self._store_token(None)
                 self._session_expired = True
-            raise RouteError(
-                ErrorKind.SIGNED_OUT,
-                "Signed out of halext (session expired)",
-                "Sign in again",
-                status=401,
-                route_id=ROUTE_ID,
-            )
+            raise _signed_out("session expired", status=401)
         await self._relogin(password, rejected)
 
     async def _authed(
@@ -383,17 +366,18 @@ class HalextBackend:
                 continue
             if resp.status_code == 401:
                 self._store_token(None)
-                raise RouteError(
-                    ErrorKind.SIGNED_OUT,
-                    "Signed out of halext (the server refused a fresh token)",
-                    "Sign in again",
-                    status=401,
-                    route_id=ROUTE_ID,
-                )
+                raise _signed_out("the server refused a fresh token", status=401)
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- errors -----------------------------------------------------------------------
+
+    async def _authed_json(self, method: str, path: str, *, json_body: Any = None) -> Any:
+        """An authenticated request whose answer must be a 200 with JSON; else RouteError."""
+        resp = await self._authed(method, path, json_body=json_body)
+        if resp.status_code != 200:
+            raise self._http_error(resp, path)
+        return self._json_of(resp, path)
 
     def _translate(self, path: str) -> _Translate:
         return _Translate(self, path)
@@ -411,31 +395,27 @@ class HalextBackend:
                 "no address associated",
             )
         ):
-            return RouteError(
+            return _route_error(
                 ErrorKind.CONNECTION,
                 f"Cannot resolve {self._host}",
                 "Check the server URL in Settings and your network",
-                route_id=ROUTE_ID,
             )
         if "ssl" in low or "certificate" in low:
-            return RouteError(
+            return _route_error(
                 ErrorKind.CONNECTION,
                 f"TLS handshake with {self._hostport} failed",
                 "Check the server URL (https vs http) and the server's certificate",
-                route_id=ROUTE_ID,
             )
         if "refused" in low or "all connection attempts failed" in low:
-            return RouteError(
+            return _route_error(
                 ErrorKind.CONNECTION,
                 f"Connection refused at {self._hostport}",
                 "check the server URL in Settings",
-                route_id=ROUTE_ID,
             )
-        return RouteError(
+        return _route_error(
             ErrorKind.CONNECTION,
             f"Cannot connect to {self._hostport} ({_one_line(text)})",
             "check the server URL in Settings",
-            route_id=ROUTE_ID,
         )
 
     def _json_of(self, resp: httpx.Response, path: str) -> Any:
@@ -517,17 +497,9 @@ class HalextBackend:
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /ai/models`` as ModelInfo (note: the server rewrites its default on this call)."""
-        resp = await self._authed("GET", "/ai/models")
-        if resp.status_code != 200:
-            raise self._http_error(resp, "/ai/models")
-        body = self._json_of(resp, "/ai/models")
+        body = await self._authed_json("GET", "/ai/models")
         if not isinstance(body, dict) or not isinstance(body.get("models"), list):
-            raise RouteError(
-                ErrorKind.SERVER,
-                "halext's model list has an unexpected shape",
-                _SERVER_HINT,
-                route_id=ROUTE_ID,
-            )
+            raise _unexpected_shape("model list")
         default = body.get("default_model_id")
         self.last_default_model_id = default if isinstance(default, str) else None
         out: list[ModelInfo] = []
@@ -569,17 +541,9 @@ class HalextBackend:
 
     async def whoami(self) -> dict[str, Any]:
         """``GET /users/me/``: the User (username, email, is_admin...)."""
-        resp = await self._authed("GET", "/users/me/")
-        if resp.status_code != 200:
-            raise self._http_error(resp, "/users/me/")
-        body = self._json_of(resp, "/users/me/")
+        body = await self._authed_json("GET", "/users/me/")
         if not isinstance(body, dict):
-            raise RouteError(
-                ErrorKind.SERVER,
-                "halext's user record has an unexpected shape",
-                _SERVER_HINT,
-                route_id=ROUTE_ID,
-            )
+            raise _unexpected_shape("user record")
         return body
 
     def _chat_body(
@@ -642,13 +606,7 @@ class HalextBackend:
                         await resp.aread()
                         if resp.status_code == 401:
                             self._store_token(None)
-                            raise RouteError(
-                                ErrorKind.SIGNED_OUT,
-                                "Signed out of halext (the server refused a fresh token)",
-                                "Sign in again",
-                                status=401,
-                                route_id=ROUTE_ID,
-                            )
+                            raise _signed_out("the server refused a fresh token", status=401)
                         raise self._http_error(resp, path)
                     ctype = resp.headers.get("content-type", "")
                     if "text/event-stream" not in ctype:
@@ -706,26 +664,23 @@ class HalextBackend:
 
     def _timeout_error(self, exc: Exception, path: str, started: bool) -> RouteError:
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return RouteError(
+            return _route_error(
                 ErrorKind.TIMEOUT,
                 f"Timed out connecting to {self._hostport}",
                 "check the server URL in Settings and your network",
-                route_id=ROUTE_ID,
             )
         if isinstance(exc, httpx.WriteTimeout):
-            return RouteError(
+            return _route_error(
                 ErrorKind.TIMEOUT,
                 f"Timed out sending the request to {self._hostport}",
                 "Check your network and try again",
-                route_id=ROUTE_ID,
             )
         what = "stopped sending the reply" if started else f"did not answer {path}"
         seconds = self._stream_timeout.read if path.endswith("/stream") else self._timeout.read
-        return RouteError(
+        return _route_error(
             ErrorKind.TIMEOUT,
             f"halext {what} within {_secs(seconds)}",
             "The server or its model may be overloaded; try again",
-            route_id=ROUTE_ID,
         )
 
     def _transport_error(self, exc: Exception, path: str) -> RouteError:
@@ -734,17 +689,15 @@ class HalextBackend:
         if isinstance(exc, httpx.TimeoutException):
             return self._timeout_error(exc, path, False)
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            return RouteError(
+            return _route_error(
                 ErrorKind.CONNECTION,
                 f"halext closed the connection without answering {path}",
                 "Check the server URL in Settings; the server may be restarting",
-                route_id=ROUTE_ID,
             )
-        return RouteError(
+        return _route_error(
             ErrorKind.CONNECTION,
             f"Request to {self._hostport} failed ({type(exc).__name__})",
             "check the server URL in Settings",
-            route_id=ROUTE_ID,
         )
 
     # ---- non-streaming extras -----------------------------------------------------------
@@ -753,17 +706,9 @@ class HalextBackend:
         """``POST /ai/chat`` → (text, answered model id, routing key). The server's silent
         fallback shows as an answered id different from ``model`` (e.g. mock:llama3.1)."""
         body = self._chat_body(model, messages, ChatOptions())
-        resp = await self._authed("POST", "/ai/chat", json_body=body)
-        if resp.status_code != 200:
-            raise self._http_error(resp, "/ai/chat")
-        data = self._json_of(resp, "/ai/chat")
+        data = await self._authed_json("POST", "/ai/chat", json_body=body)
         if not isinstance(data, dict) or not isinstance(data.get("response"), str):
-            raise RouteError(
-                ErrorKind.SERVER,
-                "halext's chat reply has an unexpected shape",
-                _SERVER_HINT,
-                route_id=ROUTE_ID,
-            )
+            raise _unexpected_shape("chat reply")
         answered_raw, provider_raw = data.get("model"), data.get("provider")
         answered: str = answered_raw if isinstance(answered_raw, str) else model
         provider: str = provider_raw if isinstance(provider_raw, str) else ""
@@ -786,12 +731,7 @@ class HalextBackend:
             raise self._http_error(resp, "/admin/ai-clients")
         data = self._json_of(resp, "/admin/ai-clients")
         if not isinstance(data, list):
-            raise RouteError(
-                ErrorKind.SERVER,
-                "halext's AI client list has an unexpected shape",
-                _SERVER_HINT,
-                route_id=ROUTE_ID,
-            )
+            raise _unexpected_shape("AI client list")
         return [d for d in data if isinstance(d, dict)]
 
 
@@ -820,6 +760,30 @@ class _Translate:
 def _provider_of(model_id: str) -> str | None:
     key, sep, _ = model_id.partition(":")
     return key if sep and key else None
+
+
+def _signed_out(reason: str, *, status: int | None = None) -> RouteError:
+    """SIGNED_OUT for a session that ended: the message names why; the remedy is always the same."""
+    return RouteError(
+        ErrorKind.SIGNED_OUT,
+        f"Signed out of halext ({reason})",
+        "Sign in again",
+        status=status,
+        route_id=ROUTE_ID,
+    )
+
+
+def _unexpected_shape(what: str) -> RouteError:
+    return RouteError(
+        ErrorKind.SERVER,
+        f"halext's {what} has an unexpected shape",
+        _SERVER_HINT,
+        route_id=ROUTE_ID,
+    )
+
+
+def _route_error(kind: ErrorKind, message: str, hint: str) -> RouteError:
+    return RouteError(kind, message, hint, route_id=ROUTE_ID)
 
 
 def _dropped(chars: int) -> RouteError:

@@ -11,6 +11,7 @@ import errno
 import re
 import socket
 import ssl
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,16 +43,26 @@ def one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (explicitly or while handling), down to the OS error.
+
+    Library errors wrap the telling one (``ConnectionRefusedError``, ``ssl.SSLError``) a few
+    levels down; a cycle in the chain is walked once."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
 def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:
     """Describe why a connection failed, from the OS error at the bottom of the chain.
 
     Returns ``(message, cause)`` with cause one of ``refused``, ``dns``, ``timeout``,
     ``unreachable``, ``tls``, ``other`` so each backend can choose its own hint.
     """
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
+    for cur in cause_chain(exc):
         if isinstance(cur, ConnectionRefusedError):
             return f"Connection refused at {netloc}", "refused"
         if isinstance(cur, socket.gaierror):
@@ -62,5 +73,4 @@ def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:
             return f"Timed out connecting to {netloc}", "timeout"
         if isinstance(cur, OSError) and cur.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return f"No route to {netloc} (network unreachable)", "unreachable"
-        cur = cur.__cause__ or cur.__context__
     return f"Cannot connect to {netloc}", "other"

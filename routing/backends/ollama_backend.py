@@ -24,6 +24,7 @@ import httpx
 import ollama
 import pydantic
 
+from routing.backends.health_report import healthy, unhealthy
 from routing.backends.http_errors import connect_failure, netloc_of, one_line
 from routing.errors import ErrorKind, RouteError
 from routing.netloc import classify_url, host_of
@@ -236,17 +237,8 @@ class OllamaBackend:
             tags = await self._get_json("GET", "/api/tags")
             count = len(tags.get("models") or [])
         except Exception as exc:
-            err = self._error(exc, op="health")
-            return Health(route_id=self.route_id, ok=False, detail=err.one_line())
-        noun = "model" if count == 1 else "models"
-        return Health(
-            route_id=self.route_id,
-            ok=True,
-            latency_ms=latency,
-            version=version,
-            model_count=count,
-            detail=f"Ollama {version} · {count} {noun} · {latency} ms",
-        )
+            return unhealthy(self.route_id, self._error(exc, op="health"))
+        return healthy(self.route_id, f"Ollama {version}", count, latency, version=version)
 
     async def stream_chat(
         self, model: str, messages: list[ChatMessage], options: ChatOptions

@@ -21,7 +21,8 @@ import httpx2
 import openai
 import pydantic
 
-from routing.backends.http_errors import connect_failure, netloc_of, one_line
+from routing.backends.health_report import healthy, unhealthy
+from routing.backends.http_errors import cause_chain, connect_failure, netloc_of, one_line
 from routing.errors import ErrorKind, RouteError
 from routing.netloc import classify_url
 from routing.refs import ModelRef
@@ -127,17 +128,9 @@ class OpenAICompatBackend:
             page = await self._quick.models.list()
             count = len(page.data or [])
         except Exception as exc:
-            err = self._error(exc, op="health")
-            return Health(route_id=self.route_id, ok=False, detail=err.one_line())
+            return unhealthy(self.route_id, self._error(exc, op="health"))
         latency = round((time.perf_counter() - started) * 1000)
-        noun = "model" if count == 1 else "models"
-        return Health(
-            route_id=self.route_id,
-            ok=True,
-            latency_ms=latency,
-            model_count=count,
-            detail=f"{self.name} ({self.netloc}) · {count} {noun} · {latency} ms",
-        )
+        return healthy(self.route_id, f"{self.name} ({self.netloc})", count, latency)
 
     async def stream_chat(
         self, model: str, messages: list[ChatMessage], options: ChatOptions
@@ -359,11 +352,4 @@ def _as_timeout(value: float | openai.Timeout | None, default: openai.Timeout) -
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, kind):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
+    return any(isinstance(cur, kind) for cur in cause_chain(exc))

@@ -36,23 +36,18 @@ sent and whether the client closed the connection before the end (``closed_early
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import re
-import select
-import socket
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.servers.http_base import CONNECTION_ERRORS, ClientGone, RecordingHandler, RecordingServer
 
 VERSION = "0.2.0-refactored"
 API_NAME = "Halext Org API"
@@ -137,7 +132,6 @@ _MODEL_INFO_KEYS = (
     "supports_function_calling",
 )
 STREAM_PATHS = ("/ai/chat/stream", "/ai/stream")
-_CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0 (Ubuntu)</center>\r\n"
@@ -326,78 +320,16 @@ def _unprocessable(errors: list[dict[str, Any]]) -> _Reply:
 # ---- the HTTP plumbing ----------------------------------------------------------------------
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    # Non-daemon handler threads, so server_close() joins them after stop() cut the sockets.
-    daemon_threads = False
-    block_on_close = True
-    owner: HalextServer
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.owner._track(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        self.owner._untrack(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, _CONNECTION_ERRORS):
-            return  # the client went away: normal in Stop and timeout tests
-        if isinstance(exc, OSError) and self.owner._stopping.is_set():
-            return
-        self.owner.errors.append(repr(exc))
-
-
-class _ClientGone(Exception):
-    """The client closed the connection (or the server is stopping) mid-response."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
+class _Handler(RecordingHandler):
     server_version = "uvicorn"
     sys_version = ""
-    timeout = 30  # an idle keep-alive connection must not pin a thread forever
     # Headers, body and every stream chunk are separate writes: without TCP_NODELAY, Nagle
     # plus delayed ACKs add ~40 ms per response and batch stream chunks together.
     disable_nagle_algorithm = True
 
     @property
     def owner(self) -> HalextServer:
-        return self.server.owner
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: tests read ``requests`` instead of a log."""
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return cast(HalextServer, self.server.owner)
 
     def _dispatch(self) -> None:
         raw = self._read_body()
@@ -431,43 +363,19 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.owner._handle(rec, self.headers.get("Host", ""))
             delay = self.owner._take_delay(rec.route)
             if delay > 0 and self._client_gone(delay):
-                raise _ClientGone
+                raise ClientGone
             if isinstance(reply, _Stream):
                 self._send_stream(reply)
             else:
                 self._send(reply)
-        except _ClientGone:
+        except ClientGone:
             self.owner._update(rec, closed_early=True)
             self.close_connection = True
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             self.owner._update(rec, closed_early=True)
             self.close_connection = True
         finally:
             self.owner._update(rec, done=True)
-
-    def _client_gone(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` (0: just look); True as soon as the client has closed the
-        connection or the server is stopping."""
-        deadline = time.monotonic() + seconds
-        sock = self.connection
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select([sock], [], [], remaining)
-            if readable:
-                try:
-                    data = sock.recv(1, socket.MSG_PEEK)
-                except OSError:
-                    return True
-                if not data:
-                    return True
-                # The client sent bytes mid-response (HTTP/1.1 clients never pipeline): don't
-                # spin on them.
-                self.owner._stopping.wait(remaining)
-                return self.owner._stopping.is_set()
-            if self.owner._stopping.is_set():
-                return True
-            if time.monotonic() >= deadline:
-                return False
 
     def _send(self, reply: _Reply) -> None:
         self.send_response(reply.status)
@@ -481,9 +389,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply.body)
         self.owner._update(self.rec, completed=True)
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _send_stream(self, stream: _Stream) -> None:
         # StreamingResponse over chunked transfer, one HTTP chunk per SSE event, written as
@@ -502,9 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             delay = self.owner._chunk_delay if stream.delay_s is None else stream.delay_s
             if sent > 0 and delay > 0 and self._client_gone(delay):
-                raise _ClientGone
+                raise ClientGone
             if self._client_gone(0):
-                raise _ClientGone
+                raise ClientGone
             self._write_chunk(event)
             self.owner._update(self.rec, chunks_sent=sent + 1)
         if stream.drop_after is not None:
@@ -512,17 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         delay = self.owner._chunk_delay if stream.delay_s is None else stream.delay_s
         if events and delay > 0 and self._client_gone(delay):
-            raise _ClientGone
+            raise ClientGone
         self._write_chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
+        self._end_stream()
         self.owner._update(self.rec, completed=True)
-
-    def _drop(self) -> None:
-        """Cut the TCP connection without [DONE] or the terminating chunk."""
-        self.owner._update(self.rec, dropped=True)
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 # ---- routes ---------------------------------------------------------------------------------
@@ -543,7 +441,7 @@ def _route(method: str, pattern: str) -> Callable[[Callable[..., Any]], Callable
 # ---- the server -----------------------------------------------------------------------------
 
 
-class HalextServer:
+class HalextServer(RecordingServer[RecordedRequest]):
     """A halext-org look-alike on ``http://127.0.0.1:<port>`` (``url`` ends in ``/api``).
 
     Args:
@@ -562,6 +460,9 @@ class HalextServer:
         secret: the JWT signing key.
     """
 
+    handler_class = _Handler
+    thread_name = "halext-test-server"
+
     def __init__(
         self,
         *,
@@ -575,6 +476,7 @@ class HalextServer:
         secret: str = "halext-test-secret",
         ollama_reachable: bool = True,
     ) -> None:
+        super().__init__()
         users = {"dev": "dev123"} if users is None else users
         admin_set = set(admins)
         self._users: dict[str, dict[str, Any]] = {}
@@ -625,76 +527,12 @@ class HalextServer:
         self._issued: set[str] = set()
         self._revoked: set[str] = set()
         self._provider_failures: dict[str, int] = {}  # resolved id -> chunks before failing
-
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        self._requests: list[RecordedRequest] = []
-        self.errors: list[str] = []  # unexpected handler exceptions (a server bug if non-empty)
-        self._conns: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
         self._scripts: list[_Script] = []
         self._chunk_delay = 0.0
 
-    # -- lifecycle --
-
-    def start(self) -> HalextServer:
-        """Bind 127.0.0.1 (port 0 the first time, the same port after a stop) and serve."""
-        with self._lock:
-            if self._httpd is not None:
-                return self
-            httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
-            httpd.owner = self
-            self._port = httpd.server_address[1]
-            self._httpd = httpd
-            self._thread = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"halext-test-server:{self._port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut every open connection (like the process going away)."""
-        with self._lock:
-            httpd, thread = self._httpd, self._thread
-            self._httpd, self._thread = None, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        try:
-            httpd.shutdown()
-            with self._lock:
-                conns = list(self._conns)
-            for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-            httpd.server_close()  # joins the (non-daemon) handler threads
-            if thread is not None:
-                thread.join(timeout=10)
-        finally:
-            self._stopping.clear()
-
-    def __enter__(self) -> HalextServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
+    # -- addresses --
 
     @property
     def url(self) -> str:
@@ -761,40 +599,15 @@ class HalextServer:
 
     # -- recording --
 
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def requests_to(self, route: str, method: str | None = None) -> list[RecordedRequest]:
         """Requests to ``route`` (with or without the ``/api`` prefix)."""
         route = _strip_api(route)
         return [r for r in self.requests if r.route == route and method in (None, r.method)]
 
     @property
-    def closed_early(self) -> list[RecordedRequest]:
-        """Requests whose client closed the connection before the response ended."""
-        return [r for r in self.requests if r.closed_early]
-
-    @property
     def stream_closed_early(self) -> bool:
         """True once any stream was abandoned by its client mid-response."""
         return any(r.streamed and r.closed_early for r in self.requests)
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Block until ``predicate()`` (checked on every recorded change) or the timeout."""
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout=timeout)
-
-    def wait_closed_early(self, timeout: float = 5.0) -> RecordedRequest:
-        """The first request the client abandoned mid-response; AssertionError on timeout."""
-        if not self.wait_for(lambda: any(r.closed_early for r in self._requests), timeout):
-            raise AssertionError(f"no request was closed early within {timeout} s")
-        return self.closed_early[0]
 
     # -- faults --
 
@@ -870,25 +683,6 @@ class HalextServer:
             self._chunk_delay = 0.0
 
     # -- internals used by the handler --
-
-    def _record(self, rec: RecordedRequest) -> None:
-        with self._cond:
-            self._requests.append(rec)
-            self._cond.notify_all()
-
-    def _update(self, rec: RecordedRequest, **changes: Any) -> None:
-        with self._cond:
-            for key, value in changes.items():
-                setattr(rec, key, value)
-            self._cond.notify_all()
-
-    def _track(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._conns.add(conn)
-
-    def _untrack(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._conns.discard(conn)
 
     def _take_fault(self, route: str, method: str) -> _Fault | None:
         with self._lock:

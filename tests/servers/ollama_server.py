@@ -22,23 +22,18 @@ sent and whether the client closed the connection before the end (``closed_early
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import re
-import select
-import socket
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
+
+from tests.servers.http_base import CONNECTION_ERRORS, ClientGone, RecordingHandler, RecordingServer
 
 DEFAULT_VERSION = "0.12.3"
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
@@ -48,7 +43,6 @@ DEFAULT_KEEP_ALIVE_NS = 5 * 60 * 1_000_000_000
 # Go adds MaxInt64 ns to "now" for a negative keep_alive: ~292 years.
 FOREVER_NS = 2**63 - 1
 
-_CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 _NAME_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9._-]+)?$"
 )
@@ -360,54 +354,12 @@ class _Fault:
 # ---- the HTTP plumbing ------------------------------------------------------------------------
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: OllamaServer
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # Track connections and handler threads in the accept thread, so stop() can shut down
-        # every connection and then join every handler (socketserver does not join daemon
-        # threads, and non-daemon ones could keep a crashed test run alive).
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name=f"ollama-test-handler:{self.owner.port}",
-            daemon=True,
-        )
-        self.owner._track(request, thread)
-        thread.start()
-
-    def shutdown_request(self, request: Any) -> None:
-        self.owner._untrack(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, _CONNECTION_ERRORS):
-            return  # the client went away: normal for Stop and timeout tests
-        if isinstance(exc, OSError) and self.owner._stopping.is_set():
-            return  # stop() cut the connection under the handler
-        self.owner.errors.append(repr(exc))
-
-
-class _ClientGone(Exception):
-    """The client closed its connection (or the server is stopping) mid-response."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-    # An idle keep-alive connection must not pin a handler thread forever.
-    timeout = 30
-
+class _Handler(RecordingHandler):
     # -- plumbing --
 
     @property
     def owner(self) -> OllamaServer:
-        return self.server.owner
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: tests read ``requests`` instead of a log."""
+        return cast(OllamaServer, self.server.owner)
 
     def send_response(self, code: int, message: str | None = None) -> None:
         # Go's net/http sends Date but no Server header.
@@ -415,40 +367,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
     def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
         self._dispatch()
 
     def do_OPTIONS(self) -> None:
         self._dispatch()
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def _dispatch(self) -> None:
         raw = self._read_body()
@@ -471,9 +394,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._record(rec)
         try:
             self._route(path)
-        except _ClientGone:
+        except ClientGone:
             self.close_connection = True
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             self._mark_gone()
             self.close_connection = True
         finally:
@@ -489,7 +412,7 @@ class _Handler(BaseHTTPRequestHandler):
             delay = self.owner._first_byte_delay
             if delay > 0 and self._client_gone(delay):
                 self._mark_gone()
-                raise _ClientGone
+                raise ClientGone
             fault = self.owner._take("_fail_queue", path)
             if fault is not None:
                 if is_v1:
@@ -504,27 +427,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._update(self.rec, server_stopped=True)
         else:
             self.owner._update(self.rec, closed_early=True)
-
-    def _client_gone(self, seconds: float) -> bool:
-        """Wait ``seconds``; True as soon as the client closes (or the server stops)."""
-        deadline = time.monotonic() + seconds
-        sock = self.connection
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            readable, _, _ = select.select([sock], [], [], remaining)
-            if not readable:
-                return False
-            try:
-                data = sock.recv(1, socket.MSG_PEEK)
-            except OSError:
-                return True
-            if not data:
-                return True
-            # The client sent bytes mid-response (it never should); don't spin on them.
-            self.owner._stopping.wait(remaining)
-            return self.owner._stopping.is_set()
 
     # -- responses --
 
@@ -561,12 +463,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache")
         self.end_headers()
 
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-
     def _stream(
         self,
         content_type: str,
@@ -587,11 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_chunk(raw.error.encode())
                 raw = None
             if drop is not None and sent >= drop.n:
-                self.owner._update(self.rec, dropped=True)
-                # Cut the TCP connection without the terminating chunk: "incomplete chunked read".
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                self._drop()
                 return False
             if err is not None and sent >= err.n:
                 extra = error_line(err.error)
@@ -602,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
             delay = self.owner._token_delay
             if sent > 0 and delay > 0 and self._client_gone(delay):
                 self._mark_gone()
-                raise _ClientGone
+                raise ClientGone
             self.owner._update(self.rec, lines_sent=sent + 1)
             self._write_chunk(line)
         self._end_stream()
@@ -1169,7 +1061,7 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
 # ---- the server object tests use ----------------------------------------------------------------
 
 
-class OllamaServer:
+class OllamaServer(RecordingServer[RecordedRequest]):
     """An Ollama look-alike on ``http://127.0.0.1:<port>`` for tests.
 
     Args:
@@ -1181,28 +1073,22 @@ class OllamaServer:
     Use as a context manager, or ``start()`` / ``stop()`` / ``restart()`` (same port).
     """
 
+    handler_class = _Handler
+    thread_name = "ollama-test-server"
+
     def __init__(
         self,
         models: Iterable[str | dict[str, Any] | ModelSpec] | None = None,
         version: str = DEFAULT_VERSION,
         pullable: Iterable[str | dict[str, Any] | ModelSpec] | None = None,
     ) -> None:
+        super().__init__()
         self.version = version
         self._models = [ModelSpec.coerce(m) for m in (DEFAULT_MODELS if models is None else models)]
         self._pullable = [
             ModelSpec.coerce(m) for m in (DEFAULT_PULLABLE if pullable is None else pullable)
         ]
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        self._requests: list[RecordedRequest] = []
-        self.errors: list[str] = []  # unexpected handler exceptions (a server bug if non-empty)
         self._loaded: dict[str, int] = {}  # model name -> expiry (time.time_ns())
-        self._conns: set[socket.socket] = set()
-        self._handlers: list[threading.Thread] = []
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
         self._completion_counter = 0
         # faults and knobs
         self._fail_queue: list[_Fault] = []
@@ -1217,68 +1103,10 @@ class OllamaServer:
 
     # -- lifecycle --
 
-    def start(self) -> OllamaServer:
-        """Bind 127.0.0.1 (port 0 the first time, the same port after a stop) and serve."""
-        with self._lock:
-            if self._httpd is not None:
-                return self
-            httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
-            httpd.owner = self
-            self._port = httpd.server_address[1]
-            self._httpd = httpd
-            self._thread = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"ollama-test-server:{self._port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut every open connection (like the process going away)."""
-        with self._lock:
-            httpd, thread = self._httpd, self._thread
-            self._httpd, self._thread = None, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        try:
-            httpd.shutdown()
-            with self._lock:
-                conns = list(self._conns)
-            for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-            httpd.server_close()
-            with self._lock:
-                handlers, self._handlers = self._handlers, []
-            for handler in handlers:
-                handler.join(timeout=10)
-            if thread is not None:
-                thread.join(timeout=10)
-        finally:
-            self._stopping.clear()
-
     def restart(self) -> None:
         """Stop, then serve again on the same port ("server goes down and comes back")."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> OllamaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -1310,33 +1138,8 @@ class OllamaServer:
 
     # -- recording --
 
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path and method in (None, r.method)]
-
-    @property
-    def closed_early(self) -> list[RecordedRequest]:
-        """Requests whose client closed the connection before the response ended."""
-        return [r for r in self.requests if r.closed_early]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Block until ``predicate()`` (checked on every recorded change) or the timeout."""
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout=timeout)
-
-    def wait_closed_early(self, timeout: float = 5.0) -> RecordedRequest:
-        """The first request the client abandoned mid-response; AssertionError on timeout."""
-        if not self.wait_for(lambda: any(r.closed_early for r in self._requests), timeout):
-            raise AssertionError(f"no request was closed early within {timeout} s")
-        return self.closed_early[0]
 
     # -- faults --
 
@@ -1433,26 +1236,6 @@ class OllamaServer:
                 if fault.path is None or fault.path == path:
                     return queue.pop(i)
         return None
-
-    def _record(self, rec: RecordedRequest) -> None:
-        with self._cond:
-            self._requests.append(rec)
-            self._cond.notify_all()
-
-    def _update(self, rec: RecordedRequest, **changes: Any) -> None:
-        with self._cond:
-            for key, value in changes.items():
-                setattr(rec, key, value)
-            self._cond.notify_all()
-
-    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._lock:
-            self._conns.add(conn)
-            self._handlers = [t for t in self._handlers if t.is_alive()] + [thread]
-
-    def _untrack(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._conns.discard(conn)
 
     def _find_pullable(self, name: str) -> ModelSpec | None:
         with self._lock:
