@@ -168,7 +168,7 @@ class ChatController(QObject):
             def make(token: CancelToken) -> AsyncIterator[Any]:
                 return self._svc.turns.send(cid, text, ref, cancel=token)
 
-        self._start(make, text)
+        self._start(make)
         return True
 
     def regenerate(self, _message_id: int | None = None) -> None:
@@ -191,7 +191,7 @@ class ChatController(QObject):
         def make(token: CancelToken) -> AsyncIterator[Any]:
             return self._svc.turns.regenerate(cid, ref, cancel=token)
 
-        self._start(make, None, user_already_shown=True)
+        self._start(make, user_already_shown=True)
 
     def begin_edit(self, message_id: int) -> None:
         """Put a user message back into the composer; the next send replaces it."""
@@ -224,7 +224,6 @@ class ChatController(QObject):
     def _start(
         self,
         make: Callable[[CancelToken], AsyncIterator[Any]],
-        text: str | None,
         *,
         user_already_shown: bool = False,
     ) -> None:

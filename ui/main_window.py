@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from app.core import ROUTE_KEYS
 from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef, ModelRefError
 from routing.types import Health, ModelListing
 from ui.assistant_panel import AssistantDialog
 from ui.bridge import Bridge
@@ -182,9 +181,7 @@ class MainWindow(QMainWindow):
         self._apply_route_titles()
         self._restore_state()
         self._apply_policy_to_status()
-        self.status.set_halext(
-            "signed_in" if services.signed_in_user() else "signed_out", services.signed_in_user()
-        )
+        self._show_halext_state()
         # Nothing waits on the network: lists and health arrive when they arrive.
         QTimer.singleShot(0, self.refresh_models)
         QTimer.singleShot(0, self.refresh_health)
@@ -369,8 +366,7 @@ class MainWindow(QMainWindow):
             self._svc.conversations.set_default_model(cid, ref)
 
     def _on_signed_in(self, *_: Any) -> None:
-        user = self._svc.signed_in_user()
-        self.status.set_halext("signed_in" if user else "signed_out", user)
+        self._show_halext_state()
         self.refresh_models()
 
     def _on_setting_changed(self, key: str, _value: Any) -> None:
@@ -453,19 +449,15 @@ class MainWindow(QMainWindow):
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
         addresses = {rid: b.base_url for rid, b in self._svc.router.backends.items()}
         self.status.set_hosts(hosts, addresses)
-        p = self._svc.policy()
-        if p.offline:
+        self._show_halext_state()
+
+    def _show_halext_state(self) -> None:
+        """The status bar's halext part, from what is known without I/O."""
+        if self._svc.policy().offline:
             self.status.set_halext("offline", None)
             return
         user = self._svc.signed_in_user()
         self.status.set_halext("signed_in" if user else "signed_out", user)
-
-    def current_model_ref(self) -> ModelRef | None:
-        text = self.picker.current()
-        try:
-            return ModelRef.parse(text) if text else None
-        except ModelRefError:
-            return None
 
 
 def app_icon() -> QIcon:

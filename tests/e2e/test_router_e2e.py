@@ -4,7 +4,6 @@ protocol test servers. What was (not) sent is proven from the servers' recorded 
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 from app.turns import TurnBegun, TurnSaved
@@ -261,8 +260,6 @@ def test_plain_text_500_is_one_clear_line(make_core, halext_server) -> None:
 def test_nothing_reachable_fails_fast_with_a_hint(make_core, ollama_server) -> None:
     core = make_core()
     ollama_server.stop()
-    done = threading.Event()
     events = ask(core, "ollama/qwen2.5:7b")
-    done.set()
     fail = next(e for e in events if isinstance(e, Failed))
     assert fail.error.kind is ErrorKind.CONNECTION and fail.error.hint
