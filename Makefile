@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@$(BIN)/python -m app.qtcheck
+	@$(BIN)/python -m halext_desktop.app.qtcheck
 	$(BIN)/halext-desktop
 
 test: $(STAMP)
@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy routing storage
 
 screenshots: $(STAMP)
-	$(BIN)/python -m app.qtcheck
+	$(BIN)/python -m halext_desktop.app.qtcheck
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots docs/screenshots
 
 bench: $(STAMP)

@@ -20,12 +20,12 @@ from typing import Any, TextIO
 
 from sqlalchemy import exc as sa_exc
 
-from app.cli_assist import add_assist_parser, run_assist
-from routing.display import chip_label
-from routing.errors import ErrorKind, RouteError
-from routing.router import CancelToken
-from routing.types import Cancelled, Delta, Failed, Finished, Started, UsageRecord
-from storage.settings import SettingsError
+from halext_desktop.app.cli_assist import add_assist_parser, run_assist
+from halext_desktop.routing.display import chip_label
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started, UsageRecord
+from halext_desktop.storage.settings import SettingsError
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -87,13 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = _parser().parse_args(argv)
     if args.command in (None, "gui"):
-        from app.gui import main as gui_main
+        from halext_desktop.app.gui import main as gui_main
 
         return gui_main()
     if args.command == "config":
         return _config(args)
 
-    from app.core import Core
+    from halext_desktop.app.core import Core
 
     try:
         core = Core()
@@ -143,7 +143,7 @@ def _silence_stdout() -> None:
 
 
 def _db_problem(core: Any, exc: sa_exc.OperationalError) -> str:
-    from storage.db import is_busy
+    from halext_desktop.storage.db import is_busy
 
     if is_busy(exc):
         return (
@@ -173,7 +173,7 @@ def _explain(core: Any, exc: RouteError) -> str:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from storage.settings import Settings
+    from halext_desktop.storage.settings import Settings
 
     try:
         settings = Settings.load()
@@ -255,7 +255,7 @@ def _models(core: Any, args: argparse.Namespace) -> int:
 
 
 def _connect_hint() -> str:
-    from app.core import CONNECT_HINT
+    from halext_desktop.app.core import CONNECT_HINT
 
     return CONNECT_HINT
 
@@ -292,7 +292,7 @@ def _ask(core: Any, args: argparse.Namespace) -> int:
 
 
 async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
-    from app.turns import TurnBegun
+    from halext_desktop.app.turns import TurnBegun
 
     listing = None
     if not args.model and not core.settings.default_model:
@@ -424,7 +424,7 @@ def _logout(core: Any, args: argparse.Namespace) -> int:
 
 
 def _usage(core: Any, args: argparse.Namespace) -> int:
-    from storage.usage import parse_since
+    from halext_desktop.storage.usage import parse_since
 
     since = parse_since(args.since)
     by_model = core.usage.requests_by_model(since)

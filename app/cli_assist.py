@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from routing.assistants import (
+from halext_desktop.routing.assistants import (
     AssistantInput,
     AssistantInputError,
     AssistantOutcome,
@@ -35,10 +35,10 @@ from routing.assistants import (
     run_assistant,
     validate_input,
 )
-from routing.display import chip_label
-from routing.errors import RouteError
-from routing.router import CancelToken
-from routing.types import UsageRecord
+from halext_desktop.routing.display import chip_label
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.types import UsageRecord
 
 EXIT_OK = 0
 EXIT_FAIL = 1

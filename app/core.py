@@ -12,20 +12,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from app.turns import Turns
-from routing.backends.base import Backend, CredentialStore
-from routing.backends.halext import HalextBackend
-from routing.backends.ollama_backend import OllamaBackend
-from routing.errors import ErrorKind, RouteError
-from routing.policy import Policy
-from routing.refs import ModelRef, ModelRefError
-from routing.router import Router
-from routing.types import Health, ModelInfo, ModelListing
-from storage.conversations import ConversationStore
-from storage.db import Database
-from storage.secrets import MemorySecretStore, SecretStore
-from storage.settings import Settings
-from storage.usage import UsageLog
+from halext_desktop.app.turns import Turns
+from halext_desktop.routing.backends.base import Backend, CredentialStore
+from halext_desktop.routing.backends.halext import HalextBackend
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.router import Router
+from halext_desktop.routing.types import Health, ModelInfo, ModelListing
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
+from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.usage import UsageLog
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Core:
             backends[ollama.route_id] = ollama
         if self.settings.openai_endpoints:
             # Imported only when used: the openai package alone adds ~0.5 s to start-up.
-            from routing.backends.openai_compat import OpenAICompatBackend
+            from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
         for ep in self.settings.openai_endpoints:
             key = self.secrets.get(f"openai-key:{ep.name}")
             oa = OpenAICompatBackend(ep.name, ep.url, key)
@@ -178,7 +178,7 @@ class Core:
             await backend.aclose()
 
     async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
-        from routing.backends.openai_compat import OpenAICompatBackend
+        from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
 
         backend = OpenAICompatBackend(name, url, api_key)
         try:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import sys
 
-from app.core import Core
-from app.loop_thread import LoopThread
+from halext_desktop.app.core import Core
+from halext_desktop.app.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
 
 def build_window(core: Core, loop_thread: LoopThread) -> object:
     """Create the bridge, notifier and main window for an existing QApplication."""
-    from ui.bridge import Bridge
-    from ui.main_window import MainWindow, app_icon
-    from ui.qt_settings import SettingsNotifier
+    from halext_desktop.ui.bridge import Bridge
+    from halext_desktop.ui.main_window import MainWindow, app_icon
+    from halext_desktop.ui.qt_settings import SettingsNotifier
 
     bridge = Bridge(loop_thread)
     notifier = SettingsNotifier(core.settings)
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from PySide6.QtWidgets import QApplication
 
-    from ui.main_window import app_icon
-    from ui.theme import apply_theme
+    from halext_desktop.ui.main_window import app_icon
+    from halext_desktop.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     assert isinstance(app, QApplication)

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from routing.refs import ModelRef
-from routing.router import CancelToken, Router
-from routing.types import (
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.router import CancelToken, Router
+from halext_desktop.routing.types import (
     Cancelled,
     ChatMessage,
     ChatOptions,
@@ -26,7 +26,7 @@ from routing.types import (
     RouterEvent,
     Started,
 )
-from storage.conversations import ConversationStore, MessageRow
+from halext_desktop.storage.conversations import ConversationStore, MessageRow
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from bench_stream_stall import make_conversation  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from ui.chat_view import ChatView  # noqa: E402
+from halext_desktop.ui.chat_view import ChatView  # noqa: E402
 
 PAGE = resource.getpagesize()
 
@@ -90,7 +90,7 @@ def open_from_storage(
 ) -> dict[str, float]:
     """What the app does when a conversation is clicked: count, read the newest page from
     SQLite, load the view (older pages load lazily on scroll), first paint."""
-    from ui.chat_controller import PAGE as APP_PAGE
+    from halext_desktop.ui.chat_controller import PAGE as APP_PAGE
 
     view.load(make_conversation(2, start_id=2_000_000))
     for _ in range(3):
@@ -123,8 +123,8 @@ def open_from_storage(
 def storage_section(app: QApplication, view: ChatView, n: int) -> None:
     import tempfile
 
-    from storage.conversations import ConversationStore
-    from storage.db import Database
+    from halext_desktop.storage.conversations import ConversationStore
+    from halext_desktop.storage.db import Database
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(Path(tmp) / "bench.db").open()

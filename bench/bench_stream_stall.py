@@ -28,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QObject, Qt, QTimer, Signal, Slot  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from ui.chat_view import ChatView  # noqa: E402
+from halext_desktop.ui.chat_view import ChatView  # noqa: E402
 
 
 @dataclass

@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage.db import Database  # noqa: E402
-from storage.usage import UsageLog, parse_since  # noqa: E402
+from halext_desktop.storage.db import Database  # noqa: E402
+from halext_desktop.storage.usage import UsageLog, parse_since  # noqa: E402
 
 MODELS: tuple[tuple[str, str, bool], ...] = (
     # (model_identifier, route, exact token counts)

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef
-from routing.types import (
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import (
     Cancelled,
     ChatMessage,
     ChatOptions,
@@ -36,7 +36,7 @@ from routing.types import (
 )
 
 if TYPE_CHECKING:
-    from routing.router import CancelToken, Router
+    from halext_desktop.routing.router import CancelToken, Router
 
 AssistantKind = Literal["task", "event", "note"]
 KINDS: tuple[AssistantKind, ...] = get_args(AssistantKind)

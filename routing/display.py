@@ -3,8 +3,8 @@ the CLI and the tests agree. No Qt here."""
 
 from __future__ import annotations
 
-from routing.refs import ModelRef
-from routing.types import Locality
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import Locality
 
 
 def route_label(ref: ModelRef, locality: Locality) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routing.refs import ModelRef
-from routing.types import Locality
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import Locality
 
 CLOUD_REASON = "cloud providers are disabled in Settings"
 OFFLINE_REASON = "offline mode: only the configured Ollama hosts are used"

@@ -14,11 +14,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 
-from routing.backends.base import Backend
-from routing.errors import ErrorKind, RouteError
-from routing.policy import Policy, halext_model_is_cloud
-from routing.refs import ModelRef
-from routing.types import (
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.policy import Policy, halext_model_is_cloud
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendStarted,
@@ -35,7 +35,7 @@ from routing.types import (
     UsageRecord,
     UsageStatus,
 )
-from routing.usage_sink import UsageSink
+from halext_desktop.routing.usage_sink import UsageSink
 
 log = logging.getLogger(__name__)
 

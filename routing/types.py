@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from routing.errors import RouteError
-from routing.refs import ModelRef
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.refs import ModelRef
 
 Role = Literal["system", "user", "assistant"]
 

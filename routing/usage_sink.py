@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from routing.types import UsageRecord
+from halext_desktop.routing.types import UsageRecord
 
 
 class UsageSink(Protocol):

@@ -139,7 +139,7 @@ class Database:
     @property
     def path(self) -> Path:
         if self._path is None:
-            from storage.paths import db_path
+            from halext_desktop.storage.paths import db_path
 
             self._path = db_path()
         return self._path
@@ -152,7 +152,7 @@ class Database:
     @property
     def backups_dir(self) -> Path:
         if self._backups is None:
-            from storage.paths import backups_dir
+            from halext_desktop.storage.paths import backups_dir
 
             self._backups = backups_dir()
         self._backups.mkdir(parents=True, exist_ok=True)

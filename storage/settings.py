@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.refs import ModelRef, ModelRefError
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ class Settings:
     def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``path`` (default: the user's settings file)."""
         if path is None:
-            from storage.paths import settings_path
+            from halext_desktop.storage.paths import settings_path
 
             path = settings_path()
         return cls(path, env=env)

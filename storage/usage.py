@@ -29,9 +29,9 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Row, Table, delete, insert, select
 from sqlalchemy import exc as sa_exc
 
-from routing.types import UsageRecord, UsageStatus
-from storage.db import Database
-from storage.models import UsageLog as UsageLogModel
+from halext_desktop.routing.types import UsageRecord, UsageStatus
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.models import UsageLog as UsageLogModel
 
 log = logging.getLogger(__name__)
 

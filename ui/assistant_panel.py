@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from routing.assistants import (
+from halext_desktop.routing.assistants import (
     KINDS,
     PRIORITIES,
     AssistantInput,
@@ -54,14 +54,14 @@ from routing.assistants import (
     run_assistant,
     validate_input,
 )
-from routing.display import chip_label
-from routing.errors import RouteError
-from routing.refs import ModelRef, ModelRefError
-from routing.router import CancelToken
-from routing.types import ModelListing
-from ui.bridge import Bridge
-from ui.model_picker import ModelPickerButton
-from ui.services import Services
+from halext_desktop.routing.display import chip_label
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.types import ModelListing
+from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.model_picker import ModelPickerButton
+from halext_desktop.ui.services import Services
 
 TAB_TITLES: dict[AssistantKind, str] = {"task": "Task", "event": "Event", "note": "Note"}
 

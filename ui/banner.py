@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from ui import theme
+from halext_desktop.ui import theme
 
 KINDS: tuple[str, ...] = ("error", "warning", "info")
 _KIND_NAMES = {"error": "Error", "warning": "Warning", "info": "Note"}

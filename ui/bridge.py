@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.loop_thread import LoopThread
+from halext_desktop.app.loop_thread import LoopThread
 
 
 class StreamHandle:

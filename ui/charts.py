@@ -41,7 +41,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from ui.theme import error_color, is_dark, mix, muted_text
+from halext_desktop.ui.theme import error_color, is_dark, mix, muted_text
 
 # Series colours, in order, for light and dark bases (chosen to stay apart for the
 # common colour-vision deficiencies: blue, amber, teal, violet).

@@ -12,13 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.turns import TurnBegun, TurnSaved
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef, ModelRefError
-from routing.router import CancelToken
-from routing.types import Delta, Failed, Started
-from ui.bridge import Bridge, StreamHandle
-from ui.services import Services
+from halext_desktop.app.turns import TurnBegun, TurnSaved
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.types import Delta, Failed, Started
+from halext_desktop.ui.bridge import Bridge, StreamHandle
+from halext_desktop.ui.services import Services
 
 # How many messages to show when a conversation opens; older ones load on scroll.
 PAGE = 200

@@ -55,8 +55,8 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from ui import theme
-from ui.chat_model import (
+from halext_desktop.ui import theme
+from halext_desktop.ui.chat_model import (
     ChatModel,
     MessageItem,
     chip_text,
@@ -64,7 +64,7 @@ from ui.chat_model import (
     stats_tooltip,
     warning_lines,
 )
-from ui.markdown import COPY_SCHEME, render_markdown
+from halext_desktop.ui.markdown import COPY_SCHEME, render_markdown
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

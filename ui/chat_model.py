@@ -15,9 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from routing.display import chip_label
-from routing.refs import ModelRef, ModelRefError
-from routing.types import Locality
+from halext_desktop.routing.display import chip_label
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.types import Locality
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

@@ -58,11 +58,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui import theme
-from ui.banner import Banner
-from ui.chat_delegate import ChatDelegate
-from ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
-from ui.markdown import COPY_SCHEME
+from halext_desktop.ui import theme
+from halext_desktop.ui.banner import Banner
+from halext_desktop.ui.chat_delegate import ChatDelegate
+from halext_desktop.ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
+from halext_desktop.ui.markdown import COPY_SCHEME
 
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
 

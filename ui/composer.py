@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui import theme
+from halext_desktop.ui import theme
 
 PLACEHOLDER = "Message… (Enter sends, Shift+Enter new line)"
 MAX_LINES = 8

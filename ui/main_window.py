@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import ROUTE_KEYS
-from routing.errors import ErrorKind, RouteError
-from routing.types import Health, ModelListing
-from ui.assistant_panel import AssistantDialog
-from ui.bridge import Bridge
-from ui.chat_controller import (
+from halext_desktop.app.core import ROUTE_KEYS
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.types import Health, ModelListing
+from halext_desktop.ui.assistant_panel import AssistantDialog
+from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
     ACTION_PICK_MODEL,
     ACTION_RETRY,
@@ -35,17 +35,17 @@ from ui.chat_controller import (
     ACTION_SIGN_IN,
     ChatController,
 )
-from ui.chat_view import ChatView
-from ui.composer import Composer
-from ui.model_picker import ModelPickerButton, route_titles
-from ui.providers_panel import ProvidersPanel
-from ui.qt_settings import SettingsNotifier
-from ui.services import Services
-from ui.settings_dialog import SettingsDialog
-from ui.sidebar import ConversationSidebar
-from ui.status_bar import StatusBarWidget
-from ui.theme import apply_theme
-from ui.usage_dashboard import UsageDashboard
+from halext_desktop.ui.chat_view import ChatView
+from halext_desktop.ui.composer import Composer
+from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
+from halext_desktop.ui.providers_panel import ProvidersPanel
+from halext_desktop.ui.qt_settings import SettingsNotifier
+from halext_desktop.ui.services import Services
+from halext_desktop.ui.settings_dialog import SettingsDialog
+from halext_desktop.ui.sidebar import ConversationSidebar
+from halext_desktop.ui.status_bar import StatusBarWidget
+from halext_desktop.ui.theme import apply_theme
+from halext_desktop.ui.usage_dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
     def _window_state() -> QSettings:
         """Window geometry and the last open chat: QSettings, but in our config dir so
         HALEXT_DESKTOP_HOME moves it like everything else."""
-        from storage.paths import config_dir
+        from halext_desktop.storage.paths import config_dir
 
         return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
@@ -461,6 +461,6 @@ class MainWindow(QMainWindow):
 
 
 def app_icon() -> QIcon:
-    from resources.paths import icon_path
+    from halext_desktop.resources.paths import icon_path
 
     return QIcon(str(icon_path("halext-desktop")))

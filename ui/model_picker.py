@@ -51,11 +51,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from routing.display import route_label
-from routing.errors import RouteError
-from routing.policy import CLOUD_REASON, OFFLINE_REASON, Policy, halext_model_is_cloud
-from routing.refs import ModelRef, ModelRefError
-from routing.types import Locality, ModelInfo, ModelListing
+from halext_desktop.routing.display import route_label
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.policy import CLOUD_REASON, OFFLINE_REASON, Policy, halext_model_is_cloud
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
 
 _LOCALITY_ORDER = {Locality.LOCAL: 0, Locality.SELF_HOSTED: 1, Locality.CLOUD: 2}
 _LOCALITY_TITLE = {

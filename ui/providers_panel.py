@@ -41,15 +41,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from routing.errors import ErrorKind, RouteError
-from routing.types import Health, Locality, ModelInfo
-from ui.status_bar import short_address
-from ui.theme import css, error_color, muted_text, success_color, warning_color
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.types import Health, Locality, ModelInfo
+from halext_desktop.ui.status_bar import short_address
+from halext_desktop.ui.theme import css, error_color, muted_text, success_color, warning_color
 
 if TYPE_CHECKING:
-    from routing.backends.base import Backend
-    from ui.bridge import Bridge
-    from ui.services import Services
+    from halext_desktop.routing.backends.base import Backend
+    from halext_desktop.ui.bridge import Bridge
+    from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 if TYPE_CHECKING:
-    from storage.settings import Settings
+    from halext_desktop.storage.settings import Settings
 
 
 class SettingsNotifier(QObject):

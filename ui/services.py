@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from app.turns import Turns
-    from routing.policy import Policy
-    from routing.refs import ModelRef
-    from routing.router import Router
-    from routing.types import Health, ModelListing
-    from storage.conversations import ConversationStore
-    from storage.secrets import SecretStore
-    from storage.settings import Settings
-    from storage.usage import UsageLog
+    from halext_desktop.app.turns import Turns
+    from halext_desktop.routing.policy import Policy
+    from halext_desktop.routing.refs import ModelRef
+    from halext_desktop.routing.router import Router
+    from halext_desktop.routing.types import Health, ModelListing
+    from halext_desktop.storage.conversations import ConversationStore
+    from halext_desktop.storage.secrets import SecretStore
+    from halext_desktop.storage.settings import Settings
+    from halext_desktop.storage.usage import UsageLog
 
 
 class Services(Protocol):

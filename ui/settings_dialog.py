@@ -43,18 +43,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from routing.errors import RouteError
-from routing.netloc import host_of, is_loopback_url
-from routing.refs import ModelRef, ModelRefError
-from routing.types import Health, ModelListing
-from storage import paths
-from storage.settings import AI_KEYS, SettingsError
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.netloc import host_of, is_loopback_url
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.types import Health, ModelListing
+from halext_desktop.storage import paths
+from halext_desktop.storage.settings import AI_KEYS, SettingsError
 
 if TYPE_CHECKING:
-    from storage.settings import Settings
-    from ui.bridge import Bridge
-    from ui.qt_settings import SettingsNotifier
-    from ui.services import Services
+    from halext_desktop.storage.settings import Settings
+    from halext_desktop.ui.bridge import Bridge
+    from halext_desktop.ui.qt_settings import SettingsNotifier
+    from halext_desktop.ui.services import Services
 
 KEY_PREFIX = "openai-key:"
 TAB_NAMES = ("ai", "connections", "appearance", "data")

@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from storage.conversations import ConversationStore
+    from halext_desktop.storage.conversations import ConversationStore
 
 GROUP_TODAY = "Today"
 GROUP_YESTERDAY = "Yesterday"

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
-from routing.types import Health
+from halext_desktop.routing.types import Health
 
 HALEXT_SIGNED_IN = "signed_in"
 HALEXT_SIGNED_OUT = "signed_out"

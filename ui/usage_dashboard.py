@@ -54,10 +54,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from routing.errors import RouteError
-from routing.types import UsageRecord, UsageStatus
-from storage.settings import SettingsError
-from storage.usage import (
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.types import UsageRecord, UsageStatus
+from halext_desktop.storage.settings import SettingsError
+from halext_desktop.storage.usage import (
     ModelCount,
     ModelErrorRate,
     ModelLatency,
@@ -65,12 +65,12 @@ from storage.usage import (
     UsageLog,
     parse_since,
 )
-from ui.charts import BarChartCard, TimeSeriesCard, bucket_starts
-from ui.theme import css, error_color, muted_text, warning_color
+from halext_desktop.ui.charts import BarChartCard, TimeSeriesCard, bucket_starts
+from halext_desktop.ui.theme import css, error_color, muted_text, warning_color
 
 if TYPE_CHECKING:
-    from ui.bridge import Bridge
-    from ui.services import Services
+    from halext_desktop.ui.bridge import Bridge
+    from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -31,14 +31,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from routing.backends.base import CredentialStore
-from routing.errors import ErrorKind, RouteError
-from routing.halext_stream import HalextStreamParser, StreamFormatError, ends_with_mock_reply
-from routing.jwt_claims import token_expiry, token_subject
-from routing.netloc import classify_url
-from routing.policy import halext_model_is_cloud
-from routing.refs import ModelRef, ModelRefError
-from routing.types import (
+from halext_desktop.routing.backends.base import CredentialStore
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.halext_stream import HalextStreamParser, StreamFormatError, ends_with_mock_reply
+from halext_desktop.routing.jwt_claims import token_expiry, token_subject
+from halext_desktop.routing.netloc import classify_url
+from halext_desktop.routing.policy import halext_model_is_cloud
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,

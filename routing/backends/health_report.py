@@ -6,8 +6,8 @@ answered, or the failure's one line (message and hint) when it did not.
 
 from __future__ import annotations
 
-from routing.errors import RouteError
-from routing.types import Health
+from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.types import Health
 
 
 def healthy(

@@ -21,12 +21,12 @@ import httpx2
 import openai
 import pydantic
 
-from routing.backends.health_report import healthy, unhealthy
-from routing.backends.http_errors import cause_chain, connect_failure, netloc_of, one_line
-from routing.errors import ErrorKind, RouteError
-from routing.netloc import classify_url
-from routing.refs import ModelRef
-from routing.types import (
+from halext_desktop.routing.backends.health_report import healthy, unhealthy
+from halext_desktop.routing.backends.http_errors import cause_chain, connect_failure, netloc_of, one_line
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.netloc import classify_url
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,

@@ -12,7 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-from storage.models import Base
+from halext_desktop.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.core import Core
-from storage.settings import Settings
+from halext_desktop.app.core import Core
+from halext_desktop.storage.settings import Settings
 from tests.servers.conftest import halext_server, ollama_server  # noqa: F401 (fixtures)
 from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import OllamaServer

@@ -17,12 +17,12 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from app.cli import main
-from storage.conversations import ConversationStore
-from storage.db import Database
-from storage.paths import db_path
-from storage.settings import Settings
-from storage.usage import UsageLog
+from halext_desktop.app.cli import main
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.paths import db_path
+from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.usage import UsageLog
 from tests.helpers.memory_keyring import MemoryKeyring
 from tests.servers.halext_server import HalextServer, expected_reply
 from tests.servers.ollama_server import OllamaServer
@@ -184,7 +184,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _cli_process(*argv: str, env_extra: dict[str, str]) -> subprocess.Popen[str]:
     env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *argv],
+        [sys.executable, "-m", "halext_desktop.app.cli", *argv],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -237,7 +237,7 @@ def test_ctrl_c_before_any_reply_is_one_line_and_130(env, ollama_server: OllamaS
 
 def test_locked_database_is_one_clear_line(env, capsys, monkeypatch, ollama_server) -> None:
     assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "first")[0] == 0
-    monkeypatch.setattr("app.core.Database", functools.partial(Database, busy_timeout_ms=200))
+    monkeypatch.setattr("halext_desktop.app.core.Database", functools.partial(Database, busy_timeout_ms=200))
     holder = sqlite3.connect(db_path(), isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")

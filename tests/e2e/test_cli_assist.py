@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from app.cli_assist import add_assist_parser, run_assist
-from app.core import Core
-from routing.assistants import SCHEMAS, NoteInput, TaskInput, build_messages
-from storage.settings import Settings
+from halext_desktop.app.cli_assist import add_assist_parser, run_assist
+from halext_desktop.app.core import Core
+from halext_desktop.routing.assistants import SCHEMAS, NoteInput, TaskInput, build_messages
+from halext_desktop.storage.settings import Settings
 from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import OllamaServer
 

@@ -12,12 +12,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.gui import build_window
-from app.loop_thread import LoopThread
+from halext_desktop.app.gui import build_window
+from halext_desktop.app.loop_thread import LoopThread
 from tests.servers.halext_server import HalextServer, expected_reply
 from tests.servers.ollama_server import OllamaServer
-from ui.chat_model import chip_text, warning_lines
-from ui.main_window import MainWindow
+from halext_desktop.ui.chat_model import chip_text, warning_lines
+from halext_desktop.ui.main_window import MainWindow
 
 WAIT = 10_000  # ms
 

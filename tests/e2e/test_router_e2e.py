@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.turns import TurnBegun, TurnSaved
-from routing.errors import ErrorKind
-from routing.refs import ModelRef
-from routing.router import CancelToken
-from routing.types import Cancelled, Delta, Failed, Finished, Started, UsageStatus
+from halext_desktop.app.turns import TurnBegun, TurnSaved
+from halext_desktop.routing.errors import ErrorKind
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started, UsageStatus
 from tests.servers.halext_server import HalextServer, expected_reply
 
 

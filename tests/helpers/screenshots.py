@@ -66,12 +66,12 @@ def main(outdir: str) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("halext-desktop")
 
-    from app.core import Core
-    from app.gui import build_window
-    from app.loop_thread import LoopThread
-    from routing.refs import ModelRef
-    from storage.settings import Settings
-    from ui.theme import apply_theme
+    from halext_desktop.app.core import Core
+    from halext_desktop.app.gui import build_window
+    from halext_desktop.app.loop_thread import LoopThread
+    from halext_desktop.routing.refs import ModelRef
+    from halext_desktop.storage.settings import Settings
+    from halext_desktop.ui.theme import apply_theme
 
     with HalextServer() as halext, OllamaServer() as ollama:
         settings = Settings.load()

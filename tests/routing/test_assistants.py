@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from routing.assistants import (
+from halext_desktop.routing.assistants import (
     ASSIST_TEMPERATURE,
     EVENT_SCHEMA,
     KINDS,
@@ -35,17 +35,17 @@ from routing.assistants import (
     result_to_dict,
     run_assistant,
 )
-from routing.backends.base import Backend
-from routing.backends.halext import HalextBackend
-from routing.backends.ollama_backend import OllamaBackend
-from routing.backends.openai_compat import OpenAICompatBackend
-from routing.errors import ErrorKind
-from routing.policy import Policy
-from routing.refs import ModelRef
-from routing.router import CancelToken, Router
-from routing.types import UsageStatus
-from routing.usage_sink import MemoryUsageSink
-from storage.secrets import MemorySecretStore
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.halext import HalextBackend
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
+from halext_desktop.routing.errors import ErrorKind
+from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.router import CancelToken, Router
+from halext_desktop.routing.types import UsageStatus
+from halext_desktop.routing.usage_sink import MemoryUsageSink
+from halext_desktop.storage.secrets import MemorySecretStore
 from tests.helpers.aio import run
 from tests.servers.halext_server import HalextServer
 from tests.servers.halext_server import expected_reply as halext_expected_reply

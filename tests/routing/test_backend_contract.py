@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from routing.backends.base import Backend
-from routing.backends.halext import HalextBackend, token_secret_name
-from routing.backends.ollama_backend import OllamaBackend
-from routing.backends.openai_compat import OpenAICompatBackend
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef
-from routing.types import (
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.halext import HalextBackend, token_secret_name
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,
@@ -32,7 +32,7 @@ from routing.types import (
     Health,
     ModelInfo,
 )
-from storage.secrets import MemorySecretStore
+from halext_desktop.storage.secrets import MemorySecretStore
 from tests.helpers.aio import collect, run
 from tests.servers.halext_server import HalextServer, reply_chunks
 from tests.servers.halext_server import expected_reply as halext_expected

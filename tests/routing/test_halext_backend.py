@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from routing.backends.base import Backend
-from routing.backends.halext import HalextBackend, password_secret_name, token_secret_name
-from routing.errors import ErrorKind, RouteError
-from routing.jwt_claims import decode_claims, seconds_left, token_expiry, token_subject
-from routing.types import (
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.halext import HalextBackend, password_secret_name, token_secret_name
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.jwt_claims import decode_claims, seconds_left, token_expiry, token_subject
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,
@@ -925,9 +925,9 @@ def test_stream_split_into_single_bytes_by_the_network(store: DictStore) -> None
 
 def test_after_a_refused_token_every_call_says_the_session_expired(server: HalextServer) -> None:
     """A model list meets the 401 first; the chat after it must not claim "never signed in"."""
-    from routing.backends.halext import HalextBackend
-    from routing.errors import ErrorKind, RouteError
-    from storage.secrets import MemorySecretStore
+    from halext_desktop.routing.backends.halext import HalextBackend
+    from halext_desktop.routing.errors import ErrorKind, RouteError
+    from halext_desktop.storage.secrets import MemorySecretStore
     from tests.helpers.aio import run as arun
 
     async def go() -> list[str]:

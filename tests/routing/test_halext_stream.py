@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from routing.halext_stream import (
+from halext_desktop.routing.halext_stream import (
     MOCK_SENTENCE,
     HalextStreamParser,
     StreamFormatError,

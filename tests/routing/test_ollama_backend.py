@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from routing.backends.base import Backend
-from routing.backends.ollama_backend import OllamaBackend, normalize_ollama_url
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef, ModelRefError
-from routing.types import (
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend, normalize_ollama_url
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,
@@ -481,7 +481,7 @@ def test_pull_yields_progress_and_unknown_is_model_not_found(server: OllamaServe
 
 
 def test_embedding_models_are_marked_even_without_capabilities_in_tags() -> None:
-    from routing.backends.ollama_backend import OllamaBackend
+    from halext_desktop.routing.backends.ollama_backend import OllamaBackend
     from tests.helpers.aio import run as arun
     from tests.servers.ollama_server import ModelSpec, OllamaServer
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from routing.backends.base import Backend
-from routing.backends.openai_compat import OpenAICompatBackend
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef
-from routing.types import (
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,

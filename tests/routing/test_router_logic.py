@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from routing.errors import ErrorKind, RouteError
-from routing.policy import Policy
-from routing.refs import ModelRef
-from routing.router import CancelToken, Router, same_model
-from routing.types import (
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.router import CancelToken, Router, same_model
+from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
     BackendEvent,
@@ -32,7 +32,7 @@ from routing.types import (
     Started,
     UsageStatus,
 )
-from routing.usage_sink import MemoryUsageSink
+from halext_desktop.routing.usage_sink import MemoryUsageSink
 
 
 class ScriptedBackend:

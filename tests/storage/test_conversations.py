@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event
 
-from routing.refs import ModelRef
-from routing.types import ChatMessage
-from storage.conversations import ConversationStore, MessageRow, NotFoundError
-from storage.db import Database
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import ChatMessage
+from halext_desktop.storage.conversations import ConversationStore, MessageRow, NotFoundError
+from halext_desktop.storage.db import Database
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from storage.conversations import ConversationStore
-from storage.db import (
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import (
     KEEP_BACKUPS,
     MIGRATIONS_DIR,
     Database,
@@ -23,8 +23,8 @@ from storage.db import (
     alembic_config,
     head_revision,
 )
-from storage.models import Base
-from storage.paths import backups_dir, db_path
+from halext_desktop.storage.models import Base
+from halext_desktop.storage.paths import backups_dir, db_path
 
 FTS_NAMES = ("messages_fts", "conversations_fts")
 
@@ -231,7 +231,7 @@ def test_migrations_ship_as_importable_package_data() -> None:
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
     revisions = []
     for path in sorted((MIGRATIONS_DIR / "versions").glob("[0-9]*.py")):
-        module = importlib.import_module(f"storage.migrations.versions.{path.stem}")
+        module = importlib.import_module(f"halext_desktop.storage.migrations.versions.{path.stem}")
         revisions.append((module.revision, module.down_revision))
     assert revisions[0][1] is None
     # A single straight chain ending at head.
@@ -243,7 +243,7 @@ def test_migrations_ship_as_importable_package_data() -> None:
 _OPEN_WHEN_TOLD = """
 import sys
 from pathlib import Path
-from storage.db import Database
+from halext_desktop.storage.db import Database
 print("ready", flush=True)
 sys.stdin.readline()
 try:

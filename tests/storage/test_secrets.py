@@ -10,8 +10,8 @@ import keyring.errors
 import pytest
 from keyring.backends import chainer, fail, null
 
-from routing.backends.base import CredentialStore
-from storage.secrets import NO_KEYRING_NOTE, SERVICE, MemorySecretStore, SecretStore
+from halext_desktop.routing.backends.base import CredentialStore
+from halext_desktop.storage.secrets import NO_KEYRING_NOTE, SERVICE, MemorySecretStore, SecretStore
 from tests.conftest import MemoryKeyring
 
 SECRET = "s3cr3t-" + "x" * 20

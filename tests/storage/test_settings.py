@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from storage.paths import settings_path
-from storage.settings import (
+from halext_desktop.storage.paths import settings_path
+from halext_desktop.storage.settings import (
     DEFAULT_HALEXT_URL,
     OllamaHost,
     OpenAIEndpoint,
@@ -321,7 +321,7 @@ def test_unknown_and_invalid_keys_are_dropped_with_a_warning(
     path.parent.mkdir(parents=True)
     doc = {"version": 1, "values": {"theme": "dark", "colour": "red", "font_size": 99}}
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="storage.settings"):
+    with caplog.at_level(logging.WARNING, logger="halext_desktop.storage.settings"):
         s = Settings.load(path)
     assert s.theme == "dark"
     assert s.font_size == 0
@@ -376,7 +376,7 @@ def test_raising_callback_does_not_break_the_setter(
 
     s.subscribe(broken)
     s.subscribe(lambda k, v: seen.append(k))
-    with caplog.at_level(logging.ERROR, logger="storage.settings"):
+    with caplog.at_level(logging.ERROR, logger="halext_desktop.storage.settings"):
         s.set("theme", "light")
     assert s.theme == "light"
     assert read_doc(path)["values"] == {"theme": "light"}
@@ -442,7 +442,7 @@ def test_ollama_host_env_replaces_first_hosts_url() -> None:
 
 
 def test_reset_of_some_keys_keeps_the_others(tmp_path: Path) -> None:
-    from storage.settings import AI_KEYS
+    from halext_desktop.storage.settings import AI_KEYS
 
     s = Settings(tmp_path / "s.json")
     s.set("disable_cloud", True)

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from routing.types import UsageRecord, UsageStatus
-from routing.usage_sink import UsageSink
-from storage.conversations import ConversationStore
-from storage.db import Database
-from storage.paths import db_path
-from storage.secrets import SecretStore
-from storage.settings import Settings, SettingsError
-from storage.usage import UsageLog, parse_since
+from halext_desktop.routing.types import UsageRecord, UsageStatus
+from halext_desktop.routing.usage_sink import UsageSink
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.paths import db_path
+from halext_desktop.storage.secrets import SecretStore
+from halext_desktop.storage.settings import Settings, SettingsError
+from halext_desktop.storage.usage import UsageLog, parse_since
 
 NOW = datetime.now(UTC)
 MODELS = ["ollama:llama3.1:8b", "openai:gpt-4o-mini", "client:3:qwen2.5:7b"]

@@ -12,25 +12,25 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from app.loop_thread import LoopThread
-from routing.assistants import (
+from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.routing.assistants import (
     SCHEMAS,
     AssistantOutcome,
     EventInput,
     TaskInput,
     build_messages,
 )
-from routing.backends.ollama_backend import OllamaBackend
-from routing.errors import ErrorKind
-from routing.policy import Policy
-from routing.refs import ModelRef
-from routing.router import Router
-from routing.types import ModelListing, UsageStatus
-from routing.usage_sink import MemoryUsageSink
-from storage.settings import Settings
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.errors import ErrorKind
+from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.router import Router
+from halext_desktop.routing.types import ModelListing, UsageStatus
+from halext_desktop.routing.usage_sink import MemoryUsageSink
+from halext_desktop.storage.settings import Settings
 from tests.servers.ollama_server import OllamaServer
-from ui.assistant_panel import AssistantDialog, AssistantPage
-from ui.bridge import Bridge
+from halext_desktop.ui.assistant_panel import AssistantDialog, AssistantPage
+from halext_desktop.ui.bridge import Bridge
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")

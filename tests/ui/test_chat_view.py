@@ -13,10 +13,10 @@ from PySide6.QtGui import QContextMenuEvent, QGuiApplication, QHelpEvent, QPalet
 from PySide6.QtWidgets import QApplication, QToolTip
 from pytestqt.qtbot import QtBot
 
-from ui import theme
-from ui.chat_delegate import DOC_CACHE_SIZE
-from ui.chat_model import ChatModel, stats_text
-from ui.chat_view import EMPTY_HINT, ChatView
+from halext_desktop.ui import theme
+from halext_desktop.ui.chat_delegate import DOC_CACHE_SIZE
+from halext_desktop.ui.chat_model import ChatModel, stats_text
+from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
 
 
 @dataclass
@@ -658,7 +658,7 @@ def test_long_conversation_streams_without_a_relayout_per_flush(
 
 
 def test_font_size_back_to_system_restores_the_default(qapp) -> None:
-    from ui.theme import apply_theme
+    from halext_desktop.ui.theme import apply_theme
 
     apply_theme(qapp, "system", 0)
     default = qapp.font().pointSize()

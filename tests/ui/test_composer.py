@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from ui.composer import MAX_LINES, PLACEHOLDER, Composer
+from halext_desktop.ui.composer import MAX_LINES, PLACEHOLDER, Composer
 
 
 @pytest.fixture

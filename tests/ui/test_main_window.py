@@ -11,13 +11,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.core import Core
-from app.gui import build_window
-from app.loop_thread import LoopThread
-from storage.settings import Settings
+from halext_desktop.app.core import Core
+from halext_desktop.app.gui import build_window
+from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.storage.settings import Settings
 from tests.servers.conftest import ollama_server  # noqa: F401 (fixture)
 from tests.servers.ollama_server import OllamaServer
-from ui.main_window import MainWindow
+from halext_desktop.ui.main_window import MainWindow
 
 WAIT = 10_000  # ms
 
@@ -114,7 +114,7 @@ def test_escape_stops_a_streaming_reply_from_anywhere_in_the_window(
 
 
 def test_choosing_dark_in_settings_applies_it_at_once(qtbot: QtBot, window: MainWindow) -> None:
-    from ui.theme import is_dark
+    from halext_desktop.ui.theme import is_dark
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)

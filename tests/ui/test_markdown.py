@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication
 
-from ui.markdown import COPY_SCHEME, render_markdown
+from halext_desktop.ui.markdown import COPY_SCHEME, render_markdown
 
 
 def html_of(text: str, **kw: bool) -> str:

@@ -8,11 +8,11 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from routing.errors import ErrorKind, RouteError
-from routing.policy import CLOUD_REASON, OFFLINE_REASON, Policy
-from routing.refs import ModelRef
-from routing.types import Locality, ModelInfo, ModelListing
-from ui.model_picker import (
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.policy import CLOUD_REASON, OFFLINE_REASON, Policy
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
+from halext_desktop.ui.model_picker import (
     ModelPickerButton,
     RowKind,
     format_context,
@@ -322,10 +322,10 @@ def test_format_helpers() -> None:
 
 
 def test_embedding_only_models_are_listed_but_cannot_be_picked(qtbot) -> None:
-    from routing.policy import Policy
-    from routing.refs import ModelRef
-    from routing.types import Locality, ModelInfo, ModelListing
-    from ui.model_picker import ModelPickerButton
+    from halext_desktop.routing.policy import Policy
+    from halext_desktop.routing.refs import ModelRef
+    from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
+    from halext_desktop.ui.model_picker import ModelPickerButton
 
     button = ModelPickerButton()
     qtbot.addWidget(button)

@@ -13,14 +13,14 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 from pytestqt.qtbot import QtBot
 
-from app.core import Core
-from app.loop_thread import LoopThread
-from routing.refs import ModelRef
-from storage.settings import Settings
+from halext_desktop.app.core import Core
+from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.storage.settings import Settings
 from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import OllamaServer
-from ui.bridge import Bridge
-from ui.providers_panel import (
+from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.providers_panel import (
     ADMIN_LIST_BUG_NOTE,
     MODEL_COLUMNS,
     OFFLINE_SKIP,

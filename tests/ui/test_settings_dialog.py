@@ -18,16 +18,16 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QCheckBox, QMessageBox, QStyle, QStyleOptionButton
 from pytestqt.qtbot import QtBot
 
-from app.loop_thread import LoopThread
-from routing.errors import ErrorKind, RouteError
-from routing.refs import ModelRef
-from routing.types import Health, Locality, ModelInfo, ModelListing
-from storage.secrets import MemorySecretStore, SecretStore
-from storage.settings import DEFAULT_HALEXT_URL, Settings
+from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
+from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
+from halext_desktop.storage.settings import DEFAULT_HALEXT_URL, Settings
 from tests.conftest import MemoryKeyring
-from ui.bridge import Bridge
-from ui.qt_settings import SettingsNotifier
-from ui.settings_dialog import SettingsDialog
+from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.qt_settings import SettingsNotifier
+from halext_desktop.ui.settings_dialog import SettingsDialog
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")

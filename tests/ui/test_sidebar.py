@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListWidgetItem
 from pytestqt.qtbot import QtBot
 
-from storage.conversations import ConversationStore
-from storage.db import Database
-from ui.sidebar import (
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import Database
+from halext_desktop.ui.sidebar import (
     GROUP_OLDER,
     GROUP_RESULTS,
     GROUP_TODAY,

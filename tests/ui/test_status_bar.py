@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from routing.types import Health
-from ui.status_bar import StatusBarWidget
+from halext_desktop.routing.types import Health
+from halext_desktop.ui.status_bar import StatusBarWidget
 
 # The offscreen platform warns that it cannot propagate size hints of a shown top-level
 # widget; that is the test platform's limitation, not the widget's.

@@ -20,16 +20,16 @@ import pytest
 from PySide6.QtCore import QCoreApplication, Qt
 from pytestqt.qtbot import QtBot
 
-from app.loop_thread import LoopThread
-from routing.types import UsageRecord, UsageStatus
-from storage.db import Database
-from storage.settings import Settings
-from storage.usage import UsageLog
-from ui.bridge import Bridge
-from ui.charts import floor_bucket
-from ui.services import Services
-from ui.theme import dark_palette, light_palette
-from ui.usage_dashboard import COLUMNS, UsageDashboard
+from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.routing.types import UsageRecord, UsageStatus
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.usage import UsageLog
+from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.charts import floor_bucket
+from halext_desktop.ui.services import Services
+from halext_desktop.ui.theme import dark_palette, light_palette
+from halext_desktop.ui.usage_dashboard import COLUMNS, UsageDashboard
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
@@ -367,7 +367,7 @@ def test_export_csv_writes_exactly_the_visible_rows(
     # The button goes through a save dialog, then the same export.
     button_path = tmp_path / "from-button.csv"
     monkeypatch.setattr(
-        "ui.usage_dashboard.QFileDialog.getSaveFileName",
+        "halext_desktop.ui.usage_dashboard.QFileDialog.getSaveFileName",
         lambda *a, **k: (str(button_path), "CSV files (*.csv)"),
     )
     qtbot.mouseClick(dash.export_button, Qt.MouseButton.LeftButton)
