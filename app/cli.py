@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -37,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="halext-desktop",
         description="Chat with halext and local Ollama models. With no command, opens the window.",
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="log everything (also HALEXT_DEBUG=1); the log file is in the data folder",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -66,30 +72,61 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("key", nargs="?")
     c.add_argument("value", nargs="?")
 
-    sub.add_parser("gui", help="open the desktop window (the default)")
+    g = sub.add_parser("gui", help="open the desktop window (the default)")
+    g.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="files to put in the message box (what a file manager passes on 'Open with')",
+    )
     add_assist_parser(sub)
     return p
+
+
+def _command_names(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 def _err(msg: str) -> None:
     print(f"halext-desktop: {msg}", file=sys.stderr)
 
 
+def _desktop_argv(argv: list[str], commands: Sequence[str]) -> list[str]:
+    """What a desktop environment passes (``Exec=halext-desktop %U``): files or URLs with no
+    command. They mean "open the window with these", not an unknown command."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first in commands:
+        return argv
+    # A mistyped command stays an error; only what names a file or URL opens the window.
+    if "://" not in first and not os.path.exists(first):
+        return argv
+    options = [a for a in argv if a.startswith("-")]
+    return [*options, "gui", *[a for a in argv if not a.startswith("-")]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
-    import os
 
-    # Library warnings (e.g. "no keyring backend") would repeat on every command; the
-    # commands say what matters themselves. HALEXT_DEBUG=1 shows everything.
-    logging.basicConfig(
-        level=logging.DEBUG if os.environ.get("HALEXT_DEBUG") else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
+    from halext_desktop.storage.logfile import debug_requested, setup_logging
+
+    parser = _parser()
+    commands = _command_names(parser)
+    args = parser.parse_args(_desktop_argv(list(sys.argv[1:] if argv is None else argv), commands))
+    gui = args.command in (None, "gui")
+    # Once, for the whole process. The CLI prints its own one-line messages, so the console
+    # shows only errors (library warnings such as "no keyring backend" would repeat on every
+    # command); the window's console shows warnings. The file keeps INFO and up.
+    setup_logging(
+        debug=args.debug or debug_requested(),
+        console_level=logging.WARNING if gui else logging.ERROR,
     )
-    args = _parser().parse_args(argv)
-    if args.command in (None, "gui"):
+    if gui:
         from halext_desktop.app.gui import main as gui_main
 
-        return gui_main()
+        return gui_main(files=getattr(args, "files", None) or [])
     if args.command == "config":
         return _config(args)
 
@@ -292,7 +329,7 @@ def _ask(core: Any, args: argparse.Namespace) -> int:
 
 
 async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
-    from halext_desktop.app.turns import TurnBegun
+    from halext_desktop.storage.turns import TurnBegun
 
     listing = None
     if not args.model and not core.settings.default_model:

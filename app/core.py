@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from halext_desktop.app.turns import Turns
 from halext_desktop.routing.backends.base import Backend, CredentialStore
 from halext_desktop.routing.backends.halext import HalextBackend
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
@@ -25,14 +24,10 @@ from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
 from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.turns import Turns
 from halext_desktop.storage.usage import UsageLog
 
 log = logging.getLogger(__name__)
-
-# Settings whose change means the set of backends must be rebuilt.
-ROUTE_KEYS = frozenset(
-    {"halext_url", "halext_username", "halext_remember", "ollama_hosts", "openai_endpoints"}
-)
 
 CONNECT_HINT = (
     "Start Ollama (`ollama serve`) for local models, or sign in to halext with "

@@ -26,8 +26,9 @@ def build_window(core: Core, loop_thread: LoopThread) -> object:
     return window
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> int:
+    """Run the window until it closes. Logging is set up by the caller (``app.cli.main``);
+    ``files`` are what a desktop environment passed (``%U``), offered as a draft."""
     from PySide6.QtWidgets import QApplication
 
     from halext_desktop.ui.main_window import app_icon
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()  # type: ignore[attr-defined]
     if core.settings.load_warning:
         window.chat_view.show_banner("warning", core.settings.load_warning)  # type: ignore[attr-defined]
+    if files:
+        window.open_files(files)  # type: ignore[attr-defined]
     if not core.secrets.persistent and core.secrets.note:
         window.statusBar().showMessage(core.secrets.note, 15000)  # type: ignore[attr-defined]
     try:

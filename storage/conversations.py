@@ -22,7 +22,13 @@ from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, inser
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import ChatMessage
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import MESSAGE_ROLES, MESSAGE_STATUSES, Conversation, Message, utcnow
+from halext_desktop.storage.models import (
+    MESSAGE_ROLES,
+    MESSAGE_STATUSES,
+    Conversation,
+    Message,
+    utcnow,
+)
 
 _conv = cast(Table, Conversation.__table__)
 _msg = cast(Table, Message.__table__)

@@ -187,6 +187,8 @@ class Database:
         engine = create_engine(
             f"sqlite:///{path}",
             connect_args={"check_same_thread": False, "timeout": self._busy_timeout_ms / 1000},
+            # Errors must never carry what the user wrote into logs or banners.
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _pragmas(self._busy_timeout_ms))
         try:

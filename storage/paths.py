@@ -23,7 +23,14 @@ def _home() -> Path | None:
 
 
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` if missing and keep it private: conversations, usage and the log are
+    the user's alone, whatever the umask (0700; a folder we cannot chmod is left as is)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass
     return path
 
 
@@ -56,3 +63,8 @@ def db_path() -> Path:
 def backups_dir() -> Path:
     """Copies of the database made before a schema upgrade: ``<data_dir>/backups``."""
     return _ensure(data_dir() / "backups")
+
+
+def log_dir() -> Path:
+    """The diagnostics log's folder: ``<data_dir>/logs``."""
+    return _ensure(data_dir() / "logs")

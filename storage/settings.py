@@ -301,6 +301,13 @@ _SCHEMA: dict[str, _Spec] = {
 }
 
 
+# Settings whose change means the set of routes (backends) must be rebuilt: where the
+# servers are and who signs in to them. The front ends rebuild the router on these.
+ROUTE_KEYS = frozenset(
+    {"halext_url", "halext_username", "halext_remember", "ollama_hosts", "openai_endpoints"}
+)
+
+
 def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise SettingsError(f"{key}: {value!r} is not allowed; use one of {', '.join(choices)}")

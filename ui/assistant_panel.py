@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QDateTime, Qt, QTime, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -449,8 +448,6 @@ class AssistantPage(QWidget):
         self.sig_running.emit(running)
 
     def _on_done(self, outcome: AssistantOutcome) -> None:
-        if not shiboken6.isValid(self):  # the dialog went away while the model answered
-            return
         self._cancel = None
         self.last_outcome = outcome
         self._set_running(False)
@@ -466,8 +463,6 @@ class AssistantPage(QWidget):
         self.sig_finished.emit(outcome)
 
     def _on_error(self, exc: BaseException) -> None:
-        if not shiboken6.isValid(self):
-            return
         self._cancel = None
         self._set_running(False)
         if isinstance(exc, RouteError):

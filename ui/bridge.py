@@ -3,107 +3,167 @@
 Work is submitted from the GUI thread to the loop thread; results and stream events come
 back through queued signals, so every slot runs on the GUI thread. Widgets never await and
 never block.
+
+Two promises live here, once, so no widget has to repeat them:
+
+- A callback never runs on a widget that is gone. The receiver of a call is the object the
+  callback belongs to (a bound method's ``self``, or ``owner=`` for a lambda); when Qt has
+  deleted it by the time the outcome arrives, the outcome is dropped (a result) or logged
+  (an error), never delivered to a dead C++ object.
+- An error is never dropped. A call without ``on_error`` has its error logged with its
+  traceback and announced on ``sig_unhandled_error``, which the main window shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from halext_desktop.app.loop_thread import LoopThread
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
-class StreamHandle:
-    """A running stream; ``cancel()`` is safe from the GUI thread and idempotent."""
+class LoopRunner(Protocol):
+    """What the bridge needs from the loop thread (``app.loop_thread.LoopThread``)."""
 
-    def __init__(self, future: Future[None], loop: asyncio.AbstractEventLoop) -> None:
-        self._future = future
-        self._loop = loop
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
 
-    def cancel(self) -> None:
-        # Future.cancel on a run_coroutine_threadsafe future cancels the task in its loop,
-        # which runs the backend's finally blocks and closes the HTTP stream.
-        self._loop.call_soon_threadsafe(self._future.cancel)
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coro`` on the loop from any thread."""
+        ...
 
-    def done(self) -> bool:
-        return self._future.done()
+
+def _receiver_of(callback: Callable[..., Any] | None, owner: QObject | None) -> QObject | None:
+    if owner is not None:
+        return owner
+    bound = getattr(callback, "__self__", None)
+    return bound if isinstance(bound, QObject) else None
+
+
+def _alive(receiver: QObject | None) -> bool:
+    return receiver is None or shiboken6.isValid(receiver)
+
+
+def _deliver_if_alive(receiver: QObject | None, callback: Callable[[T], None], value: T) -> None:
+    if _alive(receiver):
+        callback(value)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error nobody was prepared for: the RouteError's own words when it
+    has them (``one_line``), else the exception's type and text."""
+    one_line = getattr(exc, "one_line", None)
+    if callable(one_line):
+        return str(one_line())
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Bridge(QObject):
     """Runs coroutines on the loop thread and delivers outcomes on the GUI thread.
 
     Signals:
-        sig_result(object, object): internal; (callback, value) delivered on the GUI thread.
-        sig_event(object, object): internal; (callback, event) for stream events.
+        sig_result(object): internal; a delivery (a callable) to run on the GUI thread.
+        sig_unhandled_error(str): an error reached a call that had no ``on_error``; carries
+            one line for the user (the traceback went to the log).
     """
 
-    sig_result = Signal(object, object)
-    sig_event = Signal(object, object)
+    sig_result = Signal(object)
+    sig_unhandled_error = Signal(str)
 
-    def __init__(self, loop_thread: LoopThread, parent: QObject | None = None) -> None:
+    def __init__(self, loop_thread: LoopRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lt = loop_thread
         self.sig_result.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
-        self.sig_event.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     @property
-    def loop_thread(self) -> LoopThread:
+    def loop_thread(self) -> LoopRunner:
         return self._lt
 
     def call(
         self,
-        coro: Coroutine[Any, Any, Any],
-        on_done: Callable[[Any], None] | None = None,
+        coro: Coroutine[Any, Any, T],
+        on_done: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-    ) -> Future[Any]:
-        """Run ``coro`` on the loop thread; ``on_done(result)`` or ``on_error(exc)`` run on
-        the GUI thread. Exactly one of them is called unless the future is cancelled."""
+        *,
+        owner: QObject | None = None,
+    ) -> Future[T]:
+        """Run ``coro`` on the loop thread; ``on_done(result)`` or ``on_error(exc)`` runs on
+        the GUI thread, exactly one of them, unless the future was cancelled or the
+        receiver (``owner``, else the bound callback's object) was deleted meanwhile."""
+        receiver = _receiver_of(on_done or on_error, owner)
         fut = self._lt.submit(coro)
 
-        def _done(f: Future[Any]) -> None:
+        def _done(f: Future[T]) -> None:
             if f.cancelled():
                 return
             exc = f.exception()
             if exc is not None:
-                if on_error is not None:
-                    self.sig_result.emit(on_error, exc)
+                self.sig_result.emit(functools.partial(self._fail, exc, on_error, receiver))
             elif on_done is not None:
-                self.sig_result.emit(on_done, f.result())
+                value = f.result()
+                self.sig_result.emit(functools.partial(_deliver_if_alive, receiver, on_done, value))
 
         fut.add_done_callback(_done)
         return fut
 
     def stream(
         self,
-        make_stream: Callable[[], AsyncIterator[Any]],
-        on_event: Callable[[Any], None],
+        make_stream: Callable[[], AsyncIterator[T]],
+        on_event: Callable[[T], None],
         on_error: Callable[[BaseException], None] | None = None,
-    ) -> StreamHandle:
+        *,
+        owner: QObject | None = None,
+    ) -> Future[None]:
         """Consume an async iterator on the loop thread; each item reaches ``on_event`` on the
-        GUI thread, in order. The iterator is closed when the handle is cancelled."""
+        GUI thread, in order. Cancelling the returned future closes the iterator."""
+        receiver = _receiver_of(on_event, owner)
 
         async def pump() -> None:
             agen = make_stream()
             try:
                 async for event in agen:
-                    self.sig_event.emit(on_event, event)
+                    self.sig_result.emit(
+                        functools.partial(_deliver_if_alive, receiver, on_event, event)
+                    )
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # delivered, never silent
-                if on_error is not None:
-                    self.sig_event.emit(on_error, exc)
+                # partial, not a lambda: ``exc`` is unbound once the except block ends.
+                self.sig_result.emit(functools.partial(self._fail, exc, on_error, receiver))
             finally:
                 aclose = getattr(agen, "aclose", None)
                 if aclose is not None:
                     await aclose()
 
-        fut = self._lt.submit(pump())
-        return StreamHandle(fut, self._lt.loop)
+        return self._lt.submit(pump())
 
-    @Slot(object, object)
-    def _deliver(self, callback: Callable[[Any], None], value: Any) -> None:
-        callback(value)
+    def _fail(
+        self,
+        exc: BaseException,
+        on_error: Callable[[BaseException], None] | None,
+        receiver: QObject | None,
+    ) -> None:
+        if on_error is not None:
+            if _alive(receiver):
+                on_error(exc)
+            else:  # the window that asked was closed: its error has no one to tell
+                log.info("an error arrived after its window closed: %s", describe_error(exc))
+            return
+        # Nobody is left (or was ever) prepared for this error: keep it in the log with its
+        # traceback, and tell the user in one line.
+        log.error("unhandled error from the loop thread", exc_info=exc)
+        self.sig_unhandled_error.emit(describe_error(exc))
+
+    @Slot(object)
+    def _deliver(self, delivery: Callable[[], object]) -> None:
+        delivery()

@@ -8,16 +8,17 @@ routing runs on the loop thread.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from halext_desktop.app.turns import TurnBegun, TurnSaved
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
-from halext_desktop.ui.bridge import Bridge, StreamHandle
+from halext_desktop.storage.turns import TurnBegun, TurnSaved
+from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.services import Services
 
 # How many messages to show when a conversation opens; older ones load on scroll.
@@ -74,7 +75,7 @@ class ChatController(QObject):
         self._composer = composer
         self._current_model = current_model
         self.conversation_id: int | None = None
-        self._handle: StreamHandle | None = None
+        self._handle: Future[None] | None = None
         self._cancel: CancelToken | None = None
         self._streaming_id: int | None = None
         self._editing_id: int | None = None

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from halext_desktop.app.core import ROUTE_KEYS
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.types import Health, ModelListing
+from halext_desktop.storage.logfile import see_the_log
+from halext_desktop.storage.settings import ROUTE_KEYS
 from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.chat_controller import (
@@ -38,6 +39,7 @@ from halext_desktop.ui.chat_controller import (
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
+from halext_desktop.ui.opened_files import draft_from_files
 from halext_desktop.ui.providers_panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
@@ -135,6 +137,9 @@ class MainWindow(QMainWindow):
         self.status = StatusBarWidget(self)
         self.statusBar().addPermanentWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(True)
+
+        # An error no widget was prepared for still reaches the user, in one line.
+        bridge.sig_unhandled_error.connect(self._on_unhandled_error)
 
         self.controller = ChatController(
             services, bridge, self.chat_view, self.composer, self.picker.current, self
@@ -248,6 +253,21 @@ class MainWindow(QMainWindow):
         default = self._svc.resolve_default(self._listing)
         self.picker.set_current(str(default) if default else None)
         self.composer.setFocus()
+
+    def open_files(self, args: list[str]) -> None:
+        """Files or ``file://`` URLs from the desktop ("Open with"): text files go into the
+        message box as fenced blocks, after what is already typed; the rest is named in a
+        banner."""
+        draft = draft_from_files(args)
+        if draft.text:
+            typed = self.composer.text().rstrip()
+            self.composer.set_text(f"{typed}\n\n{draft.text}" if typed else draft.text)
+            self.composer.setFocus()
+        if draft.problems:
+            self.chat_view.show_banner("warning", "; ".join(draft.problems) + ".")
+
+    def _on_unhandled_error(self, line: str) -> None:
+        self.chat_view.show_banner("error", f"Something went wrong: {line}. {see_the_log()}.")
 
     def _open_conversation(self, cid: int) -> None:
         if cid == self.controller.conversation_id:

@@ -53,7 +53,12 @@ from PySide6.QtWidgets import (
 
 from halext_desktop.routing.display import route_label
 from halext_desktop.routing.errors import RouteError
-from halext_desktop.routing.policy import CLOUD_REASON, OFFLINE_REASON, Policy, halext_model_is_cloud
+from halext_desktop.routing.policy import (
+    CLOUD_REASON,
+    OFFLINE_REASON,
+    Policy,
+    halext_model_is_cloud,
+)
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
 

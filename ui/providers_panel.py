@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import shiboken6
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
@@ -517,6 +516,7 @@ class ProvidersPanel(QWidget):
             check_route(backend),
             lambda result: self._on_checked(route_id, gen, result),
             lambda exc: self._on_check_failed(route_id, gen, exc),
+            owner=self,
         )
 
     def show_models(self, route_id: str) -> None:
@@ -541,6 +541,7 @@ class ProvidersPanel(QWidget):
             route_models(backend),
             lambda models: self._on_models(route_id, gen, models),
             lambda exc: self._on_models_failed(route_id, gen, exc),
+            owner=self,
         )
 
     def copy_id(self, info: ModelInfo) -> str:
@@ -554,8 +555,6 @@ class ProvidersPanel(QWidget):
     # ---- results -------------------------------------------------------------------------
 
     def _on_checked(self, route_id: str, gen: int, result: RouteCheck) -> None:
-        if not shiboken6.isValid(self):
-            return
         try:
             r = self.row(route_id)
         except KeyError:
@@ -578,7 +577,7 @@ class ProvidersPanel(QWidget):
         )
 
     def _on_models(self, route_id: str, gen: int, models: list[ModelInfo]) -> None:
-        if not shiboken6.isValid(self) or gen != self._models_gen:
+        if gen != self._models_gen:
             return
         n = len(models)
         note = f"{n} model{'s' if n != 1 else ''}" if n else "This route offers no models."
@@ -586,7 +585,7 @@ class ProvidersPanel(QWidget):
         self.sig_models_shown.emit(route_id)
 
     def _on_models_failed(self, route_id: str, gen: int, exc: BaseException) -> None:
-        if not shiboken6.isValid(self) or gen != self._models_gen:
+        if gen != self._models_gen:
             return
         if isinstance(exc, RouteError):
             text = exc.one_line()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from halext_desktop.app.turns import Turns
     from halext_desktop.routing.policy import Policy
     from halext_desktop.routing.refs import ModelRef
     from halext_desktop.routing.router import Router
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from halext_desktop.storage.conversations import ConversationStore
     from halext_desktop.storage.secrets import SecretStore
     from halext_desktop.storage.settings import Settings
+    from halext_desktop.storage.turns import Turns
     from halext_desktop.storage.usage import UsageLog
 
 

@@ -600,6 +600,7 @@ class UsageDashboard(QWidget):
             load(),
             lambda snap: self._on_loaded(gen, snap),
             lambda exc: self._on_failed(gen, exc),
+            owner=self,
         )
 
     def export_csv(self, path: str | Path) -> int:
@@ -663,12 +664,13 @@ class UsageDashboard(QWidget):
             prune(),
             lambda n: self._after_delete(n, f"older than {days} days"),
             self._on_change_failed,
+            owner=self,
         )
 
     # ---- loading -------------------------------------------------------------------------
 
     def _on_loaded(self, gen: int, snap: UsageSnapshot) -> None:
-        if gen != self._gen or not shiboken6.isValid(self):
+        if gen != self._gen:
             return  # an older load, overtaken by a newer one
         self._pending = None
         self._snapshot = snap
@@ -697,7 +699,7 @@ class UsageDashboard(QWidget):
         self.sig_loaded.emit()
 
     def _on_failed(self, gen: int, exc: BaseException) -> None:
-        if gen != self._gen or not shiboken6.isValid(self):
+        if gen != self._gen:
             return
         self._pending = None
         self.refresh_button.setEnabled(True)
@@ -822,8 +824,6 @@ class UsageDashboard(QWidget):
         self._after_delete(n, "")
 
     def _after_delete(self, n: int, why: str) -> None:
-        if not shiboken6.isValid(self):
-            return
         self._busy(False)
         noun = "request" if n == 1 else "requests"
         self._busy_note = f"deleted {n:,} {noun}" + (f" {why}" if why else "")
@@ -831,8 +831,6 @@ class UsageDashboard(QWidget):
         self.refresh()
 
     def _on_change_failed(self, exc: BaseException) -> None:
-        if not shiboken6.isValid(self):
-            return
         self._busy(False)
         text = str(exc) if isinstance(exc, OSError | ValueError) else type(exc).__name__
         log.error("changing the usage log failed", exc_info=exc)

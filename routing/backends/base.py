@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from halext_desktop.routing.types import BackendEvent, ChatMessage, ChatOptions, Health, Locality, ModelInfo
+from halext_desktop.routing.types import (
+    BackendEvent,
+    ChatMessage,
+    ChatOptions,
+    Health,
+    Locality,
+    ModelInfo,
+)
 
 
 @runtime_checkable

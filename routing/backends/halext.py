@@ -33,7 +33,11 @@ import httpx
 
 from halext_desktop.routing.backends.base import CredentialStore
 from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.halext_stream import HalextStreamParser, StreamFormatError, ends_with_mock_reply
+from halext_desktop.routing.halext_stream import (
+    HalextStreamParser,
+    StreamFormatError,
+    ends_with_mock_reply,
+)
 from halext_desktop.routing.jwt_claims import token_expiry, token_subject
 from halext_desktop.routing.netloc import classify_url
 from halext_desktop.routing.policy import halext_model_is_cloud

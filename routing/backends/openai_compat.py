@@ -22,7 +22,12 @@ import openai
 import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
-from halext_desktop.routing.backends.http_errors import cause_chain, connect_failure, netloc_of, one_line
+from halext_desktop.routing.backends.http_errors import (
+    cause_chain,
+    connect_failure,
+    netloc_of,
+    one_line,
+)
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url
 from halext_desktop.routing.refs import ModelRef

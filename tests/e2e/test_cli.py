@@ -237,7 +237,9 @@ def test_ctrl_c_before_any_reply_is_one_line_and_130(env, ollama_server: OllamaS
 
 def test_locked_database_is_one_clear_line(env, capsys, monkeypatch, ollama_server) -> None:
     assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "first")[0] == 0
-    monkeypatch.setattr("halext_desktop.app.core.Database", functools.partial(Database, busy_timeout_ms=200))
+    monkeypatch.setattr(
+        "halext_desktop.app.core.Database", functools.partial(Database, busy_timeout_ms=200)
+    )
     holder = sqlite3.connect(db_path(), isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")

@@ -14,10 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
-from tests.servers.halext_server import HalextServer, expected_reply
-from tests.servers.ollama_server import OllamaServer
 from halext_desktop.ui.chat_model import chip_text, warning_lines
 from halext_desktop.ui.main_window import MainWindow
+from tests.servers.halext_server import HalextServer, expected_reply
+from tests.servers.ollama_server import OllamaServer
 
 WAIT = 10_000  # ms
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from halext_desktop.app.turns import TurnBegun, TurnSaved
 from halext_desktop.routing.errors import ErrorKind
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started, UsageStatus
+from halext_desktop.storage.turns import TurnBegun, TurnSaved
 from tests.servers.halext_server import HalextServer, expected_reply
 
 

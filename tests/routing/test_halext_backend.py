@@ -12,9 +12,18 @@ import httpx
 import pytest
 
 from halext_desktop.routing.backends.base import Backend
-from halext_desktop.routing.backends.halext import HalextBackend, password_secret_name, token_secret_name
+from halext_desktop.routing.backends.halext import (
+    HalextBackend,
+    password_secret_name,
+    token_secret_name,
+)
 from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.jwt_claims import decode_claims, seconds_left, token_expiry, token_subject
+from halext_desktop.routing.jwt_claims import (
+    decode_claims,
+    seconds_left,
+    token_expiry,
+    token_subject,
+)
 from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,

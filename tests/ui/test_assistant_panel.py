@@ -28,9 +28,9 @@ from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import ModelListing, UsageStatus
 from halext_desktop.routing.usage_sink import MemoryUsageSink
 from halext_desktop.storage.settings import Settings
-from tests.servers.ollama_server import OllamaServer
 from halext_desktop.ui.assistant_panel import AssistantDialog, AssistantPage
 from halext_desktop.ui.bridge import Bridge
+from tests.servers.ollama_server import OllamaServer
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")

@@ -15,9 +15,9 @@ from halext_desktop.app.core import Core
 from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.storage.settings import Settings
+from halext_desktop.ui.main_window import MainWindow
 from tests.servers.conftest import ollama_server  # noqa: F401 (fixture)
 from tests.servers.ollama_server import OllamaServer
-from halext_desktop.ui.main_window import MainWindow
 
 WAIT = 10_000  # ms
 
@@ -68,9 +68,7 @@ def test_deleting_the_open_conversation_clears_it_and_undo_reopens_it(
     assert len(window.chat_view.message_ids()) == 1
 
 
-def test_deleting_another_conversation_keeps_the_open_one(
-    qtbot: QtBot, window: MainWindow
-) -> None:
+def test_deleting_another_conversation_keeps_the_open_one(qtbot: QtBot, window: MainWindow) -> None:
     keep = conversation_with_message(window, "Keep", "stay open")
     other = conversation_with_message(window, "Other", "delete me")
     window._open_conversation(keep)
@@ -92,7 +90,9 @@ def test_escape_clears_the_search_when_nothing_streams(qtbot: QtBot, window: Mai
 
 
 def test_escape_stops_a_streaming_reply_from_anywhere_in_the_window(
-    qtbot: QtBot, window: MainWindow, ollama_server: OllamaServer  # noqa: F811
+    qtbot: QtBot,
+    window: MainWindow,
+    ollama_server: OllamaServer,  # noqa: F811
 ) -> None:
     ollama_server.set_token_delay(0.2)
     window.composer.set_text("one two three four five six seven eight nine ten")
@@ -109,8 +109,6 @@ def test_escape_stops_a_streaming_reply_from_anywhere_in_the_window(
     assert cid is not None
     last = window._svc.conversations.messages(cid, limit=1)[0]
     assert last.status == "stopped"
-
-
 
 
 def test_choosing_dark_in_settings_applies_it_at_once(qtbot: QtBot, window: MainWindow) -> None:

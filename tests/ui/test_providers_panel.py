@@ -17,8 +17,6 @@ from halext_desktop.app.core import Core
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.storage.settings import Settings
-from tests.servers.halext_server import HalextServer
-from tests.servers.ollama_server import OllamaServer
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.providers_panel import (
     ADMIN_LIST_BUG_NOTE,
@@ -28,6 +26,8 @@ from halext_desktop.ui.providers_panel import (
     ProvidersPanel,
     RouteState,
 )
+from tests.servers.halext_server import HalextServer
+from tests.servers.ollama_server import OllamaServer
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 

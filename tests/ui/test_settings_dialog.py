@@ -24,10 +24,10 @@ from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
 from halext_desktop.storage.settings import DEFAULT_HALEXT_URL, Settings
-from tests.conftest import MemoryKeyring
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.settings_dialog import SettingsDialog
+from tests.conftest import MemoryKeyring
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
