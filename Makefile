@@ -20,10 +20,13 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
+# Every package, tests and benches included: the layers contract, lint, format, types.
+PY_DIRS := halext_desktop app ui storage routing resources tests bench
 lint: $(STAMP)
-	$(BIN)/ruff check routing storage app ui tests
-	$(BIN)/ruff format --check routing storage
-	$(BIN)/mypy routing storage
+	$(BIN)/lint-imports
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy halext_desktop tests bench
 
 screenshots: $(STAMP)
 	$(BIN)/python -m halext_desktop.app.qtcheck

@@ -59,7 +59,11 @@ def sign_in_through_settings(qtbot: QtBot, window: MainWindow) -> None:
         qtbot.mouseClick(page.sign_in_button, Qt.MouseButton.LeftButton)
     dlg.close()
     qtbot.waitUntil(
-        lambda: any(m.ref.kind == "halext" for m in window._listing.models), timeout=WAIT
+        lambda: (
+            window._listing is not None
+            and any(m.ref.kind == "halext" for m in window._listing.models)
+        ),
+        timeout=WAIT,
     )
 
 

@@ -13,6 +13,7 @@ import ollama
 import openai
 import pydantic
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.servers.ollama_server import (
     BUSY_MESSAGE,
@@ -25,6 +26,11 @@ from tests.servers.ollama_server import (
 )
 
 MSGS = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "why is the sky blue"},
+]
+# The same messages, typed as the openai client's parameters.
+OAI_MSGS: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "be brief"},
     {"role": "user", "content": "why is the sky blue"},
 ]
@@ -376,7 +382,7 @@ def test_num_predict_stops_with_length(client: ollama.Client) -> None:
 
 def test_generate_streams_response_field(client: ollama.Client) -> None:
     parts = list(client.generate(model="llama3.2", prompt="hi there", stream=True))
-    assert "".join(p.response for p in parts) == reply_text("llama3.2", "hi there")
+    assert "".join(p.response or "" for p in parts) == reply_text("llama3.2", "hi there")
     assert parts[-1].done and parts[-1].done_reason == "stop"
     assert client.generate(model="llama3.2", prompt="").done_reason == "load"
 
@@ -526,7 +532,7 @@ def test_v1_stream_is_sse_with_finish_usage_and_done(
     chunks = list(
         oai.chat.completions.create(
             model="llama3.2",
-            messages=MSGS,  # type: ignore[arg-type]
+            messages=OAI_MSGS,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -549,7 +555,7 @@ def test_v1_stream_is_sse_with_finish_usage_and_done(
 
 
 def test_v1_stream_defaults_to_false_and_json_modes(oai: openai.OpenAI) -> None:
-    resp = oai.chat.completions.create(model="llama3.2", messages=MSGS)  # type: ignore[arg-type]
+    resp = oai.chat.completions.create(model="llama3.2", messages=OAI_MSGS)
     assert resp.object == "chat.completion" and resp.choices[0].finish_reason == "stop"
     assert resp.choices[0].message.content == reply_text("llama3.2", "why is the sky blue")
     assert resp.usage is not None and resp.usage.total_tokens == resp.usage.prompt_tokens + len(
@@ -557,20 +563,20 @@ def test_v1_stream_defaults_to_false_and_json_modes(oai: openai.OpenAI) -> None:
     )
     as_json = oai.chat.completions.create(
         model="llama3.2",
-        messages=MSGS,  # type: ignore[arg-type]
+        messages=OAI_MSGS,
         response_format={"type": "json_object"},
     )
     assert json.loads(as_json.choices[0].message.content or "") == {
         "response": reply_text("llama3.2", "why is the sky blue")
     }
-    schema = {
+    schema: dict[str, object] = {
         "type": "object",
         "properties": {"answer": {"type": "string"}},
         "required": ["answer"],
     }
     structured = oai.chat.completions.create(
         model="llama3.2",
-        messages=MSGS,  # type: ignore[arg-type]
+        messages=OAI_MSGS,
         response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
     )
     assert json.loads(structured.choices[0].message.content or "") == {
@@ -580,7 +586,7 @@ def test_v1_stream_defaults_to_false_and_json_modes(oai: openai.OpenAI) -> None:
 
 def test_v1_errors_are_openai_shaped(oai: openai.OpenAI, ollama_server: OllamaServer) -> None:
     with pytest.raises(openai.NotFoundError) as nf:
-        oai.chat.completions.create(model="ghost", messages=MSGS)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="ghost", messages=OAI_MSGS)
     assert nf.value.body == {
         "message": "model 'ghost' not found",
         "type": "not_found_error",
@@ -591,11 +597,11 @@ def test_v1_errors_are_openai_shaped(oai: openai.OpenAI, ollama_server: OllamaSe
         oai.chat.completions.create(model="llama3.2", messages=[])
     ollama_server.fail_next(500, "runner crashed")
     with pytest.raises(openai.InternalServerError) as ise:
-        oai.chat.completions.create(model="llama3.2", messages=MSGS)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="llama3.2", messages=OAI_MSGS)
     assert isinstance(ise.value.body, dict) and ise.value.body["type"] == "api_error"
     ollama_server.busy()
     with pytest.raises(openai.InternalServerError) as busy:
-        oai.chat.completions.create(model="llama3.2", messages=MSGS)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="llama3.2", messages=OAI_MSGS)
     assert busy.value.status_code == 503
 
 
@@ -603,9 +609,7 @@ def test_v1_midstream_failure_ends_without_finish_or_done(
     oai: openai.OpenAI, http: httpx.Client, ollama_server: OllamaServer
 ) -> None:
     ollama_server.error_after(2)
-    chunks = list(
-        oai.chat.completions.create(model="llama3.2", messages=MSGS, stream=True)  # type: ignore[arg-type]
-    )
+    chunks = list(oai.chat.completions.create(model="llama3.2", messages=OAI_MSGS, stream=True))
     assert not any(c.choices[0].finish_reason for c in chunks if c.choices)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "llama3.2 says:"
     ollama_server.error_after(1)

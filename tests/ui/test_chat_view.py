@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from halext_desktop.ui import theme
 from halext_desktop.ui.chat_delegate import DOC_CACHE_SIZE
-from halext_desktop.ui.chat_model import ChatModel, stats_text
+from halext_desktop.ui.chat_model import ChatModel, MessageItem, stats_text
 from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
 
 
@@ -58,6 +58,13 @@ def view(qtbot: QtBot) -> Iterator[ChatView]:
     qtbot.waitExposed(v)
     yield v
     v.clear_banner()
+
+
+def item_of(view: ChatView, mid: int) -> MessageItem:
+    """The model's item for message ``mid`` (a test that expects it fails here if absent)."""
+    item = view.model.item_by_id(mid)
+    assert item is not None, f"message {mid} is not in the view"
+    return item
 
 
 def row_index(view: ChatView, mid: int) -> Any:
@@ -263,17 +270,17 @@ def test_streaming_deltas_are_buffered_into_few_model_updates(view: ChatView, qt
     feeder = DeltaFeeder(view, 100, deltas)
     feeder.start()
     expected = "".join(deltas)
-    qtbot.waitUntil(lambda: view.model.item_by_id(100).content == expected, timeout=20_000)
+    qtbot.waitUntil(lambda: item_of(view, 100).content == expected, timeout=20_000)
     assert feeder.sent == 500
     assert 1 <= len(changes) <= len(deltas) // 5, len(changes)
     assert resets == []
     assert view.is_streaming(100)
-    assert view.model.item_by_id(100).status == "streaming"
-    assert view.delegate.layout_for(view.model.item_by_id(100)).cursor is not None
+    assert item_of(view, 100).status == "streaming"
+    assert view.delegate.layout_for(item_of(view, 100)).cursor is not None
 
     final = reply(100, expected, meta={"locality": "local", "latency_ms": 900})
     view.stream_end(100, final)
-    item = view.model.item_by_id(100)
+    item = item_of(view, 100)
     assert (item.content, item.status) == (expected, "ok")
     assert not view.is_streaming()
     assert view.delegate.layout_for(item).cursor is None
@@ -284,9 +291,9 @@ def test_stream_end_flushes_what_is_still_buffered(view: ChatView) -> None:
     view.stream_begin(2)
     view.stream_delta(2, "Hello ")
     view.stream_delta(2, "world")
-    assert view.model.item_by_id(2).content == ""  # buffered, not yet in the model
+    assert item_of(view, 2).content == ""  # buffered, not yet in the model
     view.stream_end(2, reply(2, "", status="stopped"))  # storage had nothing: keep what was shown
-    item = view.model.item_by_id(2)
+    item = item_of(view, 2)
     assert (item.content, item.status) == ("Hello world", "stopped")
 
 
@@ -310,7 +317,7 @@ def test_update_during_streaming_keeps_the_streamed_text(view: ChatView, qtbot: 
             meta={"locality": "self-hosted"},
         )
     )
-    item = view.model.item_by_id(2)
+    item = item_of(view, 2)
     assert item.content == "partial answer"
     assert view.model.data(view.model.index(1), ChatModel.ChipRole) == "AI • mock:llama3.1 · halext"
 
@@ -342,7 +349,7 @@ def test_streaming_does_not_move_a_view_scrolled_up(view: ChatView, qtbot: QtBot
     for k in range(30):
         view.stream_delta(41, f"Line {k}\n\n")
     view.flush_stream()
-    qtbot.waitUntil(lambda: view.delegate.is_exact(view.model.item_by_id(41)))
+    qtbot.waitUntil(lambda: view.delegate.is_exact(item_of(view, 41)))
     top = view.list_view.indexAt(QPoint(1, 0))
     assert (top.row(), view.list_view.visualRect(top).top(), sb.value()) == before
     assert not view.is_at_bottom()
@@ -404,7 +411,7 @@ def test_append_update_and_remove_from(view: ChatView) -> None:
     view.load(history(1, 6))
     view.append_message(Msg(7, "user", "new"))
     view.update_message(Msg(7, "user", "edited", status="error", error="offline"))
-    item = view.model.item_by_id(7)
+    item = item_of(view, 7)
     assert (item.content, item.status) == ("edited", "error")
     assert view.model.data(view.model.index(6), ChatModel.WarningsRole) == ["⚠ Not sent: offline"]
     view.remove_from(4)
@@ -641,19 +648,19 @@ def test_long_conversation_streams_without_a_relayout_per_flush(
         view.stream_delta(401, f"Paragraph {k} of a long streamed reply.\n\n")
         view.flush_stream()
         qtbot.waitUntil(lambda: abs(bottom_gap(view)) <= 1)
-    assert view.model.item_by_id(401).content.count("Paragraph") == 40
+    assert item_of(view, 401).content.count("Paragraph") == 40
     assert len(layouts) <= 6, len(layouts)  # one per screen of text, not one per flush
-    assert view.delegate.reserve(401) > view.delegate.exact_height(view.model.item_by_id(401))
+    assert view.delegate.reserve(401) > view.delegate.exact_height(item_of(view, 401))
     # The reserved room below the text cannot be scrolled into.
     sb.setValue(sb.maximum())
     assert abs(bottom_gap(view)) <= 1
 
-    view.stream_end(401, reply(401, view.model.item_by_id(401).content))
+    view.stream_end(401, reply(401, item_of(view, 401).content))
     view.append_message(Msg(402, "user", "next"))
     qtbot.waitUntil(lambda: visible_in_viewport(view, 402) and abs(bottom_gap(view)) <= 1)
     assert view.delegate.reserve(401) == 0
     assert view.list_view.laid_out_height(view.model.row_of(401)) == view.delegate.exact_height(
-        view.model.item_by_id(401)
+        item_of(view, 401)
     )
 
 

@@ -137,8 +137,8 @@ def test_cloud_rows_are_disabled_with_the_reason_and_enabled_again(
     assert rows[str(QWEN.ref)][1].enabled and rows[str(NODE.ref)][1].enabled
 
     picker.set_policy(Policy(disable_cloud=False))
-    rows = {r.ref: r for r in picker.popup.model.rows() if r.kind is RowKind.MODEL}
-    assert rows[str(GPT.ref)].enabled and rows[str(GPT.ref)].reason is None
+    after = {r.ref: r for r in picker.popup.model.rows() if r.kind is RowKind.MODEL}
+    assert after[str(GPT.ref)].enabled and after[str(GPT.ref)].reason is None
 
 
 def test_offline_policy_disables_everything_but_ollama(picker: ModelPickerButton) -> None:
