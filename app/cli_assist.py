@@ -14,12 +14,14 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from halext_desktop.app.cli_errors import explain
 from halext_desktop.routing.assistants import (
     AssistantInput,
     AssistantInputError,
@@ -39,6 +41,9 @@ from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import UsageRecord
+
+if TYPE_CHECKING:
+    from halext_desktop.app.core import Core
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -141,11 +146,8 @@ def _note_text(args: argparse.Namespace, stdin: TextIO) -> str:
         raise AssistantInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def run_assist(core: Any, args: argparse.Namespace) -> int:
-    """Entry point for ``halext-desktop assist ...``; returns the exit code.
-
-    ``core`` is an ``app.core.Core`` (settings, router, ``resolve_model``, ``aclose``).
-    """
+def run_assist(core: Core, args: argparse.Namespace) -> int:
+    """Entry point for ``halext-desktop assist ...``; returns the exit code."""
     try:
         data = input_from_args(args)
     except AssistantInputError as exc:
@@ -154,15 +156,15 @@ def run_assist(core: Any, args: argparse.Namespace) -> int:
     return asyncio.run(_closing(core, _assist(core, args, data, sys.stdout, sys.stderr)))
 
 
-async def _closing(core: Any, coro: Any) -> int:
+async def _closing(core: Core, coro: Coroutine[Any, Any, int]) -> int:
     try:
-        return int(await coro)
+        return await coro
     finally:
         await core.aclose()
 
 
 async def _assist(
-    core: Any, args: argparse.Namespace, data: AssistantInput, out: TextIO, err: TextIO
+    core: Core, args: argparse.Namespace, data: AssistantInput, out: TextIO, err: TextIO
 ) -> int:
     try:
         listing = None
@@ -170,7 +172,7 @@ async def _assist(
             listing = await core.list_models()
         ref = core.resolve_model(args.model, listing)
     except RouteError as exc:
-        _err(exc.one_line(), err)
+        _err(explain(core, exc), err)
         return EXIT_FAIL
 
     cancel = CancelToken()
@@ -183,16 +185,24 @@ async def _assist(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-    return report(outcome, as_json=args.json, out=out, err=err)
+    # A route failure is worded like every other CLI failure (an internal one names the log).
+    problem = explain(core, outcome.error) if outcome.error is not None else outcome.problem()
+    return report(outcome, problem, as_json=args.json, out=out, err=err)
 
 
 # ---- output -----------------------------------------------------------------------------------
 
 
-def report(outcome: AssistantOutcome, *, as_json: bool, out: TextIO, err: TextIO) -> int:
-    """Print ``outcome`` (human sections or JSON) and return the exit code."""
+def report(
+    outcome: AssistantOutcome, problem: str | None, *, as_json: bool, out: TextIO, err: TextIO
+) -> int:
+    """Print ``outcome`` (human sections or JSON) and return the exit code.
+
+    ``problem`` is the one line saying why there is no result (``outcome.problem()``, or the
+    CLI's wording of the route error); None when there is a result.
+    """
     if as_json:
-        print(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False), file=out)
+        print(json.dumps(outcome_json(outcome, problem), indent=2, ensure_ascii=False), file=out)
     else:
         if outcome.answered is not None and outcome.locality is not None:
             print(chip_label(outcome.answered, outcome.locality), file=err)
@@ -203,7 +213,6 @@ def report(outcome: AssistantOutcome, *, as_json: bool, out: TextIO, err: TextIO
         elif outcome.raw_text:
             # Unreadable or partial: the raw reply goes to stdout so nothing is lost.
             out.write(outcome.raw_text.rstrip("\n") + "\n")
-    problem = outcome.problem()
     if outcome.result is not None:
         return EXIT_OK
     if outcome.cancelled:
@@ -263,8 +272,9 @@ def usage_json(row: UsageRecord) -> dict[str, Any]:
     return d
 
 
-def outcome_json(outcome: AssistantOutcome) -> dict[str, Any]:
-    """The ``--json`` object: the result plus what was asked, what answered, and usage."""
+def outcome_json(outcome: AssistantOutcome, problem: str | None) -> dict[str, Any]:
+    """The ``--json`` object: the result plus what was asked, what answered, and usage;
+    ``problem`` becomes its "error" when there is no result."""
     if outcome.result is not None:
         status = "ok"
     elif outcome.cancelled:
@@ -284,6 +294,6 @@ def outcome_json(outcome: AssistantOutcome) -> dict[str, Any]:
         "usage": usage_json(outcome.usage) if outcome.usage is not None else None,
     }
     if outcome.result is None:
-        obj["error"] = outcome.problem()
+        obj["error"] = problem
         obj["raw_text"] = outcome.raw_text
     return obj

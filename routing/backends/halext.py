@@ -32,7 +32,7 @@ import httpx
 
 from halext_desktop.routing.backends.base import CredentialStore
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
-from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.halext_stream import (
     HalextStreamParser,
     StreamFormatError,
@@ -424,7 +424,7 @@ class HalextBackend:
             return RouteError(
                 ErrorKind.BAD_REQUEST,
                 f"halext rejected the request to {path}: {detail}",
-                "This is a bug in Halext Desktop; please report it",
+                BUG_HINT,
                 status=status,
                 route_id=ROUTE_ID,
             )
