@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from sqlalchemy import exc as sa_exc
 
-from halext_desktop.app.cli_assist import add_assist_parser, run_assist, usage_json
-from halext_desktop.app.cli_errors import explain
+from halext_desktop.app.cli_assist_args import add_assist_parser
+from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.router import CancelToken
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "login": _login,
             "logout": _logout,
             "usage": _usage,
-            "assist": run_assist,
+            "assist": _assist,
         }[args.command]
         return handler(core, args)
     except RouteError as exc:
@@ -400,6 +400,15 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
             _err(f"stopped before any reply; your message is kept in conversation {conv.id}")
         return EXIT_CANCELLED
     return EXIT_OK
+
+
+# ---- assist -------------------------------------------------------------------------------
+
+
+def _assist(core: Core, args: argparse.Namespace) -> int:
+    from halext_desktop.app.cli_assist import run_assist
+
+    return run_assist(core, args)
 
 
 # ---- login / logout -----------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """``halext-desktop assist task|event|note``: the assistants from the command line.
 
-Wired into app/cli.py by two lines: ``add_assist_parser(sub)`` in the parser and
-``"assist": run_assist`` in the handler table. Output is sections with bullet lists, or
-one JSON object with ``--json``. A reply that cannot be read still prints its raw text on
-stdout (nothing is lost) and exits 1 with one clear line on stderr.
+Wired into app/cli.py by two lines: ``add_assist_parser(sub)`` (app/cli_assist_args.py) in
+the parser and ``run_assist`` in the handler table, imported only when ``assist`` runs (the
+assistants' pydantic models are not needed by other commands). Output is sections with
+bullet lists, or one JSON object with ``--json``. A reply that cannot be read still prints
+its raw text on stdout (nothing is lost) and exits 1 with one clear line on stderr.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import json
 import signal
 import sys
 from collections.abc import Coroutine
-from dataclasses import asdict
 from datetime import datetime
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from halext_desktop.app.cli_errors import explain
+from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.assistants import (
     AssistantInput,
     AssistantInputError,
@@ -40,7 +39,6 @@ from halext_desktop.routing.assistants import (
 from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.router import CancelToken
-from halext_desktop.routing.types import UsageRecord
 
 if TYPE_CHECKING:
     from halext_desktop.app.core import Core
@@ -49,47 +47,6 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
-
-
-def add_assist_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``assist`` with its ``task``, ``event`` and ``note`` subcommands to ``subparsers``
-    (the object ``ArgumentParser.add_subparsers()`` returned)."""
-    assist = subparsers.add_parser(
-        "assist",
-        help="task / event / note assistants (structured suggestions from a model)",
-        description="Ask a model for structured suggestions. Uses --model, else the default model.",
-    )
-    kinds = assist.add_subparsers(dest="assist_kind", metavar="KIND", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", "-m", help="model reference, e.g. ollama/llama3.1:8b")
-        p.add_argument(
-            "--json", action="store_true", help="print the result, models and usage as JSON"
-        )
-
-    task = kinds.add_parser(
-        "task", help="title and description → subtasks, labels, priority, estimate"
-    )
-    task.add_argument("--title", "-t", required=True, help="the task's title")
-    task.add_argument("--description", "-d", default="", help="more about the task")
-    common(task)
-
-    event = kinds.add_parser("event", help="title, time, description → preparation steps")
-    event.add_argument("--title", "-t", required=True, help="the event's title")
-    event.add_argument(
-        "--start", required=True, help="start time, ISO 8601 (2025-11-24T14:00, local time)"
-    )
-    event.add_argument("--end", help="end time, ISO 8601")
-    event.add_argument("--description", "-d", default="", help="more about the event")
-    common(event)
-
-    note = kinds.add_parser("note", help="text → summary, tags, extracted tasks")
-    source = note.add_mutually_exclusive_group()
-    source.add_argument("--text", help="the note's text")
-    source.add_argument("--file", "-f", help="read the note from this file ('-' = stdin)")
-    note.add_argument("stdin", nargs="?", metavar="-", help="'-' reads the note from stdin")
-    common(note)
-    return assist
 
 
 def _err(msg: str, stream: TextIO | None = None) -> None:
@@ -259,17 +216,6 @@ def format_result(result: TaskSuggestions | EventSuggestions | NoteSummary) -> s
         lines += _bullets("Tags", result.tags)
         lines += [""] + _bullets("Tasks", result.extracted_tasks)
     return "\n".join(lines) + "\n"
-
-
-def usage_json(row: UsageRecord) -> dict[str, Any]:
-    """A usage row as JSON-able values (datetimes ISO, enums by value)."""
-    d = asdict(row)
-    for key, value in d.items():
-        if isinstance(value, datetime):
-            d[key] = value.isoformat()
-        elif isinstance(value, Enum):
-            d[key] = value.value
-    return d
 
 
 def outcome_json(outcome: AssistantOutcome, problem: str | None) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 import ollama as ollama_client
 import pytest
 
-from halext_desktop.app.cli_assist import add_assist_parser, run_assist
+from halext_desktop.app.cli_assist import run_assist
+from halext_desktop.app.cli_assist_args import add_assist_parser
 from halext_desktop.app.core import Core
 from halext_desktop.routing.assistants import SCHEMAS, NoteInput, TaskInput, build_messages
 from halext_desktop.storage.logfile import log_path
