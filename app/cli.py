@@ -14,19 +14,25 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime
-from typing import Any, TextIO
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from sqlalchemy import exc as sa_exc
 
-from halext_desktop.app.cli_assist import add_assist_parser, run_assist
+from halext_desktop.app.cli_assist_args import add_assist_parser
+from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.display import chip_label
-from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.router import CancelToken
-from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started, UsageRecord
+from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
 from halext_desktop.storage.settings import SettingsError
+
+if TYPE_CHECKING:
+    # Imported where it is built (main): app.core pulls in every backend, and
+    # `halext-desktop config` must not wait for that.
+    from halext_desktop.app.core import Core
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -146,11 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "login": _login,
             "logout": _logout,
             "usage": _usage,
-            "assist": run_assist,
+            "assist": _assist,
         }[args.command]
         return handler(core, args)
     except RouteError as exc:
-        _err(_explain(core, exc))
+        _err(explain(core, exc))
         return EXIT_FAIL
     except (SettingsError, ValueError) as exc:
         _err(str(exc))
@@ -179,7 +185,7 @@ def _silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _db_problem(core: Any, exc: sa_exc.OperationalError) -> str:
+def _db_problem(core: Core, exc: sa_exc.OperationalError) -> str:
     from halext_desktop.storage.db import is_busy
 
     if is_busy(exc):
@@ -189,21 +195,6 @@ def _db_problem(core: Any, exc: sa_exc.OperationalError) -> str:
             "window or command has finished."
         )
     return f"The database {core.db.path} could not be written: {exc.orig or exc}"
-
-
-def _explain(core: Any, exc: RouteError) -> str:
-    """The error's line, plus the way out when a sign-in cannot outlive this process."""
-    line = exc.one_line()
-    if (
-        exc.kind is ErrorKind.SIGNED_OUT
-        and core.env_credentials is None
-        and not core.secrets.persistent
-    ):
-        line += (
-            ". There is no system keyring here, so `halext-desktop login` lasts one command: "
-            "set HALEXT_USERNAME and HALEXT_PASSWORD instead"
-        )
-    return line
 
 
 # ---- config -------------------------------------------------------------------------------
@@ -255,9 +246,9 @@ def _config(args: argparse.Namespace) -> int:
 # ---- models -------------------------------------------------------------------------------
 
 
-def _models(core: Any, args: argparse.Namespace) -> int:
+def _models(core: Core, args: argparse.Namespace) -> int:
     listing = asyncio.run(_with_close(core, core.list_models()))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in listing.models:
         refusal = core.router.refusal(info.ref)
         rows.append(
@@ -273,7 +264,7 @@ def _models(core: Any, args: argparse.Namespace) -> int:
                 "node": info.node_name,
             }
         )
-    problems = {rid: _explain(core, e) for rid, e in listing.errors.items()}
+    problems = {rid: explain(core, e) for rid, e in listing.errors.items()}
     problems.update({rid: f"skipped: {why}" for rid, why in listing.skipped.items()})
     if args.json:
         print(json.dumps({"models": rows, "routes": problems}, indent=2))
@@ -297,7 +288,7 @@ def _connect_hint() -> str:
     return CONNECT_HINT
 
 
-async def _with_close(core: Any, coro: Any) -> Any:
+async def _with_close(core: Core, coro: Coroutine[Any, Any, T]) -> T:
     try:
         return await coro
     finally:
@@ -313,7 +304,7 @@ def _read_prompt(parts: list[str]) -> str:
     return " ".join(parts)
 
 
-def _ask(core: Any, args: argparse.Namespace) -> int:
+def _ask(core: Core, args: argparse.Namespace) -> int:
     prompt = _read_prompt(args.prompt)
     if not prompt.strip():
         _err("the prompt is empty")
@@ -328,7 +319,7 @@ def _ask(core: Any, args: argparse.Namespace) -> int:
     return asyncio.run(_with_close(core, _ask_async(core, args, prompt, sys.stdout)))
 
 
-async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
+async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
     from halext_desktop.storage.turns import TurnBegun
 
     listing = None
@@ -390,17 +381,17 @@ async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: Text
             "conversation_id": conv.id,
             "status": terminal.usage.status.value,
             "notes": list(getattr(terminal, "notes", ())),
-            "usage": _usage_json(terminal.usage),
+            "usage": usage_json(terminal.usage),
         }
         if isinstance(terminal, Failed):
-            obj["error"] = terminal.error.one_line()
+            obj["error"] = explain(core, terminal.error)
         print(json.dumps(obj, indent=2))
     else:
         for note in new_notes:
             print(f"⚠ {note}", file=sys.stderr)
     if isinstance(terminal, Failed):
         kept = " (partial reply kept)" if terminal.partial_text else ""
-        _err(_explain(core, terminal.error) + kept)
+        _err(explain(core, terminal.error) + kept)
         return EXIT_FAIL
     if isinstance(terminal, Cancelled):
         if terminal.partial_text:
@@ -411,20 +402,19 @@ async def _ask_async(core: Any, args: argparse.Namespace, prompt: str, out: Text
     return EXIT_OK
 
 
-def _usage_json(row: UsageRecord) -> dict[str, Any]:
-    d = asdict(row)
-    for k, v in d.items():
-        if isinstance(v, datetime):
-            d[k] = v.isoformat()
-        elif hasattr(v, "value"):
-            d[k] = v.value
-    return d
+# ---- assist -------------------------------------------------------------------------------
+
+
+def _assist(core: Core, args: argparse.Namespace) -> int:
+    from halext_desktop.app.cli_assist import run_assist
+
+    return run_assist(core, args)
 
 
 # ---- login / logout -----------------------------------------------------------------------
 
 
-def _login(core: Any, args: argparse.Namespace) -> int:
+def _login(core: Core, args: argparse.Namespace) -> int:
     username = args.username or core.settings.halext_username
     if not username:
         if not sys.stdin.isatty():
@@ -451,7 +441,7 @@ def _login(core: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _logout(core: Any, args: argparse.Namespace) -> int:
+def _logout(core: Core, args: argparse.Namespace) -> int:
     asyncio.run(_with_close(core, core.sign_out()))
     print("Signed out; the token and any remembered password were removed from the keyring")
     return EXIT_OK
@@ -460,7 +450,7 @@ def _logout(core: Any, args: argparse.Namespace) -> int:
 # ---- usage --------------------------------------------------------------------------------
 
 
-def _usage(core: Any, args: argparse.Namespace) -> int:
+def _usage(core: Core, args: argparse.Namespace) -> int:
     from halext_desktop.storage.usage import parse_since
 
     since = parse_since(args.since)

@@ -1,9 +1,10 @@
 """``halext-desktop assist task|event|note``: the assistants from the command line.
 
-Wired into app/cli.py by two lines: ``add_assist_parser(sub)`` in the parser and
-``"assist": run_assist`` in the handler table. Output is sections with bullet lists, or
-one JSON object with ``--json``. A reply that cannot be read still prints its raw text on
-stdout (nothing is lost) and exits 1 with one clear line on stderr.
+Wired into app/cli.py by two lines: ``add_assist_parser(sub)`` (app/cli_assist_args.py) in
+the parser and ``run_assist`` in the handler table, imported only when ``assist`` runs (the
+assistants' pydantic models are not needed by other commands). Output is sections with
+bullet lists, or one JSON object with ``--json``. A reply that cannot be read still prints
+its raw text on stdout (nothing is lost) and exits 1 with one clear line on stderr.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import contextlib
 import json
 import signal
 import sys
-from dataclasses import asdict
+from collections.abc import Coroutine
 from datetime import datetime
-from enum import Enum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.assistants import (
     AssistantInput,
     AssistantInputError,
@@ -38,53 +39,14 @@ from halext_desktop.routing.assistants import (
 from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.router import CancelToken
-from halext_desktop.routing.types import UsageRecord
+
+if TYPE_CHECKING:
+    from halext_desktop.app.core import Core
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
-
-
-def add_assist_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``assist`` with its ``task``, ``event`` and ``note`` subcommands to ``subparsers``
-    (the object ``ArgumentParser.add_subparsers()`` returned)."""
-    assist = subparsers.add_parser(
-        "assist",
-        help="task / event / note assistants (structured suggestions from a model)",
-        description="Ask a model for structured suggestions. Uses --model, else the default model.",
-    )
-    kinds = assist.add_subparsers(dest="assist_kind", metavar="KIND", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", "-m", help="model reference, e.g. ollama/llama3.1:8b")
-        p.add_argument(
-            "--json", action="store_true", help="print the result, models and usage as JSON"
-        )
-
-    task = kinds.add_parser(
-        "task", help="title and description → subtasks, labels, priority, estimate"
-    )
-    task.add_argument("--title", "-t", required=True, help="the task's title")
-    task.add_argument("--description", "-d", default="", help="more about the task")
-    common(task)
-
-    event = kinds.add_parser("event", help="title, time, description → preparation steps")
-    event.add_argument("--title", "-t", required=True, help="the event's title")
-    event.add_argument(
-        "--start", required=True, help="start time, ISO 8601 (2025-11-24T14:00, local time)"
-    )
-    event.add_argument("--end", help="end time, ISO 8601")
-    event.add_argument("--description", "-d", default="", help="more about the event")
-    common(event)
-
-    note = kinds.add_parser("note", help="text → summary, tags, extracted tasks")
-    source = note.add_mutually_exclusive_group()
-    source.add_argument("--text", help="the note's text")
-    source.add_argument("--file", "-f", help="read the note from this file ('-' = stdin)")
-    note.add_argument("stdin", nargs="?", metavar="-", help="'-' reads the note from stdin")
-    common(note)
-    return assist
 
 
 def _err(msg: str, stream: TextIO | None = None) -> None:
@@ -141,11 +103,8 @@ def _note_text(args: argparse.Namespace, stdin: TextIO) -> str:
         raise AssistantInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def run_assist(core: Any, args: argparse.Namespace) -> int:
-    """Entry point for ``halext-desktop assist ...``; returns the exit code.
-
-    ``core`` is an ``app.core.Core`` (settings, router, ``resolve_model``, ``aclose``).
-    """
+def run_assist(core: Core, args: argparse.Namespace) -> int:
+    """Entry point for ``halext-desktop assist ...``; returns the exit code."""
     try:
         data = input_from_args(args)
     except AssistantInputError as exc:
@@ -154,15 +113,15 @@ def run_assist(core: Any, args: argparse.Namespace) -> int:
     return asyncio.run(_closing(core, _assist(core, args, data, sys.stdout, sys.stderr)))
 
 
-async def _closing(core: Any, coro: Any) -> int:
+async def _closing(core: Core, coro: Coroutine[Any, Any, int]) -> int:
     try:
-        return int(await coro)
+        return await coro
     finally:
         await core.aclose()
 
 
 async def _assist(
-    core: Any, args: argparse.Namespace, data: AssistantInput, out: TextIO, err: TextIO
+    core: Core, args: argparse.Namespace, data: AssistantInput, out: TextIO, err: TextIO
 ) -> int:
     try:
         listing = None
@@ -170,7 +129,7 @@ async def _assist(
             listing = await core.list_models()
         ref = core.resolve_model(args.model, listing)
     except RouteError as exc:
-        _err(exc.one_line(), err)
+        _err(explain(core, exc), err)
         return EXIT_FAIL
 
     cancel = CancelToken()
@@ -183,16 +142,24 @@ async def _assist(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-    return report(outcome, as_json=args.json, out=out, err=err)
+    # A route failure is worded like every other CLI failure (an internal one names the log).
+    problem = explain(core, outcome.error) if outcome.error is not None else outcome.problem()
+    return report(outcome, problem, as_json=args.json, out=out, err=err)
 
 
 # ---- output -----------------------------------------------------------------------------------
 
 
-def report(outcome: AssistantOutcome, *, as_json: bool, out: TextIO, err: TextIO) -> int:
-    """Print ``outcome`` (human sections or JSON) and return the exit code."""
+def report(
+    outcome: AssistantOutcome, problem: str | None, *, as_json: bool, out: TextIO, err: TextIO
+) -> int:
+    """Print ``outcome`` (human sections or JSON) and return the exit code.
+
+    ``problem`` is the one line saying why there is no result (``outcome.problem()``, or the
+    CLI's wording of the route error); None when there is a result.
+    """
     if as_json:
-        print(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False), file=out)
+        print(json.dumps(outcome_json(outcome, problem), indent=2, ensure_ascii=False), file=out)
     else:
         if outcome.answered is not None and outcome.locality is not None:
             print(chip_label(outcome.answered, outcome.locality), file=err)
@@ -203,7 +170,6 @@ def report(outcome: AssistantOutcome, *, as_json: bool, out: TextIO, err: TextIO
         elif outcome.raw_text:
             # Unreadable or partial: the raw reply goes to stdout so nothing is lost.
             out.write(outcome.raw_text.rstrip("\n") + "\n")
-    problem = outcome.problem()
     if outcome.result is not None:
         return EXIT_OK
     if outcome.cancelled:
@@ -252,19 +218,9 @@ def format_result(result: TaskSuggestions | EventSuggestions | NoteSummary) -> s
     return "\n".join(lines) + "\n"
 
 
-def usage_json(row: UsageRecord) -> dict[str, Any]:
-    """A usage row as JSON-able values (datetimes ISO, enums by value)."""
-    d = asdict(row)
-    for key, value in d.items():
-        if isinstance(value, datetime):
-            d[key] = value.isoformat()
-        elif isinstance(value, Enum):
-            d[key] = value.value
-    return d
-
-
-def outcome_json(outcome: AssistantOutcome) -> dict[str, Any]:
-    """The ``--json`` object: the result plus what was asked, what answered, and usage."""
+def outcome_json(outcome: AssistantOutcome, problem: str | None) -> dict[str, Any]:
+    """The ``--json`` object: the result plus what was asked, what answered, and usage;
+    ``problem`` becomes its "error" when there is no result."""
     if outcome.result is not None:
         status = "ok"
     elif outcome.cancelled:
@@ -284,6 +240,6 @@ def outcome_json(outcome: AssistantOutcome) -> dict[str, Any]:
         "usage": usage_json(outcome.usage) if outcome.usage is not None else None,
     }
     if outcome.result is None:
-        obj["error"] = outcome.problem()
+        obj["error"] = problem
         obj["raw_text"] = outcome.raw_text
     return obj

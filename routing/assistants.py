@@ -2,9 +2,10 @@
 
 Each assistant builds a strict prompt that carries a JSON schema, sends it like a chat
 turn (so policy, offline mode and usage rows apply unchanged, with the endpoint
-``assist:<kind>``), and validates the reply into a dataclass. Backends turn
-``ChatOptions.json_schema`` into Ollama's ``format`` or OpenAI's JSON mode; halext has no
-such field, so the prompt alone has to hold the model to the schema.
+``assist:<kind>``), and validates the reply into a result whose one definition (a pydantic
+dataclass) is also the schema. Backends turn ``ChatOptions.json_schema`` into Ollama's
+``format`` or OpenAI's JSON mode; halext has no such field, so the prompt alone has to hold
+the model to the schema.
 
 The halext server's own ``/ai/tasks/suggest``, ``/ai/events/analyze`` and
 ``/ai/notes/summarize`` are broken (always 500, halext-api.md §5.6) and are not used.
@@ -19,7 +20,21 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from functools import cache, partial
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
+
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import PydanticCustomError
 
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
@@ -96,39 +111,218 @@ _INPUT_TYPES: dict[AssistantKind, type] = {
 }
 
 
-# ---- results ---------------------------------------------------------------------------------
+# ---- results: one definition per kind --------------------------------------------------------
+#
+# Each result is a pydantic dataclass. Its fields give the JSON schema the model is asked to
+# fill (sent to Ollama as ``format`` and quoted in the prompt) and the validation of the
+# reply, so the two cannot drift apart. Validation is tolerant of how models slip (a string
+# where a list belongs, "2.5 hours", "URGENT", other spellings of a key: the field's
+# aliases) and strict about content; every problem it finds is worded for a person.
+
+# The pydantic error type of our own checks; its message is a phrase that follows the field's
+# name ('is int, not a list of strings').
+_REPLY_PROBLEM = "reply_problem"
+
+_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)])\s+")
+_HOURS_RE = re.compile(
+    r"^(?:~|about|approx\.?|approximately|around)?\s*(\d+(?:\.\d+)?)\s*"
+    r"(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)?\.?$",
+    re.IGNORECASE,
+)
 
 
-@dataclass(frozen=True, slots=True)
+def _problem(phrase: str) -> PydanticCustomError:
+    return PydanticCustomError(_REPLY_PROBLEM, "{phrase}", {"phrase": phrase})
+
+
+def _item_text(item: Any) -> str | None:
+    """A list item as text: strings, numbers, or an object with one obvious text field."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int | float):
+        return str(item)
+    if isinstance(item, dict):
+        for key in ("title", "name", "text", "task", "step", "description", "label", "tag"):
+            if isinstance(item.get(key), str):
+                return str(item[key])
+        strings = [v for v in item.values() if isinstance(v, str)]
+        if len(strings) == 1:
+            return strings[0]
+    return None
+
+
+def _texts(value: Any, *, tags: bool) -> list[str]:
+    if isinstance(value, str):
+        # One string where a list belongs: split it the way a person would read it.
+        value = re.split(r"[\n,;]" if tags else r"\n", value)
+    if not isinstance(value, list):
+        raise _problem(f"is {type(value).__name__}, not a list of strings")
+    out: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value, start=1):
+        text = _item_text(item)
+        if text is None:
+            raise _problem(f"item {index} is {type(item).__name__}, not text")
+        text = _BULLET_RE.sub("", text).strip()
+        if tags:
+            text = text.lstrip("#").strip()
+        key = text.casefold()
+        if not text or (tags and key in seen):
+            continue
+        seen.add(key)
+        out.append(text)
+    return out
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = " ".join(v.strip() for v in value)
+    if not isinstance(value, str):
+        raise _problem(f"is {type(value).__name__}, not text")
+    return value.strip()
+
+
+def _priority(value: Any) -> Any:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in PRIORITIES:
+        raise _problem(f"must be one of {', '.join(PRIORITIES)} (got {json.dumps(value)})")
+    return text
+
+
+def _hours(value: Any) -> float:
+    hours: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        hours = float(value)
+    elif isinstance(value, str):
+        match = _HOURS_RE.match(value.strip())
+        if match:
+            hours = float(match.group(1))
+            if (match.group(2) or "h").lower().startswith("m"):
+                hours /= 60.0
+    if hours is None or not math.isfinite(hours):
+        raise _problem(f"is not a number of hours (got {json.dumps(value)})")
+    return hours
+
+
+def _keys(*names: str) -> AliasChoices:
+    """The keys a field is read from: its name first (an exact key wins), then the other
+    spellings models use (after camelCase → snake_case)."""
+    return AliasChoices(*names)
+
+
+TextList = Annotated[list[str], BeforeValidator(partial(_texts, tags=False))]
+TagList = Annotated[list[str], BeforeValidator(partial(_texts, tags=True))]
+Text = Annotated[str, BeforeValidator(_text)]
+# Constraints come before the validator, so they apply to the converted value and show in
+# the schema as JSON Schema's own keywords (minLength, minimum, maximum).
+NonEmptyText = Annotated[str, Field(min_length=1), BeforeValidator(_text)]
+Hours = Annotated[float, Field(ge=0, le=MAX_ESTIMATED_HOURS), BeforeValidator(_hours)]
+
+# Extra keys are ignored when reading a reply, but the schema asks for none.
+_RESULT_CONFIG = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=_RESULT_CONFIG)
 class TaskSuggestions:
     """The task assistant's answer."""
 
-    subtasks: list[str]
-    labels: list[str]
-    priority: Priority
-    priority_reasoning: str
-    estimated_hours: float
+    subtasks: Annotated[
+        TextList,
+        Field(
+            description="Concrete next actions, in order, each one short line",
+            validation_alias=_keys("subtasks", "sub_tasks", "steps"),
+        ),
+    ]
+    labels: Annotated[
+        TagList,
+        Field(
+            description="A few short lower-case labels for filing the task",
+            validation_alias=_keys("labels", "tags"),
+        ),
+    ]
+    priority: Annotated[Priority, BeforeValidator(_priority)]
+    priority_reasoning: Annotated[
+        Text,
+        Field(
+            description="One sentence: why this priority",
+            validation_alias=_keys("priority_reasoning", "priority_reason", "reasoning"),
+        ),
+    ]
+    estimated_hours: Annotated[
+        Hours,
+        Field(
+            description="Total time to finish the task, in hours",
+            validation_alias=_keys(
+                "estimated_hours",
+                "estimate_hours",
+                "estimated_time_hours",
+                "time_estimate_hours",
+                "hours",
+            ),
+        ),
+    ]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=_RESULT_CONFIG)
 class EventSuggestions:
     """The event assistant's answer."""
 
-    summary: str
-    preparation_steps: list[str]
-    suggestions: list[str]
+    summary: Annotated[NonEmptyText, Field(description="One or two sentences about the event")]
+    preparation_steps: Annotated[
+        TextList,
+        Field(
+            description="What to do before the event, in order",
+            validation_alias=_keys(
+                "preparation_steps", "preparation", "prep_steps", "preparation_tasks"
+            ),
+        ),
+    ]
+    suggestions: Annotated[
+        TextList, Field(description="Other useful suggestions (agenda, reminders, travel...)")
+    ]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=_RESULT_CONFIG)
 class NoteSummary:
     """The note assistant's answer."""
 
-    summary: str
-    tags: list[str]
-    extracted_tasks: list[str]
+    summary: Annotated[NonEmptyText, Field(description="A short summary of the note")]
+    tags: Annotated[
+        TagList,
+        Field(
+            description="A few short lower-case topic tags",
+            validation_alias=_keys("tags", "labels"),
+        ),
+    ]
+    extracted_tasks: Annotated[
+        TextList,
+        Field(
+            description="Action items the note mentions, each one short line",
+            validation_alias=_keys("extracted_tasks", "tasks", "action_items"),
+        ),
+    ]
 
 
 AssistantResult = TaskSuggestions | EventSuggestions | NoteSummary
+
+RESULT_TYPES: dict[AssistantKind, type[AssistantResult]] = {
+    "task": TaskSuggestions,
+    "event": EventSuggestions,
+    "note": NoteSummary,
+}
+
+# What each kind's result is called in messages ("could not be read as task suggestions").
+RESULT_NAMES: dict[AssistantKind, str] = {
+    "task": "task suggestions",
+    "event": "event suggestions",
+    "note": "a note summary",
+}
+
+_ADAPTERS: dict[AssistantKind, TypeAdapter[Any]] = {
+    kind: TypeAdapter(cls) for kind, cls in RESULT_TYPES.items()
+}
 
 
 def result_to_dict(result: AssistantResult) -> dict[str, Any]:
@@ -139,68 +333,26 @@ def result_to_dict(result: AssistantResult) -> dict[str, Any]:
 # ---- schemas ---------------------------------------------------------------------------------
 
 
-def _string_list(description: str, *, min_items: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "array",
-        "items": {"type": "string"},
-        "description": description,
-    }
-    if min_items:
-        schema["minItems"] = min_items
-    return schema
+class _PlainSchema(GenerateJsonSchema):
+    """The JSON schema without pydantic's titles and the class docstring: what the model
+    reads in the prompt should be only what it has to fill."""
 
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
-TASK_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "subtasks": _string_list("Concrete next actions, in order, each one short line"),
-        "labels": _string_list("A few short lower-case labels for filing the task"),
-        "priority": {"type": "string", "enum": list(PRIORITIES)},
-        "priority_reasoning": {"type": "string", "description": "One sentence: why this priority"},
-        "estimated_hours": {
-            "type": "number",
-            "minimum": 0,
-            "description": "Total time to finish the task, in hours",
-        },
-    },
-    "required": ["subtasks", "labels", "priority", "priority_reasoning", "estimated_hours"],
-    "additionalProperties": False,
-}
+    def generate(self, schema: Any, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        out = super().generate(schema, mode)
+        out.pop("title", None)
+        out.pop("description", None)
+        return {"type": out.pop("type", "object"), **out}
 
-EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "description": "One or two sentences about the event"},
-        "preparation_steps": _string_list("What to do before the event, in order"),
-        "suggestions": _string_list("Other useful suggestions (agenda, reminders, travel...)"),
-    },
-    "required": ["summary", "preparation_steps", "suggestions"],
-    "additionalProperties": False,
-}
-
-NOTE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "description": "A short summary of the note"},
-        "tags": _string_list("A few short lower-case topic tags"),
-        "extracted_tasks": _string_list("Action items the note mentions, each one short line"),
-    },
-    "required": ["summary", "tags", "extracted_tasks"],
-    "additionalProperties": False,
-}
 
 SCHEMAS: dict[AssistantKind, dict[str, Any]] = {
-    "task": TASK_SCHEMA,
-    "event": EVENT_SCHEMA,
-    "note": NOTE_SCHEMA,
+    kind: adapter.json_schema(schema_generator=_PlainSchema) for kind, adapter in _ADAPTERS.items()
 }
-
-# What each kind's result is called in messages ("could not be read as task suggestions").
-RESULT_NAMES: dict[AssistantKind, str] = {
-    "task": "task suggestions",
-    "event": "event suggestions",
-    "note": "a note summary",
-}
+TASK_SCHEMA = SCHEMAS["task"]
+EVENT_SCHEMA = SCHEMAS["event"]
+NOTE_SCHEMA = SCHEMAS["note"]
 
 
 def check_kind(kind: str) -> AssistantKind:
@@ -356,37 +508,6 @@ class AssistantParseError(ValueError):
 
 _FENCE_RE = re.compile(r"```[ \t]*(?:json5?|jsonc|JSON)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])([A-Z])")
-_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)])\s+")
-_HOURS_RE = re.compile(
-    r"^(?:~|about|approx\.?|approximately|around)?\s*(\d+(?:\.\d+)?)\s*"
-    r"(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)?\.?$",
-    re.IGNORECASE,
-)
-
-# Spellings models use for our keys (after camelCase → snake_case), per kind.
-_ALIASES: dict[AssistantKind, dict[str, str]] = {
-    "task": {
-        "sub_tasks": "subtasks",
-        "steps": "subtasks",
-        "tags": "labels",
-        "priority_reason": "priority_reasoning",
-        "reasoning": "priority_reasoning",
-        "estimate_hours": "estimated_hours",
-        "estimated_time_hours": "estimated_hours",
-        "time_estimate_hours": "estimated_hours",
-        "hours": "estimated_hours",
-    },
-    "event": {
-        "preparation": "preparation_steps",
-        "prep_steps": "preparation_steps",
-        "preparation_tasks": "preparation_steps",
-    },
-    "note": {
-        "tasks": "extracted_tasks",
-        "action_items": "extracted_tasks",
-        "labels": "tags",
-    },
-}
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -439,133 +560,62 @@ def extract_json_object(text: str) -> dict[str, Any]:
     )
 
 
-def _normalise_keys(kind: AssistantKind, obj: dict[str, Any]) -> dict[str, Any]:
+def _normalise_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    """camelCase, kebab-case and spaced keys as snake_case; a null value as no value."""
     out: dict[str, Any] = {}
-    aliases = _ALIASES[kind]
     for key, value in obj.items():
-        if not isinstance(key, str):
+        if not isinstance(key, str) or value is None:
             continue
         norm = _CAMEL_RE.sub(r"_\1", key.strip()).lower().replace("-", "_").replace(" ", "_")
-        norm = aliases.get(norm, norm)
-        # An exact key wins over an alias that maps to the same field.
+        # An exact key wins over another spelling of the same key.
         if norm not in out or key == norm:
             out[norm] = value
     return out
 
 
+@cache
+def _accepted_keys(kind: AssistantKind) -> frozenset[str]:
+    """Every key the ``kind`` result reads: its fields' names and their other spellings."""
+    keys: set[str] = set()
+    # Every pydantic dataclass has __pydantic_fields__ (name → FieldInfo).
+    fields: dict[str, FieldInfo] = cast(Any, RESULT_TYPES[kind]).__pydantic_fields__
+    for name, info in fields.items():
+        keys.add(name)
+        if isinstance(info.validation_alias, AliasChoices):
+            keys.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return frozenset(keys)
+
+
 def _unwrap(kind: AssistantKind, obj: dict[str, Any]) -> dict[str, Any]:
     """``{"result": {...}}`` → the inner object, when the outer one has none of our keys."""
-    required = SCHEMAS[kind]["required"]
-    norm = _normalise_keys(kind, obj)
-    if any(k in norm for k in required):
+    norm = _normalise_keys(obj)
+    if norm.keys() & _accepted_keys(kind):
         return norm
     inner = [v for v in obj.values() if isinstance(v, dict)]
     if len(obj) == 1 and len(inner) == 1:
-        return _normalise_keys(kind, inner[0])
+        return _normalise_keys(inner[0])
     return norm
 
 
-def _require(obj: dict[str, Any], field: str, raw: str) -> Any:
-    value = obj.get(field)
-    if value is None:
-        raise AssistantParseError(f'The reply has no "{field}" field', raw)
-    return value
-
-
-def _item_text(item: Any) -> str | None:
-    """A list item as text: strings, numbers, or an object with one obvious text field."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, bool):
-        return None
-    if isinstance(item, int | float):
-        return str(item)
-    if isinstance(item, dict):
-        for key in ("title", "name", "text", "task", "step", "description", "label", "tag"):
-            if isinstance(item.get(key), str):
-                return str(item[key])
-        strings = [v for v in item.values() if isinstance(v, str)]
-        if len(strings) == 1:
-            return strings[0]
-    return None
-
-
-def _text_list(obj: dict[str, Any], field: str, raw: str, *, tags: bool = False) -> list[str]:
-    value = _require(obj, field, raw)
-    if isinstance(value, str):
-        # One string where a list belongs: split it the way a person would read it.
-        value = [p for p in re.split(r"[\n,;]" if tags else r"\n", value)]
-    if not isinstance(value, list):
-        raise AssistantParseError(
-            f'The reply\'s "{field}" is {type(value).__name__}, not a list of strings', raw
-        )
-    out: list[str] = []
-    seen: set[str] = set()
-    for index, item in enumerate(value, start=1):
-        text = _item_text(item)
-        if text is None:
-            raise AssistantParseError(
-                f'The reply\'s "{field}" item {index} is {type(item).__name__}, not text', raw
-            )
-        text = _BULLET_RE.sub("", text).strip()
-        if tags:
-            text = text.lstrip("#").strip()
-        key = text.casefold()
-        if not text or (tags and key in seen):
-            continue
-        seen.add(key)
-        out.append(text)
-    return out
-
-
-def _text(obj: dict[str, Any], field: str, raw: str, *, allow_empty: bool) -> str:
-    value = _require(obj, field, raw)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        value = " ".join(v.strip() for v in value)
-    if not isinstance(value, str):
-        raise AssistantParseError(
-            f'The reply\'s "{field}" is {type(value).__name__}, not text', raw
-        )
-    value = value.strip()
-    if not value and not allow_empty:
-        raise AssistantParseError(f'The reply\'s "{field}" is empty', raw)
-    return value
-
-
-def _priority(obj: dict[str, Any], raw: str) -> Priority:
-    value = _require(obj, "priority", raw)
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in PRIORITIES:
-        raise AssistantParseError(
-            f'The reply\'s "priority" must be one of {", ".join(PRIORITIES)} '
-            f"(got {json.dumps(value)})",
-            raw,
-        )
-    return text  # type: ignore[return-value]
-
-
-def _hours(obj: dict[str, Any], raw: str) -> float:
-    value = _require(obj, "estimated_hours", raw)
-    hours: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        hours = float(value)
-    elif isinstance(value, str):
-        match = _HOURS_RE.match(value.strip())
-        if match:
-            hours = float(match.group(1))
-            unit = (match.group(2) or "h").lower()
-            if unit.startswith("m"):
-                hours /= 60.0
-    if hours is None or not math.isfinite(hours):
-        raise AssistantParseError(
-            f'The reply\'s "estimated_hours" is not a number of hours (got {json.dumps(value)})',
-            raw,
-        )
-    if hours < 0 or hours > MAX_ESTIMATED_HOURS:
-        raise AssistantParseError(
-            f'The reply\'s "estimated_hours" is out of range (got {hours:g})', raw
-        )
-    return hours
+def _sentence(exc: ValidationError) -> str:
+    """The first problem pydantic found (fields in order, as a person would check them), as
+    one sentence naming the field."""
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "object"
+    kind, value = first["type"], first.get("input")
+    if kind == "missing":
+        text = f'The reply has no "{field}" field'
+    elif kind == _REPLY_PROBLEM:
+        text = f'The reply\'s "{field}" {(first.get("ctx") or {}).get("phrase")}'
+    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        got = f"{value:g}" if isinstance(value, int | float) else json.dumps(value, default=str)
+        text = f'The reply\'s "{field}" is out of range (got {got})'
+    elif kind in ("string_too_short", "too_short"):
+        text = f'The reply\'s "{field}" is {"empty" if not value else "too short"}'
+    else:
+        detail = " ".join(str(first["msg"]).split())
+        text = f'The reply\'s "{field}" is not valid ({detail[:1].lower()}{detail[1:]})'
+    return text
 
 
 def parse_result(kind: str, text: str) -> AssistantResult:
@@ -573,30 +623,16 @@ def parse_result(kind: str, text: str) -> AssistantResult:
 
     Tolerant of how models wrap JSON (code fences, prose around it, camelCase keys, a
     one-key wrapper object) and of obvious slips (priority case, "2.5 hours"), strict about
-    content: a missing or mistyped field raises AssistantParseError naming the field, with
-    the raw text kept.
+    content: a missing or mistyped field raises AssistantParseError with one sentence naming
+    the field, and the raw text kept.
     """
     k = check_kind(kind)
     obj = _unwrap(k, extract_json_object(text))
-    if k == "task":
-        return TaskSuggestions(
-            subtasks=_text_list(obj, "subtasks", text),
-            labels=_text_list(obj, "labels", text, tags=True),
-            priority=_priority(obj, text),
-            priority_reasoning=_text(obj, "priority_reasoning", text, allow_empty=True),
-            estimated_hours=_hours(obj, text),
-        )
-    if k == "event":
-        return EventSuggestions(
-            summary=_text(obj, "summary", text, allow_empty=False),
-            preparation_steps=_text_list(obj, "preparation_steps", text),
-            suggestions=_text_list(obj, "suggestions", text),
-        )
-    return NoteSummary(
-        summary=_text(obj, "summary", text, allow_empty=False),
-        tags=_text_list(obj, "tags", text, tags=True),
-        extracted_tasks=_text_list(obj, "extracted_tasks", text),
-    )
+    try:
+        result: AssistantResult = _ADAPTERS[k].validate_python(obj)
+    except ValidationError as exc:
+        raise AssistantParseError(_sentence(exc), text) from None
+    return result
 
 
 # ---- running through the router --------------------------------------------------------------

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# The hint of a failure only a bug explains. Routing cannot say where the log file is (that
+# is storage's business): whoever shows an INTERNAL error to the user names the file.
+BUG_HINT = "This is a bug in Halext Desktop; please report it"
+
 
 class ErrorKind(StrEnum):
     SIGNED_OUT = "signed_out"  # no/expired halext credentials and none remembered

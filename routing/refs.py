@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 ROUTE_KINDS: tuple[str, ...] = ("halext", "ollama", "openai")
 
-# A host name is what the user typed in settings; keep it simple so it never needs escaping.
+# A host or endpoint name is what the user typed in settings (``ollama@studio``); keep it
+# simple so it never needs escaping. Settings validate names with the same rule.
 _HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+HOST_NAME_RULE = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def is_host_name(name: object) -> TypeGuard[str]:
+    """Whether ``name`` can name a configured host or endpoint (see HOST_NAME_RULE)."""
+    return isinstance(name, str) and _HOST_RE.match(name) is not None
 
 
 class ModelRefError(ValueError):
@@ -44,10 +52,8 @@ class ModelRef:
     def __post_init__(self) -> None:
         if self.kind not in ROUTE_KINDS:
             raise ModelRefError(f"unknown route {self.kind!r}: use one of {', '.join(ROUTE_KINDS)}")
-        if self.host is not None and not _HOST_RE.match(self.host):
-            raise ModelRefError(
-                f"bad host name {self.host!r}: letters, digits, '.', '_' and '-' only"
-            )
+        if self.host is not None and not is_host_name(self.host):
+            raise ModelRefError(f"bad host name {self.host!r}: {HOST_NAME_RULE}")
         if not self.model or self.model != self.model.strip():
             raise ModelRefError("the model id after the '/' is empty or has surrounding spaces")
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from halext_desktop.routing.backends.base import Backend
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 # What each route kind calls its chat endpoint, stored in the usage row's `endpoint`.
 _ENDPOINTS = {"halext": "/ai/chat/stream", "ollama": "/api/chat", "openai": "/chat/completions"}
-
-MOCK_MODEL = "mock:llama3.1"
 
 
 class CancelToken:
@@ -243,9 +242,7 @@ class Router:
                     route_id=ref.route_id,
                 )
                 if is_primary:
-                    usage = self._write(
-                        request, ref, None, UsageStatus.ERROR, err, 0.0, None, "", None
-                    )
+                    usage = self._attempt_for(request, ref).record(UsageStatus.ERROR, err)
                     last_error, last_usage = err, usage
                     if len(candidates) == 1:
                         yield Failed(err, "", usage)
@@ -264,17 +261,13 @@ class Router:
                 )
                 if is_primary:
                     # The user asked for it explicitly: refuse clearly, never substitute silently.
-                    usage = self._write(
-                        request, ref, None, UsageStatus.BLOCKED, err, 0.0, None, "", None
-                    )
+                    usage = self._attempt_for(request, ref).record(UsageStatus.BLOCKED, err)
                     yield Failed(err, "", usage)
                     return
                 continue
 
             if cancel.cancelled:
-                usage = self._write(
-                    request, ref, None, UsageStatus.CANCELLED, None, 0.0, None, "", None
-                )
+                usage = self._attempt_for(request, ref).record(UsageStatus.CANCELLED)
                 yield Cancelled("", usage)
                 return
 
@@ -320,11 +313,8 @@ class Router:
         previous_error: RouteError | None,
     ) -> AsyncIterator[RouterEvent]:
         """One route: yields Started/Delta and finally exactly one terminal event."""
-        t0 = self._clock()
-        ttft: float | None = None
-        parts: list[str] = []
-        answered = ref
-        done: BackendDone | None = None
+        attempt = self._attempt_for(request, ref)
+        attempt.start()
         messages = list(request.messages)
         agen = backend.stream_chat(ref.model, messages, request.options)
         cancel_wait = asyncio.ensure_future(cancel_event.wait())
@@ -342,11 +332,8 @@ class Router:
                         asyncio.CancelledError, StopAsyncIteration, RouteError
                     ):
                         await next_item
-                    text = "".join(parts)
-                    usage = self._write(
-                        request, ref, answered, UsageStatus.CANCELLED, None, t0, ttft, text, done
-                    )
-                    yield Cancelled(text, usage, answered)
+                    usage = attempt.record(UsageStatus.CANCELLED)
+                    yield Cancelled(attempt.text, usage, attempt.answered)
                     return
                 try:
                     item = next_item.result()
@@ -354,6 +341,7 @@ class Router:
                     break
                 if isinstance(item, BackendStarted):
                     answered = ModelRef(ref.kind, ref.host, item.answered_model or ref.model)
+                    attempt.answered = answered
                     if (
                         ref.kind == "halext"
                         and policy.disable_cloud
@@ -367,9 +355,8 @@ class Router:
                             "or ask the server's admin",
                             route_id=ref.route_id,
                         )
-                        usage = self._write(
-                            request, ref, answered, UsageStatus.BLOCKED, err, t0, None, "", None
-                        )
+                        attempt.discard_reply()
+                        usage = attempt.record(UsageStatus.BLOCKED, err)
                         yield Failed(err, "", usage, tuple(notes), answered)
                         return
                     if not same_model(ref.model, item.answered_model):
@@ -388,13 +375,13 @@ class Router:
                 elif isinstance(item, BackendDelta):
                     if not item.text:
                         continue
-                    if ttft is None:
-                        ttft = self._clock() - t0
-                    parts.append(item.text)
+                    attempt.add_text(item.text)
                     yield Delta(item.text)
                 elif isinstance(item, BackendDone):
-                    done = item
-                    if item.answered_model and not same_model(answered.model, item.answered_model):
+                    attempt.done = item
+                    if item.answered_model and not same_model(
+                        attempt.answered.model, item.answered_model
+                    ):
                         notes.append(
                             f"Asked {ref.model} — the server answered with {item.answered_model}"
                             + (
@@ -403,19 +390,15 @@ class Router:
                                 else ""
                             )
                         )
-                        answered = ModelRef(ref.kind, ref.host, item.answered_model)
+                        attempt.answered = ModelRef(ref.kind, ref.host, item.answered_model)
         except RouteError as err:
             err.route_id = err.route_id or ref.route_id
-            text = "".join(parts)
-            usage = self._write(
-                request, ref, answered, UsageStatus.ERROR, err, t0, ttft, text, done
-            )
-            yield Failed(err, text, usage, tuple(notes), answered if parts else None)
+            usage = attempt.record(UsageStatus.ERROR, err)
+            yield Failed(err, attempt.text, usage, tuple(notes), attempt.answered_if_text())
             return
         except asyncio.CancelledError:
             # The task itself was cancelled (app shutting down): still one row, then propagate.
-            text = "".join(parts)
-            self._write(request, ref, answered, UsageStatus.CANCELLED, None, t0, ttft, text, done)
+            attempt.record(UsageStatus.CANCELLED)
             raise
         except Exception as exc:  # a bug in a backend must not lose the partial reply
             log.exception("backend %s crashed", ref.route_id)
@@ -424,11 +407,8 @@ class Router:
                 f"Unexpected error from {ref.route_id}: {type(exc).__name__}",
                 route_id=ref.route_id,
             )
-            text = "".join(parts)
-            usage = self._write(
-                request, ref, answered, UsageStatus.ERROR, crash, t0, ttft, text, done
-            )
-            yield Failed(crash, text, usage, tuple(notes), answered if parts else None)
+            usage = attempt.record(UsageStatus.ERROR, crash)
+            yield Failed(crash, attempt.text, usage, tuple(notes), attempt.answered_if_text())
             return
         finally:
             cancel_wait.cancel()
@@ -437,24 +417,74 @@ class Router:
                 with contextlib.suppress(Exception):
                     await aclose()
 
-        text = "".join(parts)
-        usage = self._write(request, ref, answered, UsageStatus.OK, None, t0, ttft, text, done)
-        yield Finished(text, usage, tuple(notes), answered)
+        usage = attempt.record(UsageStatus.OK)
+        yield Finished(attempt.text, usage, tuple(notes), attempt.answered)
 
     # ---- usage -----------------------------------------------------------------------
 
-    def _write(
-        self,
-        request: ChatRequest,
-        asked: ModelRef,
-        answered: ModelRef | None,
-        status: UsageStatus,
-        error: RouteError | None,
-        t0: float,
-        ttft: float | None,
-        text: str,
-        done: BackendDone | None,
-    ) -> UsageRecord:
+    def _attempt_for(self, request: ChatRequest, ref: ModelRef) -> _Attempt:
+        """The usage record of one route attempt at ``ref``; ``record`` writes its row."""
+        # Until the backend names who answers, the asked reference stands for it.
+        return _Attempt(request, asked=ref, answered=ref, sink=self._sink, clock=self._clock)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one route attempt has gathered so far, and the one usage row it ends with.
+
+    The router fills it in as the stream goes (``start``, ``answered``, ``add_text``,
+    ``done``) and calls ``record`` exactly once per attempt, whatever the outcome. An attempt
+    refused before any I/O (not configured, blocked, cancelled) is recorded unstarted: its
+    latency is 0.
+
+    Attributes:
+        request: what was asked.
+        asked: the route and model this attempt went to (the request's, or a fallback).
+        answered: who answered: ``asked`` until the backend names another model.
+        sink: receives the row.
+        clock: monotonic seconds.
+        t0: when the request was sent, or None when it never was.
+        ttft: seconds from ``t0`` to the first text, or None.
+        parts: the reply's text so far.
+        done: the backend's closing event, with its token counts, once it came.
+    """
+
+    request: ChatRequest
+    asked: ModelRef
+    answered: ModelRef
+    sink: UsageSink
+    clock: Callable[[], float]
+    t0: float | None = None
+    ttft: float | None = None
+    parts: list[str] = field(default_factory=list)
+    done: BackendDone | None = None
+
+    def start(self) -> None:
+        self.t0 = self.clock()
+
+    def add_text(self, text: str) -> None:
+        if self.ttft is None and self.t0 is not None:
+            self.ttft = self.clock() - self.t0
+        self.parts.append(text)
+
+    def discard_reply(self) -> None:
+        """Forget what arrived (a reply stopped by policy is not kept, not even its counts)."""
+        self.parts.clear()
+        self.ttft = None
+        self.done = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def answered_if_text(self) -> ModelRef | None:
+        """Who answered, when some of the reply came (a failure before any text names none)."""
+        return self.answered if self.parts else None
+
+    def record(self, status: UsageStatus, error: RouteError | None = None) -> UsageRecord:
+        """Build this attempt's usage row, hand it to the sink (a failing sink is logged,
+        never raised: the reply matters more than its log row) and return it."""
+        request, done = self.request, self.done
         prompt = request.messages[-1].content if request.messages else ""
         exact = bool(done and done.exact_tokens and done.prompt_tokens is not None)
         if exact and done is not None:
@@ -465,28 +495,28 @@ class Router:
             prompt_tokens = (
                 done.prompt_tokens if done and done.prompt_tokens is not None else len(prompt) // 4
             )
-            response_tokens = len(text) // 4
-        endpoint = _ENDPOINTS.get(asked.kind, "")
+            response_tokens = len(self.text) // 4
+        endpoint = _ENDPOINTS.get(self.asked.kind, "")
         if request.endpoint_name != "chat":
             endpoint = f"{request.endpoint_name}:{endpoint}"
         row = UsageRecord(
-            model_identifier=str(answered or asked),
+            model_identifier=str(self.answered),
             endpoint=endpoint,
             prompt_tokens=prompt_tokens,
             response_tokens=response_tokens,
             total_tokens=prompt_tokens + response_tokens,
-            latency_ms=int((self._clock() - t0) * 1000) if t0 else 0,
+            latency_ms=int((self.clock() - self.t0) * 1000) if self.t0 is not None else 0,
             created_at=datetime.now(UTC),
             conversation_id=request.conversation_id,
-            route=asked.route_id,
+            route=self.asked.route_id,
             requested_model=str(request.ref),
             status=status,
             error=error.message if error else None,
-            ttft_ms=int(ttft * 1000) if ttft is not None else None,
+            ttft_ms=int(self.ttft * 1000) if self.ttft is not None else None,
             tokens_exact=exact,
         )
         try:
-            self._sink.record(row)
+            self.sink.record(row)
         except Exception:  # the reply matters more than its log row; say so in the log
             log.exception("could not write the usage row")
         return row

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.refs import HOST_NAME_RULE, ModelRef, ModelRefError, is_host_name
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ DEFAULT_HALEXT_URL = "https://org.halext.org/api"
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 OLLAMA_DEFAULT_PORT = 11434
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _TRUE = ("true", "on", "yes", "1")
 _FALSE = ("false", "off", "no", "0")
 _THEMES = ("system", "light", "dark")
@@ -142,11 +140,8 @@ def _check_named_urls(key: str, value: Any, *, keys_forbidden: bool) -> list[dic
                 f"{key}: unknown field(s) {', '.join(map(str, extra))}; use name and url"
             )
         name = item.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise SettingsError(
-                f"{key}: bad name {name!r}: 1-63 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit"
-            )
+        if not is_host_name(name):
+            raise SettingsError(f"{key}: bad name {name!r}: {HOST_NAME_RULE}")
         if name in seen:
             raise SettingsError(f"{key}: the name {name!r} is used twice; names must be unique")
         seen.add(name)

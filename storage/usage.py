@@ -30,7 +30,7 @@ from sqlalchemy import Row, Table, delete, insert, select
 from sqlalchemy import exc as sa_exc
 
 from halext_desktop.routing.types import UsageRecord, UsageStatus
-from halext_desktop.storage.db import Database
+from halext_desktop.storage.db import Database, is_busy
 from halext_desktop.storage.models import UsageLog as UsageLogModel
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,6 @@ def _db_time(when: datetime) -> str:
     if when.tzinfo is not None:
         when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _is_transient(e: sa_exc.OperationalError) -> bool:
-    text = str(e.orig).lower() if e.orig is not None else str(e).lower()
-    return "locked" in text or "busy" in text
 
 
 def _record_from(r: Row[Any]) -> UsageRecord:
@@ -214,7 +209,7 @@ class UsageLog:
                 try:
                     self._insert(batch)
                 except sa_exc.OperationalError as e:
-                    if _is_transient(e) and attempt < WRITE_ATTEMPTS:
+                    if is_busy(e) and attempt < WRITE_ATTEMPTS:
                         time.sleep(self._retry_delay_s * attempt)
                         continue
                     log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,3 +43,18 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(kr)
     yield kr
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A test that runs the CLI's ``main`` configures logging for its process: handlers on its
+    captured stderr and on its temporary home's log file. Take them off afterwards, or every
+    later warning is written to a closed stream ("--- Logging error ---")."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

@@ -66,10 +66,6 @@ from halext_desktop.ui.markdown import COPY_SCHEME
 
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
 
-# A painted chat makes thousands of Qt calls a second; without this, PySide6 6.12.0 on
-# Python 3.11 aborts the process within seconds (see theme.guard_pyside_refcounts).
-theme.guard_pyside_refcounts()
-
 
 class _ChatListView(QListView):
     """QListView with the hooks ChatView needs: after-layout, resize and hover callbacks."""

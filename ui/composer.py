@@ -22,9 +22,6 @@ from halext_desktop.ui import theme
 PLACEHOLDER = "Message… (Enter sends, Shift+Enter new line)"
 MAX_LINES = 8
 
-# Importing the composer may be the first Qt use of a process (see theme.py for why).
-theme.guard_pyside_refcounts()
-
 
 class _MessageEdit(QPlainTextEdit):
     """The text field; reports Enter, Escape and focus to the Composer."""

@@ -7,9 +7,6 @@ other helpers only read a palette.
 
 from __future__ import annotations
 
-import platform
-import sys
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
@@ -23,36 +20,6 @@ THEMES: tuple[str, ...] = ("system", "light", "dark")
 
 # Application property remembering the platform style while a theme is forced.
 _FORCED_STYLE = "halext_platform_style"
-
-
-# What CPython 3.12 uses for immortal objects, roughly: far from 0 and from overflow.
-_IMMORTAL_REFCOUNT = 1 << 60
-
-
-def guard_pyside_refcounts() -> bool:
-    """Work around PySide6 6.12.0 on Python 3.11: every call returning None (all void
-    methods), True/False (``Signal.emit``) drops one reference to that singleton without
-    taking it. Python 3.12 made these objects immortal, 3.11 did not, so after a few
-    thousand Qt calls the interpreter aborts ("Fatal Python error: none_dealloc").
-    PySide6 6.11.3 does not have the bug. Give the three singletons an immortal-sized
-    reference count, as 3.12 does. Idempotent; a no-op on 3.12+. Returns True if applied.
-    """
-    from PySide6 import QtCore
-
-    # pyproject pins PySide6 below 6.12; this only guards an install that ignored the pin.
-    if (
-        sys.version_info >= (3, 12)
-        or platform.python_implementation() != "CPython"
-        or not QtCore.__version__.startswith("6.12.0")
-    ):
-        return False
-    import ctypes
-
-    for obj in (None, True, False):
-        refcount = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt is the first field
-        if refcount.value < _IMMORTAL_REFCOUNT // 2:
-            refcount.value += _IMMORTAL_REFCOUNT
-    return True
 
 
 def mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -206,9 +173,7 @@ def apply_theme(
     app: QApplication, theme: str | None = "system", font_size: int | None = None
 ) -> None:
     """Apply Settings → Appearance: ``system`` follows the platform, ``light``/``dark`` force a
-    Fusion palette. ``font_size`` (points) sets the UI font size; None/0 keeps the default.
-    Also applies ``guard_pyside_refcounts`` (the app calls this first thing)."""
-    guard_pyside_refcounts()
+    Fusion palette. ``font_size`` (points) sets the UI font size; None/0 keeps the default."""
     choice = (theme or "system").strip().lower()
     hints = app.styleHints()
     if choice in ("light", "dark"):

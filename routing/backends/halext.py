@@ -27,12 +27,12 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 
 from halext_desktop.routing.backends.base import CredentialStore
-from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
+from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.halext_stream import (
     HalextStreamParser,
     StreamFormatError,
@@ -128,10 +128,7 @@ class HalextBackend:
             weakref.WeakKeyDictionary()
         )
         self.last_default_model_id: str | None = None
-        parts = urlsplit(self.base_url)
-        self._host = parts.hostname or self.base_url
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._hostport = f"{self._host}:{port}"
+        self._hostport = netloc_of(self.base_url)
 
     def __repr__(self) -> str:
         return f"HalextBackend({self.base_url!r}, username={self._username!r})"
@@ -387,40 +384,16 @@ class HalextBackend:
         return _Translate(self, path)
 
     def _connect_error(self, exc: Exception) -> RouteError:
-        text = str(exc) or type(exc).__name__
-        low = text.lower()
-        if any(
-            s in low
-            for s in (
-                "name or service not known",
-                "nodename nor servname",
-                "getaddrinfo",
-                "name resolution",
-                "no address associated",
-            )
-        ):
-            return _route_error(
-                ErrorKind.CONNECTION,
-                f"Cannot resolve {self._host}",
-                "Check the server URL in Settings and your network",
-            )
-        if "ssl" in low or "certificate" in low:
-            return _route_error(
-                ErrorKind.CONNECTION,
-                f"TLS handshake with {self._hostport} failed",
-                "Check the server URL (https vs http) and the server's certificate",
-            )
-        if "refused" in low or "all connection attempts failed" in low:
-            return _route_error(
-                ErrorKind.CONNECTION,
-                f"Connection refused at {self._hostport}",
-                "check the server URL in Settings",
-            )
-        return _route_error(
-            ErrorKind.CONNECTION,
-            f"Cannot connect to {self._hostport} ({_one_line(text)})",
-            "check the server URL in Settings",
-        )
+        message, cause = connect_failure(exc, self._hostport)
+        if cause == "other":
+            # Nothing telling at the bottom of the chain: the library's own words are all
+            # there is to go on.
+            message += f" ({one_line(str(exc) or type(exc).__name__)})"
+        hint = {
+            "dns": "Check the server URL in Settings and your network",
+            "tls": "Check the server URL (https vs http) and the server's certificate",
+        }.get(cause, "check the server URL in Settings")
+        return _route_error(ErrorKind.CONNECTION, message, hint)
 
     def _json_of(self, resp: httpx.Response, path: str) -> Any:
         try:
@@ -451,7 +424,7 @@ class HalextBackend:
             return RouteError(
                 ErrorKind.BAD_REQUEST,
                 f"halext rejected the request to {path}: {detail}",
-                "This is a bug in Halext Desktop; please report it",
+                BUG_HINT,
                 status=status,
                 route_id=ROUTE_ID,
             )
@@ -805,11 +778,6 @@ def _secs(value: float | None) -> str:
     return f"{value:g} s"
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _detail_of(resp: httpx.Response) -> str | None:
     """FastAPI's ``detail`` as one line (422: the first error's msg and where), or None
     when the body is not FastAPI JSON."""
@@ -821,14 +789,14 @@ def _detail_of(resp: httpx.Response) -> str | None:
         return None
     detail = data["detail"]
     if isinstance(detail, str):
-        return _one_line(detail)
+        return one_line(detail)
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         first = detail[0]
         msg = str(first.get("msg") or "invalid request")
         loc = first.get("loc")
         where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
-        return _one_line(f"{msg} ({where})" if where else msg)
-    return _one_line(json.dumps(detail))
+        return one_line(f"{msg} ({where})" if where else msg)
+    return one_line(json.dumps(detail))
 
 
 _TITLE_RE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -841,11 +809,11 @@ def _text_summary(resp: httpx.Response) -> str:
     ctype = resp.headers.get("content-type", "")
     if "html" in ctype or text.lower().startswith(("<html", "<!doctype")):
         return resp.reason_phrase or (
-            _one_line(m.group(1)) if (m := _TITLE_RE.search(text)) else "an HTML error page"
+            one_line(m.group(1)) if (m := _TITLE_RE.search(text)) else "an HTML error page"
         )
     if not text:
         return resp.reason_phrase or "empty response"
-    return _one_line(text.splitlines()[0])
+    return one_line(text.splitlines()[0])
 
 
 def _int_or_none(value: Any) -> int | None:

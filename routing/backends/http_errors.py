@@ -47,13 +47,19 @@ def cause_chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc``, then what caused it (explicitly or while handling), down to the OS error.
 
     Library errors wrap the telling one (``ConnectionRefusedError``, ``ssl.SSLError``) a few
-    levels down; a cycle in the chain is walked once."""
+    levels down. An exception group's members are walked too: anyio raises
+    "All connection attempts failed" from a group when every address of a host name (``::1``
+    and ``127.0.0.1`` for ``localhost``) failed. A cycle in the chain is walked once."""
     seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        cur = cur.__cause__ or cur.__context__
+    pending: list[BaseException] = [exc]
+    while pending:
+        cur: BaseException | None = pending.pop()
+        while cur is not None and id(cur) not in seen:
+            seen.add(id(cur))
+            yield cur
+            if isinstance(cur, BaseExceptionGroup):
+                pending.extend(reversed(cur.exceptions))
+            cur = cur.__cause__ or cur.__context__
 
 
 def connect_failure(exc: BaseException, netloc: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ client raises when), and a stopped stream is closed so the server stops generati
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -26,7 +27,7 @@ import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
-from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url, host_of
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import (
@@ -40,6 +41,8 @@ from halext_desktop.routing.types import (
     Locality,
     ModelInfo,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 11434
 # Chat: connect fails fast, but a token may take long (model load, big prompt evaluation).
@@ -437,10 +440,12 @@ class OllamaBackend:
                 f"Ollama on {where} sent a bad reply ({type(exc).__name__})",
                 "Is this an Ollama server? Check the URL and update Ollama.",
             )
+        # The log keeps the traceback that the one-line message leaves out.
+        log.error("unexpected error from Ollama on %s", where, exc_info=exc)
         return err(
             ErrorKind.INTERNAL,
             f"Unexpected error talking to Ollama on {where}: {type(exc).__name__}",
-            "Please report this with the log file.",
+            BUG_HINT,
         )
 
     def _connect_hint(self, cause: str) -> str:

@@ -13,6 +13,7 @@ mid-stream error exactly that way (an empty delta, then end of stream, no ``[DON
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -28,7 +29,7 @@ from halext_desktop.routing.backends.http_errors import (
     netloc_of,
     one_line,
 )
-from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import (
@@ -42,6 +43,8 @@ from halext_desktop.routing.types import (
     Locality,
     ModelInfo,
 )
+
+log = logging.getLogger(__name__)
 
 # Chat: connect fails fast; read is the longest gap between two chunks.
 CHAT_TIMEOUT = openai.Timeout(120.0, connect=3.0)
@@ -341,10 +344,12 @@ class OpenAICompatBackend:
                 f"{where} reported an error: {self._scrub(exc.message)}",
                 "Try again; if it repeats, check the server.",
             )
+        # The log keeps the traceback that the one-line message leaves out.
+        log.error("unexpected error from %s", where, exc_info=exc)
         return err(
             ErrorKind.INTERNAL,
             f"Unexpected error talking to {where}: {type(exc).__name__}",
-            "Please report this with the log file.",
+            BUG_HINT,
         )
 
 

@@ -14,12 +14,14 @@ import sys
 from pathlib import Path
 
 import keyring
+import ollama
 import pytest
 from keyring.backends import fail
 
 from halext_desktop.app.cli import main
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
+from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.paths import db_path
 from halext_desktop.storage.settings import Settings
 from halext_desktop.storage.usage import UsageLog
@@ -105,6 +107,20 @@ def test_ask_failure_is_one_line_and_nonzero(env, capsys, ollama_server) -> None
     assert code == 1 and out == ""
     lines = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
     assert len(lines) == 1 and "Connection refused" in lines[0]
+
+
+def test_internal_error_names_the_log_file(env, capsys, monkeypatch) -> None:
+    async def surprise(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")  # nothing the backend knows how to translate
+
+    monkeypatch.setattr(ollama.AsyncClient, "chat", surprise)
+    code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "hello")
+    assert code == 1 and out == ""
+    (line,) = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert "Unexpected error talking to Ollama" in line and "KeyError" in line
+    assert line.endswith(f"please report it; details are in the log file {log_path()}")
+    # ... and the file has what the line leaves out.
+    assert "KeyError: 'boom'" in log_path().read_text(encoding="utf-8")
 
 
 def test_disable_cloud_refuses_before_sending(env, capsys, monkeypatch, halext_server) -> None:

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ollama as ollama_client
 import pytest
 
-from halext_desktop.app.cli_assist import add_assist_parser, run_assist
+from halext_desktop.app.cli_assist import run_assist
+from halext_desktop.app.cli_assist_args import add_assist_parser
 from halext_desktop.app.core import Core
 from halext_desktop.routing.assistants import SCHEMAS, NoteInput, TaskInput, build_messages
+from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
 from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import OllamaServer
@@ -212,6 +215,29 @@ def test_unknown_model_exits_1_with_one_line(
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "nope:1b" in err
     assert [(r.endpoint, r.status.value) for r in rows] == [("assist:note:/api/chat", "error")]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_internal_error_names_the_log_file(
+    ollama: OllamaServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    as_json: bool,
+) -> None:
+    async def surprise(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")  # nothing the backend knows how to translate
+
+    monkeypatch.setattr(ollama_client.AsyncClient, "chat", surprise)
+    argv = ["note", "--text", "hi", "-m", f"ollama/{MODEL}"] + (["--json"] if as_json else [])
+    code, out, err, rows = _cli(argv, capsys)
+    assert code == 1
+    (line,) = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    names_the_log = f"please report it; details are in the log file {log_path()}"
+    assert "Unexpected error talking to Ollama" in line and line.endswith(names_the_log)
+    if as_json:
+        obj = json.loads(out)
+        assert obj["status"] == "error" and obj["error"].endswith(names_the_log)
+    assert [r.status.value for r in rows] == ["error"]
 
 
 def test_cloud_switch_refuses_a_halext_cloud_model_without_a_request(

@@ -259,6 +259,52 @@ def test_parse_errors_name_the_problem_and_keep_the_raw_text(
     assert "\n" not in info.value.message
 
 
+def test_a_reply_of_the_wrong_shape_is_one_readable_sentence() -> None:
+    """Validation is pydantic's; what the user reads is one sentence about the first field
+    that is wrong, never pydantic's multi-line report."""
+    text = json.dumps(
+        {
+            "subtasks": {"first": "a", "second": "b"},
+            "labels": 3,
+            "priority": 7,
+            "priority_reasoning": ["fine", 2],
+            "estimated_hours": [],
+        }
+    )
+    with pytest.raises(AssistantParseError) as info:
+        parse_result("task", text)
+    assert info.value.message == 'The reply\'s "subtasks" is dict, not a list of strings'
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"estimated_hours": 20_000}, 'The reply\'s "estimated_hours" is out of range (got 20000)'),
+        ({"priority_reasoning": 5}, 'The reply\'s "priority_reasoning" is int, not text'),
+        ({"labels": None}, 'The reply has no "labels" field'),
+    ],
+)
+def test_field_problems_read_as_sentences(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(AssistantParseError) as info:
+        parse_result("task", json.dumps({**GOOD_TASK, **change}))
+    assert info.value.message == message
+
+
+def test_the_schema_states_what_validation_enforces() -> None:
+    """One definition: the limits the model is told are the limits a reply is held to."""
+    hours = TASK_SCHEMA["properties"]["estimated_hours"]
+    assert (hours["type"], hours["minimum"], hours["maximum"]) == ("number", 0, 10_000)
+    for schema in (EVENT_SCHEMA, NOTE_SCHEMA):
+        assert schema["properties"]["summary"]["minLength"] == 1
+    # No pydantic titles or class docstrings in what the model reads.
+    assert "title" not in json.dumps(SCHEMAS) and "answer" not in json.dumps(SCHEMAS)
+    # Keys the schema does not list are refused by the schema, ignored by the reader.
+    assert parse_result("task", json.dumps({**GOOD_TASK, "mood": "keen"})) == TaskSuggestions(
+        **GOOD_TASK  # type: ignore[arg-type]
+    )
+
+
 def test_extract_json_object_bounded_on_long_garbage() -> None:
     text = "{" * 5000 + " nope"
     with pytest.raises(AssistantParseError, match="not valid JSON"):

@@ -31,6 +31,7 @@ from halext_desktop.routing.types import (
     BackendStarted,
     ChatMessage,
     ChatOptions,
+    Health,
     Locality,
 )
 from tests.helpers.aio import run
@@ -781,6 +782,54 @@ def test_connection_refused(store: DictStore) -> None:
             await backend.aclose()
 
     run(scenario())
+
+
+def _failing_transport(error: BaseException) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request) from error
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("bottom", "message", "hint"),
+    [
+        # anyio's error when every address of a name (::1 and 127.0.0.1) refused.
+        (
+            ExceptionGroup(
+                "multiple connection attempts failed",
+                [ConnectionRefusedError(111, "refused"), ConnectionRefusedError(111, "refused")],
+            ),
+            "Connection refused at localhost:8000",
+            "check the server URL in Settings",
+        ),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "Cannot resolve the host name in localhost:8000",
+            "Check the server URL in Settings and your network",
+        ),
+        (
+            PermissionError(13, "Permission denied"),
+            "Cannot connect to localhost:8000 (All connection attempts failed)",
+            "check the server URL in Settings",
+        ),
+    ],
+)
+def test_connect_failures_name_their_cause(
+    store: DictStore, bottom: BaseException, message: str, hint: str
+) -> None:
+    async def scenario() -> Health:
+        cause = OSError("All connection attempts failed")
+        cause.__cause__ = bottom
+        backend = HalextBackend(
+            "http://localhost:8000/api", store, transport=_failing_transport(cause)
+        )
+        try:
+            return await backend.health()
+        finally:
+            await backend.aclose()
+
+    assert run(scenario()).detail == f"{message} — {hint}"
 
 
 def test_health_reports_version_user_and_latency(server: HalextServer, store: DictStore) -> None:

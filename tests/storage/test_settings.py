@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from halext_desktop.routing.refs import HOST_NAME_RULE, ModelRef, ModelRefError
 from halext_desktop.storage.paths import settings_path
 from halext_desktop.storage.settings import (
     DEFAULT_HALEXT_URL,
@@ -164,6 +165,29 @@ def test_ollama_hosts_validation(value: Any, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         s.set("ollama_hosts", value)
     assert s.ollama_hosts == [OllamaHost("local", "http://127.0.0.1:11434")]
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("studio", True), ("gpu.box_2-a", True), ("a" * 63, True), ("a" * 64, False)]
+    + [("-bad", False), ("has space", False), ("x/y", False), ("x@y", False)],
+)
+def test_a_host_name_settings_accept_is_one_a_model_reference_accepts(name: str, ok: bool) -> None:
+    """One rule for both (routing.refs): every saved host can be named in a reference."""
+    s = Settings()
+    try:
+        s.set("ollama_hosts", [{"name": name, "url": "http://a:1"}])
+        saved = True
+    except SettingsError as exc:
+        assert HOST_NAME_RULE in str(exc)
+        saved = False
+    try:
+        ModelRef("ollama", name, "llama3.2")
+        parsed = True
+    except ModelRefError as exc:
+        assert HOST_NAME_RULE in str(exc)
+        parsed = False
+    assert saved is parsed is ok
 
 
 def test_ollama_hosts_text_without_equals_is_explained() -> None:

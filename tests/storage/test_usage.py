@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import event
 
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.routing.usage_sink import UsageSink
+from halext_desktop.storage import usage as usage_module
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.paths import db_path
@@ -284,6 +286,29 @@ def test_locked_database_does_not_raise_and_catches_up(isolated_home: Path) -> N
         assert usage.pending == 0
         assert first.id is not None and second.id is not None
         assert {r.model_identifier for r in usage.recent()} == {"ollama:a", "ollama:b"}
+
+
+def test_locked_write_is_retried_and_lands(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy database is a hiccup (storage.db.is_busy): the writer waits and tries again."""
+    with Database(busy_timeout_ms=20) as db:
+        usage = UsageLog(db, retry_delay_s=0.001)
+        blocker = sqlite3.connect(db_path(), timeout=0.02)
+        pauses: list[float] = []
+
+        def pause(seconds: float) -> None:  # the other program finishes while we wait
+            pauses.append(seconds)
+            blocker.rollback()
+
+        monkeypatch.setattr(usage_module, "time", SimpleNamespace(sleep=pause))
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            row = UsageRecord("ollama:a", "ollama:/api/chat")
+            usage.record(row)
+        finally:
+            blocker.close()
+        assert pauses == [0.001] and row.id is not None and usage.pending == 0
 
 
 def test_flush_writes_pending_rows(isolated_home: Path) -> None:
