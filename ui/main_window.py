@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
             self._settings_dialog.sig_reset_done.connect(self._on_reset)
             # An API key saved or removed rebuilt the routes without a settings change.
             self._settings_dialog.sig_routes_rebuilt.connect(self._after_rebuild)
-        if tab and hasattr(self._settings_dialog, "show_tab"):
+        if tab:
             self._settings_dialog.show_tab(tab)
         if self._listing is not None:
             self._settings_dialog.set_listing(self._listing)
@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def _on_health(self, healths: list[Health]) -> None:
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
-        addresses = {rid: b.base_url for rid, b in self._svc.router.backends.items()}
+        addresses = {route.route_id: route.base_url for route in self._svc.routes()}
         self.status.set_hosts(hosts, addresses)
         self._show_halext_state()
 
