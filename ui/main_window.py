@@ -40,7 +40,7 @@ from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
 from halext_desktop.ui.opened_files import draft_from_files
-from halext_desktop.ui.providers_panel import ProvidersPanel
+from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
 from halext_desktop.ui.settings_dialog import SettingsDialog
