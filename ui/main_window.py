@@ -43,7 +43,7 @@ from halext_desktop.ui.opened_files import draft_from_files
 from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
-from halext_desktop.ui.settings_dialog import SettingsDialog
+from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import StatusBarWidget
 from halext_desktop.ui.theme import apply_theme
