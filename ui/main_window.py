@@ -47,7 +47,7 @@ from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import StatusBarWidget
 from halext_desktop.ui.theme import apply_theme
-from halext_desktop.ui.usage_dashboard import UsageDashboard
+from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -353,7 +353,7 @@ class MainWindow(QMainWindow):
 
     def open_usage(self) -> UsageDashboard:
         if self._usage is None:
-            self._usage = UsageDashboard(self._svc, self._bridge, self)
+            self._usage = UsageDashboard(self._svc, self._bridge, self._notifier, self)
             self._side_window(self._usage, "Usage", (1100, 820))
         self._present(self._usage)
         return self._usage
