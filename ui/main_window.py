@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.resize(1200, 780)
 
         # ---- header ------------------------------------------------------------------
-        header = QWidget(objectName="Header")
+        header = QWidget()
+        header.setObjectName("Header")
         hl = QHBoxLayout(header)
         hl.setContentsMargins(12, 6, 12, 6)
         title = QLabel("Halext Desktop")
@@ -96,10 +97,7 @@ class MainWindow(QMainWindow):
             "Assistants", "Task, event and note assistants (Ctrl+Shift+A)"
         )
         self.usage_button = self._header_button("Usage", "Usage dashboard (Ctrl+Shift+U)")
-        self.settings_button = QToolButton(text="Settings")
-        self.settings_button.setAccessibleName("Settings")
-        self.settings_button.setToolTip("Settings (Ctrl+,)")
-        self.settings_button.setAutoRaise(True)
+        self.settings_button = self._header_button("Settings", "Settings (Ctrl+,)")
         hl.addWidget(title)
         hl.addStretch(1)
         hl.addWidget(self.picker)
@@ -195,7 +193,8 @@ class MainWindow(QMainWindow):
     # ---- helpers ------------------------------------------------------------------------
 
     def _header_button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(text=text)
+        button = QToolButton()
+        button.setText(text)
         button.setAccessibleName(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
@@ -391,7 +390,9 @@ class MainWindow(QMainWindow):
 
     def _on_setting_changed(self, key: str, _value: Any) -> None:
         if key in ROUTE_KEYS:
-            self._bridge.call(self._svc.rebuild_backends(), lambda _: self._after_rebuild())
+            self._bridge.call(
+                self._svc.rebuild_backends(), lambda _: self._after_rebuild(), owner=self
+            )
         elif key == "usage_retention_days" and _value:
             self._svc.usage.prune(int(_value))
         elif key in ("disable_cloud", "offline"):
