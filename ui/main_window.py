@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
             self.chat_view.show_banner("warning", "; ".join(draft.problems) + ".")
 
     def _on_unhandled_error(self, line: str) -> None:
-        self.chat_view.show_banner("error", f"Something went wrong: {line}. {see_the_log()}.")
+        self.chat_view.show_banner("error", f"Something went wrong: {line}; {see_the_log()}.")
 
     def _open_conversation(self, cid: int) -> None:
         if cid == self.controller.conversation_id:

@@ -7,7 +7,7 @@ a generation number and a newer load cancels the older one, whose late answer is
 
 The charts follow the range selector; the table below them also follows its own filters
 (model, route, status) and [Export CSV] writes exactly the rows it shows, in the order shown
-(``csv_export``). The bottom bar keeps or clears the log (``retention``).
+(``csv_export``). The bottom bar keeps or clears the usage log (``retention``).
 """
 
 from __future__ import annotations
