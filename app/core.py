@@ -11,6 +11,8 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from halext_desktop.routing.backends.base import Backend, CredentialStore
 from halext_desktop.routing.backends.halext import HalextBackend
@@ -18,6 +20,7 @@ from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.policy import Policy
 from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.route_check import RouteCheck, RouteInfo, check_route, route_models
 from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import Health, ModelInfo, ModelListing
 from halext_desktop.storage.conversations import ConversationStore
@@ -26,6 +29,9 @@ from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
 from halext_desktop.storage.settings import Settings
 from halext_desktop.storage.turns import Turns
 from halext_desktop.storage.usage import UsageLog
+
+if TYPE_CHECKING:
+    from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +168,33 @@ class Core:
     async def list_models(self) -> ModelListing:
         return await self.router.list_models()
 
+    def database_path(self) -> Path:
+        return self.db.path
+
+    def routes(self) -> list[RouteInfo]:
+        return [RouteInfo.of(b) for b in self.router.backends.values()]
+
+    def _contactable(self, route_id: str) -> Backend:
+        """The backend of ``route_id`` when policy allows contacting it; else RouteError."""
+        backend = self.router.backend(route_id)
+        if backend is None:
+            raise RouteError(
+                ErrorKind.NOT_CONFIGURED,
+                f"No route {route_id} is configured",
+                "Add it in Settings → Connections",
+                route_id=route_id,
+            )
+        reason = self.policy().route_allowed(backend.kind)
+        if reason:
+            raise RouteError(ErrorKind.BLOCKED, f"{route_id} was not contacted: {reason}")
+        return backend
+
+    async def check_route(self, route_id: str) -> RouteCheck:
+        return await check_route(self._contactable(route_id))
+
+    async def route_models(self, route_id: str) -> list[ModelInfo]:
+        return await route_models(self._contactable(route_id))
+
     async def health_all(self) -> list[Health]:
         return await self.router.health_all()
 
@@ -231,3 +264,8 @@ def first_allowed(models: list[ModelInfo], router: Router) -> ModelInfo | None:
         if info.available and info.can_chat and router.refusal(info.ref) is None:
             return info
     return None
+
+
+if TYPE_CHECKING:
+    # mypy proves here that Core keeps the whole contract the widgets are written against.
+    _core_is_services: type[Services] = Core

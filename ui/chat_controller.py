@@ -7,6 +7,7 @@ routing runs on the loop thread.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from typing import Any
@@ -17,9 +18,12 @@ from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
+from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.turns import TurnBegun, TurnSaved
-from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.services import Services
+
+log = logging.getLogger(__name__)
 
 # How many messages to show when a conversation opens; older ones load on scroll.
 PAGE = 200
@@ -263,13 +267,18 @@ class ChatController(QObject):
             self._finish()
 
     def _on_crash(self, exc: BaseException) -> None:
-        """A bug below the router (a storage error, say): say so, keep what is stored."""
+        """The turn's stream raised instead of ending with TurnSaved: a bug below the
+        router (a storage error, say). Name it and the log file, and end the reply with
+        whatever the database holds for it (nothing is claimed about what that is)."""
         if isinstance(exc, RouteError):
             kind, text, label, action = banner_for(exc, partial=False)
         else:
+            # The bridge hands the error over without logging it: log it here, so the
+            # file the banner names holds its traceback.
+            log.error("a reply failed unexpectedly", exc_info=exc)
             kind, text, label, action = (
                 "error",
-                f"Something went wrong ({type(exc).__name__}: {exc}). What was stored is kept.",
+                f"Something went wrong ({describe_error(exc)}); {see_the_log()}.",
                 "Retry",
                 ACTION_RETRY,
             )

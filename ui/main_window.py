@@ -40,14 +40,14 @@ from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
 from halext_desktop.ui.opened_files import draft_from_files
-from halext_desktop.ui.providers_panel import ProvidersPanel
+from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
-from halext_desktop.ui.settings_dialog import SettingsDialog
+from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import StatusBarWidget
 from halext_desktop.ui.theme import apply_theme
-from halext_desktop.ui.usage_dashboard import UsageDashboard
+from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.resize(1200, 780)
 
         # ---- header ------------------------------------------------------------------
-        header = QWidget(objectName="Header")
+        header = QWidget()
+        header.setObjectName("Header")
         hl = QHBoxLayout(header)
         hl.setContentsMargins(12, 6, 12, 6)
         title = QLabel("Halext Desktop")
@@ -96,10 +97,7 @@ class MainWindow(QMainWindow):
             "Assistants", "Task, event and note assistants (Ctrl+Shift+A)"
         )
         self.usage_button = self._header_button("Usage", "Usage dashboard (Ctrl+Shift+U)")
-        self.settings_button = QToolButton(text="Settings")
-        self.settings_button.setAccessibleName("Settings")
-        self.settings_button.setToolTip("Settings (Ctrl+,)")
-        self.settings_button.setAutoRaise(True)
+        self.settings_button = self._header_button("Settings", "Settings (Ctrl+,)")
         hl.addWidget(title)
         hl.addStretch(1)
         hl.addWidget(self.picker)
@@ -195,7 +193,8 @@ class MainWindow(QMainWindow):
     # ---- helpers ------------------------------------------------------------------------
 
     def _header_button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(text=text)
+        button = QToolButton()
+        button.setText(text)
         button.setAccessibleName(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
@@ -267,7 +266,7 @@ class MainWindow(QMainWindow):
             self.chat_view.show_banner("warning", "; ".join(draft.problems) + ".")
 
     def _on_unhandled_error(self, line: str) -> None:
-        self.chat_view.show_banner("error", f"Something went wrong: {line}. {see_the_log()}.")
+        self.chat_view.show_banner("error", f"Something went wrong: {line}; {see_the_log()}.")
 
     def _open_conversation(self, cid: int) -> None:
         if cid == self.controller.conversation_id:
@@ -353,7 +352,7 @@ class MainWindow(QMainWindow):
 
     def open_usage(self) -> UsageDashboard:
         if self._usage is None:
-            self._usage = UsageDashboard(self._svc, self._bridge, self)
+            self._usage = UsageDashboard(self._svc, self._bridge, self._notifier, self)
             self._side_window(self._usage, "Usage", (1100, 820))
         self._present(self._usage)
         return self._usage
@@ -368,7 +367,7 @@ class MainWindow(QMainWindow):
             self._settings_dialog.sig_reset_done.connect(self._on_reset)
             # An API key saved or removed rebuilt the routes without a settings change.
             self._settings_dialog.sig_routes_rebuilt.connect(self._after_rebuild)
-        if tab and hasattr(self._settings_dialog, "show_tab"):
+        if tab:
             self._settings_dialog.show_tab(tab)
         if self._listing is not None:
             self._settings_dialog.set_listing(self._listing)
@@ -391,7 +390,9 @@ class MainWindow(QMainWindow):
 
     def _on_setting_changed(self, key: str, _value: Any) -> None:
         if key in ROUTE_KEYS:
-            self._bridge.call(self._svc.rebuild_backends(), lambda _: self._after_rebuild())
+            self._bridge.call(
+                self._svc.rebuild_backends(), lambda _: self._after_rebuild(), owner=self
+            )
         elif key == "usage_retention_days" and _value:
             self._svc.usage.prune(int(_value))
         elif key in ("disable_cloud", "offline"):
@@ -467,7 +468,7 @@ class MainWindow(QMainWindow):
 
     def _on_health(self, healths: list[Health]) -> None:
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
-        addresses = {rid: b.base_url for rid, b in self._svc.router.backends.items()}
+        addresses = {route.route_id: route.base_url for route in self._svc.routes()}
         self.status.set_hosts(hosts, addresses)
         self._show_halext_state()
 

@@ -100,8 +100,12 @@ class PickerRow:
 
 
 class _HostLike(Protocol):
-    name: str
-    url: str
+    # Read-only: the settings' hosts and endpoints are frozen dataclasses.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 # ---- text helpers (pure, tested directly) ----------------------------------------------------

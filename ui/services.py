@@ -1,4 +1,9 @@
-"""What the widgets may ask of the application (implemented by app/core.py).
+"""What the widgets may ask of the application (implemented by app/core.py's ``Core``).
+
+This Protocol is the whole contract between ``ui/`` and the core: a widget uses these
+members and nothing else of the object it is given (no ``getattr`` for things a Core may
+or may not have). A capability only some routes have is still an explicit member; where a
+route lacks it, the member says so (a RouteError), never by being absent.
 
 Widgets hold a ``Services`` and a ``Bridge``; they call the async methods through
 ``bridge.call(...)`` so nothing blocks the GUI thread.
@@ -9,27 +14,77 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from halext_desktop.routing.policy import Policy
     from halext_desktop.routing.refs import ModelRef
+    from halext_desktop.routing.route_check import RouteCheck, RouteInfo
     from halext_desktop.routing.router import Router
-    from halext_desktop.routing.types import Health, ModelListing
+    from halext_desktop.routing.types import Health, ModelInfo, ModelListing
     from halext_desktop.storage.conversations import ConversationStore
-    from halext_desktop.storage.secrets import SecretStore
     from halext_desktop.storage.settings import Settings
     from halext_desktop.storage.turns import Turns
     from halext_desktop.storage.usage import UsageLog
 
 
+class Secrets(Protocol):
+    """The secret store as widgets use it (``storage.secrets``: keyring, or memory)."""
+
+    @property
+    def persistent(self) -> bool:
+        """False when secrets last only for this session (no usable keyring)."""
+        ...
+
+    @property
+    def note(self) -> str | None:
+        """Why secrets are not persistent, for the user; None when they are."""
+        ...
+
+    def get(self, name: str) -> str | None: ...
+
+    def set(self, name: str, value: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
 class Services(Protocol):
-    settings: Settings
-    secrets: SecretStore
-    conversations: ConversationStore
-    usage: UsageLog
-    turns: Turns
-    router: Router
+    """The application as the widgets see it.
+
+    Members are read-only properties so that a Core's plain attributes and a test fake's
+    properties both satisfy them; widgets never replace them.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def secrets(self) -> Secrets: ...
+
+    @property
+    def conversations(self) -> ConversationStore: ...
+
+    @property
+    def usage(self) -> UsageLog: ...
+
+    @property
+    def turns(self) -> Turns: ...
+
+    @property
+    def router(self) -> Router:
+        """For policy questions (``refusal``) and requests; to learn about the routes use
+        ``routes``, ``check_route`` and ``route_models``, never the router's backends."""
+        ...
 
     def policy(self) -> Policy:
         """The current cloud/offline policy (read from settings)."""
+        ...
+
+    def database_path(self) -> Path:
+        """The SQLite file conversations and usage are kept in."""
+        ...
+
+    def routes(self) -> list[RouteInfo]:
+        """The configured routes, in the router's order, without any I/O."""
         ...
 
     async def rebuild_backends(self) -> None:
@@ -57,6 +112,18 @@ class Services(Protocol):
 
     async def health_all(self) -> list[Health]:
         """One Health per configured route that policy allows contacting."""
+        ...
+
+    async def check_route(self, route_id: str) -> RouteCheck:
+        """Health, model count and (halext admin) the server's AI client nodes of one
+        route. Raises RouteError when the route is not configured (NOT_CONFIGURED) or policy
+        forbids contacting it (BLOCKED); a route that is down is a RouteCheck, not an error."""
+        ...
+
+    async def route_models(self, route_id: str) -> list[ModelInfo]:
+        """The models one route offers, with the details the route can add (Ollama's
+        context length and capabilities). Raises RouteError as ``check_route`` does, and
+        when the route cannot list them."""
         ...
 
     async def test_ollama(self, url: str) -> Health: ...

@@ -30,31 +30,13 @@ from halext_desktop.routing.usage_sink import MemoryUsageSink
 from halext_desktop.storage.settings import Settings
 from halext_desktop.ui.assistant_panel import AssistantDialog, AssistantPage
 from halext_desktop.ui.bridge import Bridge
+from tests.helpers.fake_services import FakeServices
 from tests.servers.ollama_server import OllamaServer
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
 WAIT_MS = 10_000
-
-
-class AppServices:
-    """The slice of app.core.Core the dialog uses, over a real Router and real Settings."""
-
-    def __init__(self, settings: Settings, router: Router) -> None:
-        self.settings = settings
-        self.router = router
-
-    def policy(self) -> Policy:
-        return Policy(disable_cloud=self.settings.disable_cloud, offline=self.settings.offline)
-
-    def resolve_default(self, listing: ModelListing | None) -> ModelRef | None:
-        if self.settings.default_model:
-            return ModelRef.parse(self.settings.default_model)
-        for info in listing.models if listing else []:
-            if info.available and self.router.refusal(info.ref) is None:
-                return info.ref
-        return None
 
 
 @pytest.fixture
@@ -79,25 +61,25 @@ def sink() -> MemoryUsageSink:
 @pytest.fixture
 def services(
     ollama: OllamaServer, loop_thread: LoopThread, sink: MemoryUsageSink
-) -> Iterator[AppServices]:
+) -> Iterator[FakeServices]:
     settings = Settings(None, env={})
 
     def policy() -> Policy:
         return Policy(disable_cloud=settings.disable_cloud, offline=settings.offline)
 
     router = Router({"ollama": OllamaBackend("local", ollama.url, is_default=True)}, policy, sink)
-    yield AppServices(settings, router)
+    yield FakeServices(settings, router=router)
     loop_thread.run(router.aclose(), timeout=10)
 
 
 @pytest.fixture
-def listing(services: AppServices, loop_thread: LoopThread) -> ModelListing:
+def listing(services: FakeServices, loop_thread: LoopThread) -> ModelListing:
     return loop_thread.run(services.router.list_models(), timeout=10)
 
 
 @pytest.fixture
 def dialog(
-    qtbot: QtBot, services: AppServices, loop_thread: LoopThread, listing: ModelListing
+    qtbot: QtBot, services: FakeServices, loop_thread: LoopThread, listing: ModelListing
 ) -> Iterator[AssistantDialog]:
     bridge = Bridge(loop_thread)
     dlg = AssistantDialog(services, bridge, lambda: listing)

@@ -3,7 +3,8 @@ protocol server, real widgets and real key presses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from pytestqt.qtbot import QtBot
 from halext_desktop.app.core import Core
 from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
+from halext_desktop.ui.chat_controller import ACTION_RETRY
 from halext_desktop.ui.main_window import MainWindow
 from tests.servers.conftest import ollama_server  # noqa: F401 (fixture)
 from tests.servers.ollama_server import OllamaServer
@@ -127,3 +130,93 @@ def test_choosing_dark_in_settings_applies_it_at_once(qtbot: QtBot, window: Main
     assert is_dark(app.palette())
     dlg.close()
     window._svc.settings.set("theme", "system")  # leave the shared QApplication as found
+
+
+# ---- files handed to the app ("Open with") ------------------------------------------------
+
+
+def test_opened_text_files_become_fenced_blocks_after_what_is_typed(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    code = tmp_path / "notes.py"
+    code.write_text("print('hi')\n", encoding="utf-8")
+    spaced = tmp_path / "read me.md"
+    spaced.write_text("# Title\n", encoding="utf-8")
+    window.chat_view.clear_banner()
+    window.composer.set_text("Please review:")
+
+    window.open_files([str(code), spaced.as_uri()])  # a path and a file:// URL (%20)
+
+    assert window.composer.text() == (
+        "Please review:\n\n"
+        "notes.py:\n```python\nprint('hi')\n```\n\n"
+        "read me.md:\n```markdown\n# Title\n```"
+    )
+    assert not window.chat_view.banner.isVisible()
+
+
+def test_files_that_cannot_go_into_a_message_are_named_in_a_banner(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    binary = tmp_path / "photo.bin"
+    binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    missing = tmp_path / "gone.txt"
+    window.composer.set_text("")
+
+    window.open_files([str(binary), str(missing), "https://example.com/x.txt"])
+
+    assert window.composer.text() == ""
+    banner = window.chat_view.banner
+    assert banner.isVisible() and banner.kind == "warning"
+    assert "photo.bin is not a text file" in banner.text
+    assert f"{missing} was not found" in banner.text
+    assert "https://example.com/x.txt is not a local file" in banner.text
+
+
+# ---- errors nobody was prepared for ----------------------------------------------------------
+
+
+def test_an_unhandled_error_shows_a_banner_naming_the_log_file(
+    qtbot: QtBot, window: MainWindow, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("the disk is on fire")
+
+    window.chat_view.clear_banner()
+    with qtbot.waitSignal(window._bridge.sig_unhandled_error, timeout=WAIT):
+        window._bridge.call(broken())  # no on_error: the bridge must surface it
+
+    banner = window.chat_view.banner
+    assert banner.isVisible() and banner.kind == "error"
+    assert "RuntimeError: the disk is on fire" in banner.text
+    assert str(log_path()) in banner.text
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
+
+
+def test_a_reply_that_crashes_names_the_error_and_the_log_file(
+    qtbot: QtBot,
+    window: MainWindow,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def crashing_send(*_args: Any, **_kwargs: Any) -> AsyncIterator[Any]:
+        raise RuntimeError("database is locked forever")
+        yield  # an async generator, like Turns.send
+
+    monkeypatch.setattr(window._svc.turns, "send", crashing_send)
+    window.composer.set_text("hello")
+    with qtbot.waitSignal(
+        window.controller.sig_streaming, timeout=WAIT, check_params_cb=lambda on: on is False
+    ):
+        qtbot.keyClick(window.composer.editor, Qt.Key.Key_Return)
+
+    banner = window.chat_view.banner
+    assert banner.isVisible() and banner.kind == "error"
+    assert "RuntimeError: database is locked forever" in banner.text
+    assert str(log_path()) in banner.text
+    assert "stored is kept" not in banner.text  # nothing is claimed about what was saved
+    assert banner.action_id == ACTION_RETRY
+    assert not window.controller.streaming
+    assert any(
+        "database is locked forever" in str(r.exc_info[1]) for r in caplog.records if r.exc_info
+    )

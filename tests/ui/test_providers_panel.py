@@ -16,11 +16,11 @@ from pytestqt.qtbot import QtBot
 from halext_desktop.app.core import Core
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.route_check import ADMIN_LIST_BUG_NOTE
 from halext_desktop.storage.settings import Settings
 from halext_desktop.ui.bridge import Bridge
-from halext_desktop.ui.providers_panel import (
-    ADMIN_LIST_BUG_NOTE,
-    MODEL_COLUMNS,
+from halext_desktop.ui.providers.models_list import MODEL_COLUMNS
+from halext_desktop.ui.providers.panel import (
     OFFLINE_SKIP,
     ROUTE_COLUMNS,
     ProvidersPanel,
@@ -219,7 +219,7 @@ def test_copy_id_puts_a_reference_the_router_lists_on_the_clipboard(
         show_models(qtbot, panel, route_id)
         assert panel.models_route == route_id
         QGuiApplication.clipboard().clear()
-        qtbot.mouseClick(panel.copy_button(ref), Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.models.copy_button(ref), Qt.MouseButton.LeftButton)
         copied = QGuiApplication.clipboard().text()
         assert copied == ref
         parsed = ModelRef.parse(copied)
@@ -228,7 +228,7 @@ def test_copy_id_puts_a_reference_the_router_lists_on_the_clipboard(
         assert str(parsed) == copied
 
     # Every model the route lists has its button, and each reference round-trips.
-    shown = {str(m.ref) for m in panel.listed_models()}
+    shown = {str(m.ref) for m in panel.models.models()}
     assert shown == {r for r in listed if r.startswith("halext/")}
 
 
@@ -245,7 +245,7 @@ def test_models_list_shows_what_is_known(
     panel = open_panel(qtbot, core, bridge)
 
     show_models(qtbot, panel, "ollama")
-    table = panel.models_table
+    table = panel.models.table
     headers = list(MODEL_COLUMNS)
     spec = ollama.find("qwen2.5:7b")
     assert spec is not None
@@ -304,8 +304,8 @@ def test_offline_skips_halext_and_openai_without_contacting_them(
         assert panel.row_texts(rid)["Latency"] == ""
 
     show_models(qtbot, panel, "halext")
-    assert panel.models_note.text().startswith(OFFLINE_SKIP)
-    assert panel.models_table.rowCount() == 0
+    assert panel.models.note.text().startswith(OFFLINE_SKIP)
+    assert panel.models.table.rowCount() == 0
 
     assert halext.requests == []
     assert not [r for r in ollama.requests if r.path.startswith("/v1")]
@@ -329,7 +329,7 @@ def test_signed_out_halext_is_up_but_cannot_count_models(
         cell(panel.routes_table, i, ROUTE_COLUMNS.index("Models")).toolTip()
         == "sign in to list models"
     )
-    assert not panel.nodes_box.isVisibleTo(panel)
+    assert not panel.nodes.isVisibleTo(panel)
     assert not halext.requests_to("/admin/ai-clients")
 
 
@@ -350,8 +350,8 @@ def test_admin_sees_the_servers_ai_client_nodes(
     halext_models = loop_thread.run(core.router.backends["halext"].list_models(), timeout=10)
     assert row["Models"] == str(len(halext_models))
 
-    assert panel.nodes_box.isVisibleTo(panel)
-    t = panel.nodes_table
+    assert panel.nodes.isVisibleTo(panel)
+    t = panel.nodes.table
     names = [cell(t, r, 1).text() for r in range(t.rowCount())]
     assert names == ["Studio", "Attic"]
     assert cell(t, 0, 3).text() == "http://node3.lan:11434"
@@ -359,7 +359,7 @@ def test_admin_sees_the_servers_ai_client_nodes(
     assert cell(t, 0, 5).text() == "qwen2.5:7b"
     assert cell(t, 1, 4).text() == "offline"
     assert cell(t, 0, 6).text() == "never"
-    assert "2 nodes" in panel.nodes_note.text()
+    assert "2 nodes" in panel.nodes.note.text()
 
 
 def test_admin_nodes_known_500_gets_a_clear_note(
@@ -378,10 +378,10 @@ def test_admin_nodes_known_500_gets_a_clear_note(
         row = check_row(qtbot, panel, "halext")
     assert [r.status for r in halext.requests_to("/admin/ai-clients")] == [500]
     assert row["Status"] == "up"  # the route works; only the admin list failed
-    assert panel.nodes_box.isVisibleTo(panel)
-    assert panel.nodes_note.text() == ADMIN_LIST_BUG_NOTE
-    assert panel.admin_nodes is not None and panel.admin_nodes.error == ADMIN_LIST_BUG_NOTE
-    assert not panel.nodes_table.isVisibleTo(panel)
+    assert panel.nodes.isVisibleTo(panel)
+    assert panel.nodes.note.text() == ADMIN_LIST_BUG_NOTE
+    assert panel.nodes.admin is not None and panel.nodes.admin.error == ADMIN_LIST_BUG_NOTE
+    assert not panel.nodes.table.isVisibleTo(panel)
 
 
 def test_non_admin_is_not_shown_nodes(
@@ -400,4 +400,4 @@ def test_non_admin_is_not_shown_nodes(
     assert "signed in as amy" in row["Details"]
     assert halext.requests_to("/users/me/")  # asked who we are
     assert not halext.requests_to("/admin/ai-clients")  # and did not try the admin list
-    assert not panel.nodes_box.isVisibleTo(panel)
+    assert not panel.nodes.isVisibleTo(panel)

@@ -22,62 +22,20 @@ from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
+from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
 from halext_desktop.storage.settings import DEFAULT_HALEXT_URL, Settings
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.qt_settings import SettingsNotifier
-from halext_desktop.ui.settings_dialog import SettingsDialog
+from halext_desktop.ui.settings.dialog import SettingsDialog
 from tests.conftest import MemoryKeyring
+from tests.helpers.fake_services import FakeServices
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
 SECRET_KEY = "sk-test-DO-NOT-PERSIST-4242"
 PASSWORD = "hunter2-secret-pw"
-
-
-class FakeServices:
-    """What the dialog needs of app.core.Core, with canned async answers."""
-
-    def __init__(self, settings: Settings, secrets: Any) -> None:
-        self.settings = settings
-        self.secrets = secrets
-        self.user: str | None = None
-        self.calls: list[tuple[Any, ...]] = []
-        self.gate: asyncio.Event | None = None  # set by a test to hold an async call
-        self.sign_in_error: RouteError | None = None
-        self.ollama_health = Health("test", True, 4, "0.12.3", 7, "Ollama 0.12.3 · 7 models · 4 ms")
-
-    def signed_in_user(self) -> str | None:
-        return self.user
-
-    async def _hold(self) -> None:
-        if self.gate is not None:
-            await asyncio.wait_for(self.gate.wait(), timeout=5)
-
-    async def sign_in(self, username: str, password: str, remember: bool) -> str:
-        self.calls.append(("sign_in", username, password, remember))
-        await self._hold()
-        if self.sign_in_error is not None:
-            raise self.sign_in_error
-        self.user = username
-        return username
-
-    async def sign_out(self) -> None:
-        self.calls.append(("sign_out",))
-        self.user = None
-
-    async def test_ollama(self, url: str) -> Health:
-        self.calls.append(("test_ollama", url))
-        await self._hold()
-        return self.ollama_health
-
-    async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
-        self.calls.append(("test_openai", name, url, api_key))
-        return Health(name, False, detail="HTTP 401 from api.example.com — check the API key")
-
-    async def rebuild_backends(self) -> None:
-        self.calls.append(("rebuild_backends",))
 
 
 @pytest.fixture
@@ -96,13 +54,13 @@ def settings(isolated_home: Path) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings) -> FakeServices:
-    return FakeServices(settings, SecretStore())
+    return FakeServices(settings, secrets=SecretStore())
 
 
 @pytest.fixture
 def dialog(qtbot: QtBot, services: FakeServices, bridge: Bridge) -> Iterator[SettingsDialog]:
     notifier = SettingsNotifier(services.settings)
-    dlg = SettingsDialog(services, bridge, notifier)  # type: ignore[arg-type]
+    dlg = SettingsDialog(services, bridge, notifier)
     qtbot.addWidget(dlg)
     dlg.confirms: list[str] = []  # type: ignore[attr-defined]
     dlg.show()
@@ -477,12 +435,29 @@ def test_sign_in_failure_shows_the_one_line_error(
     assert c.sign_status_error.message() == "Enter your halext username and password"
 
 
+def test_an_unexpected_sign_in_error_is_named_and_points_to_the_log_file(
+    qtbot: QtBot, dialog: SettingsDialog, services: FakeServices
+) -> None:
+    c = dialog.connections
+    dialog.show_tab("connections")
+    # A bug's text may carry internals (here a URL with a password): it is not echoed.
+    services.sign_in_error = RuntimeError("https://dev:hunter2@example.com broke")
+    qtbot.keyClicks(c.username, "dev")
+    qtbot.keyClicks(c.password, "pw")
+    qtbot.keyClick(c.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: c.sign_status_error.isVisible(), timeout=3000)
+    message = c.sign_status_error.message()
+    assert message.startswith("Unexpected error (RuntimeError)")
+    assert str(log_path()) in message
+    assert "hunter2" not in message
+
+
 def test_keyring_note_shows_when_secrets_are_not_persistent(
     qtbot: QtBot, settings: Settings, bridge: Bridge
 ) -> None:
-    services = FakeServices(settings, MemorySecretStore(persistent=False))
+    services = FakeServices(settings, secrets=MemorySecretStore(persistent=False))
     notifier = SettingsNotifier(settings)
-    dlg = SettingsDialog(services, bridge, notifier)  # type: ignore[arg-type]
+    dlg = SettingsDialog(services, bridge, notifier)
     qtbot.addWidget(dlg)
     dlg.show_tab("connections")
     dlg.show()
@@ -529,6 +504,24 @@ def test_data_tab_shows_paths_and_retention(
     d.retention.setValue(0)
     assert settings.usage_retention_days == 0
     assert d.retention.text() == "Keep forever"
+
+
+def test_data_tab_names_the_log_file_and_opens_its_folder(
+    qtbot: QtBot, dialog: SettingsDialog, isolated_home: Path
+) -> None:
+    d = dialog.data
+    dialog.show_tab("data")
+    assert d.isVisible()
+    # The file every "see the log" message names, in this test's home, read-only.
+    assert d.log_path.text() == str(log_path())
+    assert d.log_path.text().startswith(str(isolated_home))
+    assert d.log_path.text().endswith("halext-desktop.log")
+    assert d.log_path.isReadOnly()
+    assert d.log_path.accessibleName() == "Log file location"
+    opened: list[QUrl] = []
+    dialog.open_url = opened.append
+    qtbot.mouseClick(d.open_log, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(log_path().parent))]
 
 
 def test_every_control_has_an_accessible_name(dialog: SettingsDialog) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt
@@ -23,13 +23,16 @@ from pytestqt.qtbot import QtBot
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.storage.db import Database
+from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
 from halext_desktop.storage.usage import UsageLog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.charts import floor_bucket
-from halext_desktop.ui.services import Services
+from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.theme import dark_palette, light_palette
-from halext_desktop.ui.usage_dashboard import COLUMNS, UsageDashboard
+from halext_desktop.ui.usage.dashboard import UsageDashboard
+from halext_desktop.ui.usage.table_model import COLUMNS
+from tests.helpers.fake_services import FakeServices
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
@@ -106,14 +109,6 @@ def record(usage: UsageLog, spec: Spec) -> None:
     )
 
 
-class AppServices:
-    """The slice of app.core.Core the dashboard uses: a real usage log and settings."""
-
-    def __init__(self, usage: UsageLog, settings: Settings) -> None:
-        self.usage = usage
-        self.settings = settings
-
-
 class GatedUsageLog(UsageLog):
     """A real UsageLog whose windowed report (24h: ``since`` set) waits for a gate, and
     which records the threads its reports run on. "all" (no ``since``) is never held, so
@@ -159,9 +154,18 @@ def bridge(qtbot: QtBot) -> Iterator[Bridge]:
     lt.stop()
 
 
-def open_dashboard(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> UsageDashboard:
-    dash = UsageDashboard(cast(Services, AppServices(usage, Settings.load())), bridge)
+def make_dashboard(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> UsageDashboard:
+    """A dashboard over ``usage`` and the settings on disk; it owns its notifier."""
+    settings = Settings.load()
+    notifier = SettingsNotifier(settings)
+    dash = UsageDashboard(FakeServices(settings, usage=usage), bridge, notifier)
+    notifier.setParent(dash)
     qtbot.addWidget(dash)
+    return dash
+
+
+def open_dashboard(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> UsageDashboard:
+    dash = make_dashboard(qtbot, usage, bridge)
     with qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS):
         dash.show()
     return dash
@@ -367,7 +371,7 @@ def test_export_csv_writes_exactly_the_visible_rows(
     # The button goes through a save dialog, then the same export.
     button_path = tmp_path / "from-button.csv"
     monkeypatch.setattr(
-        "halext_desktop.ui.usage_dashboard.QFileDialog.getSaveFileName",
+        "halext_desktop.ui.usage.dashboard.QFileDialog.getSaveFileName",
         lambda *a, **k: (str(button_path), "CSV files (*.csv)"),
     )
     qtbot.mouseClick(dash.export_button, Qt.MouseButton.LeftButton)
@@ -385,17 +389,17 @@ def test_clear_asks_first_and_deletes_only_when_confirmed(
         asked.append((title, text))
         return False
 
-    dash.confirm = say_no
-    qtbot.mouseClick(dash.clear_button, Qt.MouseButton.LeftButton)
+    dash.retention.confirm = say_no
+    qtbot.mouseClick(dash.retention.clear_button, Qt.MouseButton.LeftButton)
     assert asked and asked[0][0] == "Clear usage" and "cannot be undone" in asked[0][1]
     assert len(usage.recent(None)) == len(ROWS)
 
-    dash.confirm = lambda title, text: True
+    dash.retention.confirm = lambda title, text: True
     with (
         qtbot.waitSignal(dash.sig_changed, timeout=WAIT_MS) as changed,
         qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS),
     ):
-        qtbot.mouseClick(dash.clear_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dash.retention.clear_button, Qt.MouseButton.LeftButton)
     assert changed.args == [len(ROWS)]
     assert usage.recent(None) == []
     assert dash.chart_stack.currentWidget() is dash.empty_label
@@ -408,24 +412,24 @@ def test_retention_setting_is_saved_and_prunes_older_rows(
     qtbot: QtBot, usage: UsageLog, bridge: Bridge
 ) -> None:
     dash = open_dashboard(qtbot, usage, bridge)
-    assert dash.retention_spin.value() == 0
-    assert not dash.retention_button.isEnabled()  # nothing to apply yet
-    dash.retention_spin.setValue(10)
-    assert dash.retention_button.isEnabled()
+    assert dash.retention.spin.value() == 0
+    assert not dash.retention.apply_button.isEnabled()  # nothing to apply yet
+    dash.retention.spin.setValue(10)
+    assert dash.retention.apply_button.isEnabled()
     with (
         qtbot.waitSignal(dash.sig_changed, timeout=WAIT_MS) as changed,
         qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS),
     ):
-        qtbot.mouseClick(dash.retention_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(dash.retention.apply_button, Qt.MouseButton.LeftButton)
     older = [s for s in ROWS if s.age > 10 * D]
     assert changed.args == [len(older)] and len(older) == 2
     assert Settings.load().usage_retention_days == 10  # on disk, for the next start
     assert len(usage.recent(None)) == len(ROWS) - len(older)
-    assert not dash.retention_button.isEnabled()
+    assert not dash.retention.apply_button.isEnabled()
 
     # A change made elsewhere (Settings → Data) shows up in the spin box.
     dash._svc.settings.set("usage_retention_days", 30)
-    qtbot.waitUntil(lambda: dash.retention_spin.value() == 30, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dash.retention.spin.value() == 30, timeout=WAIT_MS)
 
 
 def test_empty_log_shows_the_empty_state(qtbot: QtBot, db: Database, bridge: Bridge) -> None:
@@ -436,14 +440,33 @@ def test_empty_log_shows_the_empty_state(qtbot: QtBot, db: Database, bridge: Bri
     assert dash.snapshot is not None and dash.snapshot.total == 0
 
 
+class BrokenUsageLog(UsageLog):
+    """A usage log whose reports fail with a bug (not a database error)."""
+
+    def requests_by_model(self, since: datetime | None = None) -> Any:
+        raise RuntimeError("a bug in a report")
+
+
+def test_an_unexpected_read_error_names_the_log_file(
+    qtbot: QtBot, db: Database, bridge: Bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    dash = make_dashboard(qtbot, BrokenUsageLog(db), bridge)
+    with qtbot.waitSignal(dash.sig_load_failed, timeout=WAIT_MS) as failed:
+        dash.show()
+    message = failed.args[0]
+    assert message.startswith("Could not read the usage log: unexpected error (RuntimeError)")
+    assert str(log_path()) in message
+    assert dash.status_label.text() == message
+    assert any(r.exc_info and "a bug in a report" in str(r.exc_info[1]) for r in caplog.records)
+
+
 def test_loading_runs_off_the_gui_thread_and_a_newer_load_wins(
     qtbot: QtBot, db: Database, bridge: Bridge
 ) -> None:
     usage = GatedUsageLog(db)
     for spec in ROWS:
         record(usage, spec)
-    dash = UsageDashboard(cast(Services, AppServices(usage, Settings.load())), bridge)
-    qtbot.addWidget(dash)
+    dash = make_dashboard(qtbot, usage, bridge)
     loaded: list[str] = []
     dash.sig_loaded.connect(lambda: loaded.append(dash.snapshot.range_key if dash.snapshot else ""))
 

@@ -6,31 +6,21 @@ Bridge), never on the GUI thread, so a large log cannot freeze the window; each 
 a generation number and a newer load cancels the older one, whose late answer is ignored.
 
 The charts follow the range selector; the table below them also follows its own filters
-(model, route, status) and [Export CSV] writes exactly the rows it shows, in the order shown.
+(model, route, status) and [Export CSV] writes exactly the rows it shows, in the order shown
+(``csv_export``). The bottom bar keeps or clears the usage log (``retention``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import shiboken6
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QEvent,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QEvent, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,11 +32,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -55,265 +43,34 @@ from PySide6.QtWidgets import (
 )
 
 from halext_desktop.routing.errors import RouteError
-from halext_desktop.routing.types import UsageRecord, UsageStatus
-from halext_desktop.storage.settings import SettingsError
-from halext_desktop.storage.usage import (
-    ModelCount,
-    ModelErrorRate,
-    ModelLatency,
-    TokenBucket,
-    UsageLog,
-    parse_since,
-)
+from halext_desktop.routing.types import UsageStatus
+from halext_desktop.storage.logfile import see_the_log
+from halext_desktop.storage.usage import TokenBucket
 from halext_desktop.ui.charts import BarChartCard, TimeSeriesCard, bucket_starts
-from halext_desktop.ui.theme import css, error_color, muted_text, warning_color
+from halext_desktop.ui.theme import css, error_color, muted_text
+from halext_desktop.ui.usage.csv_export import shown_rows, write_csv
+from halext_desktop.ui.usage.retention import RetentionBar
+from halext_desktop.ui.usage.snapshot import (
+    DEFAULT_RANGE,
+    RANGES,
+    ROW_LIMIT,
+    UsageFilters,
+    UsageSnapshot,
+    range_phrase,
+    read_snapshot,
+)
+from halext_desktop.ui.usage.table_model import COLUMNS, SORT_ROLE, UsageTableModel
 
 if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
+    from halext_desktop.ui.qt_settings import SettingsNotifier
     from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
 
-# (key for storage.usage.parse_since, button text, phrase for sentences)
-RANGES: tuple[tuple[str, str, str], ...] = (
-    ("24h", "24 h", "in the last 24 hours"),
-    ("7d", "7 d", "in the last 7 days"),
-    ("30d", "30 d", "in the last 30 days"),
-    ("all", "All", "recorded"),
-)
-DEFAULT_RANGE = "24h"
-ROW_LIMIT = 1000  # newest rows the table holds; the charts always cover the whole range
 MAX_CHART_MODELS = 8  # busiest models drawn; the rest are counted in a note
 ALL = ""  # the combo boxes' "no filter" value
 STATUSES = tuple(s.value for s in UsageStatus)
-
-COLUMNS: tuple[str, ...] = (
-    "Time",
-    "Model",
-    "Route",
-    "Endpoint",
-    "Status",
-    "Latency (ms)",
-    "TTFT (ms)",
-    "Tokens",
-    "Error",
-)
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
-
-Confirm = Callable[[str, str], bool]
-
-
-def bucket_for(range_key: str) -> str:
-    """Hourly points for the last day, daily ones for longer ranges."""
-    return "hour" if range_key == "24h" else "day"
-
-
-def range_phrase(range_key: str) -> str:
-    return next((p for k, _, p in RANGES if k == range_key), range_key)
-
-
-def local_time_text(when: datetime) -> str:
-    """``2026-11-25 21:04:13`` in the local time zone (rows are stored in UTC)."""
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def tokens_text(row: UsageRecord) -> str:
-    """Total tokens, with ``~`` when they are estimates (halext counts len(text) // 4)."""
-    return f"{row.total_tokens}" if row.tokens_exact else f"~{row.total_tokens}"
-
-
-def _ms(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
-@dataclass(frozen=True, slots=True)
-class UsageFilters:
-    """The table's filters; ``None`` means any."""
-
-    model: str | None = None
-    route: str | None = None
-    status: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return any(v is not None for v in (self.model, self.route, self.status))
-
-
-@dataclass(frozen=True, slots=True)
-class UsageSnapshot:
-    """One consistent read of the reports and the table rows for a range and filters."""
-
-    range_key: str
-    since: datetime | None
-    bucket: str
-    filters: UsageFilters
-    requests: list[ModelCount]
-    latency: list[ModelLatency]
-    errors: list[ModelErrorRate]
-    tokens: list[TokenBucket]
-    rows: list[UsageRecord]
-    routes: list[str] = field(default_factory=list)  # routes of the range's newest rows
-    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def total(self) -> int:
-        """Requests in the range, whatever the table filters."""
-        return sum(c.requests for c in self.requests)
-
-
-def read_snapshot(
-    usage: UsageLog,
-    range_key: str,
-    filters: UsageFilters,
-    *,
-    limit: int = ROW_LIMIT,
-    now: datetime | None = None,
-) -> UsageSnapshot:
-    """Run every report for the range, and the filtered newest rows (blocking: call it
-    on a worker thread)."""
-    now = now or datetime.now(UTC)
-    since = parse_since(range_key, now=now)
-    bucket = bucket_for(range_key)
-    rows = usage.recent(
-        limit, model=filters.model, route=filters.route, status=filters.status, since=since
-    )
-    # The route filter offers the routes of the whole range, not only of the rows another
-    # filter left (or choosing a model would hide the other routes from the route box).
-    unfiltered = usage.recent(limit, since=since) if filters.active else rows
-    routes = sorted({r.route for r in unfiltered if r.route})
-    return UsageSnapshot(
-        range_key=range_key,
-        since=since,
-        bucket=bucket,
-        filters=filters,
-        requests=usage.requests_by_model(since),
-        latency=usage.latency_by_model(since),
-        errors=usage.error_rate_by_model(since),
-        tokens=usage.tokens_over_time(since, bucket),
-        rows=rows,
-        routes=routes,
-        read_at=now,
-    )
-
-
-class UsageTableModel(QAbstractTableModel):
-    """The recent requests, one row per usage record (newest first as loaded)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[UsageRecord] = []
-        self._palette = QPalette()
-
-    def set_rows(self, rows: Sequence[UsageRecord]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def set_palette(self, palette: QPalette) -> None:
-        self._palette = palette
-        if self._rows:
-            self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1)
-            )
-
-    def rows(self) -> list[UsageRecord]:
-        return list(self._rows)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal:
-            if role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
-                return COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section] == "Tokens":
-                return "Prompt + response tokens; ~ marks estimates (halext counts characters ÷ 4)"
-            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section] == "TTFT (ms)":
-                return "Time to first token"
-        return None
-
-    @staticmethod
-    def cell_text(row: UsageRecord, column: int) -> str:
-        """The text shown in (and exported from) a cell."""
-        name = COLUMNS[column]
-        if name == "Time":
-            return local_time_text(row.created_at)
-        if name == "Model":
-            return row.model_identifier
-        if name == "Route":
-            return row.route
-        if name == "Endpoint":
-            return row.endpoint
-        if name == "Status":
-            return UsageStatus(row.status).value
-        if name == "Latency (ms)":
-            return _ms(row.latency_ms)
-        if name == "TTFT (ms)":
-            return _ms(row.ttft_ms)
-        if name == "Tokens":
-            return tokens_text(row)
-        return _one_line(row.error)
-
-    @staticmethod
-    def _sort_key(row: UsageRecord, column: int) -> Any:
-        name = COLUMNS[column]
-        if name == "Time":
-            return row.created_at.timestamp()
-        if name == "Latency (ms)":
-            return -1 if row.latency_ms is None else row.latency_ms
-        if name == "TTFT (ms)":
-            return -1 if row.ttft_ms is None else row.ttft_ms
-        if name == "Tokens":
-            return row.total_tokens
-        return UsageTableModel.cell_text(row, column).lower()
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if not index.isValid():
-            return None
-        row = self._rows[index.row()]
-        col = index.column()
-        name = COLUMNS[col]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.cell_text(row, col)
-        if role == SORT_ROLE:
-            return self._sort_key(row, col)
-        if role == RECORD_ROLE:
-            return row
-        if role == Qt.ItemDataRole.TextAlignmentRole and name in (
-            "Latency (ms)",
-            "TTFT (ms)",
-            "Tokens",
-        ):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and name == "Status":
-            status = UsageStatus(row.status)
-            if status is UsageStatus.ERROR:
-                return error_color(self._palette)
-            if status is UsageStatus.BLOCKED:
-                return warning_color(self._palette)
-            if status is UsageStatus.CANCELLED:
-                return muted_text(self._palette)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if name == "Error" and row.error:
-                return row.error
-            if name == "Model" and row.requested_model:
-                return f"Asked for {row.requested_model}"
-            if name == "Tokens":
-                exact = "exact" if row.tokens_exact else "estimated"
-                return f"{row.prompt_tokens} prompt + {row.response_tokens} response ({exact})"
-        return None
 
 
 def _set_sheet(widget: QWidget, sheet: str) -> None:
@@ -326,14 +83,14 @@ class UsageDashboard(QWidget):
     """Charts and the request table over the local usage log.
 
     Args:
-        services: the app's Services (``usage``, ``settings``; ``router`` for route names).
+        services: the app's Services (``usage``, ``settings``; ``routes()`` for route names).
         bridge: runs the report queries off the GUI thread.
+        notifier: settings changes (the retention shown follows Settings → Data).
 
     Attributes:
-        confirm: ``confirm(title, text) -> bool`` asked before deleting usage; a Yes/No
-            QMessageBox by default (tests replace it).
         requests_chart, latency_chart, errors_chart, tokens_chart: the four chart cards.
         table: the recent requests; ``model_filter``, ``route_filter``, ``status_filter``.
+        retention: the bottom bar (keep usage for N days, clear), a ``RetentionBar``.
 
     Signals:
         sig_loaded(): a load finished and its numbers are on screen.
@@ -344,9 +101,14 @@ class UsageDashboard(QWidget):
     sig_loaded = Signal()
     sig_load_failed = Signal(str)
     sig_changed = Signal(int)
-    _sig_setting = Signal(str, object)
 
-    def __init__(self, services: Services, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        bridge: Bridge,
+        notifier: SettingsNotifier,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("UsageDashboard")
         self.setWindowTitle("Usage — Halext Desktop")
@@ -359,7 +121,6 @@ class UsageDashboard(QWidget):
         self._loaded_once = False
         self._sized = False
         self._busy_note = ""
-        self.confirm: Confirm = self._ask
 
         # ---- top: title, range, status, refresh ------------------------------------------
         title = QLabel("Usage")
@@ -502,54 +263,26 @@ class UsageDashboard(QWidget):
         self.splitter.setStretchFactor(1, 2)
 
         # ---- bottom: retention and clear -------------------------------------------------
-        self.retention_spin = QSpinBox()
-        self.retention_spin.setAccessibleName("Usage retention days")
-        self.retention_spin.setRange(0, 3650)
-        self.retention_spin.setSpecialValueText("forever")
-        self.retention_spin.setSuffix(" days")
-        self.retention_spin.setToolTip(
-            "Requests older than this are deleted now and at every start (0 = keep forever)"
+        self.retention = RetentionBar(services, bridge, notifier)
+        # The question before clearing names the total when the window shows all of it.
+        self.retention.known_total = lambda: (
+            self._snapshot.total if self._snapshot and self._range == "all" else None
         )
-        self.retention_spin.setValue(self._svc.settings.usage_retention_days)
-        self.retention_spin.valueChanged.connect(self._sync_retention_button)
-        self.retention_button = QPushButton("Apply")
-        self.retention_button.setToolTip("Save the retention and delete older requests now")
-        self.retention_button.clicked.connect(
-            lambda: self.apply_retention(self.retention_spin.value())
-        )
-        self.clear_button = QPushButton("Clear usage…")
-        self.clear_button.setObjectName("DangerButton")
-        self.clear_button.setToolTip("Delete every recorded request from this computer")
-        self.clear_button.clicked.connect(self.clear_usage)
-        self.privacy_label = privacy = QLabel("Usage is recorded on this computer only.")
-        privacy.setObjectName("Privacy")
-        bottom = QHBoxLayout()
-        bottom.setSpacing(8)
-        bottom.addWidget(QLabel("Keep usage for"))
-        bottom.addWidget(self.retention_spin)
-        bottom.addWidget(self.retention_button)
-        bottom.addSpacing(12)
-        bottom.addWidget(privacy, 1)
-        bottom.addWidget(self.clear_button)
+        self.retention.sig_deleted.connect(self._after_delete)
+        self.retention.sig_status.connect(lambda text, error: self._set_status(text, error=error))
 
         root = QVBoxLayout(self)
         root.setContentsMargins(16, 12, 16, 12)
         root.setSpacing(10)
         root.addLayout(top)
         root.addWidget(self.splitter, 1)
-        root.addLayout(bottom)
+        root.addWidget(self.retention)
 
         self.model_filter.currentIndexChanged.connect(self._filters_changed)
         self.route_filter.currentIndexChanged.connect(self._filters_changed)
         self.status_filter.currentIndexChanged.connect(self._filters_changed)
-        self._sync_retention_button()
         self._restyle()
         self.resize(1180, 860)
-
-        # Settings callbacks come on the setter's thread: hop to the GUI thread by signal.
-        self._sig_setting.connect(self._on_setting)
-        unsubscribe = self._svc.settings.subscribe(self._sig_setting_emit)
-        self.destroyed.connect(lambda *_: unsubscribe())
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -606,66 +339,11 @@ class UsageDashboard(QWidget):
     def export_csv(self, path: str | Path) -> int:
         """Write the rows the table shows (filters and sort order included) to ``path``
         as CSV with the table's headers and cell texts; returns how many rows."""
-        rows = self.visible_rows()
-        with Path(path).open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(COLUMNS)
-            writer.writerows(rows)
-        return len(rows)
+        return write_csv(path, COLUMNS, self.visible_rows())
 
     def visible_rows(self) -> list[list[str]]:
         """The table's cell texts, row by row, as displayed."""
-        out: list[list[str]] = []
-        for r in range(self.proxy.rowCount()):
-            out.append(
-                [
-                    str(self.proxy.index(r, c).data(Qt.ItemDataRole.DisplayRole) or "")
-                    for c in range(len(COLUMNS))
-                ]
-            )
-        return out
-
-    def clear_usage(self) -> None:
-        """Ask, then delete every usage row (off the GUI thread) and reload."""
-        total = self._snapshot.total if self._snapshot and self._range == "all" else None
-        what = f"all {total:,} recorded requests" if total else "every recorded request"
-        if not self.confirm(
-            "Clear usage",
-            f"Delete {what} from this computer? Charts and the table start empty. "
-            "This cannot be undone.",
-        ):
-            return
-        usage = self._svc.usage
-
-        async def clear() -> int:
-            return await asyncio.to_thread(usage.clear)
-
-        self._busy(True)
-        self._bridge.call(clear(), self._after_delete_cleared, self._on_change_failed)
-
-    def apply_retention(self, days: int) -> None:
-        """Save ``usage_retention_days`` and delete older requests now (off the GUI thread)."""
-        try:
-            self._svc.settings.set("usage_retention_days", int(days))
-        except (SettingsError, OSError) as exc:
-            self._set_status(str(exc), error=True)
-            return
-        self._sync_retention_button()
-        if days <= 0:
-            self._set_status("Usage is kept forever.")
-            return
-        usage = self._svc.usage
-
-        async def prune() -> int:
-            return await asyncio.to_thread(usage.prune, int(days))
-
-        self._busy(True)
-        self._bridge.call(
-            prune(),
-            lambda n: self._after_delete(n, f"older than {days} days"),
-            self._on_change_failed,
-            owner=self,
-        )
+        return shown_rows(self.proxy)
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -709,7 +387,7 @@ class UsageDashboard(QWidget):
             text = str(exc)
         else:
             log.error("reading usage failed", exc_info=exc)
-            text = f"unexpected error ({type(exc).__name__}); see the log"
+            text = f"unexpected error ({type(exc).__name__}); {see_the_log()}"
         message = f"Could not read the usage log: {text}"
         self._set_status(message, error=True)
         self.sig_load_failed.emit(message)
@@ -721,13 +399,7 @@ class UsageDashboard(QWidget):
         self._refill(self.route_filter, sorted(routes))
 
     def _configured_routes(self) -> list[str]:
-        router = getattr(self._svc, "router", None)
-        if router is None:
-            return []
-        try:
-            return list(router.backends)
-        except Exception:  # a router being rebuilt must not break the usage window
-            return []
+        return [route.route_id for route in self._svc.routes()]
 
     @staticmethod
     def _refill(combo: QComboBox, values: Sequence[str]) -> None:
@@ -820,27 +492,11 @@ class UsageDashboard(QWidget):
 
     # ---- changes -------------------------------------------------------------------------
 
-    def _after_delete_cleared(self, n: int) -> None:
-        self._after_delete(n, "")
-
     def _after_delete(self, n: int, why: str) -> None:
-        self._busy(False)
         noun = "request" if n == 1 else "requests"
         self._busy_note = f"deleted {n:,} {noun}" + (f" {why}" if why else "")
         self.sig_changed.emit(int(n))
         self.refresh()
-
-    def _on_change_failed(self, exc: BaseException) -> None:
-        self._busy(False)
-        text = str(exc) if isinstance(exc, OSError | ValueError) else type(exc).__name__
-        log.error("changing the usage log failed", exc_info=exc)
-        self._set_status(f"Could not change the usage log: {text}", error=True)
-
-    def _busy(self, busy: bool) -> None:
-        for w in (self.clear_button, self.retention_button, self.retention_spin):
-            w.setEnabled(not busy)
-        if not busy:
-            self._sync_retention_button()
 
     def _filters_changed(self, _index: int = 0) -> None:
         self.refresh()
@@ -858,31 +514,6 @@ class UsageDashboard(QWidget):
             self._set_status(f"Could not write {path}: {exc.strerror or exc}", error=True)
             return
         self._set_status(f"Exported {n:,} row{'s' if n != 1 else ''} to {path}")
-
-    def _sync_retention_button(self, _value: int = 0) -> None:
-        stored = self._svc.settings.usage_retention_days
-        self.retention_button.setEnabled(self.retention_spin.value() != stored)
-
-    def _sig_setting_emit(self, key: str, value: Any) -> None:
-        if shiboken6.isValid(self):
-            self._sig_setting.emit(key, value)
-
-    def _on_setting(self, key: str, value: Any) -> None:
-        if key == "usage_retention_days" and isinstance(value, int):
-            self.retention_spin.blockSignals(True)
-            self.retention_spin.setValue(value)
-            self.retention_spin.blockSignals(False)
-            self._sync_retention_button()
-
-    def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Yes
 
     # ---- looks ---------------------------------------------------------------------------
 
@@ -920,9 +551,9 @@ class UsageDashboard(QWidget):
             f" border-color: {css(hl)}; }}",
         )
         muted = f"color: {css(muted_text(pal))};"
-        for label in (self.empty_label, self.rows_label, self.privacy_label, self.no_match_label):
+        for label in (self.empty_label, self.rows_label, self.no_match_label):
             _set_sheet(label, muted)
-        _set_sheet(self.clear_button, f"color: {css(error_color(pal))};")
+        self.retention.restyle(pal)
         self.table_model.set_palette(pal)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override

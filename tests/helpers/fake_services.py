@@ -1,0 +1,152 @@
+"""A stand-in for app.core.Core that keeps the whole ``ui.services.Services`` contract.
+
+The parts a test cares about are real (Settings, a UsageLog, a Router over test-server
+backends, the SecretStore over the in-memory keyring) and passed in; the rest are real but
+idle (an unopened Database in the test's home: nothing touches disk until used). The
+network actions (sign in, Test) answer from canned values and record their calls, so a
+widget test needs no server; a test may hold them on ``gate`` to see the "busy" state.
+
+mypy checks below that the class satisfies Services; ``tests/ui/test_services.py`` checks
+the same at run time against the Protocol's members, for Core too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.route_check import RouteCheck, RouteInfo, check_route, route_models
+from halext_desktop.routing.router import Router
+from halext_desktop.routing.types import Health, ModelInfo, ModelListing
+from halext_desktop.routing.usage_sink import MemoryUsageSink
+from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.secrets import MemorySecretStore
+from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.turns import Turns
+from halext_desktop.storage.usage import UsageLog
+
+if TYPE_CHECKING:
+    from halext_desktop.ui.services import Secrets, Services
+
+DEFAULT_OLLAMA_HEALTH = Health("test", True, 4, "0.12.3", 7, "Ollama 0.12.3 · 7 models · 4 ms")
+
+
+class FakeServices:
+    """Every Services member; real storage and routing parts, canned network answers.
+
+    Args:
+        settings: the settings the widgets read and write.
+        secrets: where keys go (default: a session-only MemorySecretStore).
+        usage: the usage log (default: one over the idle database).
+        router: the router (default: one with no routes).
+        db: the database behind the default stores (default: unopened, in the test's home).
+
+    Attributes:
+        calls: ``(name, *args)`` of every network action, in order.
+        gate: when set by a test, sign_in and test_ollama wait for it.
+        sign_in_error: raised by sign_in instead of succeeding.
+        ollama_health: what test_ollama answers.
+        user: the signed-in user.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        secrets: Secrets | None = None,
+        usage: UsageLog | None = None,
+        router: Router | None = None,
+        db: Database | None = None,
+    ) -> None:
+        self.db = db if db is not None else Database()
+        self.settings = settings
+        self.secrets: Secrets = secrets if secrets is not None else MemorySecretStore()
+        self.conversations = ConversationStore(self.db)
+        self.usage = usage if usage is not None else UsageLog(self.db)
+        self.router = router if router is not None else Router({}, self.policy, MemoryUsageSink())
+        self.turns = Turns(self.router, self.conversations)
+        self.user: str | None = None
+        self.calls: list[tuple[Any, ...]] = []
+        self.gate: asyncio.Event | None = None
+        self.sign_in_error: BaseException | None = None
+        self.ollama_health = DEFAULT_OLLAMA_HEALTH
+
+    # ---- without I/O --------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        return Policy(disable_cloud=self.settings.disable_cloud, offline=self.settings.offline)
+
+    def database_path(self) -> Path:
+        return self.db.path
+
+    def routes(self) -> list[RouteInfo]:
+        return [RouteInfo.of(b) for b in self.router.backends.values()]
+
+    def resolve_default(self, listing: ModelListing | None) -> ModelRef | None:
+        if self.settings.default_model:
+            return ModelRef.parse(self.settings.default_model)
+        for info in listing.models if listing else []:
+            if info.available and self.router.refusal(info.ref) is None:
+                return info.ref
+        return None
+
+    def signed_in_user(self) -> str | None:
+        return self.user
+
+    # ---- async (the loop thread) --------------------------------------------------------
+
+    async def _hold(self) -> None:
+        if self.gate is not None:
+            await asyncio.wait_for(self.gate.wait(), timeout=5)
+
+    async def rebuild_backends(self) -> None:
+        self.calls.append(("rebuild_backends",))
+
+    async def sign_in(self, username: str, password: str, remember: bool) -> str:
+        self.calls.append(("sign_in", username, password, remember))
+        await self._hold()
+        if self.sign_in_error is not None:
+            raise self.sign_in_error
+        self.user = username
+        return username
+
+    async def sign_out(self) -> None:
+        self.calls.append(("sign_out",))
+        self.user = None
+
+    async def list_models(self) -> ModelListing:
+        return await self.router.list_models()
+
+    async def health_all(self) -> list[Health]:
+        return await self.router.health_all()
+
+    async def check_route(self, route_id: str) -> RouteCheck:
+        return await check_route(self._backend(route_id))
+
+    async def route_models(self, route_id: str) -> list[ModelInfo]:
+        return await route_models(self._backend(route_id))
+
+    async def test_ollama(self, url: str) -> Health:
+        self.calls.append(("test_ollama", url))
+        await self._hold()
+        return self.ollama_health
+
+    async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
+        self.calls.append(("test_openai", name, url, api_key))
+        return Health(name, False, detail="HTTP 401 from api.example.com — check the API key")
+
+    def _backend(self, route_id: str) -> Backend:
+        backend = self.router.backend(route_id)
+        if backend is None:
+            raise RouteError(ErrorKind.NOT_CONFIGURED, f"No route {route_id} is configured")
+        return backend
+
+
+if TYPE_CHECKING:
+    _fake_is_services: type[Services] = FakeServices

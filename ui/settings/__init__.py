@@ -1,0 +1,1 @@
+"""Settings (Ctrl+,): the dialog (``dialog.SettingsDialog``) and one module per tab."""
