@@ -122,12 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _command_names(parser)
     args = parser.parse_args(_desktop_argv(list(sys.argv[1:] if argv is None else argv), commands))
     gui = args.command in (None, "gui")
-    # Once, for the whole process. The CLI prints its own one-line messages, so the console
-    # shows only errors (library warnings such as "no keyring backend" would repeat on every
-    # command); the window's console shows warnings. The file keeps INFO and up.
+    # Once, for the whole process. A command prints its own one-line messages (naming the log
+    # file when there is more to read), so its console stays quiet unless --debug: a
+    # traceback above the line would bury it. The window's console shows warnings. The file
+    # keeps INFO and up either way.
     setup_logging(
         debug=args.debug or debug_requested(),
-        console_level=logging.WARNING if gui else logging.ERROR,
+        console_level=logging.WARNING if gui else logging.CRITICAL + 1,
     )
     if gui:
         from halext_desktop.app.gui import main as gui_main

@@ -17,7 +17,13 @@ import pytest
 from halext_desktop.app.cli_assist import run_assist
 from halext_desktop.app.cli_assist_args import add_assist_parser
 from halext_desktop.app.core import Core
-from halext_desktop.routing.assistants import SCHEMAS, NoteInput, TaskInput, build_messages
+from halext_desktop.routing.assistants import (
+    SCHEMAS,
+    NoteInput,
+    TaskInput,
+    build_messages,
+    schema_for,
+)
 from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
 from tests.servers.halext_server import HalextServer
@@ -57,7 +63,7 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 def _expected(server: OllamaServer, kind: str, data: Any) -> dict[str, Any]:
     msgs = [{"role": m.role, "content": m.content} for m in build_messages(kind, data)]
-    return json.loads(server.expected_reply(MODEL, msgs, SCHEMAS[kind]))
+    return json.loads(server.expected_reply(MODEL, msgs, schema_for(kind)))
 
 
 def test_task_human_output(ollama: OllamaServer, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from halext_desktop.routing.assistants import (
     NOTE_SCHEMA,
     SCHEMAS,
     TASK_SCHEMA,
+    AssistantInput,
     AssistantInputError,
     AssistantOutcome,
     AssistantParseError,
@@ -34,6 +35,7 @@ from halext_desktop.routing.assistants import (
     parse_result,
     result_to_dict,
     run_assistant,
+    schema_for,
 )
 from halext_desktop.routing.backends.base import Backend
 from halext_desktop.routing.backends.halext import HalextBackend
@@ -80,19 +82,20 @@ def test_schemas_match_the_result_dataclasses() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_messages_carry_schema_and_strict_instruction(kind: str) -> None:
-    data = {
+    inputs: dict[str, AssistantInput] = {
         "task": TaskInput("Write report", "Quarterly numbers"),
         "event": EventInput("Dentist", datetime(2025, 11, 24, 9, 30, tzinfo=TZ)),
         "note": NoteInput("Call Bob about the lease. Buy milk."),
-    }[kind]
+    }
+    data = inputs[kind]
     system, user = build_messages(kind, data)
     assert (system.role, user.role) == ("system", "user")
-    assert json.dumps(SCHEMAS[kind], indent=2) in system.content
+    assert json.dumps(schema_for(kind), indent=2) in system.content
     assert "Reply with only a JSON object" in system.content
     # The last message repeats the demand with every required key (halext weighs it most).
     assert user.content.rstrip().endswith(
         "Reply with only a JSON object with the keys "
-        + ", ".join(f'"{k}"' for k in SCHEMAS[kind]["required"])
+        + ", ".join(f'"{k}"' for k in schema_for(kind)["required"])
         + "."
     )
 
@@ -212,12 +215,20 @@ def test_hours_forms(value: Any, hours: float) -> None:
 
 
 def test_parse_unwraps_a_one_key_wrapper() -> None:
-    note = {"summary": "Lease call", "tags": ["home"], "extracted_tasks": ["Call Bob"]}
+    note: dict[str, Any] = {
+        "summary": "Lease call",
+        "tags": ["home"],
+        "extracted_tasks": ["Call Bob"],
+    }
     assert parse_result("note", json.dumps({"note_summary": note})) == NoteSummary(**note)
 
 
 def test_parse_event_and_note() -> None:
-    event = {"summary": "A dentist visit", "preparation_steps": ["Floss"], "suggestions": []}
+    event: dict[str, Any] = {
+        "summary": "A dentist visit",
+        "preparation_steps": ["Floss"],
+        "suggestions": [],
+    }
     assert parse_result("event", json.dumps(event)) == EventSuggestions(**event)
     note = {"summary": "Errands", "tags": ["home", "#todo"], "actionItems": ["Buy milk"]}
     assert parse_result("note", json.dumps(note)) == NoteSummary(
@@ -344,7 +355,7 @@ def _chat_requests(server: OllamaServer) -> list[Any]:
 def _expected_object(server: OllamaServer, kind: str, data: Any) -> dict[str, Any]:
     """What the server fills the schema with for this prompt (computed, not hard-coded)."""
     msgs = [{"role": m.role, "content": m.content} for m in build_messages(kind, data)]
-    return json.loads(server.expected_reply("llama3.2", msgs, SCHEMAS[kind]))
+    return json.loads(server.expected_reply("llama3.2", msgs, schema_for(kind)))
 
 
 def test_task_through_ollama_sends_format_and_parses(ollama: OllamaServer) -> None:
@@ -389,7 +400,7 @@ def test_event_and_note_through_ollama(ollama: OllamaServer, kind: str) -> None:
     expected = _expected_object(ollama, kind, data)
     assert outcome.result is not None, outcome.problem()
     assert result_to_dict(outcome.result) == expected
-    assert _chat_requests(ollama)[0].json["format"] == SCHEMAS[kind]
+    assert _chat_requests(ollama)[0].json["format"] == schema_for(kind)
     assert [r.endpoint for r in sink.rows] == [f"assist:{kind}:/api/chat"]
 
 

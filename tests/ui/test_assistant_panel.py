@@ -19,6 +19,7 @@ from halext_desktop.routing.assistants import (
     EventInput,
     TaskInput,
     build_messages,
+    schema_for,
 )
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 from halext_desktop.routing.errors import ErrorKind
@@ -100,7 +101,7 @@ def _run(qtbot: QtBot, page: AssistantPage) -> AssistantOutcome:
 
 def _expected(server: OllamaServer, model: str, kind: str, data: Any) -> dict[str, Any]:
     msgs = [{"role": m.role, "content": m.content} for m in build_messages(kind, data)]
-    return json.loads(server.expected_reply(model, msgs, SCHEMAS[kind]))
+    return json.loads(server.expected_reply(model, msgs, schema_for(kind)))
 
 
 def test_task_tab_runs_and_fills_the_lists(

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QCheckBox, QMessageBox, QStyle, QStyleOptionButton
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QMessageBox,
+    QStyle,
+    QStyleOptionButton,
+    QTableWidget,
+    QTableWidgetItem,
+)
 from pytestqt.qtbot import QtBot
 
 from halext_desktop.app.loop_thread import LoopThread
@@ -57,12 +64,18 @@ def services(settings: Settings) -> FakeServices:
     return FakeServices(settings, secrets=SecretStore())
 
 
+def cell(table: QTableWidget, row: int, column: int) -> QTableWidgetItem:
+    item = table.item(row, column)
+    assert item is not None, f"no cell at {row}, {column}"
+    return item
+
+
 @pytest.fixture
 def dialog(qtbot: QtBot, services: FakeServices, bridge: Bridge) -> Iterator[SettingsDialog]:
     notifier = SettingsNotifier(services.settings)
     dlg = SettingsDialog(services, bridge, notifier)
     qtbot.addWidget(dlg)
-    dlg.confirms: list[str] = []  # type: ignore[attr-defined]
+    dlg.confirms = []  # type: ignore[attr-defined]
     dlg.show()
     qtbot.waitExposed(dlg)
     yield dlg
@@ -139,14 +152,14 @@ def test_dialog_reflects_external_changes(
 ) -> None:
     settings.set("disable_cloud", True)
     assert dialog.ai.disable_cloud.isChecked()
-    worker = threading.Thread(
-        target=lambda: (
-            settings.set("offline", True),
-            settings.set("fallback_models", ["ollama/qwen2.5:7b"]),
-            settings.set("theme", "dark"),
-            settings.set("ollama_hosts", [{"name": "gpu", "url": "http://10.0.0.9:11434"}]),
-        )
-    )
+
+    def change_from_another_thread() -> None:
+        settings.set("offline", True)
+        settings.set("fallback_models", ["ollama/qwen2.5:7b"])
+        settings.set("theme", "dark")
+        settings.set("ollama_hosts", [{"name": "gpu", "url": "http://10.0.0.9:11434"}])
+
+    worker = threading.Thread(target=change_from_another_thread)
     worker.start()
     worker.join(timeout=5)
     qtbot.waitUntil(lambda: dialog.appearance.theme.currentData() == "dark", timeout=2000)
@@ -338,7 +351,7 @@ def test_renaming_an_endpoint_moves_its_key(
 ) -> None:
     settings.set("openai_endpoints", [{"name": "lmstudio", "url": "http://127.0.0.1:1234/v1"}])
     services.secrets.set("openai-key:lmstudio", SECRET_KEY)
-    dialog.connections.endpoints.item(0, 0).setText("local-llm")
+    cell(dialog.connections.endpoints, 0, 0).setText("local-llm")
     assert settings.get("openai_endpoints")[0]["name"] == "local-llm"
     assert services.secrets.get("openai-key:local-llm") == SECRET_KEY
     assert services.secrets.get("openai-key:lmstudio") is None
@@ -354,9 +367,9 @@ def test_ollama_hosts_add_edit_remove_and_test(
     qtbot.keyClick(c.host_url, Qt.Key.Key_Return)
     assert [h.name for h in settings.ollama_hosts] == ["local", "studio"]
 
-    c.hosts.item(1, 1).setText("not a url")  # an invalid edit is refused and reverted
+    cell(c.hosts, 1, 1).setText("not a url")  # an invalid edit is refused and reverted
     assert "is not an http:// or https:// URL" in c.host_error.message()
-    assert c.hosts.item(1, 1).text() == "http://studio.lan:11434"
+    assert cell(c.hosts, 1, 1).text() == "http://studio.lan:11434"
 
     services.gate = asyncio.Event()
     c.hosts.selectRow(1)

@@ -479,7 +479,7 @@ def test_loading_runs_off_the_gui_thread_and_a_newer_load_wins(
     usage.gate.set()
     assert usage.held_done.wait(10)
     # Let the loop thread and the GUI deliver anything still queued.
-    bridge.loop_thread.run(asyncio.sleep(0), timeout=5)
+    bridge.loop_thread.submit(asyncio.sleep(0)).result(timeout=5)
     QCoreApplication.processEvents()
     assert loaded == ["all"]
     assert dash.snapshot is not None and dash.snapshot.range_key == "all"
