@@ -310,3 +310,28 @@ def test_no_fallback_fails_instead_of_asking_the_next_model(env, capsys, ollama_
     assert [r.json["model"] for r in ollama_server.requests_to("/api/chat")] == ["ghost:1b"]
     code, out, err = run(capsys, "ask", "--model", "ollama/ghost:1b", "hi")
     assert code == 0 and "Fallback" in err and "AI • qwen3:4b · local" in err
+
+
+def test_the_debug_log_is_private_and_holds_no_secret_and_no_message_text(
+    env, capsys, monkeypatch, halext_server: HalextServer
+) -> None:
+    monkeypatch.setenv("HALEXT_USERNAME", "dev")
+    monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
+    prompt = "my-secret-plan-for-tuesday"
+    old_umask = os.umask(0o022)  # a permissive umask must not make the log readable by others
+    try:
+        code, _, _ = run(
+            capsys, "--debug", "ask", "--model", "halext/client:3:qwen2.5:7b", "--json", prompt
+        )
+    finally:
+        os.umask(old_umask)
+    assert code == 0
+    log = log_path()
+    text = log.read_text(encoding="utf-8")
+    assert "/ai/chat/stream" in text  # the debug log did record the request...
+    (chat,) = halext_server.requests_to("/ai/chat/stream")
+    token = chat.headers["authorization"].split()[1]
+    for secret in ("dev123", token, prompt):  # ...but not the password, token or message
+        assert secret not in text
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700
