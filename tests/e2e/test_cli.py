@@ -335,3 +335,24 @@ def test_the_debug_log_is_private_and_holds_no_secret_and_no_message_text(
         assert secret not in text
     assert log.stat().st_mode & 0o777 == 0o600
     assert log.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_what_a_desktop_passes_opens_the_window_with_the_files(
+    monkeypatch, capsys, tmp_path: Path
+) -> None:
+    """``Exec=halext-desktop %U``: files and file:// URLs with no command open the window
+    (not an argparse error); a mistyped command is still an error."""
+    import halext_desktop.app.gui as gui
+
+    opened: list[list[str]] = []
+    monkeypatch.setattr(gui, "main", lambda *, files: opened.append(files) or 0)
+    notes = tmp_path / "my notes.txt"
+    notes.write_text("hello")
+    url = notes.as_uri()
+    assert main([url, str(notes)]) == 0
+    assert opened == [[url, str(notes)]]
+    assert main(["gui", str(notes)]) == 0 and opened[-1] == [str(notes)]
+    with pytest.raises(SystemExit) as exc:
+        main(["modles"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'modles'" in capsys.readouterr().err
