@@ -4,8 +4,11 @@ It follows /work/shared/docs/ollama-protocol.md (§7 checklist) so that the offi
 ``ollama`` client and the ``openai`` client on ``/v1`` behave against it as they do
 against a real Ollama: NDJSON streams flushed per line over chunked transfer, Go-style
 timestamps and nanosecond metrics, ``{"error": ...}`` bodies, mid-stream error lines,
-gin's text/plain ``404 page not found`` for unknown routes, pull progress, keep_alive
-parsing reflected in ``/api/ps``, and the OpenAI-compatible SSE layer.
+gin's text/plain ``404 page not found`` for unknown routes, pull progress (per layer, and
+resumable: a cancelled pull leaves its layers' bytes on disk and the next pull starts from
+them, as download.go does with its ``-partial`` files), delete, keep_alive parsing reflected
+in ``/api/ps`` (``keep_alive: 0`` with an empty prompt unloads), and the OpenAI-compatible SSE
+layer.
 
 Replies are deterministic so tests can assert exact text and token counts:
 
@@ -14,8 +17,8 @@ Replies are deterministic so tests can assert exact text and token counts:
     eval_count == number of tokens streamed (thinking + content)
     prompt_eval_count == prompt_tokens(messages)
 
-Faults are scripted per request (``fail_next``, ``error_after``, ``drop_after``) or
-sticky until cleared (``delay_first_byte``, ``set_token_delay``, ``busy``).
+Faults are scripted per request (``fail_next``, ``error_after``, ``drop_after``,
+``pause_after``) or sticky until cleared (``delay_first_byte``, ``set_token_delay``, ``busy``).
 Every request is recorded (``requests``), including, for streams, how many lines were
 sent and whether the client closed the connection before the end (``closed_early``).
 """
@@ -26,9 +29,10 @@ import hashlib
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -39,6 +43,12 @@ DEFAULT_VERSION = "0.12.3"
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 MIDSTREAM_MESSAGE = "an error was encountered while running the model"
 PULL_MISSING_MESSAGE = "pull model manifest: file does not exist"
+# What a full disk looks like mid-pull (download.go writing a blob's -partial file).
+DISK_FULL_MESSAGE = (
+    "write /root/.ollama/models/blobs/sha256-{digest}-partial: no space left on device"
+)
+# Progress lines per layer after the first (real Ollama reports about every 60 ms).
+PULL_STEPS = 4
 DEFAULT_KEEP_ALIVE_NS = 5 * 60 * 1_000_000_000
 # Go adds MaxInt64 ns to "now" for a negative keep_alive: ~292 years.
 FOREVER_NS = 2**63 - 1
@@ -218,6 +228,7 @@ class ModelSpec:
     capabilities: tuple[str, ...] = ("completion", "tools")
     modified_at: str = "2025-05-04T17:37:44.706015396-07:00"
     remote_host: str | None = None  # set for Ollama cloud models proxied to ollama.com
+    size_vram: int | None = None  # /api/ps: bytes in GPU memory when loaded (default: all)
 
     @property
     def digest(self) -> str:
@@ -341,6 +352,19 @@ class RecordedRequest:
     server_stopped: bool = False  # the server went down mid-response (stop/restart)
     dropped: bool = False  # drop_after fired: the server cut the connection on purpose
     done: bool = False  # the handler finished with this request
+
+
+@dataclass
+class PullPause:
+    """A stream held after ``n`` lines (``OllamaServer.pause_after``)."""
+
+    path: str
+    n: int
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -477,8 +501,16 @@ class _Handler(RecordingHandler):
         err = self.owner._take("_error_after", path)
         drop = self.owner._take("_drop_after", path)
         raw = self.owner._take("_raw_after", path)
+        pause = self.owner._take_pause(path)
         self._start_stream(content_type)
         for sent, line in enumerate(lines):
+            if pause is not None and sent >= pause.n:
+                pause.reached.set()
+                while not pause.released.is_set():
+                    if self._client_gone(0.02):
+                        self._mark_gone()
+                        raise ClientGone
+                pause = None
             if raw is not None and sent >= raw.n:
                 self._write_chunk(raw.error.encode())
                 raw = None
@@ -594,6 +626,36 @@ class _Handler(RecordingHandler):
             return None
         return spec, name, keep
 
+    def _unload_branch(self, body: dict[str, Any]) -> bool:
+        """GenerateHandler's "expire the runner" branch: an empty prompt with ``keep_alive: 0``
+        unloads the model right after the model lookup, before any capability check, so
+        ``ollama stop`` works for embedding models too. True when it answered."""
+        name = body.get("model")
+        prompt = body.get("prompt") or ""
+        if not isinstance(name, str) or not name or prompt:
+            return False
+        try:
+            keep = parse_keep_alive(body.get("keep_alive"))
+        except ValueError:
+            return False  # the prelude answers 400 with Go's words
+        if keep != 0:
+            return False
+        spec = self.owner.find(name)
+        if spec is None:
+            return False  # the prelude answers 404
+        self.owner._touch(spec, 0)
+        self._send_json(
+            200,
+            {
+                "model": name,
+                "created_at": go_time(),
+                "response": "",
+                "done": True,
+                "done_reason": "unload",
+            },
+        )
+        return True
+
     def h_chat(self) -> None:
         body = self._body_object()
         if body is None:
@@ -669,6 +731,8 @@ class _Handler(RecordingHandler):
     def h_generate(self) -> None:
         body = self._body_object()
         if body is None:
+            return
+        if self._unload_branch(body):
             return
         prelude = self._generation_prelude(body, "generate")
         if prelude is None:
@@ -751,25 +815,24 @@ class _Handler(RecordingHandler):
             for digest, total in _layers(source):
                 status = f"pulling {digest[:12]}"
                 full_digest = f"sha256:{digest}"
-                if installed is not None:
-                    yield line(
-                        {
-                            "status": status,
-                            "digest": full_digest,
-                            "total": total,
-                            "completed": total,
-                        }
-                    )
+                have = self.owner._blob_bytes(digest)
+                if have >= total:
+                    # A layer already on disk: one line, completed == total.
+                    whole = {"status": status, "digest": full_digest, "total": total}
+                    yield line({**whole, "completed": total})
                     continue
-                yield line({"status": status, "digest": full_digest, "total": total})
-                for step in (1, 2, 3):
+                # download.go: Completed is omitempty, so a fresh layer's first line has none;
+                # a resumed one starts at what its partial file already holds.
+                first: dict[str, Any] = {"status": status, "digest": full_digest, "total": total}
+                if have:
+                    first["completed"] = have
+                yield line(first)
+                for step in range(1, PULL_STEPS + 1):
+                    done = have + (total - have) * step // PULL_STEPS
+                    # The bytes are on disk once reported: a cancelled pull resumes from here.
+                    self.owner._store_blob(digest, done)
                     yield line(
-                        {
-                            "status": status,
-                            "digest": full_digest,
-                            "total": total,
-                            "completed": total * step // 3,
-                        }
+                        {"status": status, "digest": full_digest, "total": total, "completed": done}
                     )
             yield line({"status": "verifying sha256 digest"})
             yield line({"status": "writing manifest"})
@@ -1089,6 +1152,12 @@ class OllamaServer(RecordingServer[RecordedRequest]):
             ModelSpec.coerce(m) for m in (DEFAULT_PULLABLE if pullable is None else pullable)
         ]
         self._loaded: dict[str, int] = {}  # model name -> expiry (time.time_ns())
+        # Blob digest -> bytes on disk. Installed models' layers are whole; a cancelled pull
+        # leaves its layers partial, and the next pull of that model resumes from them.
+        self._blobs: dict[str, int] = {}
+        for spec in self._models:
+            self._complete_blobs(spec)
+        self._pauses: list[PullPause] = []
         self._completion_counter = 0
         # faults and knobs
         self._fail_queue: list[_Fault] = []
@@ -1131,6 +1200,38 @@ class OllamaServer(RecordingServer[RecordedRequest]):
     def set_models(self, models: Iterable[str | dict[str, Any] | ModelSpec]) -> None:
         with self._lock:
             self._models = [ModelSpec.coerce(m) for m in models]
+            for spec in self._models:
+                self._complete_blobs(spec)
+
+    def set_pullable(self, models: Iterable[str | dict[str, Any] | ModelSpec]) -> None:
+        """What ``/api/pull`` can fetch from "the registry" (replaces the default set)."""
+        with self._lock:
+            self._pullable = [ModelSpec.coerce(m) for m in models]
+
+    def downloaded_bytes(self, name: str) -> int:
+        """Bytes of ``name``'s layers on disk: the whole size once installed, what a cancelled
+        pull left behind otherwise (a pull of a name nobody knows has none)."""
+        full = normalize_name(name)
+        spec = self.find(full) or self._find_pullable(full)
+        if spec is None:
+            return 0
+        with self._lock:
+            return sum(min(self._blobs.get(d, 0), size) for d, size in _layers(spec))
+
+    def layer_sizes(self, name: str) -> dict[str, int]:
+        """``sha256:<digest>`` -> size of each layer a pull of ``name`` reports."""
+        full = normalize_name(name)
+        spec = self.find(full) or self._find_pullable(full)
+        return {} if spec is None else {f"sha256:{d}": size for d, size in _layers(spec)}
+
+    def pause_after(self, n_lines: int, *, path: str = "/api/pull") -> PullPause:
+        """The next stream to ``path`` stops after ``n_lines`` lines until the returned
+        handle's ``release()``; ``reached`` is set when it got there. A client that leaves
+        meanwhile is noticed (``closed_early``), as with a real slow download."""
+        pause = PullPause(path, n_lines)
+        with self._lock:
+            self._pauses.append(pause)
+        return pause
 
     def loaded(self) -> list[str]:
         """Names of models currently in memory (what /api/ps lists)."""
@@ -1194,6 +1295,9 @@ class OllamaServer(RecordingServer[RecordedRequest]):
             self._drop_after.clear()
             self._raw_after.clear()
             self._replies.clear()
+            for pause in self._pauses:
+                pause.release()
+            self._pauses.clear()
             self._first_byte_delay = 0.0
             self._token_delay = 0.0
             self._busy = False
@@ -1237,6 +1341,13 @@ class OllamaServer(RecordingServer[RecordedRequest]):
                     return queue.pop(i)
         return None
 
+    def _take_pause(self, path: str) -> PullPause | None:
+        with self._lock:
+            for i, pause in enumerate(self._pauses):
+                if pause.path == path:
+                    return self._pauses.pop(i)
+        return None
+
     def _find_pullable(self, name: str) -> ModelSpec | None:
         with self._lock:
             return next((m for m in self._pullable if m.name == name), None)
@@ -1244,14 +1355,34 @@ class OllamaServer(RecordingServer[RecordedRequest]):
     def _install(self, spec: ModelSpec) -> None:
         with self._lock:
             self._models = [m for m in self._models if m.name != spec.name] + [spec]
+            self._complete_blobs(spec)
+
+    def _complete_blobs(self, spec: ModelSpec) -> None:
+        with self._lock:
+            for digest, size in _layers(spec):
+                self._blobs[digest] = size
+
+    def _blob_bytes(self, digest: str) -> int:
+        with self._lock:
+            return self._blobs.get(digest, 0)
+
+    def _store_blob(self, digest: str, completed: int) -> None:
+        with self._lock:
+            self._blobs[digest] = max(self._blobs.get(digest, 0), completed)
 
     def _remove(self, name: str) -> bool:
         full = normalize_name(name)
         with self._lock:
-            before = len(self._models)
+            gone = [m for m in self._models if m.name == full]
             self._models = [m for m in self._models if m.name != full]
             self._loaded.pop(full, None)
-            return len(self._models) != before
+            # `ollama rm` deletes the model's blobs that no other model uses.
+            used = {d for m in self._models for d, _ in _layers(m)}
+            for spec in gone:
+                for digest, _ in _layers(spec):
+                    if digest not in used:
+                        self._blobs.pop(digest, None)
+            return bool(gone)
 
     def _is_loaded(self, spec: ModelSpec) -> bool:
         with self._lock:
@@ -1285,7 +1416,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
                     "digest": spec.digest,
                     "details": spec.details(),
                     "expires_at": go_time(expiry_ns),
-                    "size_vram": spec.size,
+                    "size_vram": spec.size if spec.size_vram is None else spec.size_vram,
                     "context_length": min(spec.context_length, 4096),
                 }
             )

@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.servers.ollama_server import (
     BUSY_MESSAGE,
+    DISK_FULL_MESSAGE,
     MIDSTREAM_MESSAGE,
     ModelSpec,
     OllamaServer,
@@ -424,6 +425,91 @@ def test_pull_unknown_model_fails_after_pulling_manifest(
     r = http.post("/api/pull", json={"model": "bad name!"})
     assert (r.status_code, r.json()) == (400, {"error": "invalid model name"})
     assert client.pull("phi3:mini").status == "success"
+
+
+def test_a_cancelled_pull_resumes_from_the_bytes_already_on_disk(
+    ollama_server: OllamaServer,
+) -> None:
+    """download.go keeps a layer's ``-partial`` file: the next pull's first line for that layer
+    reports what is already there, and a layer that finished is reported whole at once."""
+    sizes = ollama_server.layer_sizes("tinyllama")
+    weights = max(sizes, key=lambda d: sizes[d])
+    pause = ollama_server.pause_after(4)  # manifest, the first layer's first line, two steps
+    seen: list[dict] = []
+    with (
+        ollama.Client(host=ollama_server.url, timeout=5) as client,
+        pytest.raises(httpx.HTTPError),
+    ):
+        stream = client.pull("tinyllama", stream=True)
+        for p in stream:
+            seen.append(p.model_dump(exclude_none=True))
+            if len(seen) == 4:
+                assert pause.reached.wait(5)
+                stream.close()  # type: ignore[attr-defined]
+                raise httpx.ReadError("cancelled by the test")
+    ollama_server.wait_closed_early()
+    reported = max(p.get("completed", 0) for p in seen if p.get("digest") == weights)
+    assert 0 < reported < sizes[weights]
+    assert ollama_server.downloaded_bytes("tinyllama") >= reported
+    assert ollama_server.find("tinyllama") is None  # not installed: the pull never finished
+
+    with ollama.Client(host=ollama_server.url, timeout=5) as client:
+        again = [p.model_dump(exclude_none=True) for p in client.pull("tinyllama", stream=True)]
+    first = next(p for p in again if p.get("digest") == weights)
+    assert first["completed"] >= reported and first["total"] == sizes[weights]
+    assert again[-1] == {"status": "success"}
+    assert ollama_server.downloaded_bytes("tinyllama") == sum(sizes.values())
+
+
+def test_a_fresh_layer_has_no_completed_until_bytes_arrive(http: httpx.Client) -> None:
+    r = http.post("/api/pull", json={"model": "phi3:mini"})
+    lines = ndjson(r)
+    per_layer: dict[str, list[dict]] = {}
+    for line in lines:
+        if "digest" in line:
+            per_layer.setdefault(line["digest"], []).append(line)
+    assert all("completed" not in series[0] for series in per_layer.values())
+    assert all(series[-1]["completed"] == series[-1]["total"] for series in per_layer.values())
+
+
+def test_a_full_disk_fails_mid_pull_with_go_s_words(
+    client: ollama.Client, ollama_server: OllamaServer
+) -> None:
+    message = DISK_FULL_MESSAGE.format(digest="abc")
+    ollama_server.error_after(3, message, path="/api/pull")
+    with pytest.raises(ollama.ResponseError) as info:
+        list(client.pull("tinyllama", stream=True))
+    assert info.value.status_code == -1 and "no space left on device" in info.value.error
+    assert ollama_server.find("tinyllama") is None
+
+
+def test_deleting_a_model_deletes_its_blobs(
+    client: ollama.Client, ollama_server: OllamaServer
+) -> None:
+    assert ollama_server.downloaded_bytes("qwen2.5:7b") == ollama_server.find("qwen2.5:7b").size  # type: ignore[union-attr]
+    client.delete("qwen2.5:7b")
+    assert ollama_server.downloaded_bytes("qwen2.5:7b") == 0
+
+
+def test_keep_alive_zero_with_no_prompt_unloads_any_model(
+    client: ollama.Client, ollama_server: OllamaServer
+) -> None:
+    """``ollama stop``: GenerateHandler expires the runner before checking capabilities, so an
+    embedding model unloads too; /api/ps shows expiry, VRAM and context length."""
+    client.embed(model="nomic-embed-text", input="hello")
+    client.chat(model="qwen2.5:7b", messages=MSGS, keep_alive="10m")
+    ps = client.ps()
+    assert {m.model for m in ps.models} == {"nomic-embed-text:latest", "qwen2.5:7b"}
+    assert all(m.expires_at and m.size_vram and m.context_length for m in ps.models)
+    assert ps.models[0].model == "qwen2.5:7b"  # the longest keep-alive first
+    unload = client.generate(model="nomic-embed-text", keep_alive=0)
+    assert unload.done_reason == "unload"
+    assert ollama_server.loaded() == ["qwen2.5:7b"]
+    assert client.generate(model="qwen2.5:7b", prompt="", keep_alive=0).done_reason == "unload"
+    assert ollama_server.loaded() == []
+    with pytest.raises(ollama.ResponseError) as info:
+        client.generate(model="ghost", keep_alive=0)
+    assert info.value.status_code == 404
 
 
 def test_delete_is_200_empty_then_404(client: ollama.Client, http: httpx.Client) -> None:
