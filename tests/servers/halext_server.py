@@ -50,6 +50,14 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from tests.servers.http_base import CONNECTION_ERRORS, ClientGone, RecordingHandler, RecordingServer
 
 VERSION = "0.2.0-refactored"
+# What a node's Ollama can pull by default (the names the test Ollama server offers too).
+NODE_PULLABLE = ("tinyllama:latest", "phi3:mini")
+# str(httpx.ConnectError) when nothing listens at a node's address.
+NODE_CONNECT_ERROR = "All connection attempts failed"
+# Ollama's name check (server side): a bad name is 400 before any streaming.
+_OLLAMA_NAME_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9._-]+)?$"
+)
 API_NAME = "Halext Org API"
 MOCK_SENTENCE = "I am a mock AI assistant. Connect me to a real backend to get started!"
 DEFAULT_MODEL_ID = "gemini:gemini-2.5-flash"
@@ -452,10 +460,13 @@ class HalextServer(RecordingServer[RecordedRequest]):
             set of configured cloud providers, e.g. ``{"gemini"}``.
         server_ollama_models: what the server's own Ollama (``/api/tags``) has; None or
             ``ollama_reachable=False`` means it is down (contributes nothing, chats fail).
-        client_nodes: registered AI client nodes: ``id``, ``name``, ``models``, ``latency_ms``
-            and optionally ``hostname``, ``port``, ``status`` ("online"), ``last_seen_at``
-            (ISO string: makes the admin list 500, as upstream), ``is_public``, ``is_active``,
-            ``owner_id``, ``reachable``.
+        client_nodes: registered AI client nodes: ``id``, ``name``, ``models`` (what the
+            node's Ollama has), ``latency_ms`` and optionally ``hostname``, ``port``,
+            ``status`` ("online"), ``last_seen_at`` (ISO string: makes the admin list 500, as
+            upstream), ``is_public``, ``is_active``, ``owner_id``, ``reachable``,
+            ``node_type`` ("ollama"), ``caps_models`` (the server's cached
+            ``capabilities.models``, refreshed only by a test; default: ``models``),
+            ``pullable`` (names the node's Ollama can pull) and ``version``.
         default_model_id: ``AI_DEFAULT_MODEL``.
         secret: the JWT signing key.
     """
@@ -518,8 +529,13 @@ class HalextServer(RecordingServer[RecordedRequest]):
                 "reachable": True,
                 "latency_ms": None,
                 "models": [],
+                "pullable": list(NODE_PULLABLE),
+                "version": "0.12.3",
                 **dict(spec),
             }
+            node["models"] = list(node["models"])
+            # Creating a node tests it at once: its capabilities hold the models it had then.
+            node.setdefault("caps_models", list(node["models"]))
             self._nodes[int(node["id"])] = node
         self._default_model_id = default_model_id
         self._secret = secret
@@ -596,6 +612,13 @@ class HalextServer(RecordingServer[RecordedRequest]):
         """Change a client node: ``last_seen_at="2026-01-05T10:00:00"``, ``reachable=False``..."""
         with self._lock:
             self._nodes[node_id].update(changes)
+
+    def node(self, node_id: int) -> dict[str, Any]:
+        """A copy of a client node's state (``models`` is what its Ollama really has)."""
+        with self._lock:
+            return {
+                k: list(v) if isinstance(v, list) else v for k, v in self._nodes[node_id].items()
+            }
 
     # -- recording --
 
@@ -1343,8 +1366,8 @@ class HalextServer(RecordingServer[RecordedRequest]):
             "status": node["status"],
             "last_seen_at": node["last_seen_at"],
             "capabilities": {
-                "models": list(node["models"]),
-                "model_count": len(node["models"]),
+                "models": list(node["caps_models"]),
+                "model_count": len(node["caps_models"]),
                 "last_response_time_ms": node["latency_ms"],
             },
             "node_metadata": {},
@@ -1397,43 +1420,162 @@ class HalextServer(RecordingServer[RecordedRequest]):
         node = found[1]
         return _plain_500() if node["last_seen_at"] else _json(200, self._node_json(node))
 
+    def _node_models(self, node: Mapping[str, Any]) -> list[str]:
+        """``get_models_from_node``: the cached capabilities when they list any, else the
+        node's ``/api/tags`` (nothing when it cannot be reached)."""
+        if node["caps_models"]:
+            return list(node["caps_models"])
+        if node["node_type"] == "ollama" and node["reachable"]:
+            return list(node["models"])
+        return []
+
     @_route("GET", "/admin/ai-clients/{client_id}/models")
     def h_ai_client_models(self, rec: RecordedRequest, params: dict[str, str]) -> _Reply:
         found = self._admin_node(rec, params)
         if isinstance(found, _Reply):
             return found
-        node = found[1]
-        return _json(200, {"models": list(node["models"]) if node["reachable"] else []})
+        with self._lock:
+            return _json(200, {"models": self._node_models(found[1])})
 
     @_route("POST", "/admin/ai-clients/{client_id}/test")
     def h_ai_client_test(self, rec: RecordedRequest, params: dict[str, str]) -> _Reply:
-        found = self._admin_node(rec, params)
-        if isinstance(found, _Reply):
-            return found
-        node = found[1]
-        if not node["reachable"]:
-            return _json(
-                200,
-                {
-                    "status": "offline",
-                    "online": False,
-                    "message": f"Cannot connect to {_node_url(node)}",
-                    "models": None,
-                    "model_count": None,
-                    "response_time_ms": None,
-                },
+        """``update_node_status``: no 404 — a missing node's ``{"error"}`` fails the response
+        model (plain 500). Online refreshes the capabilities and sets ``last_seen_at``, which
+        from then on makes the node list 500."""
+        admin = self._admin_for(rec)
+        if isinstance(admin, _Reply):
+            return admin
+        try:
+            node_id = int(params["client_id"])
+        except ValueError:
+            return _unprocessable(
+                [
+                    _err(
+                        "int_parsing",
+                        ["path", "client_id"],
+                        "Input should be a valid integer, unable to parse string as an integer",
+                        params["client_id"],
+                    )
+                ]
             )
+        with self._lock:
+            node = self._nodes.get(node_id)
+            if node is None:
+                return _plain_500()
+            if not node["reachable"]:
+                node["status"] = "offline"
+                return _json(
+                    200,
+                    {
+                        "status": "offline",
+                        "online": False,
+                        "message": "Connection refused - service not running",
+                        "models": None,
+                        "model_count": None,
+                        "response_time_ms": None,
+                    },
+                )
+            node["status"] = "online"
+            node["last_seen_at"] = datetime.fromtimestamp(self.now(), UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f"
+            )
+            node["caps_models"] = list(node["models"])
+            models = list(node["models"])
+            latency = node["latency_ms"] or 0
         return _json(
             200,
             {
                 "status": "online",
                 "online": True,
-                "message": "Connection successful",
-                "models": list(node["models"]),
-                "model_count": len(node["models"]),
-                "response_time_ms": node["latency_ms"],
+                "message": None,
+                "models": models,
+                "model_count": len(models),
+                "response_time_ms": latency,
             },
         )
+
+    @_route("GET", "/admin/ai-clients/{client_id}/info")
+    def h_ai_client_info(self, rec: RecordedRequest, params: dict[str, str]) -> _Reply:
+        """``get_node_info``: a failure is ``{"error": str(e)}`` with 200; an OpenWebUI node
+        gets ``{}``."""
+        found = self._admin_node(rec, params)
+        if isinstance(found, _Reply):
+            return found
+        node = found[1]
+        with self._lock:
+            if node["node_type"] != "ollama":
+                return _json(200, {})
+            if not node["reachable"]:
+                return _json(200, {"error": NODE_CONNECT_ERROR})
+            models = self._node_models(node)
+            return _json(
+                200,
+                {
+                    "version": node["version"],
+                    "models": models,
+                    "model_count": len(models),
+                    "type": node["node_type"],
+                    "url": _node_url(node),
+                },
+            )
+
+    def _model_action(self, rec: RecordedRequest, params: dict[str, str]) -> Any:
+        """(node, model_name) for ``ModelAction`` bodies, or the error reply."""
+        found = self._admin_node(rec, params)
+        if isinstance(found, _Reply):
+            return found
+        body = _json_body(rec)
+        if isinstance(body, _Reply):
+            return body
+        errors = _require_str(body, "model_name")
+        if errors:
+            return _unprocessable(errors)
+        return found[1], body["model_name"]
+
+    @_route("POST", "/admin/ai-clients/{client_id}/pull-model")
+    def h_ai_client_pull(self, rec: RecordedRequest, params: dict[str, str]) -> _Reply:
+        """``pull_model_on_node``: POSTs ``{"name"}`` to the node's ``/api/pull`` and reads the
+        whole NDJSON stream with no progress, then says "Started pulling". Ollama reports an
+        unknown model *inside* its 200 stream, so that is a "success" too; only a refused
+        request (a bad name: 400) or an unreachable node becomes ``400 {"detail"}``."""
+        action = self._model_action(rec, params)
+        if isinstance(action, _Reply):
+            return action
+        node, name = action
+        with self._lock:
+            if node["node_type"] != "ollama":
+                return _detail(400, "Only Ollama nodes support model pulling")
+            if not node["reachable"]:
+                return _detail(400, NODE_CONNECT_ERROR)
+            if not _OLLAMA_NAME_RE.match(name):
+                return _detail(400, _httpx_status_error(400, f"{_node_url(node)}/api/pull"))
+            if _ollama_has(node["pullable"], name) and not _ollama_has(node["models"], name):
+                node["models"].append(_full_ollama_name(name))
+        return _json(
+            200, {"status": "success", "message": f"Started pulling {name} on {node['name']}"}
+        )
+
+    @_route("POST", "/admin/ai-clients/{client_id}/delete-model")
+    def h_ai_client_delete(self, rec: RecordedRequest, params: dict[str, str]) -> _Reply:
+        """``delete_model_on_node``: DELETE ``{"name"}`` on the node; Ollama's 404 comes back
+        as httpx's ``raise_for_status`` text in a 400."""
+        action = self._model_action(rec, params)
+        if isinstance(action, _Reply):
+            return action
+        node, name = action
+        with self._lock:
+            if node["node_type"] != "ollama":
+                return _detail(400, "Only Ollama nodes support model deletion")
+            if not node["reachable"]:
+                return _detail(400, NODE_CONNECT_ERROR)
+            url = f"{_node_url(node)}/api/delete"
+            if not _OLLAMA_NAME_RE.match(name):
+                return _detail(400, _httpx_status_error(400, url))
+            if not _ollama_has(node["models"], name):
+                return _detail(400, _httpx_status_error(404, url))
+            full = _full_ollama_name(name)
+            node["models"] = [m for m in node["models"] if _full_ollama_name(m) != full]
+        return _json(200, {"status": "success", "message": f"Deleted {name} from {node['name']}"})
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -1454,6 +1596,20 @@ def _ollama_has(models: Iterable[str], name: str) -> bool:
         return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
 
     return full(name) in {full(m) for m in models}
+
+
+def _full_ollama_name(name: str) -> str:
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _httpx_status_error(status: int, url: str) -> str:
+    """``str(httpx.HTTPStatusError)`` from ``response.raise_for_status()`` (httpx 0.27)."""
+    phrase = {400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
+    kind = "Client error" if status < 500 else "Server error"
+    return (
+        f"{kind} '{status} {phrase}' for url '{url}'\n"
+        f"For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{status}"
+    )
 
 
 def _node_url(node: Mapping[str, Any]) -> str:

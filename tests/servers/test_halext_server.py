@@ -397,6 +397,84 @@ def test_admin_ai_clients(halext_server: HalextServer, client: httpx.Client) -> 
     assert (broken.status_code, broken.text) == (500, "Internal Server Error")
 
 
+def test_testing_a_node_refreshes_its_models_and_breaks_the_list(
+    halext_server: HalextServer, client: httpx.Client
+) -> None:
+    """upstream ``update_node_status``: an online test sets ``last_seen_at``, after which the
+    list answers a plain 500 (§9); a missing node is a 500 too (its ``{"error"}`` fails the
+    response model)."""
+    h = bearer(login(client))
+    assert client.get("/admin/ai-clients", headers=h).status_code == 200
+    test = client.post("/admin/ai-clients/3/test", headers=h).json()
+    assert test == {
+        "status": "online",
+        "online": True,
+        "message": None,
+        "models": ["qwen2.5:7b"],
+        "model_count": 1,
+        "response_time_ms": 22,
+    }
+    assert halext_server.node(3)["last_seen_at"]
+    assert client.get("/admin/ai-clients", headers=h).status_code == 500
+    assert client.get("/admin/ai-clients/3", headers=h).status_code == 500
+    missing = client.post("/admin/ai-clients/9/test", headers=h)
+    assert (missing.status_code, missing.text) == (500, "Internal Server Error")
+    halext_server.set_node(3, reachable=False)
+    down = client.post("/admin/ai-clients/3/test", headers=h).json()
+    assert (down["online"], down["status"]) == (False, "offline")
+    assert down["message"] == "Connection refused - service not running"
+
+
+def test_node_info_pull_and_delete_bodies(
+    halext_server: HalextServer, client: httpx.Client
+) -> None:
+    h = bearer(login(client))
+    info = client.get("/admin/ai-clients/3/info", headers=h).json()
+    assert info == {
+        "version": "0.12.3",
+        "models": ["qwen2.5:7b"],
+        "model_count": 1,
+        "type": "ollama",
+        "url": "http://node3.lan:11434",
+    }
+    pulled = client.post("/admin/ai-clients/3/pull-model", json={"model_name": "tinyllama"},
+                         headers=h)  # fmt: skip
+    assert pulled.json() == {"status": "success", "message": "Started pulling tinyllama on Studio"}
+    assert "tinyllama:latest" in halext_server.node(3)["models"]
+    # The cached capabilities still list the old models until the node is tested again.
+    assert client.get("/admin/ai-clients/3/models", headers=h).json() == {"models": ["qwen2.5:7b"]}
+    client.post("/admin/ai-clients/3/test", headers=h)
+    assert client.get("/admin/ai-clients/3/models", headers=h).json() == {
+        "models": ["qwen2.5:7b", "tinyllama:latest"]
+    }
+    # An unknown name fails inside Ollama's 200 stream: upstream calls that a success.
+    ghost = client.post("/admin/ai-clients/3/pull-model", json={"model_name": "ghost:1b"},
+                        headers=h)  # fmt: skip
+    assert ghost.status_code == 200 and "ghost:1b" not in halext_server.node(3)["models"]
+    bad = client.post("/admin/ai-clients/3/pull-model", json={"model_name": "bad name!"}, headers=h)
+    assert bad.status_code == 400 and "400 Bad Request" in bad.json()["detail"]
+    assert client.post("/admin/ai-clients/3/pull-model", json={}, headers=h).status_code == 422
+
+    deleted = client.post("/admin/ai-clients/3/delete-model", json={"model_name": "tinyllama"},
+                          headers=h)  # fmt: skip
+    assert deleted.json() == {"status": "success", "message": "Deleted tinyllama from Studio"}
+    again = client.post("/admin/ai-clients/3/delete-model", json={"model_name": "tinyllama"},
+                        headers=h)  # fmt: skip
+    assert again.status_code == 400
+    assert again.json()["detail"].startswith(
+        "Client error '404 Not Found' for url 'http://node3.lan:11434/api/delete'"
+    )
+    halext_server.set_node(3, reachable=False)
+    assert client.get("/admin/ai-clients/3/info", headers=h).json() == {
+        "error": "All connection attempts failed"
+    }
+    down = client.post("/admin/ai-clients/3/pull-model", json={"model_name": "tinyllama"},
+                       headers=h)  # fmt: skip
+    assert (down.status_code, down.json()) == (400, {"detail": "All connection attempts failed"})
+    assert client.post("/admin/ai-clients/7/delete-model", json={"model_name": "x"},
+                       headers=h).json() == {"detail": "Client not found"}  # fmt: skip
+
+
 def test_embeddings(client: httpx.Client) -> None:
     h = bearer(login(client))
     mock = client.post("/ai/embeddings", json={"text": "hello", "model": "openai:gpt-4o"},
