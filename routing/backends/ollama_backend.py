@@ -313,6 +313,18 @@ class OllamaBackend:
         await self._client.close()
         await self._http.aclose()
 
+    # ---- for model management (routing/backends/ollama_models.py makes its own requests) --
+
+    def translate_error(
+        self, exc: BaseException, *, model: str | None = None, op: str = "show"
+    ) -> RouteError:
+        """The RouteError a failed request to this host means (refused, timed out...)."""
+        return self._error(exc, model=model, op=op)
+
+    def forget_details(self, model: str) -> None:
+        """Drop what ``model_details`` cached for ``model``: a pull or delete changed it."""
+        self._details.pop(model, None)
+
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _get_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -437,6 +437,15 @@ class _Handler(RecordingHandler):
             if delay > 0 and self._client_gone(delay):
                 self._mark_gone()
                 raise ClientGone
+            redirect = self.owner._take("_redirects", path)
+            if redirect is not None:
+                # A reverse proxy in front of Ollama (Ollama itself never redirects).
+                self.owner._update(self.rec, status=redirect.status)
+                self.send_response(redirect.status)
+                self.send_header("Location", redirect.error)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             fault = self.owner._take("_fail_queue", path)
             if fault is not None:
                 if is_v1:
@@ -1161,6 +1170,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         self._completion_counter = 0
         # faults and knobs
         self._fail_queue: list[_Fault] = []
+        self._redirects: list[_Fault] = []
         self._error_after: list[_Fault] = []
         self._drop_after: list[_Fault] = []
         self._raw_after: list[_Fault] = []
@@ -1252,6 +1262,12 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         with self._lock:
             self._fail_queue += [_Fault(path, status, error) for _ in range(times)]
 
+    def redirect_next(self, location: str, *, path: str | None = None, status: int = 307) -> None:
+        """Answer the next request (to ``path``) with a redirect to ``location``, as a reverse
+        proxy in front of Ollama may (http → https, a login page)."""
+        with self._lock:
+            self._redirects.append(_Fault(path, status, location))
+
     def error_after(
         self, n_chunks: int, message: str = MIDSTREAM_MESSAGE, *, path: str | None = None
     ) -> None:
@@ -1291,6 +1307,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
     def reset_faults(self) -> None:
         with self._lock:
             self._fail_queue.clear()
+            self._redirects.clear()
             self._error_after.clear()
             self._drop_after.clear()
             self._raw_after.clear()
