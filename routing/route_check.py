@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from halext_desktop.routing.backends.base import Backend
 from halext_desktop.routing.backends.halext import HalextBackend
+from halext_desktop.routing.backends.halext_admin import LIST_FALLBACK_NOTE, AdminNode, HalextAdmin
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.types import Health, ModelInfo
 
-ADMIN_LIST_BUG_NOTE = (
-    "The halext server failed to list its AI clients (a known server bug when a node has been seen)"
-)
+# The note shown when the node list hit the known 500 and /ai/models stood in for it.
+ADMIN_LIST_BUG_NOTE = LIST_FALLBACK_NOTE.format(status=500)
 # /api/show per model gives context length and capabilities; beyond this many models the
 # list shows what /api/tags knows rather than fire a request per model.
 MAX_DETAIL_LOOKUPS = 40
@@ -48,9 +47,10 @@ class RouteInfo:
 
 @dataclass(frozen=True, slots=True)
 class AdminNodes:
-    """The halext server's AI client nodes, or why they could not be listed."""
+    """The halext server's AI client nodes, and why they are incomplete or missing (the
+    list endpoint's known 500: then the nodes come from ``/ai/models``)."""
 
-    nodes: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[AdminNode] = field(default_factory=list)
     error: str | None = None
 
 
@@ -95,12 +95,10 @@ async def admin_nodes(backend: HalextBackend) -> AdminNodes | None:
     if not (isinstance(me, dict) and me.get("is_admin")):
         return None
     try:
-        nodes = await backend.admin_ai_clients()
+        listed = await HalextAdmin(backend).nodes()
     except RouteError as err:
-        if err.status is not None and err.status >= 500:
-            return AdminNodes([], ADMIN_LIST_BUG_NOTE)
         return AdminNodes([], err.one_line())
-    return AdminNodes([n for n in nodes if isinstance(n, dict)])
+    return AdminNodes(listed.nodes, listed.note)
 
 
 async def route_models(backend: Backend) -> list[ModelInfo]:

@@ -350,6 +350,7 @@ class HalextBackend:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """One authenticated request, with at most one re-login and retry on 401."""
         for attempt in (1, 2):
@@ -361,6 +362,7 @@ class HalextBackend:
                     params=params,
                     json=json_body,
                     headers={"Authorization": f"Bearer {token}"},
+                    timeout=timeout or self._timeout,
                 )
             if resp.status_code == 401 and attempt == 1:
                 await self._after_401(token)
@@ -710,6 +712,20 @@ class HalextBackend:
         if not isinstance(data, list):
             raise _unexpected_shape("AI client list")
         return [d for d in data if isinstance(d, dict)]
+
+    async def authed_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """One authenticated request to ``path`` (re-login and one retry on 401; redirects
+        are not followed) for modules that speak other halext endpoints
+        (``halext_admin.py``). Transport failures raise RouteError; the caller reads the
+        status."""
+        return await self._authed(method, path, json_body=json_body, timeout=timeout)
 
 
 class _Translate:

@@ -12,7 +12,6 @@ from halext_desktop.routing.backends.halext import HalextBackend
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 from halext_desktop.routing.route_check import (
     ADMIN_LIST_BUG_NOTE,
-    AdminNodes,
     RouteCheck,
     RouteInfo,
     check_route,
@@ -115,16 +114,35 @@ def test_a_halext_admin_gets_the_servers_nodes() -> None:
     assert result.health.ok and result.health.signed_in_as == "dev"
     assert result.model_count is not None and result.model_count > 0
     assert result.admin is not None and result.admin.error is None
-    assert [n["name"] for n in result.admin.nodes] == ["Studio", "Attic"]
+    assert [n.name for n in result.admin.nodes] == ["Studio", "Attic"]
+    assert [n.status for n in result.admin.nodes] == ["online", "offline"]
 
 
-def test_the_known_admin_list_500_becomes_a_plain_note() -> None:
-    seen = [{**NODES[0], "last_seen_at": "2026-11-25T20:22:17"}]
+def test_the_known_admin_list_500_falls_back_to_the_nodes_in_ai_models() -> None:
+    seen = [{**NODES[0], "last_seen_at": "2026-11-25T20:22:17"}, NODES[1]]
     with halext_server(client_nodes=seen) as server:
         result = check_halext(server, "dev", "dev123")
     assert [r.status for r in server.requests_to("/admin/ai-clients")] == [500]
     assert result.health.ok
-    assert result.admin == AdminNodes([], ADMIN_LIST_BUG_NOTE)
+    assert result.admin is not None and result.admin.error == ADMIN_LIST_BUG_NOTE
+    # Attic is offline: /ai/models does not list it, so neither can the fallback.
+    (studio,) = result.admin.nodes
+    assert (studio.id, studio.name, studio.models) == (3, "Studio", ("qwen2.5:7b",))
+    assert (studio.base_url, studio.latency_ms, studio.status) == (
+        "http://node3.lan:11434",
+        22,
+        "listed",
+    )
+
+
+def test_a_failing_fallback_is_one_line() -> None:
+    seen = [{**NODES[0], "last_seen_at": "2026-11-25T20:22:17"}]
+    with halext_server(client_nodes=seen) as server:
+        # Both /ai/models calls fail: the model count, then the fallback.
+        server.fail_next("/ai/models", 502, "<html>bad gateway</html>", "text/html", times=2)
+        result = check_halext(server, "dev", "dev123")
+    assert result.admin is not None and result.admin.nodes == []
+    assert result.admin.error is not None and "502" in result.admin.error
 
 
 def test_a_non_admin_is_not_asked_for_nodes() -> None:

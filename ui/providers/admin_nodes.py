@@ -1,13 +1,12 @@
 """The halext server's AI client nodes, shown to a signed-in admin under the routes.
 
 The list comes with a halext route's check (``GET /admin/ai-clients``), which at upstream
-a689c6c fails with a plain-text 500 once a node has been seen; that is said plainly
-(``routing.route_check.ADMIN_LIST_BUG_NOTE``) instead of shown as a generic error.
+a689c6c fails with a plain-text 500 once a node has been seen; then the nodes come from
+``/ai/models`` and the note says so (``routing.route_check.ADMIN_LIST_BUG_NOTE``). The
+Models window (``ui/models``) is where nodes are tested and their models pulled or deleted.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -57,8 +56,11 @@ class AdminNodesBox(QFrame):
             self.setVisible(False)
             return
         self.setVisible(True)
-        if admin.error:
+        if admin.error and not admin.nodes:
             self.note.setText(admin.error)
+        elif admin.error:
+            n = len(admin.nodes)
+            self.note.setText(f"{n} node{'s' if n != 1 else ''}. {admin.error}")
         else:
             n = len(admin.nodes)
             self.note.setText(
@@ -72,11 +74,7 @@ class AdminNodesBox(QFrame):
         t.setVisible(bool(admin.nodes))
         t.setRowCount(len(admin.nodes))
         for i, node in enumerate(admin.nodes):
-            raw_caps = node.get("capabilities")
-            caps: dict[str, Any] = raw_caps if isinstance(raw_caps, dict) else {}
-            raw_models = caps.get("models")
-            models: list[Any] = raw_models if isinstance(raw_models, list) else []
-            status = str(node.get("status") or "unknown")
+            status = node.status
             color: QColor = (
                 success_color(pal)
                 if status == "online"
@@ -89,16 +87,15 @@ class AdminNodesBox(QFrame):
             dot.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             status_item = item(status)
             status_item.setForeground(color)
-            model_text = ", ".join(str(m) for m in models)
-            address = str(node.get("base_url") or "")
+            model_text = ", ".join(node.models)
             row = [
                 dot,
-                item(str(node.get("name") or f"node {node.get('id')}")),
-                item(str(node.get("node_type") or "")),
-                item(address, address),
+                item(node.name, f"node {node.id}"),
+                item(node.node_type),
+                item(node.base_url, node.base_url),
                 status_item,
                 item(model_text, model_text),
-                item(seen_text(node.get("last_seen_at"))),
+                item(seen_text(node.last_seen_at) if node.raw else "—"),
             ]
             for c, cell in enumerate(row):
                 t.setItem(i, c, cell)
