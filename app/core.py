@@ -9,20 +9,39 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from halext_desktop.routing.backends.base import Backend, CredentialStore
 from halext_desktop.routing.backends.halext import HalextBackend
+from halext_desktop.routing.backends.halext_admin import (
+    AdminNodeList,
+    HalextAdmin,
+    NodeAction,
+    NodeInfo,
+    NodeTest,
+)
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.ollama_models import (
+    LoadedModel,
+    ModelCard,
+    OllamaModels,
+    PullProgress,
+)
 from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.policy import Policy
+from halext_desktop.routing.policy import CLOUD_REASON, Policy
 from halext_desktop.routing.refs import ModelRef, ModelRefError
-from halext_desktop.routing.route_check import RouteCheck, RouteInfo, check_route, route_models
+from halext_desktop.routing.route_check import (
+    RouteCheck,
+    RouteInfo,
+    check_route,
+    route_models,
+    whoami_is_admin,
+)
 from halext_desktop.routing.router import Router
-from halext_desktop.routing.types import Health, ModelInfo, ModelListing
+from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
@@ -214,6 +233,56 @@ class Core:
         finally:
             await backend.aclose()
 
+    # ---- model management ---------------------------------------------------------------
+
+    def ollama_models(self, route_id: str) -> OllamaModels:
+        """Model management on an Ollama route that policy allows contacting."""
+        return ollama_models_of(self._contactable(route_id), route_id)
+
+    async def model_card(self, route_id: str, model: str) -> ModelCard:
+        return await self.ollama_models(route_id).show(model)
+
+    def pull_model(self, route_id: str, model: str) -> AsyncIterator[PullProgress]:
+        return pull_under_policy(self.ollama_models, self.policy, route_id, model)
+
+    async def delete_model(self, route_id: str, model: str) -> int | None:
+        return await self.ollama_models(route_id).delete(model)
+
+    async def loaded_models(self, route_id: str) -> list[LoadedModel]:
+        return await self.ollama_models(route_id).loaded()
+
+    async def unload_model(self, route_id: str, model: str) -> None:
+        await self.ollama_models(route_id).unload(model)
+
+    def halext_admin(self) -> HalextAdmin:
+        """The halext server's node routes (policy permitting); RouteError when there is none."""
+        backend = self._contactable("halext")
+        assert isinstance(backend, HalextBackend)
+        return HalextAdmin(backend)
+
+    async def admin_nodes(self) -> AdminNodeList | None:
+        h = self.halext()
+        if h is None or self.policy().route_allowed(h.kind) or not h.signed_in_user():
+            return None
+        if not await whoami_is_admin(h):
+            return None
+        return await HalextAdmin(h).nodes()
+
+    async def node_test(self, node_id: int) -> NodeTest:
+        return await self.halext_admin().test(node_id)
+
+    async def node_models(self, node_id: int) -> list[str]:
+        return await self.halext_admin().models(node_id)
+
+    async def node_info(self, node_id: int) -> NodeInfo:
+        return await self.halext_admin().info(node_id)
+
+    async def node_pull(self, node_id: int, model: str) -> NodeAction:
+        return await self.halext_admin().pull(node_id, model)
+
+    async def node_delete(self, node_id: int, model: str) -> NodeAction:
+        return await self.halext_admin().delete(node_id, model)
+
     async def aclose(self) -> None:
         """Close every HTTP client. Fresh backends (no I/O) take their place, because
         clients are bound to the event loop that used them and the CLI and tests run
@@ -255,6 +324,40 @@ class Core:
             "Pass --model (see `halext-desktop models`) or set one with "
             "`halext-desktop config set default_model ollama/<name>`. " + CONNECT_HINT,
         )
+
+
+def ollama_models_of(backend: Backend, route_id: str) -> OllamaModels:
+    """Model management for ``backend``; BAD_REQUEST when it is not an Ollama host."""
+    if not isinstance(backend, OllamaBackend):
+        raise RouteError(
+            ErrorKind.BAD_REQUEST,
+            f"{route_id} is not an Ollama host: models are managed on Ollama hosts "
+            "(and, for halext admins, on the server's nodes)",
+            "Use an ollama/… or ollama@<host>/… reference",
+            route_id=route_id,
+        )
+    return OllamaModels(backend)
+
+
+async def pull_under_policy(
+    models_of: Callable[[str], OllamaModels],
+    policy: Callable[[], Policy],
+    route_id: str,
+    model: str,
+) -> AsyncIterator[PullProgress]:
+    """Pull ``model`` on ``route_id``: nothing is contacted before the first ``next()``, and
+    an Ollama cloud model is refused while cloud providers are disabled (pulling it would
+    only register a model whose chats go to ollama.com)."""
+    models = models_of(route_id)
+    if policy().disable_cloud and models.backend.locality_of(model) is Locality.CLOUD:
+        raise RouteError(
+            ErrorKind.BLOCKED,
+            f"{model} is an Ollama cloud model: {CLOUD_REASON}",
+            "Pick a model that runs on your machine, or change this in Settings → AI",
+            route_id=route_id,
+        )
+    async for progress in models.pull(model):
+        yield progress
 
 
 def first_allowed(models: list[ModelInfo], router: Router) -> ModelInfo | None:

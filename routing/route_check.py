@@ -86,13 +86,19 @@ async def check_route(backend: Backend) -> RouteCheck:
     return RouteCheck(backend.route_id, health, count, note, admin)
 
 
-async def admin_nodes(backend: HalextBackend) -> AdminNodes | None:
-    """The AI client nodes when the signed-in halext user is an admin, else None."""
+async def whoami_is_admin(backend: HalextBackend) -> bool:
+    """Whether the signed-in halext user is an admin (False when that cannot be learned:
+    not signed in after all, expired, the server down)."""
     try:
         me = await backend.whoami()
     except RouteError:
-        return None  # not signed in after all (expired): nothing admin to show
-    if not (isinstance(me, dict) and me.get("is_admin")):
+        return False
+    return isinstance(me, dict) and me.get("is_admin") is True
+
+
+async def admin_nodes(backend: HalextBackend) -> AdminNodes | None:
+    """The AI client nodes when the signed-in halext user is an admin, else None."""
+    if not await whoami_is_admin(backend):
         return None
     try:
         listed = await HalextAdmin(backend).nodes()

@@ -14,8 +14,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from halext_desktop.routing.backends.halext_admin import (
+        AdminNodeList,
+        NodeAction,
+        NodeInfo,
+        NodeTest,
+    )
+    from halext_desktop.routing.backends.ollama_models import (
+        LoadedModel,
+        ModelCard,
+        PullProgress,
+    )
     from halext_desktop.routing.policy import Policy
     from halext_desktop.routing.refs import ModelRef
     from halext_desktop.routing.route_check import RouteCheck, RouteInfo
@@ -129,3 +141,51 @@ class Services(Protocol):
     async def test_ollama(self, url: str) -> Health: ...
 
     async def test_openai(self, name: str, url: str, api_key: str | None) -> Health: ...
+
+    # ---- model management on an Ollama host (raises RouteError as ``route_models`` does;
+    # a route that is not an Ollama host is BAD_REQUEST) ------------------------------------
+
+    async def model_card(self, route_id: str, model: str) -> ModelCard:
+        """``/api/show`` of one installed model."""
+        ...
+
+    def pull_model(self, route_id: str, model: str) -> AsyncIterator[PullProgress]:
+        """Download a model; one PullProgress per progress line, the last one ``done``.
+        Nothing is sent until iterated; closing the iterator cancels the download (Ollama
+        keeps what it got, and the next pull resumes). With cloud providers disabled, an
+        Ollama cloud model (``…:cloud``) is refused (BLOCKED)."""
+        ...
+
+    async def delete_model(self, route_id: str, model: str) -> int | None:
+        """Delete an installed model; returns its size on disk (what it frees, at most)."""
+        ...
+
+    async def loaded_models(self, route_id: str) -> list[LoadedModel]:
+        """What the host has in memory now (``/api/ps``)."""
+        ...
+
+    async def unload_model(self, route_id: str, model: str) -> None:
+        """Free a loaded model's memory now (``keep_alive: 0``)."""
+        ...
+
+    # ---- the halext server's AI client nodes (admins only) --------------------------------
+
+    async def admin_nodes(self) -> AdminNodeList | None:
+        """The nodes, when the signed-in halext user is an admin; None otherwise (no halext
+        route, offline, signed out, or not an admin) — ordinary users never see nodes."""
+        ...
+
+    async def node_test(self, node_id: int) -> NodeTest:
+        """Have the server check a node now. Raises RouteError (BLOCKED for non-admins)."""
+        ...
+
+    async def node_models(self, node_id: int) -> list[str]: ...
+
+    async def node_info(self, node_id: int) -> NodeInfo: ...
+
+    async def node_pull(self, node_id: int, model: str) -> NodeAction:
+        """Pull on a node. The server gives no progress: this returns when the pull ended,
+        after checking that the node has the model."""
+        ...
+
+    async def node_delete(self, node_id: int, model: str) -> NodeAction: ...

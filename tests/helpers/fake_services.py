@@ -13,14 +13,36 @@ the same at run time against the Protocol's members, for Core too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from halext_desktop.app.core import ollama_models_of, pull_under_policy
 from halext_desktop.routing.backends.base import Backend
+from halext_desktop.routing.backends.halext import HalextBackend
+from halext_desktop.routing.backends.halext_admin import (
+    AdminNodeList,
+    HalextAdmin,
+    NodeAction,
+    NodeInfo,
+    NodeTest,
+)
+from halext_desktop.routing.backends.ollama_models import (
+    LoadedModel,
+    ModelCard,
+    OllamaModels,
+    PullProgress,
+)
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.policy import Policy
 from halext_desktop.routing.refs import ModelRef
-from halext_desktop.routing.route_check import RouteCheck, RouteInfo, check_route, route_models
+from halext_desktop.routing.route_check import (
+    RouteCheck,
+    RouteInfo,
+    check_route,
+    route_models,
+    whoami_is_admin,
+)
 from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import Health, ModelInfo, ModelListing
 from halext_desktop.routing.usage_sink import MemoryUsageSink
@@ -140,6 +162,59 @@ class FakeServices:
     async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
         self.calls.append(("test_openai", name, url, api_key))
         return Health(name, False, detail="HTTP 401 from api.example.com — check the API key")
+
+    # ---- model management: the real routing code over the router's backends --------------
+
+    def _models(self, route_id: str) -> OllamaModels:
+        return ollama_models_of(self._backend(route_id), route_id)
+
+    async def model_card(self, route_id: str, model: str) -> ModelCard:
+        return await self._models(route_id).show(model)
+
+    def pull_model(self, route_id: str, model: str) -> AsyncIterator[PullProgress]:
+        self.calls.append(("pull_model", route_id, model))
+        return pull_under_policy(self._models, self.policy, route_id, model)
+
+    async def delete_model(self, route_id: str, model: str) -> int | None:
+        self.calls.append(("delete_model", route_id, model))
+        return await self._models(route_id).delete(model)
+
+    async def loaded_models(self, route_id: str) -> list[LoadedModel]:
+        return await self._models(route_id).loaded()
+
+    async def unload_model(self, route_id: str, model: str) -> None:
+        self.calls.append(("unload_model", route_id, model))
+        await self._models(route_id).unload(model)
+
+    def _admin(self) -> HalextAdmin:
+        backend = self._backend("halext")
+        assert isinstance(backend, HalextBackend)
+        return HalextAdmin(backend)
+
+    async def admin_nodes(self) -> AdminNodeList | None:
+        backend = self.router.backend("halext")
+        if not isinstance(backend, HalextBackend) or self.policy().offline:
+            return None
+        if not backend.signed_in_user() or not await whoami_is_admin(backend):
+            return None
+        return await HalextAdmin(backend).nodes()
+
+    async def node_test(self, node_id: int) -> NodeTest:
+        return await self._admin().test(node_id)
+
+    async def node_models(self, node_id: int) -> list[str]:
+        return await self._admin().models(node_id)
+
+    async def node_info(self, node_id: int) -> NodeInfo:
+        return await self._admin().info(node_id)
+
+    async def node_pull(self, node_id: int, model: str) -> NodeAction:
+        self.calls.append(("node_pull", node_id, model))
+        return await self._admin().pull(node_id, model)
+
+    async def node_delete(self, node_id: int, model: str) -> NodeAction:
+        self.calls.append(("node_delete", node_id, model))
+        return await self._admin().delete(node_id, model)
 
     def _backend(self, route_id: str) -> Backend:
         backend = self.router.backend(route_id)
