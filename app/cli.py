@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from sqlalchemy import exc as sa_exc
 
 from halext_desktop.app.cli_assist_args import add_assist_parser
+from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
+from halext_desktop.app.cli_models import add_model_parsers
 from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import RouteError
@@ -86,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         help="files to put in the message box (what a file manager passes on 'Open with')",
     )
     add_assist_parser(sub)
+    add_model_parsers(sub)
     return p
 
 
@@ -154,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "logout": _logout,
             "usage": _usage,
             "assist": _assist,
+            **MODEL_HANDLERS,
         }[args.command]
         return handler(core, args)
     except RouteError as exc:
