@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from halext_desktop.routing.backends.ollama_models import full_model_name
 from halext_desktop.routing.errors import ErrorKind, RouteError
+from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Health, ModelListing
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
@@ -39,6 +41,7 @@ from halext_desktop.ui.chat_controller import (
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
+from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
 from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
@@ -51,6 +54,8 @@ from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
+# Banner action: open the Models window (an Ollama host that has no model yet).
+ACTION_MODELS = "models"
 
 
 class MainWindow(QMainWindow):
@@ -73,6 +78,11 @@ class MainWindow(QMainWindow):
         self._providers: ProvidersPanel | None = None
         self._assistants: AssistantDialog | None = None
         self._usage: UsageDashboard | None = None
+        self._models: ModelsWindow | None = None
+        # After a pull or delete: the model just pulled (to offer it to an empty chat), and
+        # whether the next listing should check that the chat's model still exists.
+        self._pulled_ref: str | None = None
+        self._check_current_model = False
         self.setWindowTitle("Halext Desktop")
         self.setObjectName("MainWindow")
         self.resize(1200, 780)
@@ -90,6 +100,9 @@ class MainWindow(QMainWindow):
         self.picker = ModelPickerButton(self)
         self.picker.setAccessibleName("Model picker")
         self.picker.setToolTip("Choose the model for this conversation (Ctrl+K)")
+        self.models_button = self._header_button(
+            "Models", "Pull, inspect and delete models; what is loaded (Ctrl+Shift+M)"
+        )
         self.providers_button = self._header_button(
             "Providers", "Routes, health and model IDs (Ctrl+Shift+P)"
         )
@@ -102,6 +115,7 @@ class MainWindow(QMainWindow):
         hl.addStretch(1)
         hl.addWidget(self.picker)
         hl.addStretch(1)
+        hl.addWidget(self.models_button)
         hl.addWidget(self.providers_button)
         hl.addWidget(self.assistants_button)
         hl.addWidget(self.usage_button)
@@ -154,6 +168,8 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_new_requested.connect(self.new_chat)
         self.sidebar.sig_conversation_deleted.connect(self._on_conversation_deleted)
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
+        self.picker.sig_manage_models.connect(lambda: self.open_models())
+        self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.settings_button.clicked.connect(self.open_settings)
         self.providers_button.clicked.connect(self.open_providers)
@@ -167,6 +183,7 @@ class MainWindow(QMainWindow):
         self._shortcut("Ctrl+,", self.open_settings)
         self._shortcut("Ctrl+F", self.sidebar.focus_search)
         self._shortcut("Ctrl+Shift+P", self.open_providers)
+        self._shortcut("Ctrl+Shift+M", lambda: self.open_models())
         self._shortcut("Ctrl+Shift+A", self.open_assistants)
         self._shortcut("Ctrl+Shift+U", self.open_usage)
         # Esc stops a reply. Enabled only while one streams: an enabled shortcut takes the
@@ -240,6 +257,9 @@ class MainWindow(QMainWindow):
         qs.setValue("main/conversation", self.controller.conversation_id or "")
         if self.controller.streaming:
             self.controller.stop()
+        if self._models is not None:
+            # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
+            self._models.queue.cancel_all()
         self._health_timer.stop()
         super().closeEvent(event)
 
@@ -315,6 +335,8 @@ class MainWindow(QMainWindow):
             self.controller.regenerate()
         elif action == ACTION_CANCEL_EDIT:
             self.controller.cancel_edit()
+        elif action == ACTION_MODELS:
+            self.open_models()
 
     # ---- side windows: providers, assistants, usage --------------------------------------
 
@@ -329,9 +351,45 @@ class MainWindow(QMainWindow):
         widget.raise_()
         widget.activateWindow()
 
+    def open_models(self, route_id: str | None = None) -> ModelsWindow:
+        """The Models window (Ctrl+Shift+M), at ``route_id`` (``halext``: its nodes) when
+        given."""
+        if self._models is None:
+            self._models = ModelsWindow(self._svc, self._bridge, self.model_in_use, self)
+            self._side_window(self._models, "Models", (1400, 820))
+            self._models.sig_models_changed.connect(self._on_models_changed)
+            self._models.sig_pulled.connect(self._on_model_pulled)
+            self._models.sig_use_model.connect(self.use_model)
+        if route_id is not None:
+            self._models.select(route_id)
+        self._present(self._models)
+        return self._models
+
+    def model_in_use(self, ref: str) -> str | None:
+        """Why ``ref`` is in use by the open chat (asked before it is deleted), or None."""
+        current = self.picker.current()
+        if current is None or not same_ref(current, ref):
+            return None
+        if self.controller.streaming:
+            return "A reply is streaming from this model in the open chat"
+        return "The open chat uses this model"
+
+    def use_model(self, ref: str) -> None:
+        """Chat with ``ref`` now (the Models window's Use): the picker and the open chat."""
+        self.picker.set_current(ref)
+        self._on_model_chosen(ref)
+
+    def _on_models_changed(self, _route_id: str) -> None:
+        self._check_current_model = True
+        self.refresh_models()
+
+    def _on_model_pulled(self, ref: str) -> None:
+        self._pulled_ref = ref
+
     def open_providers(self) -> ProvidersPanel:
         if self._providers is None:
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
+            self._providers.sig_manage_models.connect(self.open_models)
             self._side_window(self._providers, "Providers", (980, 620))
             self._present(self._providers)
             # Opening the panel means "how are my routes?": check them (off the GUI thread).
@@ -387,6 +445,8 @@ class MainWindow(QMainWindow):
     def _on_signed_in(self, *_: Any) -> None:
         self._show_halext_state()
         self.refresh_models()
+        if self._models is not None:
+            self._models.reload_nodes()
 
     def _on_setting_changed(self, key: str, _value: Any) -> None:
         if key in ROUTE_KEYS:
@@ -400,6 +460,8 @@ class MainWindow(QMainWindow):
             self.picker.set_policy(self._svc.policy())
             self.refresh_models()
             self.refresh_health()
+            if self._models is not None:
+                self._models.reload_routes()
         elif key in ("theme", "font_size"):
             # Appearance applies at once, like every other setting (not on the next start).
             app = QApplication.instance()
@@ -417,6 +479,8 @@ class MainWindow(QMainWindow):
         self._apply_route_titles()
         if self._providers is not None:
             self._providers.reload_routes()
+        if self._models is not None:
+            self._models.reload_routes()
         self.refresh_models()
         self.refresh_health()
 
@@ -439,6 +503,18 @@ class MainWindow(QMainWindow):
             self._settings_dialog.set_listing(listing)
         if self._assistants is not None:
             self._assistants.set_listing(listing)
+        pulled, self._pulled_ref = self._pulled_ref, None
+        check, self._check_current_model = self._check_current_model, False
+        current = self.picker.current()
+        listed = {str(m.ref) for m in listing.models if m.available and m.can_chat}
+        if pulled is not None and any(same_ref(pulled, r) for r in listed):
+            if current is None or not any(same_ref(current, r) for r in listed):
+                # The chat had no usable model (first run, or its model is gone): use the new one.
+                self.use_model(next(r for r in listed if same_ref(pulled, r)))
+                self.chat_view.clear_banner()
+                current = self.picker.current()
+        elif check and current is not None:
+            self._warn_if_gone(current, listing)
         if not self.picker.current():
             default = self._svc.resolve_default(listing)
             if default is not None:
@@ -450,13 +526,47 @@ class MainWindow(QMainWindow):
         if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
             self.status.set_halext("signed_out", None)
         if not listing.models and self.controller.conversation_id is None:
-            self.chat_view.show_banner(
-                "info",
-                "No models are reachable yet. Start Ollama (`ollama serve`) for local models, "
-                "or sign in to halext in Settings → Connections.",
-                "Open settings",
-                ACTION_SETTINGS,
-            )
+            reachable = [
+                r.route_id
+                for r in self._svc.routes()
+                if r.kind == "ollama" and r.route_id not in listing.errors
+            ]
+            if reachable:
+                self.chat_view.show_banner(
+                    "info",
+                    "Ollama is running but has no models yet. Get one in the Models window — "
+                    "a few small ones are suggested there, one click each.",
+                    "Get a model",
+                    ACTION_MODELS,
+                )
+            else:
+                self.chat_view.show_banner(
+                    "info",
+                    "No models are reachable yet. Start Ollama (`ollama serve`) for local "
+                    "models, or sign in to halext in Settings → Connections.",
+                    "Open settings",
+                    ACTION_SETTINGS,
+                )
+
+    def _warn_if_gone(self, current: str, listing: ModelListing) -> None:
+        """After a delete: the open chat's model is no longer there — say so, offer the picker."""
+        try:
+            ref = ModelRef.parse(current)
+        except ModelRefError:
+            return
+        route = next((r.route_id for r in self._svc.routes() if r.route_id == ref.route_id), None)
+        if ref.kind == "ollama" and route is None and ref.host is None:
+            route = next((r.route_id for r in self._svc.routes() if r.kind == "ollama"), None)
+        if route is None or route in listing.errors or route in listing.skipped:
+            return  # the route could not be asked: absence proves nothing
+        if any(same_ref(current, str(m.ref)) for m in listing.models):
+            return
+        self.chat_view.show_banner(
+            "warning",
+            f"{ref.model} is no longer on {route} — pick another model for this chat.",
+            "Pick a model",
+            ACTION_PICK_MODEL,
+        )
 
     def _on_listing_error(self, exc: BaseException) -> None:
         self.picker.set_loading(False)
@@ -479,6 +589,21 @@ class MainWindow(QMainWindow):
             return
         user = self._svc.signed_in_user()
         self.status.set_halext("signed_in" if user else "signed_out", user)
+
+
+def same_ref(a: str, b: str) -> bool:
+    """The same model reference, Ollama's implicit ``:latest`` tag aside."""
+    if a == b:
+        return True
+    try:
+        ra, rb = ModelRef.parse(a), ModelRef.parse(b)
+    except ModelRefError:
+        return False
+    if ra.route_id != rb.route_id:
+        return False
+    if ra.kind == "ollama":
+        return full_model_name(ra.model) == full_model_name(rb.model)
+    return ra.model == rb.model
 
 
 def app_icon() -> QIcon:

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -459,6 +460,7 @@ class ModelPickerPopup(QFrame):
     """
 
     sig_picked = Signal(str)
+    sig_manage = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Popup)
@@ -494,12 +496,21 @@ class ModelPickerPopup(QFrame):
         self.status_label.setContentsMargins(8, 0, 8, 0)
         self.status_label.hide()
 
+        # Getting, inspecting and removing models lives in the Models window.
+        self.manage_button = QPushButton("Manage models…  (Ctrl+Shift+M)")
+        self.manage_button.setFlat(True)
+        self.manage_button.setAccessibleName("Manage models")
+        self.manage_button.setToolTip("Pull, inspect and delete models on your Ollama hosts")
+        self.manage_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.manage_button.clicked.connect(self._manage)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
         layout.addWidget(self.filter_edit)
         layout.addWidget(self.status_label)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.manage_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.resize(560, 420)
 
     # ---- data ---------------------------------------------------------------------------
@@ -537,7 +548,7 @@ class ModelPickerPopup(QFrame):
         width = max(anchor.width(), 560)
         # As tall as the list needs, within reason: a short list should not float in space.
         row_h = self.view.sizeHintForRow(0) if self.model.rowCount() else 24
-        chrome = self.filter_edit.sizeHint().height() + 24
+        chrome = self.filter_edit.sizeHint().height() + self.manage_button.sizeHint().height() + 28
         if self.status_label.isVisibleTo(self):
             chrome += self.status_label.sizeHint().height() + 4
         height = max(160, min(chrome + row_h * max(self.model.rowCount(), 1) + 4, 460))
@@ -601,7 +612,10 @@ class ModelPickerPopup(QFrame):
             text = "Loading models…"
         elif not any(r.kind is RowKind.MODEL for r in self._all_rows):
             # Only route errors (or nothing): a filter is not what hides the models.
-            text = "No models yet — start Ollama or sign in to halext in Settings (Ctrl+,)"
+            text = (
+                "No models yet — start Ollama or sign in to halext in Settings (Ctrl+,), "
+                "or get one with Manage models below"
+            )
         elif not any(r.kind is RowKind.MODEL for r in self.model.rows()):
             text = f"No models match “{self.filter_edit.text().strip()}”"
         self.status_label.setText(text)
@@ -643,6 +657,10 @@ class ModelPickerPopup(QFrame):
         self.close()
         self.sig_picked.emit(ref)
 
+    def _manage(self) -> None:
+        self.close()
+        self.sig_manage.emit()
+
 
 # ---- the header button -----------------------------------------------------------------------
 
@@ -655,9 +673,11 @@ class ModelPickerButton(QToolButton):
 
     Signals:
         sig_model_chosen(str): the reference string the user picked.
+        sig_manage_models(): "Manage models…" was clicked in the popup.
     """
 
     sig_model_chosen = Signal(str)
+    sig_manage_models = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -673,6 +693,7 @@ class ModelPickerButton(QToolButton):
         self.setMinimumWidth(220)
         self.popup = ModelPickerPopup(self)
         self.popup.sig_picked.connect(self._on_picked)
+        self.popup.sig_manage.connect(self.sig_manage_models)
         self.clicked.connect(self.open_popup)
         self._render()
 

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from halext_desktop.routing.route_check import AdminNodes
-from halext_desktop.ui.providers.cells import DOT, bold, item, style_note, table
+from halext_desktop.ui.providers.cells import DOT, bold, item, small_button, style_note, table
 from halext_desktop.ui.providers.text import seen_text
 from halext_desktop.ui.theme import error_color, muted_text, success_color
 
@@ -39,12 +39,16 @@ class AdminNodesBox(QFrame):
         self.note.setWordWrap(True)
         self.table = table(NODE_COLUMNS, stretch="Models")
         self.table.setObjectName("NodesTable")
+        self.manage_button = small_button(
+            "Manage nodes…", "Test nodes, pull and delete their models (Models window)"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
         layout.setSpacing(4)
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addWidget(self.note, 1)
+        top.addWidget(self.manage_button)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         self.setVisible(False)

@@ -101,11 +101,13 @@ class ProvidersPanel(QWidget):
         sig_checked(str): a route's check finished (or was skipped) and its row shows it.
         sig_models_shown(str): a route's models are listed (or why they are not).
         sig_nodes_shown(): the admin AI client nodes section was updated.
+        sig_manage_models(str): open the Models window at this route (``halext``: its nodes).
     """
 
     sig_checked = Signal(str)
     sig_models_shown = Signal(str)
     sig_nodes_shown = Signal()
+    sig_manage_models = Signal(str)
 
     def __init__(self, services: Services, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +117,7 @@ class ProvidersPanel(QWidget):
         self._bridge = bridge
         self._rows: list[RouteRow] = []
         self._buttons: dict[str, tuple[QPushButton, QPushButton]] = {}
+        self._manage_buttons: dict[str, QPushButton] = {}
         self._models_route: str | None = None
         self._models_gen = 0
 
@@ -145,6 +148,7 @@ class ProvidersPanel(QWidget):
         self.routes_table.itemDoubleClicked.connect(self._on_double_click)
         self.models = ModelsList(lambda ref: self._svc.router.refusal(ref))
         self.nodes = AdminNodesBox()
+        self.nodes.manage_button.clicked.connect(lambda: self.sig_manage_models.emit("halext"))
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.routes_table)
@@ -192,6 +196,10 @@ class ProvidersPanel(QWidget):
 
     def models_button(self, route_id: str) -> QPushButton:
         return self._buttons[route_id][1]
+
+    def manage_button(self, route_id: str) -> QPushButton:
+        """An Ollama row's [Manage] (pull, delete, model cards in the Models window)."""
+        return self._manage_buttons[route_id]
 
     @property
     def models_route(self) -> str | None:
@@ -340,6 +348,7 @@ class ProvidersPanel(QWidget):
                 t.removeCellWidget(row, len(ROUTE_COLUMNS) - 1)
         t.setRowCount(len(self._rows))
         self._buttons = {}
+        self._manage_buttons = {}
         for i, r in enumerate(self._rows):
             test = small_button("Test", f"Check {r.route_id} now")
             models = small_button("Show models", f"List the models of {r.route_id}")
@@ -351,6 +360,13 @@ class ProvidersPanel(QWidget):
             cl.setSpacing(4)
             cl.addWidget(test)
             cl.addWidget(models)
+            if r.kind == "ollama":
+                manage = small_button("Manage", f"Pull, inspect and delete models on {r.route_id}")
+                manage.clicked.connect(
+                    lambda _c=False, rid=r.route_id: self.sig_manage_models.emit(rid)
+                )
+                cl.addWidget(manage)
+                self._manage_buttons[r.route_id] = manage
             t.setCellWidget(i, len(ROUTE_COLUMNS) - 1, holder)
             self._buttons[r.route_id] = (test, models)
             self._render_row(r, i)
