@@ -259,7 +259,8 @@ class MainWindow(QMainWindow):
             self.controller.stop()
         if self._models is not None:
             # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
-            self._models.queue.cancel_all()
+            self._models.shutdown()
+            self._models.close()
         self._health_timer.stop()
         super().closeEvent(event)
 

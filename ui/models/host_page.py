@@ -20,9 +20,9 @@ a newer one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
     from halext_desktop.ui.services import Services
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 INSTALLED_COLUMNS: tuple[str, ...] = (
@@ -221,6 +222,7 @@ class OllamaHostPage(QWidget):
         self._select_after_load: str | None = None
         self._version: str | None = None
         self._busy: set[str] = set()  # models with a delete or unload in flight
+        self.closed = False  # shut down: the app is closing
 
         # ---- header ------------------------------------------------------------------------
         self.title = bold(QLabel(title), 1.25)
@@ -347,6 +349,23 @@ class OllamaHostPage(QWidget):
             self._on_job_added(job)
         self.restyle()
 
+    def _call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        on_done: Callable[[T], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """``bridge.call`` unless the window was shut down (the app is closing): then the
+        request is dropped unsent."""
+        if self.closed:
+            coro.close()
+            return
+        self._bridge.call(coro, on_done, on_error, owner=self)
+
+    def shutdown(self) -> None:
+        """The app is closing: send nothing more."""
+        self.closed = True
+
     # ---- public API ---------------------------------------------------------------------
 
     def ref(self, model: str) -> str:
@@ -408,11 +427,10 @@ class OllamaHostPage(QWidget):
     def _check(self) -> None:
         self._gen["check"] += 1
         gen = self._gen["check"]
-        self._bridge.call(
+        self._call(
             self._svc.check_route(self.route_id),
             lambda result: self._on_checked(gen, result),
             lambda exc: self._on_checked_failed(gen, exc),
-            owner=self,
         )
 
     def _on_checked(self, gen: int, result: RouteCheck) -> None:
@@ -447,11 +465,10 @@ class OllamaHostPage(QWidget):
         self._gen["installed"] += 1
         gen = self._gen["installed"]
         self.refresh_button.setEnabled(False)
-        self._bridge.call(
+        self._call(
             self._svc.route_models(self.route_id),
             lambda models: self._on_installed(gen, models),
             lambda exc: self._on_installed_failed(gen, exc),
-            owner=self,
         )
 
     def _on_installed(self, gen: int, models: list[ModelInfo]) -> None:
@@ -554,11 +571,10 @@ class OllamaHostPage(QWidget):
         self._gen["card"] += 1
         gen = self._gen["card"]
         self.card.show_loading(model)
-        self._bridge.call(
+        self._call(
             self._svc.model_card(self.route_id, model),
             lambda card: self._on_card(gen, card),
             lambda exc: self._on_card_failed(gen, model, exc),
-            owner=self,
         )
 
     def _on_card(self, gen: int, card: ModelCard) -> None:
@@ -595,11 +611,10 @@ class OllamaHostPage(QWidget):
         self._busy.add(model)
         self._update_actions()
         self._say(f"Deleting {model}…", "muted")
-        self._bridge.call(
+        self._call(
             self._svc.delete_model(self.route_id, model),
             lambda freed: self._on_deleted(model, freed),
             lambda exc: self._on_action_failed(model, "Deleting " + model, exc),
-            owner=self,
         )
 
     def _on_deleted(self, model: str, freed: int | None) -> None:
@@ -629,11 +644,10 @@ class OllamaHostPage(QWidget):
     def refresh_loaded(self) -> None:
         self._gen["loaded"] += 1
         gen = self._gen["loaded"]
-        self._bridge.call(
+        self._call(
             self._svc.loaded_models(self.route_id),
             lambda models: self._on_loaded(gen, models),
             lambda exc: self._on_loaded_failed(gen, exc),
-            owner=self,
         )
 
     def _on_loaded(self, gen: int, models: list[LoadedModel]) -> None:
@@ -702,11 +716,10 @@ class OllamaHostPage(QWidget):
         button = self._unload_buttons.get(model)
         if button is not None:
             button.setEnabled(False)
-        self._bridge.call(
+        self._call(
             self._svc.unload_model(self.route_id, model),
             lambda _none: self._on_unloaded(model),
             lambda exc: self._on_action_failed(model, "Unloading " + model, exc),
-            owner=self,
         )
 
     def _on_unloaded(self, model: str) -> None:

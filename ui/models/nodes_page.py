@@ -15,9 +15,9 @@ model list, since the server calls an unknown name a success).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
     from halext_desktop.ui.services import Services
 
+T = TypeVar("T")
 NODE_MODEL_COLUMNS: tuple[str, ...] = ("Model", "Reference", "")
 
 
@@ -89,6 +90,7 @@ class HalextNodePage(QWidget):
         self._buttons: dict[tuple[str, str], QPushButton] = {}
         self._gen = 0
         self._loaded_once = False
+        self.closed = False  # shut down: the app is closing
 
         self.title = bold(QLabel(node.name), 1.25)
         self.where = QLabel("")
@@ -153,6 +155,23 @@ class HalextNodePage(QWidget):
         self._render_models()
         self.restyle()
 
+    def _call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        on_done: Callable[[T], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """``bridge.call`` unless the window was shut down (the app is closing): then the
+        request is dropped unsent."""
+        if self.closed:
+            coro.close()
+            return
+        self._bridge.call(coro, on_done, on_error, owner=self)
+
+    def shutdown(self) -> None:
+        """The app is closing: send nothing more."""
+        self.closed = True
+
     # ---- public API ---------------------------------------------------------------------
 
     def model_names(self) -> list[str]:
@@ -168,30 +187,27 @@ class HalextNodePage(QWidget):
     def load_models(self) -> None:
         self._gen += 1
         gen = self._gen
-        self._bridge.call(
+        self._call(
             self._svc.node_models(self.node.id),
             lambda models: self._on_models(gen, models),
             lambda exc: self._on_models_failed(gen, exc),
-            owner=self,
         )
 
     def test(self) -> None:
         self.test_button.setEnabled(False)
         self._say(f"Asking halext to check {self.node.name}…", "muted")
-        self._bridge.call(
+        self._call(
             self._svc.node_test(self.node.id),
             self._on_tested,
             lambda exc: self._on_failed(exc, "Testing the node", self.sig_tested.emit),
-            owner=self,
         )
 
     def info(self) -> None:
         self.info_button.setEnabled(False)
-        self._bridge.call(
+        self._call(
             self._svc.node_info(self.node.id),
             self._on_info,
             lambda exc: self._on_failed(exc, "Reading the node's info", self.sig_info_shown.emit),
-            owner=self,
         )
 
     def pull(self, model: str) -> None:
@@ -206,11 +222,10 @@ class HalextNodePage(QWidget):
             f"Pulling {name} on {self.node.name} through halext — no progress until it ends…",
             "muted",
         )
-        self._bridge.call(
+        self._call(
             self._svc.node_pull(self.node.id, name),
             self._on_pulled,
             self._on_pull_failed,
-            owner=self,
         )
 
     def ask_delete(self, model: str) -> None:
@@ -297,11 +312,10 @@ class HalextNodePage(QWidget):
         button = self._buttons.get((model, "Delete"))
         if button is not None:
             button.setEnabled(False)
-        self._bridge.call(
+        self._call(
             self._svc.node_delete(self.node.id, model),
             lambda result: self._on_deleted(model, result),
             lambda exc: self._on_delete_failed(model, exc),
-            owner=self,
         )
 
     def _on_deleted(self, model: str, result: NodeAction) -> None:

@@ -48,6 +48,7 @@ class PullQueue(QObject):
         self._jobs: list[PullJob] = []
         self._futures: dict[int, Future[None]] = {}
         self._next_id = 1
+        self.closed = False
 
     # ---- queries ------------------------------------------------------------------------
 
@@ -112,8 +113,18 @@ class PullQueue(QObject):
         self.sig_removed.emit(job)
 
     def cancel_all(self) -> None:
+        """Stop everything: the queued first, so cancelling a running pull starts nothing."""
+        for job in self._jobs:
+            if job.state is JobState.QUEUED:
+                job.state = JobState.CANCELLED
+                self.sig_changed.emit(job)
         for job in list(self._jobs):
             self.cancel(job)
+
+    def shutdown(self) -> None:
+        """The app is closing: stop every pull (Ollama keeps what it got) and start no more."""
+        self.closed = True
+        self.cancel_all()
 
     # ---- running ------------------------------------------------------------------------
 
@@ -125,7 +136,7 @@ class PullQueue(QObject):
         return running.model if running is not None else None
 
     def _start_next(self, route_id: str) -> None:
-        if self.running(route_id) is not None:
+        if self.closed or self.running(route_id) is not None:
             return
         job = next(
             (j for j in self._jobs if j.route_id == route_id and j.state is JobState.QUEUED),

@@ -100,6 +100,7 @@ class ModelsWindow(QWidget):
         self._nodes: AdminNodeList | None = None
         self._nodes_gen = 0
         self._refreshed: set[str] = set()
+        self.closed = False
 
         title = bold(QLabel("Models"), 1.35)
         self.subtitle = QLabel("Get, inspect and remove models on your Ollama hosts")
@@ -215,12 +216,22 @@ class ModelsWindow(QWidget):
         if self._svc.policy().offline or not self._svc.signed_in_user():
             self._show_nodes(gen, None)
             return
+        if self.closed:
+            return
         self._bridge.call(
             self._svc.admin_nodes(),
             lambda listed: self._show_nodes(gen, listed),
             lambda exc: self._nodes_failed(gen, exc),
             owner=self,
         )
+
+    def shutdown(self) -> None:
+        """The app is closing: stop the downloads (their streams are closed, so Ollama stops
+        and keeps what it got) and send nothing more."""
+        self.closed = True
+        self.queue.shutdown()
+        for page in self._all_pages():
+            page.shutdown()
 
     # ---- pages --------------------------------------------------------------------------
 
