@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from concurrent.futures import wait
 
 from halext_desktop.app.core import Core
 from halext_desktop.app.loop_thread import LoopThread
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     try:
         return app.exec()
     finally:
+        # Let what the Models window still had in flight end before the routes close.
+        wait(getattr(window, "pending_on_close", []), timeout=5)
         try:
             loop_thread.run(core.aclose(), timeout=5)
         except Exception:  # shutting down: nothing left to tell the user

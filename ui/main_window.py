@@ -7,6 +7,7 @@ checks arrive later, and the window says how to connect while nothing is reachab
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -83,6 +84,9 @@ class MainWindow(QMainWindow):
         # whether the next listing should check that the chat's model still exists.
         self._pulled_ref: str | None = None
         self._check_current_model = False
+        # Requests of the Models window still in flight when this window closed: the app
+        # waits for them before it closes the routes.
+        self.pending_on_close: list[Future[Any]] = []
         self.setWindowTitle("Halext Desktop")
         self.setObjectName("MainWindow")
         self.resize(1200, 780)
@@ -259,7 +263,7 @@ class MainWindow(QMainWindow):
             self.controller.stop()
         if self._models is not None:
             # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
-            self._models.shutdown()
+            self.pending_on_close = self._models.shutdown()
             self._models.close()
         self._health_timer.stop()
         super().closeEvent(event)

@@ -6,6 +6,7 @@ protocol test servers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from typing import Any
 
 import pytest
@@ -40,6 +41,7 @@ def open_window(qtbot: QtBot, make_core: Any) -> Iterator[Callable[..., MainWind
     yield factory
     for window, core, lt in opened:
         window.close()
+        wait(window.pending_on_close, timeout=10)  # as app.gui.main does
         lt.run(core.aclose(), timeout=5)
         lt.stop()
 

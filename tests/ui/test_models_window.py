@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from typing import Any
 
 import pytest
@@ -64,8 +65,18 @@ CoreFactory = Callable[..., Core]
 
 
 @pytest.fixture
+def windows() -> list[ModelsWindow]:
+    """The windows a test opened: shut down before their Core closes (as the app does), so
+    nothing they still deliver starts a request on a closed Core."""
+    return []
+
+
+@pytest.fixture
 def make_core(
-    loop_thread: LoopThread, ollama: OllamaServer, halext: HalextServer
+    loop_thread: LoopThread,
+    ollama: OllamaServer,
+    halext: HalextServer,
+    windows: list[ModelsWindow],
 ) -> Iterator[CoreFactory]:
     made: list[Core] = []
 
@@ -80,17 +91,29 @@ def make_core(
         return core
 
     yield factory
+    for window in windows:
+        # As the app does: stop, then let what is in flight end before the routes close.
+        wait(window.shutdown(), timeout=10)
+        window.close()
     for core in made:
         loop_thread.run(core.aclose(), timeout=10)
         core.close()
 
 
-def open_window(
-    qtbot: QtBot, core: Core, bridge: Bridge, in_use: Callable[[str], str | None] | None = None
-) -> ModelsWindow:
-    window = ModelsWindow(core, bridge, in_use or (lambda _ref: None))
-    qtbot.addWidget(window)
-    return window
+WindowFactory = Callable[..., ModelsWindow]
+
+
+@pytest.fixture
+def open_window(qtbot: QtBot, bridge: Bridge, windows: list[ModelsWindow]) -> WindowFactory:
+    """``open_window(core, in_use=None)``: a Models window over ``core``."""
+
+    def factory(core: Core, in_use: Callable[[str], str | None] | None = None) -> ModelsWindow:
+        window = ModelsWindow(core, bridge, in_use or (lambda _ref: None))
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    return factory
 
 
 def show_host(qtbot: QtBot, window: ModelsWindow, route_id: str = "ollama") -> OllamaHostPage:
@@ -127,9 +150,9 @@ def pull_typed(qtbot: QtBot, page: OllamaHostPage, name: str) -> None:
 
 
 def test_installed_models_with_their_details_and_a_card(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     assert page.installed_names() == sorted(m.name for m in ollama.models)
     row = page.installed_names().index("qwen2.5:7b")
@@ -175,10 +198,10 @@ def test_installed_models_with_their_details_and_a_card(
 
 
 def test_a_host_that_is_down_says_why(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
     ollama.stop()
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     assert page.installed_names() == []
     assert f"Connection refused at 127.0.0.1:{ollama.port}" in page.note.text()
@@ -189,9 +212,9 @@ def test_a_host_that_is_down_says_why(
 
 
 def test_a_pull_shows_progress_cancels_and_resumes_to_the_end(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     pause = ollama.pause_after(4)
     pull_typed(qtbot, page, "tinyllama")
@@ -239,9 +262,9 @@ def test_a_pull_shows_progress_cancels_and_resumes_to_the_end(
 
 
 def test_several_pulls_queue_one_at_a_time(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     pause = ollama.pause_after(2)
     pull_typed(qtbot, page, "tinyllama")
@@ -275,9 +298,9 @@ def test_several_pulls_queue_one_at_a_time(
 
 
 def test_a_failed_pull_is_one_line_with_retry(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     pull_typed(qtbot, page, "no-such-model")
     row = page.pull_row("no-such-model")
@@ -296,11 +319,11 @@ def test_a_failed_pull_is_one_line_with_retry(
 
 
 def test_a_host_with_no_models_offers_starters_one_click_each(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
     ollama.set_models([])
     ollama.set_pullable([ModelSpec("gemma3:1b", family="gemma3", size=815_000_000)])
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     assert page.installed_stack.currentWidget() is page.starters
     assert page.starters.buttons["gemma3:1b"].toolTip() == "Pull gemma3:1b (~815 MB)"
@@ -315,9 +338,9 @@ def test_a_host_with_no_models_offers_starters_one_click_each(
 
 
 def test_delete_asks_first_says_what_it_frees_and_updates(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     page.select_model("qwen2.5:7b")
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
@@ -341,7 +364,7 @@ def test_delete_asks_first_says_what_it_frees_and_updates(
 
 
 def test_a_model_the_open_chat_uses_is_named_before_delete(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
     asked: list[str] = []
 
@@ -349,7 +372,7 @@ def test_a_model_the_open_chat_uses_is_named_before_delete(
         asked.append(ref)
         return "The open chat uses this model" if ref == "ollama/llama3.2:latest" else None
 
-    window = open_window(qtbot, make_core(), bridge, in_use)
+    window = open_window(make_core(), in_use)
     page = show_host(qtbot, window)
     page.select_model("llama3.2:latest")
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
@@ -364,9 +387,9 @@ def test_a_model_the_open_chat_uses_is_named_before_delete(
 
 
 def test_a_failed_delete_is_one_line(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     page.select_model("qwen3:4b")
     ollama.fail_next(500, "permission denied", path="/api/delete")
@@ -383,7 +406,7 @@ def test_a_failed_delete_is_one_line(
 
 
 def test_loaded_models_with_memory_and_expiry_and_unload(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, ollama: OllamaServer
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, ollama: OllamaServer
 ) -> None:
     import ollama as ollama_client
 
@@ -392,7 +415,7 @@ def test_loaded_models_with_memory_and_expiry_and_unload(
     with ollama_client.Client(host=ollama.url, timeout=5) as c:
         c.chat(model="big:70b", messages=[{"role": "user", "content": "hi"}], keep_alive=-1)
         c.chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "hi"}])
-    window = open_window(qtbot, make_core(), bridge)
+    window = open_window(make_core())
     page = show_host(qtbot, window)
     with qtbot.waitSignal(page.sig_loaded_shown, timeout=WAIT):
         page.tabs.setCurrentIndex(1)
@@ -423,8 +446,8 @@ def signed_in(core: Core, loop_thread: LoopThread, user: str = "dev") -> Core:
     return core
 
 
-def open_with_nodes(qtbot: QtBot, core: Core, bridge: Bridge) -> ModelsWindow:
-    window = open_window(qtbot, core, bridge)
+def open_with_nodes(qtbot: QtBot, open_window: WindowFactory, core: Core) -> ModelsWindow:
+    window = open_window(core)
     with qtbot.waitSignal(window.sig_nodes_shown, timeout=WAIT):
         window.reload_nodes()
     return window
@@ -433,11 +456,11 @@ def open_with_nodes(qtbot: QtBot, core: Core, bridge: Bridge) -> ModelsWindow:
 def test_an_admin_tests_a_node_and_pulls_and_deletes_on_it(
     qtbot: QtBot,
     make_core: CoreFactory,
-    bridge: Bridge,
+    open_window: WindowFactory,
     loop_thread: LoopThread,
     halext: HalextServer,
 ) -> None:
-    window = open_with_nodes(qtbot, signed_in(make_core(), loop_thread), bridge)
+    window = open_with_nodes(qtbot, open_window, signed_in(make_core(), loop_thread))
     assert window.node_ids() == [3, 4]
     assert not window.nodes_note.isVisible()
     page = window.node_page(3)
@@ -481,9 +504,9 @@ def test_an_admin_tests_a_node_and_pulls_and_deletes_on_it(
 
 
 def test_a_wrong_name_on_a_node_is_caught(
-    qtbot: QtBot, make_core: CoreFactory, bridge: Bridge, loop_thread: LoopThread
+    qtbot: QtBot, make_core: CoreFactory, open_window: WindowFactory, loop_thread: LoopThread
 ) -> None:
-    window = open_with_nodes(qtbot, signed_in(make_core(), loop_thread), bridge)
+    window = open_with_nodes(qtbot, open_window, signed_in(make_core(), loop_thread))
     page = window.node_page(3)
     with qtbot.waitSignal(page.sig_pull_ended, timeout=WAIT) as ended:
         page.pull("ghost:1b")
@@ -494,12 +517,12 @@ def test_a_wrong_name_on_a_node_is_caught(
 def test_after_the_list_500_the_nodes_come_from_ai_models(
     qtbot: QtBot,
     make_core: CoreFactory,
-    bridge: Bridge,
+    open_window: WindowFactory,
     loop_thread: LoopThread,
     halext: HalextServer,
 ) -> None:
     halext.set_node(3, last_seen_at="2026-11-25T20:22:17")
-    window = open_with_nodes(qtbot, signed_in(make_core(), loop_thread), bridge)
+    window = open_with_nodes(qtbot, open_window, signed_in(make_core(), loop_thread))
     assert window.node_ids() == [3]  # the offline node is not in /ai/models
     assert window.nodes_note.text() == "halext nodes: " + LIST_FALLBACK_NOTE.format(status=500)
     assert window.node_page(3).list_note.text() == LIST_FALLBACK_NOTE.format(status=500)
@@ -508,11 +531,11 @@ def test_after_the_list_500_the_nodes_come_from_ai_models(
 def test_ordinary_users_and_offline_mode_never_see_nodes(
     qtbot: QtBot,
     make_core: CoreFactory,
-    bridge: Bridge,
+    open_window: WindowFactory,
     loop_thread: LoopThread,
     halext: HalextServer,
 ) -> None:
-    window = open_with_nodes(qtbot, signed_in(make_core(), loop_thread, "amy"), bridge)
+    window = open_with_nodes(qtbot, open_window, signed_in(make_core(), loop_thread, "amy"))
     assert window.node_ids() == []
     assert not halext.requests_to("/admin/ai-clients")
     headers = [window.hosts.item(i).text() for i in range(window.hosts.count())]
@@ -521,6 +544,6 @@ def test_ordinary_users_and_offline_mode_never_see_nodes(
     core = signed_in(make_core(), loop_thread)  # an admin…
     core.settings.set("offline", True)  # …who turned offline mode on
     before = len(halext.requests)
-    window = open_with_nodes(qtbot, core, bridge)
+    window = open_with_nodes(qtbot, open_window, core)
     assert window.node_ids() == [] and window.offline_label.isVisibleTo(window)
     assert len(halext.requests) == before  # the window asked halext nothing

@@ -27,7 +27,7 @@ from halext_desktop.routing.backends.ollama_models import ModelCard
 from halext_desktop.ui.providers.cells import bold, item, style_note, table
 from halext_desktop.ui.providers.text import context_text
 
-TABS: tuple[str, ...] = ("Model info", "Parameters", "Template", "System", "License", "Modelfile")
+TABS: tuple[str, ...] = ("Info", "Parameters", "Template", "System", "License", "Modelfile")
 
 
 def card_summary(card: ModelCard) -> str:
@@ -83,7 +83,8 @@ class ModelCardView(QWidget):
             edit.setAccessibleName(f"{name} of the model")
             self.texts[name] = edit
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.info_table, "Model info")
+        self.tabs.addTab(self.info_table, "Info")
+        self.tabs.setTabToolTip(0, "model_info: architecture, sizes, tokenizer")
         self.tabs.addTab(self.params_table, "Parameters")
         for name, edit in self.texts.items():
             self.tabs.addTab(edit, name)

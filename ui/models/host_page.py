@@ -20,7 +20,9 @@ a newer one.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -223,6 +225,8 @@ class OllamaHostPage(QWidget):
         self._version: str | None = None
         self._busy: set[str] = set()  # models with a delete or unload in flight
         self.closed = False  # shut down: the app is closing
+        self._pending: set[Future[Any]] = set()
+        self._pending_lock = threading.Lock()
 
         # ---- header ------------------------------------------------------------------------
         self.title = bold(QLabel(title), 1.25)
@@ -304,7 +308,7 @@ class OllamaHostPage(QWidget):
         self.installed_split.setStretchFactor(1, 2)
         self.installed_split.setChildrenCollapsible(False)
         side.setMinimumWidth(340)
-        self.installed_split.setSizes([720, 400])
+        self.installed_split.setSizes([600, 520])
         self.starters = StarterList()
         self.starters.sig_pull.connect(self.pull)
         self.installed_stack = QStackedWidget()
@@ -360,11 +364,21 @@ class OllamaHostPage(QWidget):
         if self.closed:
             coro.close()
             return
-        self._bridge.call(coro, on_done, on_error, owner=self)
+        future = self._bridge.call(coro, on_done, on_error, owner=self)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
 
-    def shutdown(self) -> None:
-        """The app is closing: send nothing more."""
+    def _forget(self, future: Future[Any]) -> None:
+        with self._pending_lock:  # runs on the loop thread
+            self._pending.discard(future)
+
+    def shutdown(self) -> list[Future[Any]]:
+        """The app is closing: send nothing more. Returns the requests still in flight
+        (whoever closes the routes next may wait for them)."""
         self.closed = True
+        with self._pending_lock:
+            return list(self._pending)
 
     # ---- public API ---------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ model list, since the server calls an unknown name a success).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -91,6 +93,8 @@ class HalextNodePage(QWidget):
         self._gen = 0
         self._loaded_once = False
         self.closed = False  # shut down: the app is closing
+        self._pending: set[Future[Any]] = set()
+        self._pending_lock = threading.Lock()
 
         self.title = bold(QLabel(node.name), 1.25)
         self.where = QLabel("")
@@ -166,11 +170,21 @@ class HalextNodePage(QWidget):
         if self.closed:
             coro.close()
             return
-        self._bridge.call(coro, on_done, on_error, owner=self)
+        future = self._bridge.call(coro, on_done, on_error, owner=self)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
 
-    def shutdown(self) -> None:
-        """The app is closing: send nothing more."""
+    def _forget(self, future: Future[Any]) -> None:
+        with self._pending_lock:  # runs on the loop thread
+            self._pending.discard(future)
+
+    def shutdown(self) -> list[Future[Any]]:
+        """The app is closing: send nothing more. Returns the requests still in flight
+        (whoever closes the routes next may wait for them)."""
         self.closed = True
+        with self._pending_lock:
+            return list(self._pending)
 
     # ---- public API ---------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ hides it: downloads carry on (``PullQueue``). Pulls and deletes are announced wi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -101,6 +102,7 @@ class ModelsWindow(QWidget):
         self._nodes_gen = 0
         self._refreshed: set[str] = set()
         self.closed = False
+        self._pending: list[Future[Any]] = []
 
         title = bold(QLabel("Models"), 1.35)
         self.subtitle = QLabel("Get, inspect and remove models on your Ollama hosts")
@@ -218,20 +220,24 @@ class ModelsWindow(QWidget):
             return
         if self.closed:
             return
-        self._bridge.call(
+        future = self._bridge.call(
             self._svc.admin_nodes(),
             lambda listed: self._show_nodes(gen, listed),
             lambda exc: self._nodes_failed(gen, exc),
             owner=self,
         )
+        self._pending = [f for f in self._pending if not f.done()] + [future]
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> list[Future[Any]]:
         """The app is closing: stop the downloads (their streams are closed, so Ollama stops
-        and keeps what it got) and send nothing more."""
+        and keeps what it got) and send nothing more. Returns the requests still in flight,
+        for whoever closes the routes next to wait for."""
         self.closed = True
         self.queue.shutdown()
+        pending = list(self._pending)
         for page in self._all_pages():
-            page.shutdown()
+            pending += page.shutdown()
+        return [f for f in pending if not f.done()]
 
     # ---- pages --------------------------------------------------------------------------
 
