@@ -350,6 +350,10 @@ def test_delete_asks_first_says_what_it_frees_and_updates(
     assert not bar.warning.isVisible()
     qtbot.mouseClick(bar.cancel_button, Qt.MouseButton.LeftButton)
     assert not bar.isVisible() and ollama.requests_to("/api/delete") == []
+    # The Delete key on the list asks the same question.
+    qtbot.keyClick(page.installed_table, Qt.Key.Key_Delete)
+    assert bar.isVisible() and bar.question.text().startswith("Delete qwen2.5:7b")
+    qtbot.mouseClick(bar.cancel_button, Qt.MouseButton.LeftButton)
 
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
     with (

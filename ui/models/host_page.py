@@ -26,8 +26,8 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCompleter,
     QFrame,
@@ -282,12 +282,15 @@ class OllamaHostPage(QWidget):
         self.installed_table.setObjectName("InstalledTable")
         self.installed_table.setAccessibleName("Installed models")
         self.installed_table.currentCellChanged.connect(self._on_current_changed)
+        self.installed_table.installEventFilter(self)  # Delete key: delete (asks first)
         self.card = ModelCardView()
         # What can be done with the selected model sits with its card.
         self.use_button = QPushButton("Use in chat")
         self.use_button.setToolTip("Chat with the selected model in the open conversation")
         self.delete_button = QPushButton("Delete…")
-        self.delete_button.setToolTip("Delete the selected model from this host (asks first)")
+        self.delete_button.setToolTip(
+            "Delete the selected model from this host (asks first) — Delete key"
+        )
         self.use_button.clicked.connect(self._use_selected)
         self.delete_button.clicked.connect(self._delete_selected)
         actions = QHBoxLayout()
@@ -799,6 +802,17 @@ class OllamaHostPage(QWidget):
         style_note(self.address, "muted", pal)
         style_note(self.note, str(self.note.property("kind") or "muted"), pal)
         self.starters.restyle()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if (
+            obj is self.installed_table
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Delete
+        ):
+            self._delete_selected()
+            return True
+        return super().eventFilter(obj, event)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
