@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_conversation_deleted.connect(self._on_conversation_deleted)
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
+        # A reply that met an ended session: the status bar and Settings say so at once.
+        self.controller.sig_signed_out.connect(self._show_halext_state)
         self.settings_button.clicked.connect(self.open_settings)
         self.providers_button.clicked.connect(self.open_providers)
         self.assistants_button.clicked.connect(self.open_assistants)
@@ -386,6 +388,9 @@ class MainWindow(QMainWindow):
 
     def _on_signed_in(self, *_: Any) -> None:
         self._show_halext_state()
+        # "Sign in again" did its job: its banner has nothing left to say.
+        if self.chat_view.banner.action_id == ACTION_SIGN_IN and self._svc.signed_in_user():
+            self.chat_view.clear_banner()
         self.refresh_models()
 
     def _on_setting_changed(self, key: str, _value: Any) -> None:
@@ -448,7 +453,7 @@ class MainWindow(QMainWindow):
                     self._svc.conversations.set_default_model(cid, str(default))
         halext_err = listing.errors.get("halext")
         if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
-            self.status.set_halext("signed_out", None)
+            self._show_halext_state()
         if not listing.models and self.controller.conversation_id is None:
             self.chat_view.show_banner(
                 "info",
@@ -473,7 +478,10 @@ class MainWindow(QMainWindow):
         self._show_halext_state()
 
     def _show_halext_state(self) -> None:
-        """The status bar's halext part, from what is known without I/O."""
+        """Every place that shows the halext sign-in state (status bar, Settings →
+        Connections), from what is known without I/O, so none of them is ever stale."""
+        if self._settings_dialog is not None:
+            self._settings_dialog.connections.refresh_sign_in_state()
         if self._svc.policy().offline:
             self.status.set_halext("offline", None)
             return
