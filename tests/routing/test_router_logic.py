@@ -54,6 +54,9 @@ class ScriptedBackend:
         self.calls: list[str] = []
         self.closed = False
         self.gate = gate
+        # What the server itself lists (model -> locality); None: it re-routes nothing.
+        self.listed: dict[str, Locality] | None = None
+        self.pollable = True
 
     async def list_models(self) -> list[ModelInfo]:
         self.calls.append("list")
@@ -86,6 +89,15 @@ class ScriptedBackend:
         if self.kind == "halext" and model.startswith(("openai:", "gemini:")):
             return Locality.CLOUD
         return self.locality
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        self.calls.append(f"listed:{model}")
+        if self.listed is None:
+            return self.locality_of(model)
+        return self.listed.get(model)
+
+    def may_poll(self) -> bool:
+        return self.pollable
 
     async def aclose(self) -> None:
         pass
