@@ -110,6 +110,7 @@ class OllamaBackend:
             ollama.com), sent as ``Authorization: Bearer`` to this host and nowhere else.
         plain_http_ok: the user accepted sending the key over plain http to this host
             (without it, a key is withheld from ``http://`` addresses of other machines).
+        transport: an httpx transport for both clients (tests).
 
     Attributes:
         key_withheld: a key was given but is not sent (plain http without consent).
@@ -130,6 +131,7 @@ class OllamaBackend:
         meta_timeout: httpx.Timeout | None = None,
         api_key: str | None = None,
         plain_http_ok: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = normalize_ollama_url(base_url)
@@ -161,6 +163,7 @@ class OllamaBackend:
             trust_env=trust_env,
             follow_redirects=False,
             event_hooks=hooks,
+            transport=transport,
         )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -169,6 +172,7 @@ class OllamaBackend:
             follow_redirects=False,
             event_hooks=hooks,
             headers={"Accept": "application/json"},
+            transport=transport,
         )
         self._remote_models: set[str] = set()
         self._details: dict[str, ModelInfo] = {}

@@ -350,7 +350,12 @@ def test_what_a_desktop_passes_opens_the_window_with_the_files(
     import halext_desktop.app.gui as gui
 
     opened: list[list[str]] = []
-    monkeypatch.setattr(gui, "main", lambda *, files: opened.append(files) or 0)
+
+    def fake_main(*, files: list[str]) -> int:
+        opened.append(files)
+        return 0
+
+    monkeypatch.setattr(gui, "main", fake_main)
     notes = tmp_path / "my notes.txt"
     notes.write_text("hello")
     url = notes.as_uri()
