@@ -142,16 +142,31 @@ def test_sign_in_over_plain_http_asks_first(
     page = dlg.connections
     qtbot.keyClicks(page.username, "dev")
     qtbot.keyClicks(page.password, "dev123")
+    listing = window._listing
     with EgressGuard([("127.0.0.1", ollama_server.port)]) as guard:
         qtbot.mouseClick(page.sign_in_button, Qt.MouseButton.LeftButton)
         if accept:
             qtbot.waitUntil(lambda: page.sign_status_error.isVisible(), timeout=WAIT)
-    assert len(asked) == 1 and "travel unencrypted to 192.0.2.10" in asked[0]
+            # The consent is a route setting: the routes were rebuilt and listed again.
+            qtbot.waitUntil(lambda: window._listing is not listing, timeout=WAIT)
+    assert "travel unencrypted to 192.0.2.10" in asked[0]
     consents = window._svc.settings.plain_http_ok
     if accept:
         # Consent kept; the password went out (here: to a guard that refused the connection).
         assert consents == ["192.0.2.10:8009"]
         assert ("192.0.2.10", 8009) in guard.connections()
+        # Shown, and revocable: after Forget the next sign-in asks again.
+        assert "192.0.2.10:8009" in page.plain_http_note.text()
+        assert not page.plain_http_note.isHidden()
+        listing = window._listing
+        qtbot.mouseClick(page.plain_http_forget, Qt.MouseButton.LeftButton)
+        assert window._svc.settings.plain_http_ok == [] and page.plain_http_note.isHidden()
+        qtbot.waitUntil(lambda: window._listing is not listing, timeout=WAIT)
+        page.password.clear()
+        qtbot.keyClicks(page.password, "dev123")
+        accept = False
+        qtbot.mouseClick(page.sign_in_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 2 and window._svc.settings.plain_http_ok == []
     else:
         assert consents == [] and guard.attempts == []
         assert "Not signed in" in page.sign_status_error.text()

@@ -126,6 +126,19 @@ class ConnectionsPage(Page):
         self.sign_status = QLabel(self)
         self.sign_status.setAccessibleName("Sign-in status")
         self.sign_status.setWordWrap(True)
+        # Servers the user accepted plain http for (a password, token or key may go there
+        # unencrypted): shown, and revocable in one click.
+        self.plain_http_note = muted(QLabel(self))
+        self.plain_http_note.setAccessibleName("Plain http allowed for")
+        self.plain_http_note.setWordWrap(True)
+        self.plain_http_forget = QPushButton("Forget", self)
+        self.plain_http_forget.setAccessibleName("Forget plain http consents")
+        self.plain_http_forget.setToolTip(
+            "Stop sending passwords, tokens and keys to these servers over plain http"
+        )
+        self.plain_http_forget.clicked.connect(
+            lambda _checked=False: self.write("plain_http_ok", [], self.sign_status_error)
+        )
         self.keyring_note = muted(QLabel(self))
         self.keyring_note.setAccessibleName("Keyring note")
         self.keyring_note.setVisible(not self.secrets.persistent and bool(self.secrets.note))
@@ -230,6 +243,10 @@ class ConnectionsPage(Page):
         status_col.addWidget(self.sign_status_error)
         status_col.addWidget(self.keyring_note)
         hform.addRow("Status:", status_col)
+        plain_row = QHBoxLayout()
+        plain_row.addWidget(self.plain_http_note, 1)
+        plain_row.addWidget(self.plain_http_forget)
+        hform.addRow("", plain_row)
 
         hosts_box = QGroupBox("Ollama hosts", self)
         hl = QVBoxLayout(hosts_box)
@@ -677,6 +694,13 @@ class ConnectionsPage(Page):
             self._fill(self.endpoints, rows, 2)
             self.ep_remove.setEnabled(bool(rows))
             self._update_key_buttons()
+        if key in (None, "plain_http_ok"):
+            consents = s.plain_http_ok
+            self.plain_http_note.setText(
+                "Plain http:// allowed (unencrypted) for: " + ", ".join(consents)
+            )
+            self.plain_http_note.setVisible(bool(consents))
+            self.plain_http_forget.setVisible(bool(consents))
         if key in (None, "offline", "halext_url"):
             self.refresh_sign_in_state()
 
