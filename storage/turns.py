@@ -74,14 +74,17 @@ def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
         if event.not_sent:
             meta["not_sent"] = event.not_sent
     if usage is not None:
-        meta.update(
-            ttft_ms=usage.ttft_ms,
-            latency_ms=usage.latency_ms,
-            prompt_tokens=usage.prompt_tokens,
-            response_tokens=usage.response_tokens,
-            tokens_exact=usage.tokens_exact,
-            usage_status=usage.status.value,
-        )
+        meta["usage_status"] = usage.status.value
+    failed_bare = isinstance(event, Failed) and not event.partial_text
+    if usage is not None and not (isinstance(event, Failed) and event.not_sent):
+        # Nothing was sent: no timing, no tokens to show. Nothing came back: no tokens.
+        meta.update(ttft_ms=usage.ttft_ms, latency_ms=usage.latency_ms)
+        if not failed_bare:
+            meta.update(
+                prompt_tokens=usage.prompt_tokens,
+                response_tokens=usage.response_tokens,
+                tokens_exact=usage.tokens_exact,
+            )
     return meta
 
 

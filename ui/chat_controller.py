@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
-from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.router import UNLISTED_REASON, CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.turns import TurnBegun, TurnSaved
@@ -36,11 +36,16 @@ ACTION_PICK_MODEL = "pick_model"
 ACTION_CANCEL_EDIT = "cancel_edit"
 
 
-def banner_for(error: RouteError, *, partial: bool) -> tuple[str, str, str | None, str | None]:
+def banner_for(
+    error: RouteError, *, partial: bool, not_sent: str | None = None
+) -> tuple[str, str, str | None, str | None]:
     """(kind, text, action label, action id) for a failed request."""
     kept = " The partial reply is kept." if partial else ""
     text = error.message + (f" — {error.hint}" if error.hint else "") + kept
     kind = error.kind
+    if not_sent == UNLISTED_REASON:
+        # The server does not offer that model (any more): another one is the way out.
+        return "warning", text, "Pick a model", ACTION_PICK_MODEL
     if kind is ErrorKind.AUTH_FAILED and error.route_id != "halext":
         # An API key of an Ollama host or an endpoint: fixed in Settings, not by signing in.
         return "error", text, "Open settings", ACTION_SETTINGS
@@ -271,7 +276,9 @@ class ChatController(QObject):
             terminal = event.event
             if isinstance(terminal, Failed):
                 partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
-                kind, text, label, action = banner_for(terminal.error, partial=bool(partial))
+                kind, text, label, action = banner_for(
+                    terminal.error, partial=bool(partial), not_sent=terminal.not_sent
+                )
                 self._view.show_banner(kind, text, label, action)
                 if terminal.error.kind is ErrorKind.SIGNED_OUT:
                     self.sig_signed_out.emit()

@@ -81,8 +81,11 @@ STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=10.0, pool=5.0)
 # Provider keys whose models run on hardware the halext operator controls (§4).
 _SELF_HOSTED_KEYS = frozenset({"ollama", "ollama-local", "client", "openwebui", "mock"})
 # How long a /ai/models answer vouches for an id before a chat with cloud providers
-# disabled asks again (an id missing from it is always asked again).
-LISTING_TTL_S = 30.0
+# disabled asks again (an id missing from it is always asked again). Short on purpose: it
+# covers a burst (regenerate, an assistant, a fallback), not the next turn — a node an admin
+# deactivates mid-conversation must be noticed before the next prompt leaves, or the server
+# re-routes that prompt to its default model, which may be OpenAI.
+LISTING_TTL_S = 5.0
 _SIGN_IN_HINT = "Sign in in Settings → Connections, or run `halext-desktop login`"
 _SERVER_HINT = "The halext server or its proxy failed; try again, or tell the server's admin"
 

@@ -45,7 +45,15 @@ def test_a_blocked_reply_says_not_sent_and_why(qtbot, open_window, halext_server
     assert chip_text(reply) == "Not sent — halext does not list this model"
     banner = window.chat_view.banner
     assert "default model, which may be a cloud model" in banner.text
-    assert banner.action_id == ACTION_SETTINGS
+    assert banner.action_id == ACTION_PICK_MODEL
+    # Nothing was sent: the reply shows no timing and no token count.
+    assert (
+        window.chat_view.model.data(
+            window.chat_view.model.index(window.chat_view.model.rowCount() - 1),
+            window.chat_view.model.StatsRole,
+        )
+        == ""
+    )
     assert halext_server.requests_to("/ai/chat/stream") == []
 
 
