@@ -334,6 +334,8 @@ class MainWindow(QMainWindow):
     def open_providers(self) -> ProvidersPanel:
         if self._providers is None:
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
+            # A check may learn that the halext session ended: say so everywhere at once.
+            self._providers.sig_checked.connect(lambda _rid: self._show_halext_state())
             self._side_window(self._providers, "Providers", (980, 620))
             self._present(self._providers)
             # Opening the panel means "how are my routes?": check them (off the GUI thread).
@@ -346,6 +348,9 @@ class MainWindow(QMainWindow):
         if self._assistants is None:
             self._assistants = AssistantDialog(self._svc, self._bridge, lambda: self._listing, self)
             self._assistants.resize(760, 680)
+            # An assistant run may meet an ended halext session too.
+            for page in self._assistants.pages.values():
+                page.sig_finished.connect(lambda _outcome: self._show_halext_state())
         if self._listing is not None:
             self._assistants.set_listing(self._listing)
         self._assistants.show_kind(kind if isinstance(kind, str) else "task")

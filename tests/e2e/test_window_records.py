@@ -104,7 +104,7 @@ def test_sign_in_state_is_never_stale(
     open_window: Any,  # noqa: F811
     halext_server: HalextServer,
 ) -> None:
-    window = open_window()
+    window = open_window(halext_username="dev")  # signing in then changes no setting
     sign_in_through_settings(qtbot, window)
     window.open_settings("connections")
     page = window._settings_dialog.connections
@@ -209,3 +209,24 @@ def test_an_ollama_host_key_is_stored_and_sent_to_that_host_only(
         send_to(qtbot, window, "ollama/qwen2.5:7b", "to this machine")
         assert {r.headers.get("authorization") for r in studio.requests} == {"Bearer studio-secret"}
         assert {r.headers.get("authorization") for r in ollama_server.requests} == {None}
+
+
+def test_an_assistant_meeting_an_ended_session_updates_the_sign_in_state(
+    qtbot: QtBot,
+    open_window: Any,  # noqa: F811
+    halext_server: HalextServer,
+) -> None:
+    # The username already stored: signing in changes no setting, so no rebuild or health
+    # check follows that could refresh the status bar on its own.
+    window = open_window(halext_username="dev")
+    sign_in_through_settings(qtbot, window)
+    assert window.status.halext_text() == "halext: signed in as dev"
+    halext_server.expire_all_tokens()
+    dialog = window.open_assistants("task")
+    page = dialog.page("task")
+    page.set_model("halext/client:3:qwen2.5:7b")
+    qtbot.keyClicks(page.title_edit, "Ship the release")
+    with qtbot.waitSignal(page.sig_finished, timeout=WAIT):
+        qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    assert window.status.halext_text().startswith("halext: signed out")
+    dialog.close()
