@@ -168,6 +168,7 @@ def insecure_error(url: str, what: str, route_id: str) -> RouteError:
         ErrorKind.INSECURE,
         f"{what} was not sent: {where} is plain http:// to another machine, "
         "so it would travel unencrypted",
-        "Use https://, or allow plain http for this server in Settings → Connections",
+        "Use https://, or sign in again in Settings → Connections and accept plain http "
+        "for this server (the command line sends it with a warning)",
         route_id=route_id,
     )

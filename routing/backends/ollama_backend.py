@@ -511,7 +511,10 @@ class OllamaBackend:
                 f"Ollama on {self.netloc} requires an API key (HTTP {status}); the stored key "
                 "was not sent because the address is plain http:// to another machine"
             )
-            hint = "Use https://, or allow plain http for this host in Settings → Connections"
+            hint = (
+                "Use https://, or save the key again in Settings → Connections and accept "
+                "plain http for this host"
+            )
         elif self._has_key:
             message = f"Ollama on {self.netloc} rejected the API key (HTTP {status}): {text}"
             hint = f"Check the API key of the Ollama host '{self.name}' in Settings → Connections"

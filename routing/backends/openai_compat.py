@@ -331,7 +331,8 @@ class OpenAICompatBackend:
                     ErrorKind.AUTH_FAILED,
                     f"{where} requires an API key (HTTP {exc.status_code}); the stored key was "
                     "not sent because the address is plain http:// to another machine",
-                    "Use https://, or allow plain http for this endpoint in Settings → Connections",
+                    "Use https://, or save the key again in Settings → Connections and accept "
+                    "plain http for this endpoint",
                     exc.status_code,
                 )
             if not self._has_key:
