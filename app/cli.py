@@ -24,7 +24,7 @@ from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
 from halext_desktop.app.cli_models import add_model_parsers
 from halext_desktop.app.cli_output import explain, usage_json
 from halext_desktop.routing.display import chip_label
-from halext_desktop.routing.errors import RouteError
+from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
 from halext_desktop.storage.settings import SettingsError
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     # Imported where it is built (main): app.core pulls in every backend, and
     # `halext-desktop config` must not wait for that.
     from halext_desktop.app.core import Core
+    from halext_desktop.storage.settings import Settings
 
 T = TypeVar("T")
 
@@ -140,15 +141,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         return _config(args)
 
-    from halext_desktop.app.core import Core
+    from halext_desktop.app.core import PLAIN_HTTP_WARN, Core
 
     try:
-        core = Core()
+        # A command sends what it is told to, but says so when a password, token or key
+        # would cross plain http to another machine (the window asks first instead).
+        core = Core(plain_http=PLAIN_HTTP_WARN)
     except Exception as exc:  # a broken database or settings file: one line, not a traceback
         _err(str(exc))
         return EXIT_FAIL
     if core.settings.load_warning:
         _err(core.settings.load_warning)
+    if args.command in ("models", "ask", "login", "assist"):
+        for line in core.plain_http_warnings(signing_in=args.command == "login"):
+            _err(line)
     try:
         handler = {
             "models": _models,
@@ -236,6 +242,8 @@ def _config(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         settings.set_from_text(args.key, args.value)
         print(f"{args.key} = {json.dumps(settings.get(args.key))}")
+        for line in _plain_http_notes(settings, args.key):
+            _err(line)
         return EXIT_OK
     except (SettingsError, KeyError) as exc:
         _err(str(exc).strip("'\""))
@@ -246,6 +254,29 @@ def _config(args: argparse.Namespace) -> int:
     except OSError as exc:  # Settings.set writes the file first; the value is unchanged
         _err(f"could not save the settings to {settings.path}: {exc.strerror or exc}")
         return EXIT_FAIL
+
+
+def _plain_http_notes(settings: Settings, key: str) -> list[str]:
+    """Warnings for an address just set that would carry credentials unencrypted."""
+    from halext_desktop.routing.backends.http_guard import is_plain_http_remote, plain_http_key
+
+    urls: list[tuple[str, str]] = []
+    if key == "halext_url" and settings.halext_url:
+        urls.append(("your halext password and token", settings.halext_url))
+    elif key == "openai_endpoints":
+        urls += [
+            (f"the API key of the endpoint {e.name!r}", e.url) for e in settings.openai_endpoints
+        ]
+    elif key == "ollama_hosts":
+        urls += [
+            (f"an API key of the Ollama host {h.name!r}", h.url) for h in settings.ollama_hosts
+        ]
+    return [
+        f"warning: {what} would go unencrypted over plain http:// to {plain_http_key(url)}; "
+        "use https:// unless you trust every network in between"
+        for what, url in urls
+        if is_plain_http_remote(url)
+    ]
 
 
 # ---- models -------------------------------------------------------------------------------
@@ -327,16 +358,20 @@ def _ask(core: Core, args: argparse.Namespace) -> int:
 async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
     from halext_desktop.storage.turns import TurnBegun
 
-    listing = None
-    if not args.model and not core.settings.default_model:
-        listing = await core.list_models()
-    ref = core.resolve_model(args.model, listing)
+    conv = None
     if args.conversation is not None:
         conv = core.conversations.get(args.conversation)
         if conv is None:
             _err(f"no conversation with id {args.conversation}")
             return EXIT_USAGE
-    else:
+    # Without --model, a conversation goes on with its own model (as in the window), not
+    # the global default.
+    chosen = args.model or (conv.default_model_id if conv is not None else None)
+    listing = None
+    if not chosen and not core.settings.default_model:
+        listing = await core.list_models()
+    ref = core.resolve_model(chosen, listing)
+    if conv is None:
         title = " ".join(prompt.split())[:60] or "New chat"
         conv = core.conversations.create(title=title, default_model_id=str(ref))
 
@@ -395,7 +430,8 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
         for note in new_notes:
             print(f"⚠ {note}", file=sys.stderr)
     if isinstance(terminal, Failed):
-        kept = " (partial reply kept)" if terminal.partial_text else ""
+        partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
+        kept = " (partial reply kept)" if partial else ""
         _err(explain(core, terminal.error) + kept)
         return EXIT_FAIL
     if isinstance(terminal, Cancelled):
@@ -460,6 +496,7 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
 
     since = parse_since(args.since)
     by_model = core.usage.requests_by_model(since)
+    blocked = core.usage.blocked_by_model(since)
     latency = core.usage.latency_by_model(since)
     errors = core.usage.error_rate_by_model(since)
     if args.json:
@@ -468,6 +505,7 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
                 {
                     "since": args.since,
                     "requests_by_model": [list(r) for r in by_model],
+                    "blocked_by_model": [list(r) for r in blocked],
                     "latency_by_model": [list(r) for r in latency],
                     "error_rate_by_model": [list(r) for r in errors],
                 },
@@ -476,10 +514,10 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    if not by_model:
+    if not by_model and not blocked:
         print(f"No requests logged in the last {args.since}.")
         return EXIT_OK
-    w = max(len(str(r[0])) for r in by_model)
+    w = max(len(str(r[0])) for r in [*by_model, *blocked])
     print(f"Requests by model (since {args.since})")
     for model, count in by_model:
         print(f"  {model:<{w}}  {count:>7}")
@@ -489,9 +527,14 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
         lat = f"{avg_ms:.0f} ms" if avg_ms is not None else "—"
         ttft = f"{ttft_ms:.0f} ms" if ttft_ms is not None else "—"
         print(f"  {model:<{w}}  {lat:>9}  {ttft:>11}  {n:>6}")
-    print("\nError rate by model")
+    print("\nError rate by model (failed or halext's placeholder ÷ requests)")
     for model, errs, total, rate in errors:
         print(f"  {model:<{w}}  {errs:>5}/{total:<6} {rate * 100:5.1f} %")
+    if blocked:
+        n = sum(c for _, c in blocked)
+        print(f"\nBlocked by policy: {n} (nothing sent; not counted as requests or tokens)")
+        for model, count in blocked:
+            print(f"  {model:<{w}}  {count:>7}")
     return EXIT_OK
 
 

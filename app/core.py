@@ -7,6 +7,7 @@ start at once even when no server is reachable.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -23,7 +24,8 @@ from halext_desktop.routing.backends.halext_admin import (
     NodeInfo,
     NodeTest,
 )
-from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.http_guard import plain_http_key
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend, normalize_ollama_url
 from halext_desktop.routing.backends.ollama_models import (
     LoadedModel,
     ModelCard,
@@ -45,7 +47,7 @@ from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListi
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
-from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.settings import DEFAULT_OLLAMA_URL, Settings, parse_ollama_host
 from halext_desktop.storage.turns import Turns
 from halext_desktop.storage.usage import UsageLog
 
@@ -53,6 +55,12 @@ if TYPE_CHECKING:
     from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
+
+# Keyring names of the per-host Ollama API keys (an Ollama behind an authenticating proxy).
+OLLAMA_KEY_PREFIX = "ollama-key:"
+OPENAI_KEY_PREFIX = "openai-key:"
+PLAIN_HTTP_CONSENT = "consent"  # the window: credentials cross plain http only if accepted
+PLAIN_HTTP_WARN = "warn"  # the command line: they do, and the command says so on stderr
 
 CONNECT_HINT = (
     "Start Ollama (`ollama serve`) for local models, or sign in to halext with "
@@ -77,6 +85,12 @@ class Core:
     """Settings, storage, secrets, backends and the router, wired once.
 
     Implements ``ui.services.Services`` (the GUI's view of the app).
+
+    Args:
+        plain_http: what happens to a password, token or key bound for a plain-http address
+            of another machine: ``"consent"`` (the window) sends it only to servers the
+            user accepted (setting ``plain_http_ok``); ``"warn"`` (the command line) sends
+            it, and ``plain_http_warnings`` says so for the command to print.
     """
 
     def __init__(
@@ -85,7 +99,12 @@ class Core:
         db: Database | None = None,
         secrets: SecretStore | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        plain_http: str = PLAIN_HTTP_CONSENT,
     ) -> None:
+        if plain_http not in (PLAIN_HTTP_CONSENT, PLAIN_HTTP_WARN):
+            raise ValueError(f"plain_http: use {PLAIN_HTTP_CONSENT!r} or {PLAIN_HTTP_WARN!r}")
+        self._plain_http = plain_http
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.settings = settings or Settings.load(env=self.env)
         self.db = db or Database()
@@ -122,6 +141,29 @@ class Core:
                 log.warning("ignoring bad fallback model %r", text)
         return refs
 
+    def plain_http_ok(self, url: str) -> bool:
+        """Whether credentials may go to ``url`` (only asked of plain-http addresses of
+        other machines): accepted by the user, or this is the command line (it warns)."""
+        if self._plain_http == PLAIN_HTTP_WARN:
+            return True
+        return plain_http_key(url) in self.settings.plain_http_ok
+
+    def ollama_key(self, name: str, url: str, *, env_host: bool) -> str | None:
+        """The API key of one Ollama host: ``OLLAMA_API_KEY`` for the host ``OLLAMA_HOST``
+        names (the ollama tools' convention), else the keyring's ``ollama-key:<name>``.
+        Never another host's key."""
+        if env_host and self.env.get("OLLAMA_API_KEY"):
+            return self.env["OLLAMA_API_KEY"]
+        try:
+            return self.secrets.get(OLLAMA_KEY_PREFIX + name)
+        except Exception:  # a broken keyring means "no key", not a crash
+            log.warning("could not read the API key of the Ollama host %s", name)
+            return None
+
+    def _ollama_env_url(self) -> str:
+        env_host = self.env.get("OLLAMA_HOST", "").strip()
+        return normalize_ollama_url(parse_ollama_host(env_host) if env_host else DEFAULT_OLLAMA_URL)
+
     def build_backends(self) -> dict[str, Backend]:
         """One backend per configured route. Constructing a backend does no I/O."""
         backends: dict[str, Backend] = {}
@@ -134,19 +176,66 @@ class Core:
                 username=creds.username if creds else self.settings.halext_username,
                 remember=self.settings.halext_remember,
                 session_password=creds.password if creds else None,
+                plain_http_ok=functools.partial(self.plain_http_ok, url),
             )
             backends[halext.route_id] = halext
+        env_url = self._ollama_env_url()
         for i, host in enumerate(self.settings.effective_ollama_hosts()):
-            ollama = OllamaBackend(host.name, host.url, is_default=(i == 0))
+            ollama = OllamaBackend(
+                host.name,
+                host.url,
+                is_default=(i == 0),
+                api_key=self.ollama_key(
+                    host.name, host.url, env_host=normalize_ollama_url(host.url) == env_url
+                ),
+                plain_http_ok=self.plain_http_ok(host.url),
+            )
             backends[ollama.route_id] = ollama
         if self.settings.openai_endpoints:
             # Imported only when used: the openai package alone adds ~0.5 s to start-up.
             from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
         for ep in self.settings.openai_endpoints:
-            key = self.secrets.get(f"openai-key:{ep.name}")
-            oa = OpenAICompatBackend(ep.name, ep.url, key)
+            key = self.secrets.get(OPENAI_KEY_PREFIX + ep.name)
+            oa = OpenAICompatBackend(ep.name, ep.url, key, plain_http_ok=self.plain_http_ok(ep.url))
             backends[oa.route_id] = oa
         return backends
+
+    def plain_http_warnings(self, *, signing_in: bool = False) -> list[str]:
+        """One line per credential this process would send over plain http to another
+        machine: what the command line prints on stderr before it contacts anyone."""
+        lines: list[str] = []
+        halext = self.halext()
+        if (
+            halext is not None
+            and halext.plain_http
+            and not self.settings.offline
+            and (signing_in or halext.may_poll())
+        ):
+            lines.append(
+                f"warning: your halext password and token go unencrypted over plain http:// "
+                f"to {plain_http_key(halext.base_url)}; use https:// unless you trust every "
+                "network in between"
+            )
+        for backend in self.router.backends.values():
+            if isinstance(backend, OllamaBackend) and backend.has_key and backend.plain_http:
+                lines.append(
+                    f"warning: the API key of the Ollama host {backend.name!r} goes "
+                    f"unencrypted over plain http:// to {backend.netloc}"
+                )
+        if self.settings.openai_endpoints and not self.settings.offline:
+            from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
+
+            for backend in self.router.backends.values():
+                if (
+                    isinstance(backend, OpenAICompatBackend)
+                    and backend.has_key
+                    and backend.plain_http
+                ):
+                    lines.append(
+                        f"warning: the API key of the endpoint {backend.route_id} goes "
+                        f"unencrypted over plain http:// to {backend.netloc}"
+                    )
+        return lines
 
     async def rebuild_backends(self) -> None:
         """Called on the loop thread after a route setting changed."""
@@ -218,6 +307,7 @@ class Core:
         return await self.router.health_all()
 
     async def test_ollama(self, url: str) -> Health:
+        # No key: a Test of an address typed in must not carry any configured host's key.
         backend = OllamaBackend("test", url, is_default=False)
         try:
             return await backend.health()
@@ -227,7 +317,7 @@ class Core:
     async def test_openai(self, name: str, url: str, api_key: str | None) -> Health:
         from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
 
-        backend = OpenAICompatBackend(name, url, api_key)
+        backend = OpenAICompatBackend(name, url, api_key, plain_http_ok=self.plain_http_ok(url))
         try:
             return await backend.health()
         finally:

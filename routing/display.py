@@ -21,3 +21,14 @@ def route_label(ref: ModelRef, locality: Locality) -> str:
 def chip_label(answered: ModelRef, locality: Locality) -> str:
     """The reply chip: ``AI • openai:gpt-4o-mini · halext``, ``AI • llama3.1:8b · local``."""
     return f"AI • {answered.model} · {route_label(answered, locality)}"
+
+
+def not_sent_label(reason: str) -> str:
+    """The chip of a reply refused before anything was sent:
+    ``Not sent — cloud providers are disabled``."""
+    return f"Not sent — {reason}"
+
+
+def failed_label(route_id: str) -> str:
+    """The chip of a reply no model gave because its route failed: ``Failed — halext``."""
+    return f"Failed — {route_id}"

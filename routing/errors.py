@@ -26,6 +26,9 @@ class ErrorKind(StrEnum):
     BLOCKED = "blocked"  # refused by policy (cloud disabled, offline)
     NOT_CONFIGURED = "not_configured"  # route/host/endpoint not in settings
     BAD_OUTPUT = "bad_output"  # reply could not be parsed (structured output)
+    REDIRECT = "redirect"  # the server answered 3xx; redirects are never followed
+    PLACEHOLDER = "placeholder"  # halext had no working model and sent its mock text
+    INSECURE = "insecure"  # a credential would cross plain http to another machine
     INTERNAL = "internal"
 
 

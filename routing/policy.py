@@ -15,6 +15,14 @@ from halext_desktop.routing.types import Locality
 
 CLOUD_REASON = "cloud providers are disabled in Settings"
 OFFLINE_REASON = "offline mode: only the configured Ollama hosts are used"
+# The same reasons in a few words, for a reply's chip ("Not sent — ...").
+_SHORT = {CLOUD_REASON: "cloud providers are disabled", OFFLINE_REASON: "offline mode"}
+
+
+def short_reason(reason: str) -> str:
+    """A refusal reason in a few words (``cloud providers are disabled``)."""
+    return _SHORT.get(reason, reason)
+
 
 # halext model ids whose server-side provider is a third-party cloud (halext-api.md §4, §11.2).
 _HALEXT_CLOUD_PREFIXES = ("openai:", "gemini:")

@@ -81,3 +81,20 @@ class ModelRef:
 
     def with_host(self, host: str | None) -> ModelRef:
         return ModelRef(self.kind, host, self.model)
+
+
+def canonical_model_id(model: str) -> str:
+    """A model id as servers resolve it, so equal models compare equal: Ollama's implicit
+    ``:latest`` tag made explicit, halext's ``ollama-local:`` alias spelled ``ollama:``."""
+    m = model.strip()
+    if m.startswith("ollama-local:"):
+        m = "ollama:" + m[len("ollama-local:") :]
+    last = m.rsplit("/", 1)[-1]
+    # A bare Ollama name without a tag means :latest. halext ids carry a provider
+    # prefix ("ollama:llama3"), so look at what follows it.
+    provider, sep, rest = m.partition(":")
+    if sep and provider in {"ollama", "openwebui"} and ":" not in rest:
+        return f"{m}:latest"
+    if ":" not in last:
+        return f"{m}:latest"
+    return m

@@ -17,8 +17,13 @@ from datetime import UTC, datetime
 
 from halext_desktop.routing.backends.base import Backend
 from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.policy import Policy, halext_model_is_cloud
-from halext_desktop.routing.refs import ModelRef
+from halext_desktop.routing.policy import (
+    CLOUD_REASON,
+    Policy,
+    halext_model_is_cloud,
+    short_reason,
+)
+from halext_desktop.routing.refs import ModelRef, canonical_model_id
 from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
@@ -42,6 +47,20 @@ log = logging.getLogger(__name__)
 
 # What each route kind calls its chat endpoint, stored in the usage row's `endpoint`.
 _ENDPOINTS = {"halext": "/ai/chat/stream", "ollama": "/api/chat", "openai": "/chat/completions"}
+# Failures no model had a part in: the route refused the credentials (or would not get
+# them), pointed elsewhere, or could not be reached. Their rows carry no token estimate,
+# and an authentication failure is the route's, not the model's.
+_AUTH_KINDS = (ErrorKind.SIGNED_OUT, ErrorKind.AUTH_FAILED, ErrorKind.INSECURE)
+_NO_MODEL_KINDS = (*_AUTH_KINDS, ErrorKind.REDIRECT, ErrorKind.CONNECTION)
+UNLISTED_REASON = "halext does not list this model"
+# Failures the fallback list must not paper over: the user's choice was refused, or the
+# user has to act (sign in, allow plain http, configure the route).
+_NO_FALLBACK_KINDS = (
+    ErrorKind.BLOCKED,
+    ErrorKind.AUTH_FAILED,
+    ErrorKind.NOT_CONFIGURED,
+    ErrorKind.INSECURE,
+)
 
 
 class CancelToken:
@@ -77,22 +96,7 @@ class CancelToken:
 def same_model(asked: str, answered: str) -> bool:
     """Equal ids, treating Ollama's implicit ``:latest`` tag and halext's
     ``ollama-local:`` alias as the same model."""
-
-    def norm(m: str) -> str:
-        m = m.strip()
-        if m.startswith("ollama-local:"):
-            m = "ollama:" + m[len("ollama-local:") :]
-        last = m.rsplit("/", 1)[-1]
-        # A bare Ollama name without a tag means :latest. halext ids carry a provider
-        # prefix ("ollama:llama3"), so look at what follows it.
-        provider, sep, rest = m.partition(":")
-        if sep and provider in {"ollama", "openwebui"} and ":" not in rest:
-            return f"{m}:latest"
-        if ":" not in last:
-            return f"{m}:latest"
-        return m
-
-    return norm(asked) == norm(answered)
+    return canonical_model_id(asked) == canonical_model_id(answered)
 
 
 class Router:
@@ -200,8 +204,12 @@ class Router:
         return listing
 
     async def health_all(self) -> list[Health]:
+        """Health of every route policy allows contacting and that may be polled unasked
+        (halext only once the user signed in to it: no contact before that)."""
         policy = self._policy()
-        allowed = [b for b in self._backends.values() if not policy.route_allowed(b.kind)]
+        allowed = [
+            b for b in self._backends.values() if not policy.route_allowed(b.kind) and b.may_poll()
+        ]
         return list(await asyncio.gather(*(b.health() for b in allowed)))
 
     # ---- chat ------------------------------------------------------------------------
@@ -245,7 +253,7 @@ class Router:
                     usage = self._attempt_for(request, ref).record(UsageStatus.ERROR, err)
                     last_error, last_usage = err, usage
                     if len(candidates) == 1:
-                        yield Failed(err, "", usage)
+                        yield Failed(err, "", usage, not_sent=f"{ref.route_id} is not configured")
                         return
                     notes.append(f"{ref} is not configured")
                 continue
@@ -262,9 +270,37 @@ class Router:
                 if is_primary:
                     # The user asked for it explicitly: refuse clearly, never substitute silently.
                     usage = self._attempt_for(request, ref).record(UsageStatus.BLOCKED, err)
-                    yield Failed(err, "", usage)
+                    yield Failed(err, "", usage, not_sent=short_reason(reason))
                     return
                 continue
+
+            if policy.disable_cloud:
+                # The id alone is not enough: a server may re-route an id it cannot resolve
+                # (halext answers it with its default model, which may be a cloud one). Send
+                # only what the server's current list says stays off the cloud.
+                refused = await self._unlisted_refusal(request, ref, backend)
+                if refused is not None:
+                    listing_failed = refused.not_sent is None
+                    if (
+                        listing_failed
+                        and refused.error.kind not in _NO_FALLBACK_KINDS
+                        and index + 1 < len(candidates)
+                        and not cancel.cancelled
+                    ):
+                        # The list could not be had: like any failure before the first token.
+                        last_error, last_usage = refused.error, refused.usage
+                        notes.append(f"{ref} failed before answering: {refused.error.message}")
+                        continue
+                    if is_primary or listing_failed:
+                        yield Failed(
+                            refused.error,
+                            "",
+                            refused.usage,
+                            tuple(notes),
+                            not_sent=refused.not_sent,
+                        )
+                        return
+                    continue
 
             if cancel.cancelled:
                 usage = self._attempt_for(request, ref).record(UsageStatus.CANCELLED)
@@ -285,8 +321,7 @@ class Router:
             if (
                 isinstance(terminal, Failed)
                 and not started_any
-                and terminal.error.kind
-                not in (ErrorKind.BLOCKED, ErrorKind.AUTH_FAILED, ErrorKind.NOT_CONFIGURED)
+                and terminal.error.kind not in _NO_FALLBACK_KINDS
                 and index + 1 < len(candidates)
                 and not cancel.cancelled
             ):
@@ -299,6 +334,40 @@ class Router:
         # Every candidate was unusable: report the first real failure.
         assert last_error is not None and last_usage is not None
         yield Failed(last_error, "", last_usage, tuple(notes))
+
+    async def _unlisted_refusal(
+        self, request: ChatRequest, ref: ModelRef, backend: Backend
+    ) -> Failed | None:
+        """With cloud providers disabled: None when the server lists ``ref`` as staying off
+        the cloud, else the Failed event that ends the attempt (nothing was sent)."""
+        try:
+            listed = await backend.listed_locality(ref.model)
+        except RouteError as exc:
+            exc.route_id = exc.route_id or ref.route_id
+            usage = self._attempt_for(request, ref).record(UsageStatus.ERROR, exc)
+            return Failed(exc, "", usage)
+        if listed is None:
+            err = RouteError(
+                ErrorKind.BLOCKED,
+                f"{ref} was not sent: {backend.route_id} does not list {ref.model} now, and "
+                "it answers an id it does not know with its default model, which may be a "
+                "cloud model",
+                "Pick a listed model (Ctrl+K, or `halext-desktop models`); the server's "
+                "admin may have removed or deactivated it",
+                route_id=ref.route_id,
+            )
+            usage = self._attempt_for(request, ref).record(UsageStatus.BLOCKED, err)
+            return Failed(err, "", usage, not_sent=UNLISTED_REASON)
+        if listed is Locality.CLOUD:
+            err = RouteError(
+                ErrorKind.BLOCKED,
+                f"{ref} was not sent: {backend.route_id} lists it as a cloud model; {CLOUD_REASON}",
+                "Pick a local model, or change this in Settings → AI",
+                route_id=ref.route_id,
+            )
+            usage = self._attempt_for(request, ref).record(UsageStatus.BLOCKED, err)
+            return Failed(err, "", usage, not_sent=short_reason(CLOUD_REASON))
+        return None
 
     async def _attempt(
         self,
@@ -417,6 +486,18 @@ class Router:
                 with contextlib.suppress(Exception):
                     await aclose()
 
+        if ref.kind == "halext" and attempt.answered.model.lower().startswith("mock:"):
+            # halext's mock provider: the server had no working model and sent its canned
+            # sentence. That is no answer: a failure, and never history for the next turn.
+            placeholder = RouteError(
+                ErrorKind.PLACEHOLDER,
+                f"halext had no working model for {ref.model} and sent its placeholder text",
+                "Pick another model (Ctrl+K), or ask the server's admin to check it",
+                route_id=ref.route_id,
+            )
+            usage = attempt.record(UsageStatus.PLACEHOLDER, placeholder)
+            yield Failed(placeholder, attempt.text, usage, tuple(notes), attempt.answered)
+            return
         usage = attempt.record(UsageStatus.OK)
         yield Finished(attempt.text, usage, tuple(notes), attempt.answered)
 
@@ -487,7 +568,16 @@ class _Attempt:
         request, done = self.request, self.done
         prompt = request.messages[-1].content if request.messages else ""
         exact = bool(done and done.exact_tokens and done.prompt_tokens is not None)
-        if exact and done is not None:
+        no_model = error is not None and error.kind in _NO_MODEL_KINDS and not self.parts
+        model_identifier = str(self.answered)
+        if error is not None and error.kind in _AUTH_KINDS:
+            # The route refused the credentials: that is the route's failure, not the model's.
+            model_identifier = self.asked.route_id
+        if self.t0 is None or no_model:
+            # Nothing was sent (refused before any I/O), or no model saw it: no estimate.
+            prompt_tokens = response_tokens = 0
+            exact = False
+        elif exact and done is not None:
             prompt_tokens = done.prompt_tokens or 0
             response_tokens = done.response_tokens or 0
         else:
@@ -500,7 +590,7 @@ class _Attempt:
         if request.endpoint_name != "chat":
             endpoint = f"{request.endpoint_name}:{endpoint}"
         row = UsageRecord(
-            model_identifier=str(self.answered),
+            model_identifier=model_identifier,
             endpoint=endpoint,
             prompt_tokens=prompt_tokens,
             response_tokens=response_tokens,

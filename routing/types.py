@@ -28,7 +28,8 @@ class UsageStatus(StrEnum):
     OK = "ok"
     ERROR = "error"
     CANCELLED = "cancelled"
-    BLOCKED = "blocked"
+    BLOCKED = "blocked"  # refused by policy (nothing sent), or a cloud reply discarded
+    PLACEHOLDER = "placeholder"  # halext had no working model and sent its mock text
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +212,19 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
+    """A request that ended without an answer (or with the server's placeholder).
+
+    Attributes:
+        not_sent: why nothing was sent, in a few words ("cloud providers are disabled"),
+            when the request was refused before any I/O; None when it went out.
+    """
+
     error: RouteError
     partial_text: str
     usage: UsageRecord
     notes: tuple[str, ...] = ()
     answered: ModelRef | None = None  # set when a route had started answering
+    not_sent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MESSAGE_ROLES = ("user", "assistant", "system")
-MESSAGE_STATUSES = ("ok", "pending", "streaming", "stopped", "error", "blocked")
+# "placeholder": halext's mock text stood in for a model that did not work (shown with a
+# warning, never sent back as history).
+MESSAGE_STATUSES = ("ok", "pending", "streaming", "stopped", "error", "blocked", "placeholder")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -200,6 +200,38 @@ def _named_urls_from_text(key: str, text: str) -> Any:
     return items
 
 
+_HOSTPORT_RULE = "host:port, e.g. 192.168.1.20:8000 or halext.lan:80"
+
+
+def _check_hostports(key: str, value: Any) -> list[str]:
+    """A list of ``host:port`` strings (lower-case host, explicit port), without repeats."""
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f"{key}: expected a list of {_HOSTPORT_RULE}")
+    out: list[str] = []
+    for item in value:
+        text = item.strip().lower() if isinstance(item, str) else ""
+        parts = urllib.parse.urlsplit(f"http://{text}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or "/" in text or "@" in text:
+            raise SettingsError(f"{key}: {item!r} is not {_HOSTPORT_RULE}")
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _list_from_text(key: str, text: str) -> Any:
+    t = text.strip()
+    if t.startswith("["):
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{key}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    return [p.strip() for p in t.split(",") if p.strip()]
+
+
 def _ref_list_from_text(key: str, text: str) -> Any:
     t = text.strip()
     if not t:
@@ -253,6 +285,13 @@ _SCHEMA: dict[str, _Spec] = {
         lambda k, v: _check_named_urls(k, v, keys_forbidden=True),
         _named_urls_from_text,
     ),
+    "plain_http_ok": _Spec(
+        [],
+        "list of host:port: servers on other machines that may receive a password, token "
+        "or API key over plain http:// (unencrypted), comma-separated (default empty)",
+        _check_hostports,
+        _list_from_text,
+    ),
     "disable_cloud": _Spec(
         False, "bool: true/false, on/off, yes/no, 1/0 (default false)", _check_bool, _bool_from_text
     ),
@@ -299,7 +338,14 @@ _SCHEMA: dict[str, _Spec] = {
 # Settings whose change means the set of routes (backends) must be rebuilt: where the
 # servers are and who signs in to them. The front ends rebuild the router on these.
 ROUTE_KEYS = frozenset(
-    {"halext_url", "halext_username", "halext_remember", "ollama_hosts", "openai_endpoints"}
+    {
+        "halext_url",
+        "halext_username",
+        "halext_remember",
+        "ollama_hosts",
+        "openai_endpoints",
+        "plain_http_ok",
+    }
 )
 
 
@@ -561,6 +607,17 @@ class Settings:
     @property
     def openai_endpoints(self) -> list[OpenAIEndpoint]:
         return [OpenAIEndpoint(e["name"], e["url"]) for e in self._values["openai_endpoints"]]
+
+    @property
+    def plain_http_ok(self) -> list[str]:
+        """``host:port`` of the servers the user accepted credentials over plain http for."""
+        return list(self._values["plain_http_ok"])
+
+    def allow_plain_http(self, hostport: str) -> None:
+        """Record the user's consent to send credentials over plain http to ``hostport``."""
+        current = self.plain_http_ok
+        if hostport.lower() not in current:
+            self.set("plain_http_ok", [*current, hostport.lower()])
 
     @property
     def disable_cloud(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from halext_desktop.routing.errors import ErrorKind
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.router import CancelToken, Router
 from halext_desktop.routing.types import (
@@ -53,6 +54,8 @@ class TurnSaved:
 TurnEvent = TurnBegun | TurnSaved | RouterEvent
 
 _STATUS = {Finished: "ok", Cancelled: "stopped"}
+# A placeholder reply keeps its own status: it is shown, but never sent back as history.
+_FAILED_STATUS = {ErrorKind.BLOCKED: "blocked", ErrorKind.PLACEHOLDER: "placeholder"}
 
 
 def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
@@ -62,15 +65,26 @@ def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
     if started is not None:
         meta["locality"] = started.locality.value
         meta["answered_model"] = started.answered_model
+    if isinstance(event, Failed):
+        # What the chip says for a reply no model gave: why nothing was sent, or which
+        # route failed (never the asked model, as if it had answered).
+        meta["failure_kind"] = event.error.kind.value
+        if event.error.route_id:
+            meta["failed_route"] = event.error.route_id
+        if event.not_sent:
+            meta["not_sent"] = event.not_sent
     if usage is not None:
-        meta.update(
-            ttft_ms=usage.ttft_ms,
-            latency_ms=usage.latency_ms,
-            prompt_tokens=usage.prompt_tokens,
-            response_tokens=usage.response_tokens,
-            tokens_exact=usage.tokens_exact,
-            usage_status=usage.status.value,
-        )
+        meta["usage_status"] = usage.status.value
+    failed_bare = isinstance(event, Failed) and not event.partial_text
+    if usage is not None and not (isinstance(event, Failed) and event.not_sent):
+        # Nothing was sent: no timing, no tokens to show. Nothing came back: no tokens.
+        meta.update(ttft_ms=usage.ttft_ms, latency_ms=usage.latency_ms)
+        if not failed_bare:
+            meta.update(
+                prompt_tokens=usage.prompt_tokens,
+                response_tokens=usage.response_tokens,
+                tokens_exact=usage.tokens_exact,
+            )
     return meta
 
 
@@ -196,7 +210,7 @@ class Turns:
                 status = _STATUS.get(type(event), "error")
                 error = None
                 if isinstance(event, Failed):
-                    status = "blocked" if event.error.kind == "blocked" else "error"
+                    status = _FAILED_STATUS.get(event.error.kind, "error")
                     error = event.error.one_line()
                 saved = self._store.update_message(
                     assistant.id,

@@ -5,14 +5,18 @@ end of every request, so it must not lose a reply over a busy database: a locked
 retried briefly, then kept in memory and written with the next row.
 
 Report definitions (the usage window and ``halext-desktop usage`` use them):
-    requests_by_model   every row counts, whatever its status.
+    requests_by_model   every row but ``blocked`` ones: a request refused by policy sent
+                        nothing, so it is no request of the model it named.
+    blocked_by_model    the ``blocked`` rows, counted apart.
     latency_by_model    averages over ``ok`` rows only (a failure's latency is the time it
                         took to fail, which would flatter or smear the model's speed).
-    error_rate_by_model errors / total, where errors = status ``error`` and total = all
-                        rows. ``cancelled`` (the user pressed Stop) and ``blocked`` (policy
-                        refused) are not the model's fault: they are not errors, but they
-                        count in the total, and ``outcomes_by_model`` reports them as
-                        their own columns.
+    error_rate_by_model errors / total, where errors = status ``error`` or ``placeholder``
+                        (halext's mock text instead of an answer) and total = every row
+                        but ``blocked`` ones. ``cancelled`` (the user pressed Stop) is not
+                        the model's fault: not an error, but part of the total;
+                        ``outcomes_by_model`` reports each status as its own column.
+    tokens_over_time    sums over every row but ``blocked`` ones.
+An authentication failure is logged under its route (``halext``), not under a model.
 All grouping happens in SQL over the (created_at, model_identifier, status) index.
 """
 
@@ -72,7 +76,7 @@ class ModelErrorRate(NamedTuple):
 
 
 class ModelOutcomes(NamedTuple):
-    """Requests of one model by status."""
+    """Rows of one model by status; ``total`` counts every row, blocked ones included."""
 
     model: str
     ok: int
@@ -80,6 +84,7 @@ class ModelOutcomes(NamedTuple):
     cancelled: int
     blocked: int
     total: int
+    placeholder: int = 0
 
 
 class TokenBucket(NamedTuple):
@@ -312,10 +317,26 @@ class UsageLog:
             return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(args))]
 
     def requests_by_model(self, since: datetime | None = None) -> list[ModelCount]:
-        """``(model, count)`` of every row in the window, busiest first."""
+        """``(model, count)`` of the window's requests (every row but blocked ones),
+        busiest first."""
         rows = self._report(
             "model_identifier, count(*) AS n",
             since,
+            where="status != ?",
+            params=(UsageStatus.BLOCKED.value,),
+            group_by="model_identifier",
+            order_by="n DESC, model_identifier",
+        )
+        return [ModelCount(r[0], int(r[1])) for r in rows]
+
+    def blocked_by_model(self, since: datetime | None = None) -> list[ModelCount]:
+        """``(model, count)`` of the window's blocked rows (refused by policy, or a cloud
+        reply discarded), most first."""
+        rows = self._report(
+            "model_identifier, count(*) AS n",
+            since,
+            where="status = ?",
+            params=(UsageStatus.BLOCKED.value,),
             group_by="model_identifier",
             order_by="n DESC, model_identifier",
         )
@@ -344,7 +365,13 @@ class UsageLog:
 
     def _outcome_rows(self, since: datetime | None) -> list[tuple[Any, ...]]:
         # One SUM(status = ?) per outcome; SQLite comparisons yield 0/1.
-        statuses = (UsageStatus.OK, UsageStatus.ERROR, UsageStatus.CANCELLED, UsageStatus.BLOCKED)
+        statuses = (
+            UsageStatus.OK,
+            UsageStatus.ERROR,
+            UsageStatus.CANCELLED,
+            UsageStatus.BLOCKED,
+            UsageStatus.PLACEHOLDER,
+        )
         sums = ", ".join(f"sum(status = '{s.value}')" for s in statuses)
         return self._report(
             f"model_identifier, {sums}, count(*) AS n",
@@ -354,24 +381,28 @@ class UsageLog:
         )
 
     def error_rate_by_model(self, since: datetime | None = None) -> list[ModelErrorRate]:
-        """``(model, errors, total, rate)``: errors = status ``error``, total = all rows
-        (see the module docstring for why cancelled and blocked are not errors)."""
-        return [
-            ModelErrorRate(r[0], int(r[2]), int(r[5]), int(r[2]) / int(r[5]))
-            for r in self._outcome_rows(since)
-        ]
+        """``(model, errors, total, rate)``: errors = status ``error`` or ``placeholder``,
+        total = every row but blocked ones (see the module docstring). Models with blocked
+        rows only have no rate."""
+        out = []
+        for r in self._outcome_rows(since):
+            errors, total = int(r[2]) + int(r[5]), int(r[6]) - int(r[4])
+            if total:
+                out.append(ModelErrorRate(r[0], errors, total, errors / total))
+        return out
 
     def outcomes_by_model(self, since: datetime | None = None) -> list[ModelOutcomes]:
-        """``(model, ok, errors, cancelled, blocked, total)`` per model."""
+        """``(model, ok, errors, cancelled, blocked, total, placeholder)`` per model."""
         return [
-            ModelOutcomes(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            ModelOutcomes(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[6]), int(r[5]))
             for r in self._outcome_rows(since)
         ]
 
     def tokens_over_time(
         self, since: datetime | None = None, bucket: str = "hour"
     ) -> list[TokenBucket]:
-        """Token sums per hour or day (UTC), oldest first; empty buckets are omitted."""
+        """Token sums of the requests (blocked rows left out) per hour or day (UTC),
+        oldest first; empty buckets are omitted."""
         fmt = _BUCKETS.get(bucket)
         if fmt is None:
             raise ValueError(f"bucket {bucket!r}: use one of {', '.join(_BUCKETS)}")
@@ -379,6 +410,8 @@ class UsageLog:
             f"strftime('{fmt}', created_at) AS bucket, coalesce(sum(prompt_tokens), 0), "
             "coalesce(sum(response_tokens), 0), coalesce(sum(total_tokens), 0), count(*)",
             since,
+            where="status != ?",
+            params=(UsageStatus.BLOCKED.value,),
             group_by="bucket",
             order_by="bucket",
         )

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
-from halext_desktop.routing.router import CancelToken
+from halext_desktop.routing.router import UNLISTED_REASON, CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.turns import TurnBegun, TurnSaved
@@ -36,17 +36,29 @@ ACTION_PICK_MODEL = "pick_model"
 ACTION_CANCEL_EDIT = "cancel_edit"
 
 
-def banner_for(error: RouteError, *, partial: bool) -> tuple[str, str, str | None, str | None]:
+def banner_for(
+    error: RouteError, *, partial: bool, not_sent: str | None = None
+) -> tuple[str, str, str | None, str | None]:
     """(kind, text, action label, action id) for a failed request."""
     kept = " The partial reply is kept." if partial else ""
     text = error.message + (f" — {error.hint}" if error.hint else "") + kept
     kind = error.kind
+    if not_sent == UNLISTED_REASON:
+        # The server does not offer that model (any more): another one is the way out.
+        return "warning", text, "Pick a model", ACTION_PICK_MODEL
+    if kind is ErrorKind.AUTH_FAILED and error.route_id != "halext":
+        # An API key of an Ollama host or an endpoint: fixed in Settings, not by signing in.
+        return "error", text, "Open settings", ACTION_SETTINGS
     if kind in (ErrorKind.SIGNED_OUT, ErrorKind.AUTH_FAILED):
         return "error", text, "Sign in again", ACTION_SIGN_IN
-    if kind in (ErrorKind.BLOCKED, ErrorKind.NOT_CONFIGURED):
+    if kind in (ErrorKind.BLOCKED, ErrorKind.NOT_CONFIGURED, ErrorKind.INSECURE):
         return "warning", text, "Open settings", ACTION_SETTINGS
+    if kind is ErrorKind.REDIRECT:
+        return "error", text, "Open settings", ACTION_SETTINGS
     if kind is ErrorKind.MODEL_NOT_FOUND:
         return "error", text, "Pick a model", ACTION_PICK_MODEL
+    if kind is ErrorKind.PLACEHOLDER:
+        return "warning", text, "Pick a model", ACTION_PICK_MODEL
     return "error", text, "Retry", ACTION_RETRY
 
 
@@ -57,11 +69,14 @@ class ChatController(QObject):
         sig_streaming(bool): a request started or ended (composer Send/Stop, status).
         sig_conversation_changed(int): a conversation was created or touched (sidebar refresh).
         sig_model_used(str): the model reference the conversation now uses.
+        sig_signed_out(): a reply failed because the halext session ended (every place
+            that shows the sign-in state must say so now).
     """
 
     sig_streaming = Signal(bool)
     sig_conversation_changed = Signal(int)
     sig_model_used = Signal(str)
+    sig_signed_out = Signal()
 
     def __init__(
         self,
@@ -260,10 +275,13 @@ class ChatController(QObject):
             self._view.stream_end(event.assistant.id, event.assistant)
             terminal = event.event
             if isinstance(terminal, Failed):
+                partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
                 kind, text, label, action = banner_for(
-                    terminal.error, partial=bool(terminal.partial_text)
+                    terminal.error, partial=bool(partial), not_sent=terminal.not_sent
                 )
                 self._view.show_banner(kind, text, label, action)
+                if terminal.error.kind is ErrorKind.SIGNED_OUT:
+                    self.sig_signed_out.emit()
             self._finish()
 
     def _on_crash(self, exc: BaseException) -> None:
@@ -272,6 +290,8 @@ class ChatController(QObject):
         whatever the database holds for it (nothing is claimed about what that is)."""
         if isinstance(exc, RouteError):
             kind, text, label, action = banner_for(exc, partial=False)
+            if exc.kind is ErrorKind.SIGNED_OUT:
+                self.sig_signed_out.emit()
         else:
             # The bridge hands the error over without logging it: log it here, so the
             # file the banner names holds its traceback.

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from halext_desktop.routing.display import chip_label
+from halext_desktop.routing.display import chip_label, failed_label, not_sent_label
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality
 
@@ -131,21 +131,43 @@ def _locality_of(item: MessageItem, ref: ModelRef) -> Locality:
 
 
 def chip_text(item: MessageItem) -> str:
-    """``AI • openai:gpt-4o-mini · halext`` for what answered; the asked model while nothing
-    has answered yet; ``You`` / ``System`` for the other roles."""
+    """``AI • openai:gpt-4o-mini · halext`` for what answered; the asked model while a reply
+    is on its way; for a reply no model gave, why (``Not sent — cloud providers are
+    disabled``) or which route failed (``Failed — halext``), never the asked model as if it
+    had answered. ``You`` / ``System`` for the other roles."""
     if item.role == "user":
         return "You"
     if item.role == "system":
         return "System"
-    for raw in (item.model_ref, item.requested_model):
-        if not raw:
-            continue
-        try:
-            ref = ModelRef.parse(raw)
-        except ModelRefError:
-            return f"AI • {raw}"
-        return chip_label(ref, _locality_of(item, ref))
+    if item.model_ref:
+        return _ref_chip(item, item.model_ref)
+    if item.is_live and item.requested_model:
+        return _ref_chip(item, item.requested_model)
+    not_sent = item.meta.get("not_sent")
+    if item.status == "blocked" or (not_sent and item.status == "error"):
+        return not_sent_label(str(not_sent or "blocked by the cloud setting"))
+    if item.status in ("error", "placeholder"):
+        return failed_label(str(item.meta.get("failed_route") or _route_of(item) or "the route"))
+    if item.status == "stopped":
+        return "Stopped — no reply"
+    if item.requested_model:  # an older row that did finish: what it was asked of
+        return _ref_chip(item, item.requested_model)
     return "AI"
+
+
+def _ref_chip(item: MessageItem, raw: str) -> str:
+    try:
+        ref = ModelRef.parse(raw)
+    except ModelRefError:
+        return f"AI • {raw}"
+    return chip_label(ref, _locality_of(item, ref))
+
+
+def _route_of(item: MessageItem) -> str | None:
+    try:
+        return ModelRef.parse(item.requested_model or "").route_id
+    except ModelRefError:
+        return None
 
 
 def _seconds(ms: float) -> str:
@@ -226,6 +248,11 @@ def warning_lines(item: MessageItem) -> list[str]:
             f"⚠ Blocked: {error}"
             if error
             else "⚠ Blocked: a cloud model answered while cloud providers are disabled"
+        )
+    elif item.status == "placeholder":
+        # The server's mock text stood in for a model that did not work: not an answer.
+        lines.append(
+            f"⚠ {error}" if error else "⚠ halext had no working model and sent its placeholder text"
         )
     return lines
 

@@ -175,6 +175,8 @@ class MainWindow(QMainWindow):
         self.picker.sig_manage_models.connect(lambda: self.open_models())
         self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
+        # A reply that met an ended session: the status bar and Settings say so at once.
+        self.controller.sig_signed_out.connect(self._show_halext_state)
         self.settings_button.clicked.connect(self.open_settings)
         self.providers_button.clicked.connect(self.open_providers)
         self.assistants_button.clicked.connect(self.open_assistants)
@@ -395,6 +397,8 @@ class MainWindow(QMainWindow):
         if self._providers is None:
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
             self._providers.sig_manage_models.connect(self.open_models)
+            # A check may learn that the halext session ended: say so everywhere at once.
+            self._providers.sig_checked.connect(lambda _rid: self._show_halext_state())
             self._side_window(self._providers, "Providers", (980, 620))
             self._present(self._providers)
             # Opening the panel means "how are my routes?": check them (off the GUI thread).
@@ -407,6 +411,9 @@ class MainWindow(QMainWindow):
         if self._assistants is None:
             self._assistants = AssistantDialog(self._svc, self._bridge, lambda: self._listing, self)
             self._assistants.resize(760, 680)
+            # An assistant run may meet an ended halext session too.
+            for page in self._assistants.pages.values():
+                page.sig_finished.connect(lambda _outcome: self._show_halext_state())
         if self._listing is not None:
             self._assistants.set_listing(self._listing)
         self._assistants.show_kind(kind if isinstance(kind, str) else "task")
@@ -449,6 +456,9 @@ class MainWindow(QMainWindow):
 
     def _on_signed_in(self, *_: Any) -> None:
         self._show_halext_state()
+        # "Sign in again" did its job: its banner has nothing left to say.
+        if self.chat_view.banner.action_id == ACTION_SIGN_IN and self._svc.signed_in_user():
+            self.chat_view.clear_banner()
         self.refresh_models()
         if self._models is not None:
             self._models.reload_nodes()
@@ -529,7 +539,7 @@ class MainWindow(QMainWindow):
                     self._svc.conversations.set_default_model(cid, str(default))
         halext_err = listing.errors.get("halext")
         if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
-            self.status.set_halext("signed_out", None)
+            self._show_halext_state()
         if not listing.models and self.controller.conversation_id is None:
             reachable = [
                 r.route_id
@@ -588,7 +598,10 @@ class MainWindow(QMainWindow):
         self._show_halext_state()
 
     def _show_halext_state(self) -> None:
-        """The status bar's halext part, from what is known without I/O."""
+        """Every place that shows the halext sign-in state (status bar, Settings →
+        Connections), from what is known without I/O, so none of them is ever stale."""
+        if self._settings_dialog is not None:
+            self._settings_dialog.connections.refresh_sign_in_state()
         if self._svc.policy().offline:
             self.status.set_halext("offline", None)
             return

@@ -45,7 +45,24 @@ class Backend(Protocol):
         ...
 
     def locality_of(self, model: str) -> Locality:
-        """Where a request for ``model`` on this route would send the text."""
+        """Where a request for ``model`` on this route would send the text (from the id
+        and the address alone, no I/O)."""
+        ...
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        """Where the server itself says ``model`` goes, or None when it does not offer it.
+
+        Asked by the router before a request with cloud providers disabled. A server that
+        re-routes ids it cannot resolve (halext answers them with its default model, which
+        may be a cloud one) must answer from its current model list; a route that sends
+        ``model`` exactly where ``locality_of`` says answers that, without I/O. Raises
+        RouteError when the server cannot be asked.
+        """
+        ...
+
+    def may_poll(self) -> bool:
+        """Whether unattended checks (start-up, the status bar's timer) may contact this
+        route without the user asking: halext only after the user signed in to it."""
         ...
 
     async def aclose(self) -> None: ...

@@ -12,6 +12,12 @@ What this backend owns:
   (routing/halext_stream.py), the answering model from ``X-Halext-AI-Model``, and the server's
   silent mock fallback detected from the body.
 - Errors: every httpx/JSON failure becomes a RouteError with one specific line and a hint.
+- What the switches promise: no redirect is followed (a 3xx is a REDIRECT error naming its
+  ``Location``); the token never goes to another origin; over plain ``http://`` to another
+  machine no password or token is sent unless the user accepted it (``plain_http_ok``);
+  ``listed_locality`` tells the router, from the server's current ``/ai/models``, whether an
+  id is listed and where it goes (the server answers an id it cannot resolve with its
+  default model, which may be a cloud one).
 
 Secrets never appear in messages, reprs or logs: errors are raised ``from None`` so they do
 not drag along an httpx request (whose headers hold the token).
@@ -32,6 +38,14 @@ import httpx
 
 from halext_desktop.routing.backends.base import CredentialStore
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
+from halext_desktop.routing.backends.http_guard import (
+    RedirectRefused,
+    authorization_only_to,
+    insecure_error,
+    is_plain_http_remote,
+    redirect_error,
+    refuse_redirects,
+)
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.halext_stream import (
     HalextStreamParser,
@@ -41,7 +55,7 @@ from halext_desktop.routing.halext_stream import (
 from halext_desktop.routing.jwt_claims import token_expiry, token_subject
 from halext_desktop.routing.netloc import classify_url
 from halext_desktop.routing.policy import halext_model_is_cloud
-from halext_desktop.routing.refs import ModelRef, ModelRefError
+from halext_desktop.routing.refs import ModelRef, ModelRefError, canonical_model_id
 from halext_desktop.routing.types import (
     BackendDelta,
     BackendDone,
@@ -66,6 +80,12 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
 STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=10.0, pool=5.0)
 # Provider keys whose models run on hardware the halext operator controls (§4).
 _SELF_HOSTED_KEYS = frozenset({"ollama", "ollama-local", "client", "openwebui", "mock"})
+# How long a /ai/models answer vouches for an id before a chat with cloud providers
+# disabled asks again (an id missing from it is always asked again). Short on purpose: it
+# covers a burst (regenerate, an assistant, a fallback), not the next turn — a node an admin
+# deactivates mid-conversation must be noticed before the next prompt leaves, or the server
+# re-routes that prompt to its default model, which may be OpenAI.
+LISTING_TTL_S = 5.0
 _SIGN_IN_HINT = "Sign in in Settings → Connections, or run `halext-desktop login`"
 _SERVER_HINT = "The halext server or its proxy failed; try again, or tell the server's admin"
 
@@ -92,9 +112,15 @@ class HalextBackend:
         timeout: overrides both the request and the stream timeouts (tests).
         clock: Unix seconds, compared with the token's ``exp``.
         transport: an httpx transport (tests).
+        plain_http_ok: the user accepted that the password and token cross plain http to
+            this server (a plain-http address of another machine is refused without it);
+            a callable is asked before every such request, so a consent given a moment ago
+            counts at once.
+        monotonic: seconds for the listing cache's age (tests).
 
     Attributes:
         last_default_model_id: ``default_model_id`` of the last ``/ai/models`` answer.
+        plain_http: the address is plain http:// to another machine.
     """
 
     kind = "halext"
@@ -111,8 +137,16 @@ class HalextBackend:
         timeout: httpx.Timeout | None = None,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
+        plain_http_ok: bool | Callable[[], bool] = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
+        self.plain_http = is_plain_http_remote(self.base_url)
+        self._plain_http_ok = plain_http_ok
+        self._monotonic = monotonic
+        # canonical id -> where the text goes, from the last /ai/models; and when it came.
+        self._listed: dict[str, Locality] = {}
+        self._listed_at: float | None = None
         self._credentials = credentials
         self._username = username
         self.remember = remember
@@ -146,6 +180,12 @@ class HalextBackend:
                 follow_redirects=False,
                 transport=self._transport,
                 headers={"Accept": "application/json"},
+                event_hooks={
+                    # Requests set their own token; this only removes it from any request
+                    # to another origin.
+                    "request": [authorization_only_to(self.base_url)],
+                    "response": [refuse_redirects],
+                },
             )
         return self._client
 
@@ -156,6 +196,21 @@ class HalextBackend:
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+    def _check_transport_security(self, what: str) -> None:
+        """Refuse, before any I/O, to send ``what`` over plain http to another machine
+        without the user's consent."""
+        if not self.plain_http:
+            return
+        ok = self._plain_http_ok() if callable(self._plain_http_ok) else self._plain_http_ok
+        if not ok:
+            raise insecure_error(self.base_url, what, ROUTE_ID)
+
+    def may_poll(self) -> bool:
+        """Whether unattended checks (start-up, the status bar's timer) may contact this
+        server: only once the user signed in to it (a token is held, or a password is at
+        hand). A fresh install that only wants local models never contacts halext."""
+        return bool(self._token() or self._password())
 
     def _login_lock(self) -> asyncio.Lock:
         # One lock per running loop: an asyncio.Lock must not be shared across loops.
@@ -245,6 +300,7 @@ class HalextBackend:
         return token_subject(token) or username
 
     async def _request_token(self, username: str, password: str) -> str:
+        self._check_transport_security("Your halext password")
         with self._translate("/token"):
             resp = await self._http().post(
                 self._url("/token"), data={"username": username, "password": password}
@@ -353,6 +409,7 @@ class HalextBackend:
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """One authenticated request, with at most one re-login and retry on 401."""
+        self._check_transport_security("Your halext sign-in token")
         for attempt in (1, 2):
             token = await self._usable_token()
             with self._translate(path):
@@ -412,6 +469,18 @@ class HalextBackend:
     def _http_error(self, resp: httpx.Response, path: str) -> RouteError:
         """One clear line for a non-2xx answer (JSON detail, plain text, or an HTML page)."""
         status = resp.status_code
+        if 300 <= status < 400 and status != 304:
+            # The response hook raises first; this covers a client built without it.
+            location = resp.headers.get("location", "")
+            return redirect_error(
+                RedirectRefused(
+                    self._hostport,
+                    status,
+                    str(resp.url.join(location)) if location else "",
+                    path,
+                ),
+                ROUTE_ID,
+            )
         detail = _detail_of(resp)
         if status >= 500 or detail is None:
             text = detail or _text_summary(resp)
@@ -442,14 +511,6 @@ class HalextBackend:
             return RouteError(
                 ErrorKind.BAD_REQUEST,
                 f"halext has no {path} ({detail})",
-                "Check the server URL in Settings (it should end in /api)",
-                status=status,
-                route_id=ROUTE_ID,
-            )
-        if 300 <= status < 400:
-            return RouteError(
-                ErrorKind.BAD_REQUEST,
-                f"halext redirected {path} ({status})",
                 "Check the server URL in Settings (it should end in /api)",
                 status=status,
                 route_id=ROUTE_ID,
@@ -486,7 +547,19 @@ class HalextBackend:
             info = _model_info(entry, self.last_default_model_id)
             if info is not None:
                 out.append(info)
+        self._listed = {canonical_model_id(m.ref.model): m.locality for m in out}
+        self._listed_at = self._monotonic()
         return out
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        """Where the server's current ``/ai/models`` says ``model`` goes, or None when it
+        does not list it. The last listing answers for LISTING_TTL_S; an id it lacks (or an
+        older listing) is asked again. Raises RouteError when the list cannot be had."""
+        key = canonical_model_id(model)
+        fresh = self._listed_at is not None and self._monotonic() - self._listed_at <= LISTING_TTL_S
+        if not (fresh and key in self._listed):
+            await self.list_models()
+        return self._listed.get(key)
 
     async def health(self) -> Health:
         """``GET /health`` (no auth). Never raises."""
@@ -563,6 +636,7 @@ class HalextBackend:
         """
         body = self._chat_body(model, messages, options)
         path = "/ai/chat/stream"
+        self._check_transport_security("Your halext sign-in token (and the message)")
         for attempt in (1, 2):
             token = await self._usable_token()
             started = False
@@ -609,6 +683,8 @@ class HalextBackend:
                                     yield BackendDelta(chunk)
                     except (httpx.RemoteProtocolError, httpx.ReadError):
                         pass  # the connection broke: finish() below tells whether [DONE] made it
+            except RedirectRefused as exc:
+                raise redirect_error(exc, ROUTE_ID) from None
             except StreamFormatError:
                 raise RouteError(
                     ErrorKind.SERVER,
@@ -741,6 +817,8 @@ class _Translate:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> Literal[False]:
+        if isinstance(exc, RedirectRefused):
+            raise redirect_error(exc, ROUTE_ID) from None
         if exc is None or not isinstance(exc, httpx.HTTPError):
             return False
         # `from None`: the httpx exception holds the request, whose headers hold the token.

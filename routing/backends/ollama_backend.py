@@ -10,6 +10,10 @@ models (text leaves for ollama.com) — the cloud policy must see it.
 
 Every library exception is translated to a RouteError (see ollama-protocol.md §5 for what the
 client raises when), and a stopped stream is closed so the server stops generating.
+
+Both clients refuse redirects and bind the API key to this one host (``http_guard``): the
+``ollama`` client would otherwise follow a 307 to another machine with the whole prompt, and
+it sends ``OLLAMA_API_KEY`` to every host it talks to.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
+from halext_desktop.routing.backends.http_guard import (
+    RedirectRefused,
+    bind_authorization,
+    credentials_allowed,
+    is_plain_http_remote,
+    redirect_error,
+    refuse_redirects,
+)
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url, host_of
 from halext_desktop.routing.refs import ModelRef
@@ -94,6 +106,14 @@ class OllamaBackend:
         timeout: chat/pull timeouts (default connect 3 s, read 120 s — the read timeout is the
             longest gap between two tokens, model load included).
         meta_timeout: list/show/version timeouts (default 5 s, connect 3 s).
+        api_key: this host's API key (an Ollama behind an authenticating proxy, or
+            ollama.com), sent as ``Authorization: Bearer`` to this host and nowhere else.
+        plain_http_ok: the user accepted sending the key over plain http to this host
+            (without it, a key is withheld from ``http://`` addresses of other machines).
+        transport: an httpx transport for both clients (tests).
+
+    Attributes:
+        key_withheld: a key was given but is not sent (plain http without consent).
 
     Use it from one asyncio event loop (its HTTP connection pools belong to that loop), and
     ``await aclose()`` when done.
@@ -109,6 +129,9 @@ class OllamaBackend:
         is_default: bool,
         timeout: httpx.Timeout | None = None,
         meta_timeout: httpx.Timeout | None = None,
+        api_key: str | None = None,
+        plain_http_ok: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = normalize_ollama_url(base_url)
@@ -124,16 +147,32 @@ class OllamaBackend:
         self.meta_timeout = meta_timeout or META_TIMEOUT
         # Local and LAN addresses must never be sent through a proxy from the environment.
         trust_env = where is Locality.CLOUD
+        self.plain_http = is_plain_http_remote(self.base_url)
+        consented = {self.netloc} if plain_http_ok else set()
+        self.key_withheld = bool(api_key) and not credentials_allowed(self.base_url, consented)
+        self._has_key = bool(api_key) and not self.key_withheld
+        authorization = f"Bearer {api_key}" if self._has_key else None
+        hooks: dict[str, list[Any]] = {
+            # Sets this host's key, and strips the one the library adds from OLLAMA_API_KEY.
+            "request": [bind_authorization(self.base_url, authorization)],
+            "response": [refuse_redirects],
+        }
         self._client = ollama.AsyncClient(
-            host=self.base_url, timeout=self.chat_timeout, trust_env=trust_env
+            host=self.base_url,
+            timeout=self.chat_timeout,
+            trust_env=trust_env,
+            follow_redirects=False,
+            event_hooks=hooks,
+            transport=transport,
         )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=self.meta_timeout,
             trust_env=trust_env,
-            # Same as the ollama client: reverse proxies often redirect http → https.
-            follow_redirects=True,
+            follow_redirects=False,
+            event_hooks=hooks,
             headers={"Accept": "application/json"},
+            transport=transport,
         )
         self._remote_models: set[str] = set()
         self._details: dict[str, ModelInfo] = {}
@@ -295,6 +334,19 @@ class OllamaBackend:
             return Locality.CLOUD
         return self._locality
 
+    @property
+    def has_key(self) -> bool:
+        """An API key is sent with every request to this host."""
+        return self._has_key
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        """This server answers ``model`` itself or fails; it never re-routes it: no I/O."""
+        return self.locality_of(model)
+
+    def may_poll(self) -> bool:
+        """A configured host the user added: checking it in the background is expected."""
+        return True
+
     async def pull(self, model: str) -> AsyncGenerator[dict[str, Any], None]:
         """Download a model; yields Ollama's progress objects (``status``, ``digest``,
         ``total``, ``completed``). Closing the generator cancels the download request."""
@@ -348,6 +400,8 @@ class OllamaBackend:
         """Translate any exception from the clients into one specific RouteError."""
         if isinstance(exc, RouteError):
             return exc
+        if isinstance(exc, RedirectRefused):
+            return redirect_error(exc, self.route_id)
         where = self.netloc
 
         def err(
@@ -357,6 +411,8 @@ class OllamaBackend:
 
         if isinstance(exc, ollama.ResponseError):
             status, text = exc.status_code, one_line(exc.error)
+            if status in (401, 403):
+                return self._auth_error(status, text)
             if status == -1:
                 if op == "pull":
                     return err(
@@ -458,6 +514,27 @@ class OllamaBackend:
             ErrorKind.INTERNAL,
             f"Unexpected error talking to Ollama on {where}: {type(exc).__name__}",
             BUG_HINT,
+        )
+
+    def _auth_error(self, status: int, text: str) -> RouteError:
+        """401/403: an authenticating proxy or ollama.com wants a key (or another one)."""
+        if self.key_withheld:
+            message = (
+                f"Ollama on {self.netloc} requires an API key (HTTP {status}); the stored key "
+                "was not sent because the address is plain http:// to another machine"
+            )
+            hint = (
+                "Use https://, or save the key again in Settings → Connections and accept "
+                "plain http for this host"
+            )
+        elif self._has_key:
+            message = f"Ollama on {self.netloc} rejected the API key (HTTP {status}): {text}"
+            hint = f"Check the API key of the Ollama host '{self.name}' in Settings → Connections"
+        else:
+            message = f"Ollama on {self.netloc} requires an API key (HTTP {status})"
+            hint = f"Add an API key for the Ollama host '{self.name}' in Settings → Connections"
+        return RouteError(
+            ErrorKind.AUTH_FAILED, message, hint, status=status, route_id=self.route_id
         )
 
     def _connect_hint(self, cause: str) -> str:

@@ -6,6 +6,12 @@ client is built with explicit timeouts and bounded retries, and list/health use 
 short timeouts and no retries. Every library exception becomes a RouteError whose text never
 contains the API key (servers sometimes echo a redacted key; we don't repeat theirs).
 
+The library follows redirects and retries transport errors by default: its HTTP client is
+built with ``follow_redirects=False`` and the app's hooks (``http_guard``), so a 3xx is an
+error naming where it pointed, never a second request to another host, and the key goes
+to this endpoint's host only. A key is withheld from a plain-http address of another
+machine unless the user accepted that.
+
 A stream that ends without a ``finish_reason`` is a failure: Ollama's ``/v1`` reports a
 mid-stream error exactly that way (an empty delta, then end of stream, no ``[DONE]``).
 """
@@ -28,6 +34,14 @@ from halext_desktop.routing.backends.http_errors import (
     connect_failure,
     netloc_of,
     one_line,
+)
+from halext_desktop.routing.backends.http_guard import (
+    RedirectRefused,
+    bind_authorization,
+    credentials_allowed,
+    is_plain_http_remote,
+    redirect_error,
+    refuse_redirects,
 )
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url
@@ -63,6 +77,11 @@ class OpenAICompatBackend:
             connect 3 s).
         max_retries: retries of the library for connection errors, 408/409/429/5xx (default 1).
         meta_timeout: list/health timeout (default 5 s, connect 3 s; no retries).
+        plain_http_ok: the user accepted sending the key over plain http to this host.
+
+    Attributes:
+        key_withheld: a key was given but is not sent (plain http to another machine
+            without the user's consent).
 
     Use it from one asyncio event loop and ``await aclose()`` when done.
     """
@@ -78,6 +97,7 @@ class OpenAICompatBackend:
         timeout: float | openai.Timeout | None = None,
         max_retries: int = 1,
         meta_timeout: float | openai.Timeout | None = None,
+        plain_http_ok: bool = False,
     ) -> None:
         self.name = name
         self.base_url = base_url.strip().rstrip("/")
@@ -85,6 +105,11 @@ class OpenAICompatBackend:
         self.route_id = ModelRef("openai", name, "probe").route_id
         self.netloc = netloc_of(self.base_url)
         self._locality = classify_url(self.base_url)
+        self.plain_http = is_plain_http_remote(self.base_url)
+        consented = {self.netloc} if plain_http_ok else set()
+        self.key_withheld = bool(api_key) and not credentials_allowed(self.base_url, consented)
+        if self.key_withheld:
+            api_key = None
         self._has_key = bool(api_key)
         # Kept only to scrub it from any server text we repeat; never logged or shown.
         self._secret = api_key or ""
@@ -92,11 +117,20 @@ class OpenAICompatBackend:
         self.meta_timeout = _as_timeout(meta_timeout, META_TIMEOUT)
         # Local and LAN endpoints must never be sent through a proxy from the environment.
         http_client = openai.DefaultAsyncHttpx2Client(
-            trust_env=self._locality is Locality.CLOUD, timeout=self.chat_timeout
+            trust_env=self._locality is Locality.CLOUD,
+            timeout=self.chat_timeout,
+            follow_redirects=False,
+            event_hooks={
+                "request": [
+                    bind_authorization(self.base_url, f"Bearer {api_key}" if api_key else None)
+                ],
+                "response": [refuse_redirects],
+            },
         )
         self._client = openai.AsyncOpenAI(
             base_url=self.base_url,
-            # The library insists on a key; keyless local servers ignore this placeholder.
+            # The library insists on a key; keyless local servers get no header at all
+            # (the request hook drops the placeholder).
             api_key=api_key or "none",
             max_retries=max_retries,
             timeout=self.chat_timeout,
@@ -203,6 +237,19 @@ class OpenAICompatBackend:
         """From the endpoint's host: LOCAL (loopback), SELF_HOSTED (private), else CLOUD."""
         return self._locality
 
+    @property
+    def has_key(self) -> bool:
+        """An API key is sent with every request to this host."""
+        return self._has_key
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        """This server answers ``model`` itself or fails; it never re-routes it: no I/O."""
+        return self.locality_of(model)
+
+    def may_poll(self) -> bool:
+        """A configured host the user added: checking it in the background is expected."""
+        return True
+
     async def aclose(self) -> None:
         await self._client.close()
 
@@ -233,6 +280,9 @@ class OpenAICompatBackend:
         """Translate any exception from the ``openai`` client into one specific RouteError."""
         if isinstance(exc, RouteError):
             return exc
+        redirect = next((c for c in cause_chain(exc) if isinstance(c, RedirectRefused)), None)
+        if redirect is not None:
+            return redirect_error(redirect, self.route_id)
         where = self.netloc
 
         def err(
@@ -276,6 +326,15 @@ class OpenAICompatBackend:
                 "Check that the URL points at an OpenAI-compatible API.",
             )
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            if self.key_withheld:
+                return err(
+                    ErrorKind.AUTH_FAILED,
+                    f"{where} requires an API key (HTTP {exc.status_code}); the stored key was "
+                    "not sent because the address is plain http:// to another machine",
+                    "Use https://, or save the key again in Settings → Connections and accept "
+                    "plain http for this endpoint",
+                    exc.status_code,
+                )
             if not self._has_key:
                 return err(
                     ErrorKind.AUTH_FAILED,

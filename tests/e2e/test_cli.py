@@ -84,21 +84,26 @@ def test_ask_json_reports_asked_answered_and_the_fallback(
 ) -> None:
     monkeypatch.setenv("HALEXT_USERNAME", "dev")
     monkeypatch.setenv("HALEXT_PASSWORD", "dev123")
-    code, out, _ = run(capsys, "ask", "--json", "--model", "halext/ollama:nope", "hi")
-    assert code == 0
+    code, out, err = run(capsys, "ask", "--json", "--model", "halext/ollama:nope", "hi")
+    # The server had no working model and sent its placeholder: no answer, a failure.
+    assert code == 1
     obj = json.loads(out)
     assert obj["model_asked"] == "halext/ollama:nope"
     assert obj["model_answered"] == "halext/mock:llama3.1"
-    assert obj["route"] == "halext" and obj["usage"]["status"] == "ok"
+    assert obj["route"] == "halext" and obj["usage"]["status"] == "placeholder"
+    assert obj["usage"]["requested_model"] == "halext/ollama:nope"
+    assert obj["usage"]["model_identifier"] == "halext/mock:llama3.1"
     assert any("mock:llama3.1" in n for n in obj["notes"])
-    # The turn is stored and can be continued.
+    assert "halext had no working model for ollama:nope" in obj["error"]
+    assert "halext had no working model for ollama:nope and sent its placeholder text" in err
+    # The turn is stored and can be continued; the placeholder is no history.
     code, out, _ = run(
         capsys, "ask", "--json", "--model", "halext/ollama:llama3.1:8b",
         "--conversation", str(obj["conversation_id"]), "again",
     )  # fmt: skip
     assert code == 0 and json.loads(out)["text"] == expected_reply("ollama:llama3.1:8b", "again")
     body = halext_server.requests_to("/ai/chat/stream")[-1].json
-    assert [h["content"] for h in body["history"]][0] == "hi"
+    assert body["history"] == [{"role": "user", "content": "hi"}]
 
 
 def test_ask_failure_is_one_line_and_nonzero(env, capsys, ollama_server) -> None:

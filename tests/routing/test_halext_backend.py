@@ -960,7 +960,7 @@ def test_stream_split_into_single_bytes_by_the_network(store: DictStore) -> None
             content=one_byte_at_a_time(),
         )
 
-    url = "http://halext.test/api"
+    url = "https://halext.test/api"
     with HalextServer() as srv:  # only to mint a token the way the server does
         store.set(token_secret_name(url), srv.issue_token("dev"))
 

@@ -54,6 +54,9 @@ class ScriptedBackend:
         self.calls: list[str] = []
         self.closed = False
         self.gate = gate
+        # What the server itself lists (model -> locality); None: it re-routes nothing.
+        self.listed: dict[str, Locality] | None = None
+        self.pollable = True
 
     async def list_models(self) -> list[ModelInfo]:
         self.calls.append("list")
@@ -86,6 +89,15 @@ class ScriptedBackend:
         if self.kind == "halext" and model.startswith(("openai:", "gemini:")):
             return Locality.CLOUD
         return self.locality
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        self.calls.append(f"listed:{model}")
+        if self.listed is None:
+            return self.locality_of(model)
+        return self.listed.get(model)
+
+    def may_poll(self) -> bool:
+        return self.pollable
 
     async def aclose(self) -> None:
         pass
@@ -270,3 +282,92 @@ def test_unknown_route_fails_clearly() -> None:
 )
 def test_same_model(asked: str, answered: str, same: bool) -> None:
     assert same_model(asked, answered) is same
+
+
+# ---- issue 8: what happened, exactly ------------------------------------------------------------
+
+
+def test_refused_request_says_it_was_not_sent_and_costs_no_tokens() -> None:
+    b = ScriptedBackend("halext", "halext", ok_script("openai:gpt-4o-mini", ["x"]))
+    router, sink = make_router(b, policy=Policy(disable_cloud=True))
+    (failed,) = run(router, "halext/openai:gpt-4o-mini")
+    assert isinstance(failed, Failed) and failed.not_sent == "cloud providers are disabled"
+    (row,) = sink.rows
+    assert (row.prompt_tokens, row.response_tokens, row.latency_ms) == (0, 0, 0)
+    offline_router, offline_sink = make_router(b, policy=Policy(offline=True))
+    (failed,) = run(offline_router, "halext/openai:gpt-4o-mini")
+    assert isinstance(failed, Failed) and failed.not_sent == "offline mode"
+    assert offline_sink.rows[0].total_tokens == 0
+
+
+def test_unlisted_id_is_refused_with_cloud_off_and_sent_with_cloud_on() -> None:
+    b = ScriptedBackend("halext", "halext", ok_script("client:1:m", ["x"]), Locality.SELF_HOSTED)
+    b.listed = {"client:3:m": Locality.SELF_HOSTED}
+    router, sink = make_router(b, policy=Policy(disable_cloud=True))
+    (failed,) = run(router, "halext/client:1:m")
+    assert isinstance(failed, Failed) and failed.error.kind is ErrorKind.BLOCKED
+    assert b.calls == ["listed:client:1:m"]  # asked, never sent
+    assert sink.rows[0].status is UsageStatus.BLOCKED and sink.rows[0].total_tokens == 0
+    open_router, _ = make_router(b, policy=Policy())
+    assert isinstance(run(open_router, "halext/client:1:m")[-1], Finished)
+    assert b.calls[-1] == "chat:client:1:m"  # cloud allowed: no listing asked first
+
+
+def test_unlisted_fallback_is_skipped_and_a_listing_failure_falls_back() -> None:
+    halext = ScriptedBackend(
+        "halext", "halext", ok_script("client:9:m", ["x"]), Locality.SELF_HOSTED
+    )
+    halext.listed = {}
+    local = ScriptedBackend("ollama", "ollama", ok_script("m", ["ok"]))
+    router, _ = make_router(
+        halext, local, policy=Policy(disable_cloud=True), fallbacks=["halext/client:9:m"]
+    )
+    local.script = [RouteError(ErrorKind.CONNECTION, "down")]
+    events = run(router, "ollama/m")
+    # The primary failed; the fallback is unlisted: refused, never sent; the real failure wins.
+    assert isinstance(events[-1], Failed) and events[-1].error.kind is ErrorKind.CONNECTION
+    assert "chat:client:9:m" not in halext.calls
+
+
+def test_placeholder_reply_fails_with_its_own_status() -> None:
+    b = ScriptedBackend(
+        "halext", "halext", ok_script("mock:llama3.1", ["I am a mock"]), Locality.SELF_HOSTED
+    )
+    router, sink = make_router(b)
+    events = run(router, "halext/ollama:nope")
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.error.kind is ErrorKind.PLACEHOLDER
+    assert failed.partial_text == "I am a mock" and failed.not_sent is None
+    (row,) = sink.rows
+    assert row.status is UsageStatus.PLACEHOLDER
+    assert (row.model_identifier, row.requested_model) == (
+        "halext/mock:llama3.1",
+        "halext/ollama:nope",
+    )
+    # Ollama has no placeholder: a model called "mock:..." there is just a model.
+    local = ScriptedBackend("ollama", "ollama", ok_script("mock:latest", ["hi"]))
+    router, _ = make_router(local)
+    assert isinstance(run(router, "ollama/mock:latest")[-1], Finished)
+
+
+def test_a_route_that_refuses_credentials_is_logged_as_the_routes_error() -> None:
+    b = ScriptedBackend(
+        "halext",
+        "halext",
+        [RouteError(ErrorKind.SIGNED_OUT, "Signed out of halext (session expired)", status=401)],
+        Locality.SELF_HOSTED,
+    )
+    router, sink = make_router(b)
+    run(router, "halext/ollama:llama3")
+    (row,) = sink.rows
+    assert (row.model_identifier, row.requested_model) == ("halext", "halext/ollama:llama3")
+    assert (row.status, row.prompt_tokens) == (UsageStatus.ERROR, 0)
+
+
+def test_background_health_skips_routes_that_may_not_be_polled() -> None:
+    halext = ScriptedBackend("halext", "halext", [], Locality.SELF_HOSTED)
+    halext.pollable = False
+    local = ScriptedBackend("ollama", "ollama", [])
+    router, _ = make_router(halext, local)
+    healths = asyncio.run(router.health_all())
+    assert [h.route_id for h in healths] == ["ollama"] and halext.calls == []

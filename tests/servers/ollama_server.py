@@ -18,7 +18,11 @@ Replies are deterministic so tests can assert exact text and token counts:
     prompt_eval_count == prompt_tokens(messages)
 
 Faults are scripted per request (``fail_next``, ``error_after``, ``drop_after``,
-``pause_after``) or sticky until cleared (``delay_first_byte``, ``set_token_delay``, ``busy``).
+``pause_after``) or sticky until cleared (``delay_first_byte``, ``set_token_delay``, ``busy``,
+``redirect_to``). ``redirect_to`` is what a reverse proxy in front of an Ollama does when it
+moved (or was taken over): every request is answered with a 3xx whose ``Location`` names
+another host — Ollama itself never redirects, so a client that follows one re-posts the
+prompt there.
 Every request is recorded (``requests``), including, for streams, how many lines were
 sent and whether the client closed the connection before the end (``closed_early``).
 """
@@ -427,6 +431,16 @@ class _Handler(RecordingHandler):
             self.owner._update(rec, done=True)
 
     def _route(self, path: str) -> None:
+        redirect = self.owner._redirect
+        if redirect is not None:
+            target, status = redirect
+            query = f"?{self.rec.query}" if self.rec.query else ""
+            self.owner._update(self.rec, status=status)
+            self.send_response(status)
+            self.send_header("Location", f"{target}{path}{query}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         handler = self.owner._find_route(self.command, path)
         if handler is None:
             self._send_text(404, "404 page not found")
@@ -1178,6 +1192,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         self._first_byte_delay = 0.0
         self._token_delay = 0.0
         self._busy = False
+        self._redirect: tuple[str, int] | None = None  # (target base URL, status)
         self.last_token_in_done = False  # put the last token in the done:true line (allowed)
 
     # -- lifecycle --
@@ -1299,6 +1314,13 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         """While on, generation endpoints answer 503 "server busy" (queue full)."""
         self._busy = on
 
+    def redirect_to(self, base_url: str | None, status: int = 307) -> None:
+        """Answer every request (sticky; None clears) with ``status`` and
+        ``Location: <base_url><the same path and query>``, an empty body — as a proxy
+        that moved does. Recorded like any other request (``status`` set)."""
+        with self._lock:
+            self._redirect = (base_url.rstrip("/"), status) if base_url else None
+
     def queue_reply(self, text: str) -> None:
         """The next chat/generate reply is exactly ``text`` (e.g. invalid JSON for format tests)."""
         with self._lock:
@@ -1318,6 +1340,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
             self._first_byte_delay = 0.0
             self._token_delay = 0.0
             self._busy = False
+            self._redirect = None
 
     # -- expectations tests compute instead of hard-coding --
 

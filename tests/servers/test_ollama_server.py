@@ -727,3 +727,19 @@ def test_cloud_model_spec_carries_remote_host(
     entries = http.get("/api/tags").json()["models"]
     assert entries[0]["remote_host"] == "https://ollama.com:443"
     assert "remote_host" not in entries[1]
+
+
+# ---- a proxy that moved -------------------------------------------------------------------------
+
+
+def test_redirect_to_answers_every_route_with_a_location_and_is_recorded(
+    ollama_server: OllamaServer, http: httpx.Client
+) -> None:
+    ollama_server.redirect_to("http://10.1.2.3:11434/", 308)
+    for method, path in (("GET", "/api/tags?x=1"), ("POST", "/api/chat"), ("GET", "/")):
+        r = http.request(method, path, json={} if method == "POST" else None)
+        assert r.status_code == 308 and r.content == b""
+        assert r.headers["location"] == f"http://10.1.2.3:11434{path}"
+    assert [rec.status for rec in ollama_server.requests] == [308, 308, 308]
+    ollama_server.reset_faults()
+    assert http.get("/api/version").status_code == 200

@@ -27,6 +27,7 @@ ALL_KEYS = [
     "halext_remember",
     "ollama_hosts",
     "openai_endpoints",
+    "plain_http_ok",
     "disable_cloud",
     "offline",
     "default_model",
@@ -58,6 +59,7 @@ def test_keys_and_defaults() -> None:
     assert s.halext_remember is False
     assert s.ollama_hosts == [OllamaHost("local", "http://127.0.0.1:11434")]
     assert s.openai_endpoints == []
+    assert s.plain_http_ok == []
     assert (s.disable_cloud, s.offline) == (False, False)
     assert s.default_model == ""
     assert s.fallback_models == []
@@ -81,6 +83,19 @@ def test_as_dict_is_json_and_get_returns_copies() -> None:
     hosts = s.get("ollama_hosts")
     hosts.append({"name": "x", "url": "http://x"})
     assert len(s.ollama_hosts) == 1
+
+
+def test_plain_http_consents_are_host_port_pairs() -> None:
+    s = Settings()
+    s.set_from_text("plain_http_ok", "Halext.LAN:80, 192.168.1.20:8000")
+    assert s.plain_http_ok == ["halext.lan:80", "192.168.1.20:8000"]
+    s.allow_plain_http("192.168.1.20:8000")  # already there: no repeat
+    s.allow_plain_http("[fd00::1]:11434")
+    assert s.plain_http_ok == ["halext.lan:80", "192.168.1.20:8000", "[fd00::1]:11434"]
+    for bad in (["halext.lan"], ["http://h:80"], ["u@h:80"], ["h:99999"], "h:80"):
+        with pytest.raises(SettingsError, match="plain_http_ok"):
+            s.set("plain_http_ok", bad)
+    assert len(s.plain_http_ok) == 3
 
 
 def test_unknown_key_is_refused() -> None:

@@ -33,6 +33,7 @@ STATUSES = [
     UsageStatus.ERROR,
     UsageStatus.CANCELLED,
     UsageStatus.BLOCKED,
+    UsageStatus.PLACEHOLDER,
 ]
 
 
@@ -109,10 +110,15 @@ def test_requests_by_model_equal_hand_counts(
     usage: UsageLog, rows: list[UsageRecord], window: str
 ) -> None:
     since = parse_since(window)
-    expected = Counter(r.model_identifier for r in in_window(rows, since))
+    selected = in_window(rows, since)
+    # A blocked row sent nothing: it is counted apart, never as a request of its model.
+    expected = Counter(r.model_identifier for r in selected if r.status is not UsageStatus.BLOCKED)
     got = usage.requests_by_model(since)
     assert dict(got) == dict(expected)
     assert [n for _, n in got] == sorted((n for _, n in got), reverse=True)
+    blocked = Counter(r.model_identifier for r in selected if r.status is UsageStatus.BLOCKED)
+    assert dict(usage.blocked_by_model(since)) == dict(blocked)
+    assert sum(dict(got).values()) + sum(blocked.values()) == len(selected)
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -149,17 +155,22 @@ def test_error_rates_and_outcomes_equal_hand_counts(
         per[r.model_identifier][r.status] += 1
     rates = {m: (e, t, rate) for m, e, t, rate in usage.error_rate_by_model(since)}
     outcomes = {o.model: o for o in usage.outcomes_by_model(since)}
-    assert set(rates) == set(outcomes) == set(per)
+    assert set(outcomes) == set(per)
+    assert set(rates) == {m for m, c in per.items() if sum(c.values()) > c[UsageStatus.BLOCKED]}
     for model, counts in per.items():
         total = sum(counts.values())
-        errors = counts[UsageStatus.ERROR]
-        assert rates[model] == (errors, total, pytest.approx(errors / total))
+        requests = total - counts[UsageStatus.BLOCKED]
+        # halext's placeholder instead of an answer is a failure too.
+        errors = counts[UsageStatus.ERROR] + counts[UsageStatus.PLACEHOLDER]
+        if requests:
+            assert rates[model] == (errors, requests, pytest.approx(errors / requests))
         o = outcomes[model]
-        assert (o.ok, o.errors, o.cancelled, o.blocked, o.total) == (
+        assert (o.ok, o.errors, o.cancelled, o.blocked, o.placeholder, o.total) == (
             counts[UsageStatus.OK],
-            errors,
+            counts[UsageStatus.ERROR],
             counts[UsageStatus.CANCELLED],
             counts[UsageStatus.BLOCKED],
+            counts[UsageStatus.PLACEHOLDER],
             total,
         )
 
@@ -176,6 +187,8 @@ def test_tokens_over_time_equal_hand_sums(
 
     expected: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for r in in_window(rows, since):
+        if r.status is UsageStatus.BLOCKED:
+            continue  # refused by policy: no request, no tokens
         acc = expected[start(r.created_at)]
         acc[0] += r.prompt_tokens
         acc[1] += r.response_tokens

@@ -15,7 +15,13 @@ from pytestqt.qtbot import QtBot
 
 from halext_desktop.ui import theme
 from halext_desktop.ui.chat_delegate import DOC_CACHE_SIZE
-from halext_desktop.ui.chat_model import ChatModel, MessageItem, stats_text
+from halext_desktop.ui.chat_model import (
+    ChatModel,
+    MessageItem,
+    chip_text,
+    stats_text,
+    warning_lines,
+)
 from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
 
 
@@ -673,3 +679,56 @@ def test_font_size_back_to_system_restores_the_default(qapp) -> None:
     assert qapp.font().pointSize() == default + 6
     apply_theme(qapp, "system", 0)
     assert qapp.font().pointSize() == default
+
+
+def test_chip_names_only_what_answered() -> None:
+    """A reply no model gave never shows ``AI • <model>``: why nothing was sent, or which
+    route failed; a placeholder keeps what answered and its warning."""
+
+    def chip(**kw: Any) -> str:
+        return chip_text(MessageItem.from_row(Msg(1, "assistant", kw.pop("content", ""), **kw)))
+
+    asked = "halext/openai:gpt-4o-mini"
+    assert chip(
+        status="blocked", requested_model=asked, meta={"not_sent": "cloud providers are disabled"}
+    ) == ("Not sent — cloud providers are disabled")
+    assert chip(status="blocked", requested_model=asked).startswith("Not sent — ")
+    assert (
+        chip(
+            status="error",
+            requested_model="ollama@studio/q:7b",
+            meta={"failed_route": "ollama@studio"},
+        )
+        == "Failed — ollama@studio"
+    )
+    assert chip(status="error", requested_model="ollama/q:7b") == "Failed — ollama"
+    assert (
+        chip(
+            status="error",
+            requested_model="ollama@gone/q:7b",
+            meta={"not_sent": "ollama@gone is not configured"},
+        )
+        == "Not sent — ollama@gone is not configured"
+    )
+    assert chip(status="stopped", requested_model="ollama/q:7b") == "Stopped — no reply"
+    # Something did answer: that is what the chip names, whatever the status.
+    assert (
+        chip(status="error", content="partial", model_ref="ollama/q:7b", meta={"locality": "local"})
+        == "AI • q:7b · local"
+    )
+    placeholder = MessageItem.from_row(
+        Msg(
+            1,
+            "assistant",
+            "I am a mock AI assistant.",
+            status="placeholder",
+            model_ref="halext/mock:llama3.1",
+            requested_model="halext/ollama:nope",
+            error="halext had no working model for ollama:nope and sent its placeholder text",
+            meta={"locality": "self-hosted"},
+        )
+    )
+    assert chip_text(placeholder) == "AI • mock:llama3.1 · halext"
+    assert warning_lines(placeholder) == [
+        "⚠ halext had no working model for ollama:nope and sent its placeholder text"
+    ]

@@ -38,11 +38,12 @@ pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
 WAIT_MS = 10_000
 NOW = datetime.now(UTC)
-OK, ERR, CAN, BLK = (
+OK, ERR, CAN, BLK, PLH = (
     UsageStatus.OK,
     UsageStatus.ERROR,
     UsageStatus.CANCELLED,
     UsageStatus.BLOCKED,
+    UsageStatus.PLACEHOLDER,
 )
 
 
@@ -81,6 +82,7 @@ ROWS: tuple[Spec, ...] = (
     Spec("qwen2.5:7b", "ollama@studio", OK, 3 * D, 700, 70, 11, 13),
     Spec("qwen2.5:7b", "ollama@studio", ERR, 20 * D, 90, None, 3, 0, error="model not found"),
     Spec("mock:llama3.1", "halext", OK, 100 * D, 20, 5, 6, 9, exact=False),
+    Spec("mock:llama3.1", "halext", PLH, 40 * D, 30, 6, 2, 17, exact=False),
 )
 WINDOW = {"24h": 1 * D, "7d": 7 * D, "30d": 30 * D, "all": None}
 
@@ -185,9 +187,19 @@ def table_column(dash: UsageDashboard, name: str) -> list[str]:
 
 
 def hand_requests(key: str) -> dict[str, float]:
+    """Requests: every row but blocked ones (a refused request sent nothing)."""
     out: dict[str, float] = {}
     for s in ROWS:
-        if in_range(s, key):
+        if in_range(s, key) and s.status is not BLK:
+            out[s.model] = out.get(s.model, 0) + 1
+    return out
+
+
+def hand_blocked(key: str) -> dict[str, float]:
+    """Blocked rows, counted apart, per model of the requests chart (0 where none)."""
+    out = dict.fromkeys(hand_requests(key), 0.0)
+    for s in ROWS:
+        if in_range(s, key) and s.status is BLK:
             out[s.model] = out.get(s.model, 0) + 1
     return out
 
@@ -212,9 +224,9 @@ def hand_error_rate(key: str) -> dict[str, float]:
     errors: dict[str, int] = {}
     total: dict[str, int] = {}
     for s in ROWS:
-        if in_range(s, key):
+        if in_range(s, key) and s.status is not BLK:
             total[s.model] = total.get(s.model, 0) + 1
-            errors[s.model] = errors.get(s.model, 0) + (s.status is ERR)
+            errors[s.model] = errors.get(s.model, 0) + (s.status in (ERR, PLH))
     return {m: round(100 * errors[m] / total[m], 1) for m in total}
 
 
@@ -228,7 +240,10 @@ def test_charts_and_table_equal_hand_counts_for_24h(
     assert dash.range_key == "24h"
 
     requests = dash.requests_chart.values()["Requests"]
-    assert requests == hand_requests("24h") == {"llama3.1:8b": 3, "openai:gpt-4o-mini": 3}
+    assert requests == hand_requests("24h") == {"llama3.1:8b": 3, "openai:gpt-4o-mini": 2}
+    blocked = dash.requests_chart.values()["Blocked (not sent)"]
+    assert blocked == hand_blocked("24h") == {"llama3.1:8b": 0, "openai:gpt-4o-mini": 1}
+    assert "1 blocked request counted apart" in dash.requests_chart.note_label.text()
 
     latency = dash.latency_chart.values()
     avg, avg_ttft = hand_latency("24h")
@@ -245,7 +260,7 @@ def test_charts_and_table_equal_hand_counts_for_24h(
     expected_prompt = dict.fromkeys(times, 0)
     expected_response = dict.fromkeys(times, 0)
     for s in ROWS:
-        if in_range(s, "24h"):
+        if in_range(s, "24h") and s.status is not BLK:
             bucket = floor_bucket(NOW - s.age, "hour")
             expected_prompt[bucket] += s.prompt
             expected_response[bucket] += s.response
@@ -267,7 +282,8 @@ def test_charts_and_table_equal_hand_counts_for_24h(
     ]
     assert table_column(dash, "Error")[recent.index(ROWS[2])].startswith("Connection refused")
     assert dash.chart_stack.currentIndex() == 0
-    assert "6 requests in the last 24 hours" in dash.status_label.text()
+    status = dash.status_label.text()
+    assert "5 requests in the last 24 hours · 1 blocked (not sent, not counted)" in status
 
 
 @pytest.mark.parametrize("key", ["7d", "30d", "all"])
@@ -279,6 +295,7 @@ def test_range_switching_recounts_everything(
     assert dash.range_key == key
     assert dash.range_buttons[key].isChecked()
     assert dash.requests_chart.values()["Requests"] == hand_requests(key)
+    assert dash.requests_chart.values()["Blocked (not sent)"] == hand_blocked(key)
     avg, avg_ttft = hand_latency(key)
     assert dash.latency_chart.values() == {
         "Average latency": avg,
@@ -289,8 +306,9 @@ def test_range_switching_recounts_everything(
     assert len(dash.visible_rows()) == len(expected_rows)
     # Daily buckets beyond a day; tokens sum to the hand total whatever the bucketing.
     tokens = dash.tokens_chart.values()
-    assert sum(tokens["Prompt tokens"]) == sum(s.prompt for s in expected_rows)
-    assert sum(tokens["Response tokens"]) == sum(s.response for s in expected_rows)
+    requests = [s for s in expected_rows if s.status is not BLK]
+    assert sum(tokens["Prompt tokens"]) == sum(s.prompt for s in requests)
+    assert sum(tokens["Response tokens"]) == sum(s.response for s in requests)
     assert dash.snapshot is not None and dash.snapshot.bucket == "day"
     # Busiest model on top in every per-model chart, and the same order in all three.
     order = dash.requests_chart.categories()
@@ -422,7 +440,7 @@ def test_retention_setting_is_saved_and_prunes_older_rows(
     ):
         qtbot.mouseClick(dash.retention.apply_button, Qt.MouseButton.LeftButton)
     older = [s for s in ROWS if s.age > 10 * D]
-    assert changed.args == [len(older)] and len(older) == 2
+    assert changed.args == [len(older)] and len(older) == 3
     assert Settings.load().usage_retention_days == 10  # on disk, for the next start
     assert len(usage.recent(None)) == len(ROWS) - len(older)
     assert not dash.retention.apply_button.isEnabled()
@@ -498,6 +516,7 @@ def test_charts_follow_the_palette(qtbot: QtBot, usage: UsageLog, bridge: Bridge
             assert card.chart.legend().labelColor() == text
             for axis in card.chart.axes():
                 assert axis.labelsBrush().color() != base
-    # Several measures get a legend; a single one does not.
+    # Several measures get a legend (requests and the blocked ones apart); one does not.
     assert dash.latency_chart.chart.legend().isVisible()
-    assert not dash.requests_chart.chart.legend().isVisible()
+    assert dash.requests_chart.chart.legend().isVisible()
+    assert not dash.errors_chart.chart.legend().isVisible()

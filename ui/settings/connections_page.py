@@ -2,7 +2,13 @@
 endpoints and their keys.
 
 Secrets never pass through settings: an endpoint's API key goes to the secret store as
-``openai-key:<name>`` and the password only to ``services.sign_in``.
+``openai-key:<name>``, an Ollama host's as ``ollama-key:<name>``, and the password only to
+``services.sign_in``.
+
+A password, token or key bound for a plain ``http://`` address of another machine needs the
+user's explicit consent, asked here (when the address is typed in, before signing in, before
+a key is saved) and kept as the ``plain_http_ok`` setting; without it the routes do not
+send them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from halext_desktop.routing.netloc import host_of, is_loopback_url
+from halext_desktop.routing.backends.http_guard import is_plain_http_remote, plain_http_key
+from halext_desktop.routing.netloc import host_of
 from halext_desktop.routing.types import Health
 from halext_desktop.ui.settings.common import FieldError, Page, error_text, health_text, muted
 
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
     from halext_desktop.ui.settings.dialog import SettingsDialog
 
 KEY_PREFIX = "openai-key:"
+OLLAMA_KEY_PREFIX = "ollama-key:"
 
 
 class HostTable(QTableWidget):
@@ -118,17 +126,32 @@ class ConnectionsPage(Page):
         self.sign_status = QLabel(self)
         self.sign_status.setAccessibleName("Sign-in status")
         self.sign_status.setWordWrap(True)
+        # Servers the user accepted plain http for (a password, token or key may go there
+        # unencrypted): shown, and revocable in one click.
+        self.plain_http_note = muted(QLabel(self))
+        self.plain_http_note.setAccessibleName("Plain http allowed for")
+        self.plain_http_note.setWordWrap(True)
+        self.plain_http_forget = QPushButton("Forget", self)
+        self.plain_http_forget.setAccessibleName("Forget plain http consents")
+        self.plain_http_forget.setToolTip(
+            "Stop sending passwords, tokens and keys to these servers over plain http"
+        )
+        self.plain_http_forget.clicked.connect(
+            lambda _checked=False: self.write("plain_http_ok", [], self.sign_status_error)
+        )
         self.keyring_note = muted(QLabel(self))
         self.keyring_note.setAccessibleName("Keyring note")
         self.keyring_note.setVisible(not self.secrets.persistent and bool(self.secrets.note))
         self.keyring_note.setText(f"Note: {self.secrets.note}" if self.secrets.note else "")
 
         # -- Ollama hosts
-        self.hosts = HostTable("Ollama hosts", ["Name", "URL"], self)
+        self.hosts = HostTable("Ollama hosts", ["Name", "URL", "API key"], self)
         self.hosts.setToolTip(
-            "The first host is the default route (ollama/<model>); double-click to edit"
+            "The first host is the default route (ollama/<model>); double-click to edit. "
+            "A key is sent to its own host only."
         )
         self.hosts.itemChanged.connect(lambda _i: self._commit_hosts())
+        self.hosts.itemSelectionChanged.connect(self._update_host_key_buttons)
         self.host_name = QLineEdit(self)
         self.host_name.setAccessibleName("New Ollama host name")
         self.host_name.setPlaceholderText("name, e.g. studio")
@@ -143,6 +166,19 @@ class ConnectionsPage(Page):
         self.host_test = self._button(
             "Test", "Check the selected host (version, models, latency)", self._test_host
         )
+        self.host_key = QLineEdit(self)
+        self.host_key.setAccessibleName("API key for the selected Ollama host")
+        self.host_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.host_key.setPlaceholderText("API key for the selected host (most need none)")
+        self.host_key.returnPressed.connect(self._save_host_key)
+        self.host_key_save = self._button(
+            "Save key", "Store the selected host's API key in the system keyring",
+            self._save_host_key,
+        )  # fmt: skip
+        self.host_key_delete = self._button(
+            "Remove key", "Delete the selected host's API key from the keyring",
+            self._delete_host_key,
+        )  # fmt: skip
         self.host_result = muted(QLabel(self))
         self.host_result.setAccessibleName("Ollama test result")
         self.host_error = FieldError("Ollama hosts", self)
@@ -207,6 +243,10 @@ class ConnectionsPage(Page):
         status_col.addWidget(self.sign_status_error)
         status_col.addWidget(self.keyring_note)
         hform.addRow("Status:", status_col)
+        plain_row = QHBoxLayout()
+        plain_row.addWidget(self.plain_http_note, 1)
+        plain_row.addWidget(self.plain_http_forget)
+        hform.addRow("", plain_row)
 
         hosts_box = QGroupBox("Ollama hosts", self)
         hl = QVBoxLayout(hosts_box)
@@ -216,6 +256,11 @@ class ConnectionsPage(Page):
         add_row.addWidget(self.host_url, 2)
         add_row.addWidget(self.host_add)
         hl.addLayout(add_row)
+        host_key_row = QHBoxLayout()
+        host_key_row.addWidget(self.host_key, 1)
+        host_key_row.addWidget(self.host_key_save)
+        host_key_row.addWidget(self.host_key_delete)
+        hl.addLayout(host_key_row)
         act_row = QHBoxLayout()
         act_row.addWidget(self.host_remove)
         act_row.addWidget(self.host_test)
@@ -266,18 +311,30 @@ class ConnectionsPage(Page):
         # (and must not ask for the same confirmation twice).
         if text.rstrip("/") == self.settings.halext_url:
             return
-        if text.lower().startswith("http://") and not is_loopback_url(text):
-            host = host_of(text) or text
-            if not self.dialog.confirm(
-                "Unencrypted connection",
-                f"Your password and chats would travel unencrypted to {host} (plain http://). "
-                "Anyone on the network path could read them.\n\n"
-                "Use https:// unless this is a test server on a network you trust. Use it anyway?",
-            ):
-                self.reload("halext_url")
-                self.url_error.show_error(None)
-                return
+        if is_plain_http_remote(text) and not self._consent_to_plain_http(
+            text, "Your password and chats"
+        ):
+            self.reload("halext_url")
+            self.url_error.show_error(None)
+            return
         self.write("halext_url", text, self.url_error, revert=False)
+
+    def _consent_to_plain_http(self, url: str, what: str) -> bool:
+        """Ask once per server before a credential crosses plain http to another machine;
+        the answer "yes" is kept (setting ``plain_http_ok``), so the routes send it."""
+        key = plain_http_key(url)
+        if key in self.settings.plain_http_ok:
+            return True
+        host = host_of(url) or url
+        if not self.dialog.confirm(
+            "Unencrypted connection",
+            f"{what} would travel unencrypted to {host} (plain http://). "
+            "Anyone on the network path could read them.\n\n"
+            "Use https:// unless this is a test server on a network you trust. Use it anyway?",
+        ):
+            return False
+        self.write("plain_http_ok", [*self.settings.plain_http_ok, key], self.url_error)
+        return key in self.settings.plain_http_ok
 
     # -- sign in / out
 
@@ -300,6 +357,16 @@ class ConnectionsPage(Page):
         password = self.password.text()
         if not username or not password:
             self.sign_status_error.show_error("Enter your halext username and password")
+            return
+        url = self.settings.effective_halext_url()
+        # The address may come from HALEXT_URL or `config set`, never confirmed here.
+        if is_plain_http_remote(url) and not self._consent_to_plain_http(
+            url, "Your password and chats"
+        ):
+            self.sign_status_error.show_error(
+                f"Not signed in: {plain_http_key(url)} is plain http://, and the password "
+                "would travel unencrypted. Use an https:// address."
+            )
             return
         self.sign_status_error.show_error(None)
         self.sign_in_button.setEnabled(False)
@@ -388,6 +455,62 @@ class ConnectionsPage(Page):
             self.dialog.services.test_ollama(entry["url"]), done, failed, owner=self
         )
 
+    def _selected_host(self) -> dict[str, str] | None:
+        row = self.hosts.selected_row()
+        entries = self.hosts.entries()
+        return entries[row] if 0 <= row < len(entries) else None
+
+    def _save_host_key(self) -> None:
+        host = self._selected_host()
+        key = self.host_key.text().strip()
+        if host is None:
+            self.host_error.show_error("Select the host the key belongs to")
+            return
+        if not key:
+            self.host_error.show_error("Paste the API key first")
+            return
+        if is_plain_http_remote(host["url"]) and not self._consent_to_plain_http(
+            host["url"], "The API key"
+        ):
+            self.host_error.show_error(
+                f"Not saved: {plain_http_key(host['url'])} is plain http://; use https://"
+            )
+            return
+        self.secrets.set(OLLAMA_KEY_PREFIX + host["name"], key)
+        self.host_key.clear()
+        self.host_error.show_error(None)
+        self._host_keys_changed()
+
+    def _delete_host_key(self) -> None:
+        host = self._selected_host()
+        if host is not None:
+            self.secrets.delete(OLLAMA_KEY_PREFIX + host["name"])
+            self._host_keys_changed()
+
+    def _host_keys_changed(self) -> None:
+        self.reload("ollama_hosts")
+        self.dialog.bridge.call(
+            self.dialog.services.rebuild_backends(),
+            lambda _r: self.dialog.sig_routes_rebuilt.emit(),
+            lambda exc: self.host_error.show_error(error_text(exc)),
+            owner=self,
+        )
+
+    def _update_host_key_buttons(self) -> None:
+        host = self._selected_host()
+        has_key = host is not None and bool(self.secrets.get(OLLAMA_KEY_PREFIX + host["name"]))
+        self.host_key.setEnabled(host is not None)
+        self.host_key_save.setEnabled(host is not None)
+        self.host_key_delete.setEnabled(has_key)
+
+    def host_key_status(self, name: str) -> str:
+        """The hosts table's key column for ``name`` (for tests and accessibility)."""
+        for r in range(self.hosts.rowCount()):
+            cell, status = self.hosts.item(r, 0), self.hosts.item(r, 2)
+            if cell is not None and status is not None and cell.text() == name:
+                return status.text()
+        return ""
+
     # -- OpenAI-compatible endpoints
 
     def _commit_endpoints(self) -> None:
@@ -440,6 +563,13 @@ class ConnectionsPage(Page):
             return
         if not key:
             self.ep_error.show_error("Paste the API key first")
+            return
+        if is_plain_http_remote(ep["url"]) and not self._consent_to_plain_http(
+            ep["url"], "The API key"
+        ):
+            self.ep_error.show_error(
+                f"Not saved: {plain_http_key(ep['url'])} is plain http://; use https://"
+            )
             return
         self.secrets.set(KEY_PREFIX + ep["name"], key)
         self.api_key.clear()
@@ -534,9 +664,19 @@ class ConnectionsPage(Page):
             self.remember.setChecked(s.halext_remember)
             self.remember.blockSignals(False)
         if key in (None, "ollama_hosts"):
-            rows = [[h.name, h.url] for h in s.ollama_hosts]
+            rows = [
+                [
+                    h.name,
+                    h.url,
+                    "key stored in keyring"
+                    if self.secrets.get(OLLAMA_KEY_PREFIX + h.name)
+                    else "no key",
+                ]
+                for h in s.ollama_hosts
+            ]
             self._fill(self.hosts, rows, 2)
             self.host_remove.setEnabled(bool(rows))
+            self._update_host_key_buttons()
         if key in (None, "openai_endpoints"):
             rows = [
                 [
@@ -554,6 +694,13 @@ class ConnectionsPage(Page):
             self._fill(self.endpoints, rows, 2)
             self.ep_remove.setEnabled(bool(rows))
             self._update_key_buttons()
+        if key in (None, "plain_http_ok"):
+            consents = s.plain_http_ok
+            self.plain_http_note.setText(
+                "Plain http:// allowed (unencrypted) for: " + ", ".join(consents)
+            )
+            self.plain_http_note.setVisible(bool(consents))
+            self.plain_http_forget.setVisible(bool(consents))
         if key in (None, "offline", "halext_url"):
             self.refresh_sign_in_state()
 

@@ -358,7 +358,7 @@ class UsageDashboard(QWidget):
         self._fill_charts(snap)
         self._fill_table(snap)
         phrase = range_phrase(snap.range_key)
-        if snap.total == 0:
+        if snap.total == 0 and snap.blocked_total == 0:
             self.chart_stack.setCurrentWidget(self.empty_label)
             self.empty_label.setText(
                 f"<p style='font-size:large'><b>No requests {phrase}.</b></p>"
@@ -373,7 +373,12 @@ class UsageDashboard(QWidget):
         updated = snap.read_at.astimezone().strftime("%H:%M:%S")
         note = f" · {self._busy_note}" if self._busy_note else ""
         self._busy_note = ""
-        self._set_status(f"{snap.total:,} {noun} {phrase} · updated {updated}{note}")
+        blocked = (
+            f" · {snap.blocked_total:,} blocked (not sent, not counted)"
+            if snap.blocked_total
+            else ""
+        )
+        self._set_status(f"{snap.total:,} {noun} {phrase}{blocked} · updated {updated}{note}")
         self.sig_loaded.emit()
 
     def _on_failed(self, gen: int, exc: BaseException) -> None:
@@ -394,6 +399,7 @@ class UsageDashboard(QWidget):
 
     def _fill_filters(self, snap: UsageSnapshot) -> None:
         models = [c.model for c in snap.requests]
+        models += [c.model for c in snap.blocked if c.model not in models]
         routes = set(self._configured_routes()) | set(snap.routes)
         self._refill(self.model_filter, models)
         self._refill(self.route_filter, sorted(routes))
@@ -423,13 +429,29 @@ class UsageDashboard(QWidget):
     def _fill_charts(self, snap: UsageSnapshot) -> None:
         # One order for the three per-model charts (busiest first), so a model sits at the
         # same height in each and the eye can compare across them.
-        order = [c.model for c in snap.requests][:MAX_CHART_MODELS]
-        hidden = max(0, len(snap.requests) - len(order))
+        # Blocked rows are counted apart: a refused request sent nothing, so it is no
+        # request of the model it named. Models with only blocked rows come last.
+        everyone = [c.model for c in snap.requests]
+        everyone += [c.model for c in snap.blocked if c.model not in everyone]
+        order = everyone[:MAX_CHART_MODELS]
+        hidden = max(0, len(everyone) - len(order))
         more = f"{hidden} more model{'s' if hidden != 1 else ''} in the table" if hidden else ""
 
         counts = {c.model: c.requests for c in snap.requests}
-        self.requests_chart.set_data(order, [("Requests", [counts[m] for m in order])])
-        self.requests_chart.set_note(more)
+        series = [("Requests", [counts.get(m, 0) for m in order])]
+        if snap.blocked:
+            blocked = {c.model: c.requests for c in snap.blocked}
+            series.append(("Blocked (not sent)", [blocked.get(m, 0) for m in order]))
+        self.requests_chart.set_data(order, series)
+        notes = [more] if more else []
+        if snap.blocked:
+            n = snap.blocked_total
+            notes.insert(
+                0,
+                f"{n:,} blocked request{'s' if n != 1 else ''} counted apart: refused by "
+                "policy, nothing sent",
+            )
+        self.requests_chart.set_note(" · ".join(notes))
 
         lat = {m.model: m for m in snap.latency}
         lat_order = [m for m in order if m in lat]
@@ -445,10 +467,13 @@ class UsageDashboard(QWidget):
         )
 
         err = {e.model: e for e in snap.errors}
-        self.errors_chart.set_data(order, [("Error rate", [err[m].rate * 100 for m in order])])
+        err_order = [m for m in order if m in err]
+        self.errors_chart.set_data(
+            err_order, [("Error rate", [err[m].rate * 100 for m in err_order])]
+        )
         self.errors_chart.set_note(
-            "Failed ÷ all requests; stopped and blocked ones are not errors"
-            + (f" · {more}" if more else "")
+            "Failed (or halext's placeholder) ÷ requests; stopped ones are not errors, "
+            "blocked ones are not requests" + (f" · {more}" if more else "")
         )
 
         self._fill_tokens(snap)

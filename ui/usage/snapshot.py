@@ -65,11 +65,18 @@ class UsageSnapshot:
     rows: list[UsageRecord]
     routes: list[str] = field(default_factory=list)  # routes of the range's newest rows
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    blocked: list[ModelCount] = field(default_factory=list)  # counted apart from requests
 
     @property
     def total(self) -> int:
-        """Requests in the range, whatever the table filters."""
+        """Requests in the range (blocked ones are not requests), whatever the table
+        filters."""
         return sum(c.requests for c in self.requests)
+
+    @property
+    def blocked_total(self) -> int:
+        """Requests refused by policy in the range: nothing was sent."""
+        return sum(c.requests for c in self.blocked)
 
 
 def read_snapshot(
@@ -104,4 +111,5 @@ def read_snapshot(
         rows=rows,
         routes=routes,
         read_at=now,
+        blocked=usage.blocked_by_model(since),
     )

@@ -150,7 +150,7 @@ class UsageTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and name == "Status":
             status = UsageStatus(row.status)
-            if status is UsageStatus.ERROR:
+            if status in (UsageStatus.ERROR, UsageStatus.PLACEHOLDER):
                 return error_color(self._palette)
             if status is UsageStatus.BLOCKED:
                 return warning_color(self._palette)
