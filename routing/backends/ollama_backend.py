@@ -157,6 +157,8 @@ class OllamaBackend:
             "request": [bind_authorization(self.base_url, authorization)],
             "response": [refuse_redirects],
         }
+        self._hooks = hooks
+        self._trust_env = trust_env
         self._client = ollama.AsyncClient(
             host=self.base_url,
             timeout=self.chat_timeout,
@@ -179,6 +181,20 @@ class OllamaBackend:
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.route_id!r}, {self.base_url!r})"
+
+    def new_http_client(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
+        """A fresh client for this host with the same guards as the backend's own (this
+        host's key only, no proxy for local addresses, every 3xx refused as RedirectRefused,
+        which ``translate_error`` words). For callers that need their own timeouts or event
+        loop, such as model management."""
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            trust_env=self._trust_env,
+            follow_redirects=False,
+            event_hooks=self._hooks,
+            headers={"Accept": "application/json"},
+        )
 
     # ---- Backend protocol ---------------------------------------------------------------------
 

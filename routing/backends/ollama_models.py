@@ -33,11 +33,10 @@ from typing import Any
 import httpx
 
 from halext_desktop.routing.backends.http_errors import one_line
+from halext_desktop.routing.backends.http_guard import RedirectRefused
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.netloc import classify_url
 from halext_desktop.routing.refs import ModelRef
-from halext_desktop.routing.types import Locality
 
 # A pull may be silent for a long time (manifest fetch, verifying a 40 GB blob): the read
 # timeout is the longest gap between two progress lines, not the length of the download.
@@ -451,39 +450,21 @@ class OllamaModels:
         self.route_id = backend.route_id
         self.where = backend.netloc
         self._clock = clock
-        self._trust_env = classify_url(backend.base_url) is Locality.CLOUD
 
     def ref(self, model: str) -> ModelRef:
         return ModelRef("ollama", host_of_ref(self.backend), model)
 
     def _client(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.backend.base_url,
-            timeout=timeout,
-            trust_env=self._trust_env,
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
+        # The backend's guards: its own key only, and every redirect refused.
+        return self.backend.new_http_client(timeout)
 
     def _err(
         self, kind: ErrorKind, message: str, hint: str = "", status: int | None = None
     ) -> RouteError:
         return RouteError(kind, message, hint, status=status, route_id=self.route_id)
 
-    def _redirect(self, resp: httpx.Response, path: str) -> RouteError:
-        location = resp.headers.get("location") or "(no Location header)"
-        return self._err(
-            ErrorKind.BAD_REQUEST,
-            f"Ollama on {self.where} redirected {path} to {location} (HTTP {resp.status_code}); "
-            "redirects are not followed",
-            "Use the address the server redirects to in Settings → Connections, if you trust it",
-            resp.status_code,
-        )
-
     def _status_error(self, resp: httpx.Response, path: str, model: str, op: str) -> RouteError:
         status = resp.status_code
-        if 300 <= status < 400:
-            return self._redirect(resp, path)
         text = _error_text(resp)
         if status == 404 and text == "404 page not found":
             return self._err(
@@ -541,7 +522,7 @@ class OllamaModels:
         try:
             async with self._client(MANAGE_TIMEOUT) as http:
                 resp = await http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RedirectRefused) as exc:
             raise self.backend.translate_error(exc, model=model, op=op) from None
         if resp.status_code != 200:
             raise self._status_error(resp, path, model, op)
@@ -641,7 +622,7 @@ class OllamaModels:
         try:
             async with self._client(MANAGE_TIMEOUT) as http:
                 resp = await http.request("DELETE", "/api/delete", json={"model": name})
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RedirectRefused) as exc:
             raise self.backend.translate_error(exc, model=name, op="delete") from None
         if resp.status_code != 200:
             raise self._status_error(resp, "/api/delete", name, "delete")
@@ -698,7 +679,7 @@ class OllamaModels:
                 f"while pulling '{name}'",
                 _RESUME_HINT,
             ) from None
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError, RedirectRefused) as exc:
             if not started:
                 raise self.backend.translate_error(exc, model=name, op="pull") from None
             raise self._dropped(name, tracker) from None

@@ -451,12 +451,12 @@ class _Handler(RecordingHandler):
             if delay > 0 and self._client_gone(delay):
                 self._mark_gone()
                 raise ClientGone
-            redirect = self.owner._take("_redirects", path)
-            if redirect is not None:
+            once = self.owner._take("_redirects", path)
+            if once is not None:
                 # A reverse proxy in front of Ollama (Ollama itself never redirects).
-                self.owner._update(self.rec, status=redirect.status)
-                self.send_response(redirect.status)
-                self.send_header("Location", redirect.error)
+                self.owner._update(self.rec, status=once.status)
+                self.send_response(once.status)
+                self.send_header("Location", once.error)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
