@@ -363,20 +363,6 @@ class OllamaBackend:
         """A configured host the user added: checking it in the background is expected."""
         return True
 
-    async def pull(self, model: str) -> AsyncGenerator[dict[str, Any], None]:
-        """Download a model; yields Ollama's progress objects (``status``, ``digest``,
-        ``total``, ``completed``). Closing the generator cancels the download request."""
-        stream: AsyncIterator[ollama.ProgressResponse] | None = None
-        try:
-            stream = await self._client.pull(model, stream=True)
-            async for progress in stream:
-                yield progress.model_dump(exclude_none=True)
-        except Exception as exc:
-            raise self._error(exc, model=model, started=True, op="pull") from None
-        finally:
-            if stream is not None:
-                await stream.aclose()  # type: ignore[attr-defined]
-
     async def aclose(self) -> None:
         await self._client.close()
         await self._http.aclose()

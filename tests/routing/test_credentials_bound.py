@@ -16,6 +16,7 @@ from halext_desktop.routing.backends.http_guard import (
     is_plain_http_remote,
 )
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.ollama_models import OllamaModels
 from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.types import ChatMessage, ChatOptions
@@ -44,7 +45,7 @@ async def exercise(backend: OllamaBackend) -> None:
         await backend.show("llama3.2")
         await backend.health()
         await collect(backend.stream_chat("llama3.2", MESSAGES, ChatOptions()))
-        await collect(backend.pull("tinyllama"))
+        await collect(OllamaModels(backend).pull("tinyllama"))
     finally:
         await backend.aclose()
 

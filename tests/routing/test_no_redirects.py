@@ -13,6 +13,7 @@ import pytest
 from halext_desktop.routing.backends.halext import HalextBackend, token_secret_name
 from halext_desktop.routing.backends.http_guard import RedirectRefused
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.ollama_models import OllamaModels
 from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.types import ChatMessage, ChatOptions
@@ -99,7 +100,7 @@ def test_ollama_listing_health_and_pull_refuse_redirects(
                 listing = exc
             health = await backend.health()
             try:
-                await collect(backend.pull("llama3.2"))
+                await collect(OllamaModels(backend).pull("llama3.2"))
             except RouteError as exc:
                 pull = exc
             return listing, health.detail, pull

@@ -462,24 +462,6 @@ def test_task_cancel_mid_stream_closes_the_connection(server: OllamaServer) -> N
 # ---- pull ---------------------------------------------------------------------------------------
 
 
-def test_pull_yields_progress_and_unknown_is_model_not_found(server: OllamaServer) -> None:
-    async def go() -> tuple[list[dict], RouteError]:
-        b = backend_for(server.url)
-        try:
-            progress = await collect(b.pull("tinyllama"))
-            with pytest.raises(RouteError) as missing:
-                await collect(b.pull("no-such-model"))
-            return progress, missing.value
-        finally:
-            await b.aclose()
-
-    progress, missing = run(go())
-    assert progress[0] == {"status": "pulling manifest"} and progress[-1] == {"status": "success"}
-    assert any("completed" in p and "digest" in p for p in progress)
-    assert server.find("tinyllama") is not None
-    assert missing.kind is ErrorKind.MODEL_NOT_FOUND and "file does not exist" in missing.message
-
-
 def test_embedding_models_are_marked_even_without_capabilities_in_tags() -> None:
     from halext_desktop.routing.backends.ollama_backend import OllamaBackend
     from tests.helpers.aio import run as arun
