@@ -22,11 +22,11 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
-import ollama
 import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
+from halext_desktop.routing.backends.ollama_import import ollama
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url, host_of
 from halext_desktop.routing.refs import ModelRef
