@@ -29,6 +29,9 @@ class UsageStatus(StrEnum):
     ERROR = "error"
     CANCELLED = "cancelled"
     BLOCKED = "blocked"
+    # The app stopped (crash, kill, shutdown) before the reply ended; written by storage's
+    # start-up recovery, or when the app shuts down mid-reply.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ configured the way a script would: HALEXT_URL / OLLAMA_HOST / HALEXT_USERNAME / 
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -251,20 +250,40 @@ def test_ctrl_c_before_any_reply_is_one_line_and_130(env, ollama_server: OllamaS
     assert "Traceback" not in err and "halext-desktop: interrupted" in err
 
 
-def test_locked_database_is_one_clear_line(env, capsys, monkeypatch, ollama_server) -> None:
+def test_a_database_locked_by_another_program_delays_the_rows_never_the_reply(
+    env, capsys, ollama_server
+) -> None:
+    """Another program holds the write lock for the whole command: the reply still streams
+    at once, and the message, the reply and the usage row are kept in the spool file (one
+    line says so) and written at the next start — none is dropped."""
     assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "first")[0] == 0
-    monkeypatch.setattr(
-        "halext_desktop.app.core.Database", functools.partial(Database, busy_timeout_ms=200)
-    )
     holder = sqlite3.connect(db_path(), isolation_level=None)
     try:
-        holder.execute("BEGIN EXCLUSIVE")
-        code, _, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "second")
+        holder.execute("BEGIN IMMEDIATE")  # another program's write transaction
+        code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "second")
     finally:
         holder.close()
-    assert code == 1
-    assert "is locked by another program" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    expected = ollama_server.expected_reply("qwen2.5:7b", [{"role": "user", "content": "second"}])
+    assert code == 0 and out == expected + "\n"
+    lines = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert len(lines) == 1, err
+    assert "locked by another program" in lines[0] and "spool" in lines[0]
+    assert "Traceback" not in err and "waited" not in err
+    spooled = list((db_path().parent / "spool").glob("*.json"))
+    assert len(spooled) == 1 and spooled[0].stat().st_mode & 0o777 == 0o600
+    with Database() as db:  # nothing of the second turn is in the file yet
+        assert len(ConversationStore(db).list()) == 1
+    # The next command that opens the database writes them.
+    assert run(capsys, "usage", "--json")[0] == 0
+    assert list((db_path().parent / "spool").glob("*.json")) == []
+    with Database() as db:
+        store = ConversationStore(db)
+        second = next(c for c in store.list() if c.title == "second")
+        user, reply = store.messages(second.id)
+        assert (user.content, reply.content, reply.status) == ("second", expected, "ok")
+        rows = UsageLog(db).recent(10)
+        assert len(rows) == 2 and {r.status.value for r in rows} == {"ok"}
+        assert rows[0].conversation_id == second.id
 
 
 def test_no_keyring_says_how_to_sign_in_and_env_credentials_work(
@@ -345,7 +364,12 @@ def test_what_a_desktop_passes_opens_the_window_with_the_files(
     import halext_desktop.app.gui as gui
 
     opened: list[list[str]] = []
-    monkeypatch.setattr(gui, "main", lambda *, files: opened.append(files) or 0)
+
+    def fake_main(*, files: list[str]) -> int:
+        opened.append(files)
+        return 0
+
+    monkeypatch.setattr(gui, "main", fake_main)
     notes = tmp_path / "my notes.txt"
     notes.write_text("hello")
     url = notes.as_uri()
