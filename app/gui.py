@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 
 from halext_desktop.app.core import Core
 from halext_desktop.app.loop_thread import LoopThread
@@ -27,33 +28,31 @@ def build_window(core: Core, loop_thread: LoopThread) -> object:
     return window
 
 
-def _quit_on_signals(app: object) -> object | None:
+def _quit_on_signals(app: object) -> Callable[[], None]:
     """SIGTERM and SIGHUP (a session ending, ``kill``) close the window the orderly way, so
     a reply in flight is saved as ``interrupted`` first. Python runs signal handlers only
     between bytecodes, which Qt's C++ event loop never gives it, so the signal is written
-    to a socket that a QSocketNotifier watches (``signal.set_wakeup_fd``)."""
+    to a socket that a QSocketNotifier watches (``signal.set_wakeup_fd``). Returns the
+    function that puts everything back."""
     import signal
     import socket
 
     from PySide6.QtCore import QSocketNotifier
 
     wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
-    if not wanted:
-        return None
     try:
         reader, writer = socket.socketpair()
         reader.setblocking(False)
         writer.setblocking(False)
-        signal.set_wakeup_fd(writer.fileno())
+        old_fd = signal.set_wakeup_fd(writer.fileno())
     except (OSError, ValueError):  # not the main thread, or no socketpair here
-        return None
+        return lambda: None
     received: list[int] = []
 
     def handler(signum: int, _frame: object) -> None:
         received.append(signum)
 
-    for signum in wanted:
-        signal.signal(signum, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in wanted}
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
 
     def wake() -> None:
@@ -64,7 +63,16 @@ def _quit_on_signals(app: object) -> object | None:
             app.quit()  # type: ignore[attr-defined]
 
     notifier.activated.connect(wake)
-    return (notifier, reader, writer)
+
+    def restore() -> None:
+        notifier.setEnabled(False)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        signal.set_wakeup_fd(old_fd)
+        reader.close()
+        writer.close()
+
+    return restore
 
 
 def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> int:
@@ -106,12 +114,13 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
         window.open_files(files)  # type: ignore[attr-defined]
     if not core.secrets.persistent and core.secrets.note:
         window.statusBar().showMessage(core.secrets.note, 15000)  # type: ignore[attr-defined]
-    keep = _quit_on_signals(app)
+    restore_signals = _quit_on_signals(app)
     try:
         return app.exec()
     finally:
-        del keep
         shutdown(core, loop_thread)
+        restore_signals()
+        threads.allow_current_thread()
 
 
 def shutdown(core: Core, loop_thread: LoopThread) -> None:

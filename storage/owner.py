@@ -114,6 +114,7 @@ class CloseReport:
     spool_path: Path | None
     lost: int
     state: DbState
+    what: str = ""  # what the spooled changes are, in words ("1 message and 1 usage row")
 
 
 class WriteSpooled(DatabaseError):
@@ -708,9 +709,10 @@ class DbOwner:
             if time.monotonic() + max(pause, 0) > deadline:
                 break
             time.sleep(max(pause, 0.0))
-        spooled, lost, path = 0, 0, None
+        spooled, lost, path, what = 0, 0, None, ""
         if self._writes:
             self._journal_dirty = True
+            what = describe_ops(e.op for e in self._writes if e.op.spoolable and e.source is None)
             spooled = self._write_journal()
             path = self._journal_path() if spooled else None
             from_files = [e for e in self._writes if e.source is not None]
@@ -742,7 +744,33 @@ class DbOwner:
                 break
             for f in _futures_of(job):
                 _fail(f, DatabaseError("the database is closed"))
-        fut.set_result(CloseReport(self._late, spooled, path, max(lost, 0), last))
+        fut.set_result(CloseReport(self._late, spooled, path, max(lost, 0), last, what))
+
+
+_NOUNS = {
+    "new_conversation": ("conversation", "conversations"),
+    "new_message": ("message", "messages"),
+    "new_usage": ("usage row", "usage rows"),
+}
+
+
+def describe_ops(ops: Iterable[Op]) -> str:
+    """What waiting changes are, for a sentence: "1 conversation, 2 messages and 1 usage
+    row" (edits of those rows are part of them; other edits are "changes")."""
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    parts = []
+    for kind, (one, many) in _NOUNS.items():
+        n = counts.pop(kind, 0)
+        if n:
+            parts.append(f"{n} {one if n == 1 else many}")
+    other = sum(counts.values())
+    if other and not parts:
+        parts.append(f"{other} change{'s' if other != 1 else ''}")
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if parts else ""
 
 
 def _futures_of(job: Any) -> Iterable[Future[Any]]:

@@ -7,8 +7,10 @@ database, rows whose writing session is gone (``storage.session``) become ``inte
 their text kept, and the request gets its usage row (status ``interrupted``) if it has
 none — one row per request, whatever happened.
 
-Each reply is recovered by its own change in the owner's queue, which looks again inside
-the write transaction, so two processes starting together never recover a reply twice.
+Recovery is one change in the owner's queue, queued after the spool files read back at
+start-up: it looks inside the write transaction, after those changes are applied, so a
+reply that was only in a spool file is recovered at the same start, and two processes
+starting together never recover a reply twice.
 """
 
 from __future__ import annotations
@@ -117,3 +119,14 @@ def recover_reply(
         )
     log.info("reply %d was left mid-way by a session that is gone: now interrupted", message_id)
     return True
+
+
+def recover_all(
+    conversations: ConversationStore, usage: UsageLog, alive: Callable[[str | None], bool]
+) -> list[int]:
+    """Recover every reply left in flight by a session that is gone; returns their ids."""
+    done = []
+    for message_id, writer in live_replies(conversations.db):
+        if not alive(writer) and recover_reply(conversations, usage, message_id, alive):
+            done.append(message_id)
+    return done

@@ -45,12 +45,17 @@ T = TypeVar("T")
 
 @dataclass
 class OpenReport:
-    """What opening found: replies recovered from a crash, spooled changes read back, spool
-    files that could not be used (set aside as ``*.bad``)."""
+    """What opening found: spooled changes read back, spool files that could not be used
+    (set aside as ``*.bad``), and the recovery of replies a crash left mid-way (a future:
+    it runs with the first batch written, after the spooled changes)."""
 
-    recovered: list[int] = field(default_factory=list)
     replayed: int = 0
     bad_spools: list[Path] = field(default_factory=list)
+    recovering: Future[list[int]] | None = None
+
+    def recovered(self, timeout: float | None = 30) -> list[int]:
+        """The replies marked interrupted at this start (waits for the database)."""
+        return self.recovering.result(timeout) if self.recovering is not None else []
 
 
 class Usage:
@@ -227,15 +232,15 @@ class Storage:
             report.replayed += len(found.ops)
             log.info("queued %d change(s) kept in %s", len(found.ops), path)
         conversations, usage = self.owner.conversations, self.owner.usage
-        for message_id, writer in recovery.live_replies(self.db):
-            if alive(writer):
-                continue
+        # Queued after the spool files: a reply that was only in one is recovered too.
+        if any(not alive(writer) for _, writer in recovery.live_replies(self.db)) or (
+            report.replayed
+        ):
 
-            def recover(_ctx: ApplyContext, mid: int) -> bool:
-                return recovery.recover_reply(conversations, usage, mid, alive)
+            def recover(_ctx: ApplyContext) -> list[int]:
+                return recovery.recover_all(conversations, usage, alive)
 
-            self.owner.queue_from_owner(Call(recover, (message_id,)))
-            report.recovered.append(message_id)
+            report.recovering = self.owner.queue_from_owner(Call(recover))
         if self._retention_days:
             days = self._retention_days
 
@@ -312,10 +317,11 @@ def close_message(report: CloseReport, db_path: Path) -> str | None:
     written."""
     if report.spooled:
         why = report.state.detail or f"The database {db_path} refused the changes"
+        what = report.what or f"{report.spooled} changes"
+        verb = "is" if report.spooled == 1 else "are"
         return (
-            f"{_first_sentence(why)}: {report.spooled} change(s) (messages, replies, usage "
-            f"rows) are kept in {report.spool_path} and will be saved the next time Halext "
-            "Desktop opens the database."
+            f"{_first_sentence(why)}, so {what} {verb} kept in {report.spool_path} and will be "
+            "saved the next time Halext Desktop opens the database."
         )
     if report.lost:
         return (

@@ -162,6 +162,15 @@ class Turns:
         them (``finished`` is set once each one's final state is queued)."""
         return self._replies.interrupt_all()
 
+    def interrupt(self, cancel: Any) -> bool:
+        """Stop the reply in flight that ``cancel`` belongs to as ``interrupted`` (its window
+        is closing); False when there is none."""
+        for reply in self._replies.all():
+            if reply.cancel is cancel:
+                reply.stop(STOP_INTERRUPTED)
+                return True
+        return False
+
     def _max_bytes(self) -> int:
         return self._limit() if callable(self._limit) else self._limit
 

@@ -306,6 +306,12 @@ class ChatController(QObject):
         if self._cancel is not None:
             self._cancel.cancel()
 
+    def interrupt(self) -> None:
+        """The window is closing mid-reply: stop it and keep the partial text, marked
+        interrupted (the user did not press Stop; the app went away)."""
+        if self._cancel is not None and not self._svc.turns.interrupt(self._cancel):
+            self._cancel.cancel()
+
     # ---- stream plumbing --------------------------------------------------------------
 
     def _start(

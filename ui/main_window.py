@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
         qs.setValue("main/conversation", self._svc.conversations.resolve(cid) if cid else "")
         self.repair.stop_watching()
         if self.controller.streaming:
-            self.controller.stop()
+            self.controller.interrupt()
         self._health_timer.stop()
         super().closeEvent(event)
 

@@ -362,7 +362,7 @@ def test_a_reply_of_a_session_still_running_is_left_alone(tmp_path: Path) -> Non
     try:
         _, mid = _crashed_reply(path, running.id, "still coming")
         st = Storage(Database(path))
-        assert st.wait_open().recovered == []
+        assert st.wait_open().recovered() == []
         st.close()
         assert _read(path).get_message(mid).status == "streaming"  # type: ignore[union-attr]
     finally:
