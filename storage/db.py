@@ -52,7 +52,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 KEEP_BACKUPS = 5
 # How long one write attempt waits for another process's lock. Short on purpose: the owner
 # thread retries a refused write later and serves reads in between (storage.owner).
-BUSY_TIMEOUT_MS = 250
+BUSY_TIMEOUT_MS = 100
 # How long opening waits for another process that is creating or upgrading the schema.
 OPEN_WAIT_S = 15.0
 # A daily copy is made when the newest good one is older than this (the window does it).

@@ -493,19 +493,19 @@ class DbOwner:
                         skip_batches.add(marker)
                 if self._journal_batch is not None:
                     markers.add(self._journal_batch)
-                for entry in batch:
+                i = 0
+                while i < len(batch):
+                    entry = batch[i]
                     if entry.batch in skip_batches:
                         outcomes.append((entry, None, None))
+                        i += 1
                         continue
-                    try:
-                        with self.db.write():  # a savepoint: a bad change fails alone
-                            result = entry.op.apply(ctx)
-                    except Exception as exc:
-                        if classify(exc) is not Problem.OTHER:
-                            raise  # locked, full, damaged: the whole batch waits or stops
-                        outcomes.append((entry, None, exc))
-                    else:
-                        outcomes.append((entry, result, None))
+                    run = self._usage_run(batch, i, skip_batches)
+                    if len(run) > 1 and self._apply_usage_run(run, ctx, outcomes):
+                        i += len(run)
+                        continue
+                    outcomes.append(self._apply_one(entry, ctx))
+                    i += 1
                 now = datetime.now(UTC)
                 for marker in markers - skip_batches:
                     conn.exec_driver_sql(
@@ -552,6 +552,56 @@ class DbOwner:
             self._set_state(OK, detail=f"Everything waiting was saved{waited}.")
         elif self._state.kind != OK:
             self._set_state(OK)
+
+    def _apply_one(
+        self, entry: _Entry, ctx: ApplyContext
+    ) -> tuple[_Entry, Any, BaseException | None]:
+        try:
+            with self.db.write():  # a savepoint: a bad change fails alone
+                result = entry.op.apply(ctx)
+        except Exception as exc:
+            if classify(exc) is not Problem.OTHER:
+                raise  # locked, full, damaged: the whole batch waits or stops
+            return entry, None, exc
+        return entry, result, None
+
+    @staticmethod
+    def _usage_run(batch: list[_Entry], start: int, skip: set[str]) -> list[_Entry]:
+        run = []
+        for entry in batch[start:]:
+            if not isinstance(entry.op, NewUsage) or entry.batch in skip:
+                break
+            run.append(entry)
+        return run
+
+    def _apply_usage_run(
+        self,
+        run: list[_Entry],
+        ctx: ApplyContext,
+        outcomes: list[tuple[_Entry, Any, BaseException | None]],
+    ) -> bool:
+        """Usage rows in a row: one prepared executemany in one savepoint. False (nothing
+        written) when one of them is bad: they are then written one by one."""
+        pairs = []
+        for entry in run:
+            op = entry.op
+            assert isinstance(op, NewUsage)
+            rec = op.record
+            cid = ctx.real_or_none(rec.conversation_id)
+            if cid != rec.conversation_id:
+                import dataclasses
+
+                rec = dataclasses.replace(rec, conversation_id=cid)
+            pairs.append((rec, ctx.real_or_none(op.message_id)))
+        try:
+            with self.db.write():
+                ids = ctx.usage.insert_many(pairs)
+        except Exception as exc:
+            if classify(exc) is not Problem.OTHER:
+                raise
+            return False
+        outcomes.extend((entry, new_id, None) for entry, new_id in zip(run, ids, strict=True))
+        return True
 
     def _refused(self, exc: BaseException) -> None:
         problem = classify(exc)

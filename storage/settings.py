@@ -79,6 +79,18 @@ def _shown(text: str, parts: urllib.parse.SplitResult | None = None) -> str:
     return repr(_USERINFO.sub(r"\1***@", text, count=1))
 
 
+def _why(exc: ValueError) -> str:
+    """urllib's complaint in the user's terms."""
+    text = str(exc)
+    if "Port out of range" in text:
+        return "its port is out of range: use 1 to 65535"
+    if "could not be cast" in text or "Port could not" in text:
+        return "its port is not a number"
+    if "IPv6" in text:
+        return "a broken IPv6 address: it goes in brackets, e.g. http://[::1]:11434"
+    return text
+
+
 def check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
     """A base URL for a server, checked at the door: http(s), a host, a port 1..65535 if
     any, nothing else in the way (no spaces or control characters, no ``user:pass@``, no
@@ -111,8 +123,7 @@ def check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
         host = parts.hostname
     except ValueError as exc:
         raise SettingsError(
-            f"{key}: {_shown(text)} is not a valid URL ({exc}); {_URL_EXAMPLES}, and an IPv6 "
-            "address goes in brackets: http://[::1]:11434"
+            f"{key}: {_shown(text)} is not a valid URL ({_why(exc)}); {_URL_EXAMPLES}"
         ) from None
     if parts.username is not None or parts.password is not None:
         raise SettingsError(
@@ -409,8 +420,7 @@ def parse_ollama_host(text: str) -> str:
         host = split.hostname or "127.0.0.1"
     except ValueError as exc:
         raise SettingsError(
-            f"{key}={text!r} is not host, host:port or a URL ({exc}); e.g. 127.0.0.1:11434, "
-            "or [::1]:11434 for IPv6"
+            f"{key}={text!r} is not host, host:port or a URL ({_why(exc)}); e.g. 127.0.0.1:11434"
         ) from None
     if split.username is not None or split.password is not None:
         raise SettingsError(f"{key}: a user name or password does not belong in OLLAMA_HOST")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -32,6 +33,11 @@ from halext_desktop.storage.models import UsageLog as UsageLogModel
 log = logging.getLogger(__name__)
 
 _t = cast(Table, UsageLogModel.__table__)
+
+# Prepared once (compiled statements are cached by SQLAlchemy): a usage row must cost a reply
+# as little as possible.
+_INSERT = insert(_t)
+_INSERT_RETURNING = insert(_t).returning(_t.c.id, sort_by_parameter_order=True)
 
 SINCE_CHOICES = ("24h", "7d", "30d", "all")
 _SINCE_RE = re.compile(r"^(\d{1,5})([hd])$")
@@ -179,12 +185,21 @@ class UsageLog:
     def insert(self, row: UsageRecord, *, message_id: int | None = None) -> int:
         """Write one row (in the caller's transaction when there is one); returns its id.
         ``message_id``: the chat reply the request produced."""
+        return self.insert_many([(row, message_id)])[0]
+
+    def insert_many(self, rows: Sequence[tuple[UsageRecord, int | None]]) -> list[int]:
+        """Write ``(row, message_id)`` pairs with one prepared INSERT (executemany, ids
+        returned in order); returns their ids."""
+        if not rows:
+            return []
+        params = [self._values(row, mid) for row, mid in rows]
         with self._db.write() as conn:
-            key = conn.execute(
-                insert(_t).values(**self._values(row, message_id))
-            ).inserted_primary_key
-        assert key is not None
-        return int(key[0])
+            if len(params) == 1:
+                key = conn.execute(_INSERT, params[0]).inserted_primary_key
+                assert key is not None
+                return [int(key[0])]
+            result = conn.execute(_INSERT_RETURNING, params)
+            return [int(r[0]) for r in result]
 
     def record(self, row: UsageRecord) -> None:
         """Write ``row`` now and set ``row.id`` (a ``UsageSink`` for code that already runs on

@@ -400,7 +400,7 @@ def test_config_reset_of_one_key_resets_that_key_only(capsys) -> None:
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("http://[::1/api", "Invalid IPv6 URL"),
+        ("http://[::1/api", "broken IPv6 address"),
         ("http://127.0.0.1:0/api", "port 0"),
         ("http://dev:hunter2@org.halext.org/api", "user name or password"),
         ("http://exa mple.org/api", "contains a space"),

@@ -52,3 +52,12 @@ def on_owner(app: Any) -> OnOwner:
         return OnOwner(app)
     storage = getattr(app, "storage", app)
     return OnOwner(storage.owner)
+
+
+def on_plain_thread(fn: Callable[[], T], timeout: float = 30) -> T:
+    """Run ``fn`` on a thread of its own and wait: test set-up that opens a database
+    directly, from a test whose own thread is the GUI thread."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result(timeout)
