@@ -77,6 +77,13 @@ class DatabaseStateLabel(QLabel):
         self.setToolTip(state.detail)
         self.setVisible(bool(text))
 
+    def show_note(self, text: str) -> None:
+        """A passing note (something was recovered or saved), hidden after a while."""
+        self.setText(f"✓ {text}")
+        self.setToolTip(text)
+        self.show()
+        self._hide_timer.start(SAVED_NOTE_MS)
+
     def _clear(self) -> None:
         self.setText("")
         self.hide()
@@ -121,6 +128,8 @@ class DatabaseRepair(QObject):
         self._remove = storage.owner.add_listener(bridge.relay(self._on_state, owner=self))
         label.sig_clicked.connect(self._label_clicked)
         self._on_state(storage.state)
+        # Once open: say what an earlier session left behind and what became of it.
+        bridge.call(storage.opened, self._opened, lambda _exc: None, owner=self)
 
     def stop_watching(self) -> None:
         self._remove()
@@ -136,6 +145,30 @@ class DatabaseRepair(QObject):
             self.offer(state.error)
         elif state.kind == UNAVAILABLE and state.error is not None:
             log.warning("database unavailable: %s", state.error)
+
+    def _opened(self, report: Any) -> None:
+        replayed = int(getattr(report, "replayed", 0) or 0)
+        recovering = getattr(report, "recovering", None)
+        if recovering is None:
+            return
+
+        def done(ids: list[int]) -> None:
+            parts = []
+            if replayed:
+                parts.append(
+                    f"{replayed} change{'s' if replayed != 1 else ''} kept from an earlier "
+                    "session saved"
+                )
+            if ids:
+                n = len(ids)
+                parts.append(
+                    f"{n} repl{'ies' if n != 1 else 'y'} cut short by an earlier crash kept "
+                    "(marked interrupted)"
+                )
+            if parts:
+                self._label.show_note("; ".join(parts))
+
+        self._bridge.call(recovering, done, lambda _exc: None, owner=self)
 
     def _label_clicked(self) -> None:
         if self._storage.state.kind == DAMAGED:

@@ -4,8 +4,8 @@ signal or kill the window mid-reply (``python -m tests.helpers.window_child PROM
 Everything is the app's own start-up (``app.gui.main``: the settings and database of
 ``HALEXT_DESKTOP_HOME``, the loop thread, the owner thread, the signal handling); the only
 addition is a timer that types PROMPT and presses Send once a model is selected. It prints
-``sent`` when it did, and the window's banner text whenever it changes (``banner: ...``),
-so the parent can follow along.
+``sent`` when it did, and every banner the window shows (``banner: ...``), so the parent
+can follow along.
 """
 
 from __future__ import annotations
@@ -34,17 +34,15 @@ def main() -> int:
             else:
                 QTimer.singleShot(50, try_send)
 
-        def report_banner() -> None:
-            banner = window.chat_view.banner
-            text = banner.text if banner.isVisible() else ""
-            if text != getattr(report_banner, "last", None):
-                report_banner.last = text  # type: ignore[attr-defined]
-                if text:
-                    print(f"banner: {text}", flush=True)
-            QTimer.singleShot(100, report_banner)
+        show_banner = window.chat_view.show_banner
+
+        def reported(kind: str, text: str, *args: Any, **kwargs: Any) -> None:
+            print(f"banner: {text}", flush=True)  # at once: a send clears banners
+            show_banner(kind, text, *args, **kwargs)
+
+        window.chat_view.show_banner = reported
 
         QTimer.singleShot(50, try_send)
-        QTimer.singleShot(100, report_banner)
         return window
 
     gui.build_window = build  # type: ignore[assignment]

@@ -183,3 +183,23 @@ def test_a_bad_ollama_host_opens_the_window_with_a_banner(
         _, err = p.communicate(timeout=30)
     assert "OLLAMA_HOST='127.0.0.1:99999'" in banner and "ignored" in banner, err
     assert "Traceback" not in err
+
+
+def test_what_an_earlier_crash_left_is_said_once_at_start(
+    qtbot: QtBot, open_window: Callable[..., MainWindow]
+) -> None:
+    from halext_desktop.storage.conversations import ConversationStore
+
+    def crashed_reply() -> None:
+        with Database() as db:
+            store = ConversationStore(db)
+            conv = store.create("Crashed")
+            store.add_message(conv.id, "user", "go on")
+            store.add_message(conv.id, "assistant", "half", status="streaming", writer="1-dead")
+
+    on_plain_thread(crashed_reply)
+    window = open_window()
+    qtbot.waitUntil(
+        lambda: "cut short by an earlier crash" in window.database_state.text(), timeout=WAIT
+    )
+    assert window.database_state.text().startswith("✓ 1 reply cut short")
