@@ -31,6 +31,7 @@ class ActiveReply:
     message_id: int
     cancel: Any
     stop_reason: str | None = None
+    final_queued: bool = False  # its final state is queued for the database
     finished: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, reason: str) -> None:

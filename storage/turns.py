@@ -301,8 +301,43 @@ class Turns:
             if conv_done and not conversation_future.exception():
                 conversation = conversation_future.result()
         aid = assistant.id
-        yield TurnBegun(user, assistant, conversation)
+        parts: list[str] = []
+        try:
+            yield TurnBegun(user, assistant, conversation)
+            async for out in self._stream(
+                cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
+                reply, assistant, parts,
+            ):  # fmt: skip
+                yield out
+        finally:
+            if not reply.final_queued:
+                # Closed before the router's terminal event (the consumer went away, the
+                # loop is shutting down): keep what arrived, and never leave it "pending".
+                sent = bool(parts) or reply.stop_reason == STOP_INTERRUPTED
+                chats.update_message(
+                    aid,
+                    content="".join(parts),
+                    status="interrupted" if sent else "stopped",
+                    clear_writer=True,
+                )
+            self._replies.end(reply)
 
+    async def _stream(
+        self,
+        cid: int,
+        user: MessageRow,
+        history: list[ChatMessage],
+        ref: ModelRef,
+        cancel: CancelToken,
+        endpoint_name: str,
+        options: ChatOptions | None,
+        use_fallbacks: bool,
+        reply: Any,
+        assistant: MessageRow,
+        parts: list[str],
+    ) -> AsyncIterator[TurnEvent]:
+        chats = self._chats
+        aid = assistant.id
         request = ChatRequest(
             ref=ref,
             messages=(*history, ChatMessage("user", user.content)),
@@ -311,7 +346,6 @@ class Turns:
             options=options or ChatOptions(),
             use_fallbacks=use_fallbacks,
         )
-        parts: list[str] = []
         size = 0
         limit = self._max_bytes()
         truncated = False
@@ -367,7 +401,6 @@ class Turns:
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await saver
-            self._replies.end(reply)
 
     async def _finish(
         self,
@@ -400,6 +433,7 @@ class Turns:
             # first), the reply is the part up to the limit, and says so.
             status, error = "error", too_large_message(limit)
         meta = _meta_for(event, started)
+        reply.final_queued = True
         final = chats.update_message(
             assistant.id,
             content=text,

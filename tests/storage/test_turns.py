@@ -276,3 +276,31 @@ def test_stop_keeps_the_reply_as_stopped_not_interrupted(storage: Storage) -> No
     assert isinstance(saved, TurnSaved) and saved.assistant.status == "stopped"
     assert on_owner(storage).flush()
     assert on_owner(storage).usage.recent(1)[0].status is UsageStatus.CANCELLED
+
+
+def test_a_turn_closed_by_its_consumer_never_leaves_a_reply_pending(storage: Storage) -> None:
+    """The window's loop shutting down, or a consumer that stops listening: the reply is
+    never left pending for a crash recovery to find; what arrived is kept."""
+    turns = make_turns(storage, StallingBackend(["kept ", "never"], stall_after=1))
+
+    async def close_after(kind: type) -> Any:
+        stream = turns.send(None, f"closed after {kind.__name__}", REF)
+        async for event in stream:
+            if isinstance(event, kind):
+                await stream.aclose()  # type: ignore[attr-defined]
+                return event
+        raise AssertionError("never saw the event")
+
+    begun = asyncio.run(close_after(TurnBegun))
+    asyncio.run(close_after(Delta))
+    assert on_owner(storage).flush()
+    rows = {m.content: m for m in _all_messages(storage) if m.role == "assistant"}
+    assert set(rows) == {"", "kept "}
+    assert rows[""].status == "stopped" and rows["kept "].status == "interrupted"
+    assert storage.replies.all() == []
+    assert isinstance(begun, TurnBegun)
+
+
+def _all_messages(storage: Storage) -> list[Any]:
+    store = on_owner(storage).conversations
+    return [m for c in store.list() for m in store.messages(c.id)]
