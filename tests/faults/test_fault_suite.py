@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from halext_desktop.storage.db import Database
 from halext_desktop.storage.paths import db_path
 from halext_desktop.storage.settings import Settings
 from halext_desktop.storage.usage import UsageLog
+from tests.helpers.storage import LockHolder
 from tests.servers.blackhole import Blackhole
 from tests.servers.halext_server import NGINX_502, HalextServer
 from tests.servers.ollama_server import OllamaServer
@@ -644,21 +644,11 @@ def test_the_window_streams_through_a_lock_and_says_when_all_is_saved(
 ) -> None:
     ollama_server.set_token_delay(0.1)
     path = window._svc.storage.db.path
-    lock = threading.Event()
-    release = threading.Event()
-
-    def holder() -> None:
-        with write_lock(path):
-            lock.set()
-            release.wait(30)
-
-    t = threading.Thread(target=holder)
     with qtbot.waitSignal(window.controller.sig_streaming, timeout=10_000):
         window.composer.set_text("through the lock")
         window._on_send("through the lock")
     qtbot.waitUntil(lambda: window.chat_view.is_streaming(), timeout=10_000)
-    t.start()
-    assert lock.wait(10)
+    holder = LockHolder(path)  # another process takes the write lock mid-reply
     qtbot.waitUntil(lambda: not window.controller.streaming, timeout=20_000)
     # The reply came in full; the database note says changes wait and nothing is lost.
     reply = window.chat_view.model.item(window.chat_view.model.rowCount() - 1)
@@ -667,8 +657,7 @@ def test_the_window_streams_through_a_lock_and_says_when_all_is_saved(
         lambda: "locked by another program" in window.database_state.text(), timeout=10_000
     )
     assert "nothing is lost" in window.database_state.text()
-    release.set()
-    t.join(10)
+    holder.release()
     qtbot.waitUntil(
         lambda: "Everything waiting was saved" in window.database_state.text(), timeout=20_000
     )

@@ -5,7 +5,7 @@
 1. ``nothing-lost-interrupted-reply.png``: the real window (a child process) is killed with
    SIGKILL mid-reply; the window started again shows the reply interrupted, text kept,
    with Retry.
-2. ``nothing-lost-database-locked.png``: another program holds the database's write lock
+2. ``nothing-lost-database-locked.png``: another process takes the database's write lock
    while a reply streams; the reply comes in full and the status bar says changes wait.
 3. ``nothing-lost-saved-after-lock.png``: the lock goes; the status bar says all was saved.
 4. ``nothing-lost-damaged-dialog.png``: a corrupt page in the middle of the file; the
@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +92,7 @@ def main(outdir: str) -> int:
 
     from halext_desktop.storage import threads
     from halext_desktop.ui.theme import apply_theme
-    from tests.helpers.storage import on_owner
+    from tests.helpers.storage import LockHolder, on_owner
     from tests.servers.ollama_server import OllamaServer
 
     QCoreApplication.setOrganizationName("halext-screenshots")
@@ -136,31 +135,16 @@ def main(outdir: str) -> int:
         window, core, lt = _open(app)
         path = core.db.path
         ollama.set_token_delay(0.05)
-        release = threading.Event()
-        held = threading.Event()
-
-        def holder() -> None:
-            import sqlite3
-
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-            conn.execute("BEGIN IMMEDIATE")
-            held.set()
-            release.wait(60)
-            conn.close()
-
         window.composer.set_text("What should I do first on Monday?")
         window._on_send(window.composer.text())
         window.composer.set_text("")
         _wait(app, lambda: window.chat_view.is_streaming())
-        t = threading.Thread(target=holder)
-        t.start()
-        assert held.wait(10)
+        holder = LockHolder(path)  # another process takes the write lock mid-reply
         _wait(app, lambda: not window.controller.streaming, 30)
         _wait(app, lambda: "locked by another program" in window.database_state.text(), 10)
         _settle(app, 0.5)
         window.grab().save(str(out / "nothing-lost-database-locked.png"))
-        release.set()
-        t.join(10)
+        holder.release()
         _wait(app, lambda: "Everything waiting was saved" in window.database_state.text(), 20)
         _settle(app, 0.4)
         window.grab().save(str(out / "nothing-lost-saved-after-lock.png"))

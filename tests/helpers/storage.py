@@ -61,3 +61,45 @@ def on_plain_thread(fn: Callable[[], T], timeout: float = 30) -> T:
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(fn).result(timeout)
+
+
+_HOLD = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.close()
+"""
+
+
+class LockHolder:
+    """Another process holding the database's write lock (``BEGIN IMMEDIATE``) until
+    ``release``: what a second app, a backup tool or an ``sqlite3`` shell does."""
+
+    def __init__(self, path: Any) -> None:
+        import subprocess
+        import sys
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLD, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        assert line.strip() == "locked", f"the lock holder did not start: {line!r}"
+
+    def release(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write("\n")
+            self._proc.stdin.flush()
+            self._proc.communicate(timeout=30)
+
+    def __enter__(self) -> LockHolder:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
