@@ -116,3 +116,15 @@ def session_alive(run_dir: Path, session_id: str | None) -> bool:
         finally:
             _unlock(fh)
     return False
+
+
+def sweep(run_dir: Path, own: str | None = None) -> int:
+    """Remove the lock files of sessions that are gone (kill -9 leaves them behind);
+    returns how many."""
+    if not run_dir.is_dir():
+        return 0
+    removed = 0
+    for path in run_dir.glob("*.lock"):
+        if path.stem != own and not session_alive(run_dir, path.stem):
+            removed += 1
+    return removed

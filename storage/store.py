@@ -29,6 +29,7 @@ from halext_desktop.storage.ops import ApplyContext, Call, NewUsage, new_pid
 from halext_desktop.storage.owner import CloseReport, DbOwner, DbState
 from halext_desktop.storage.replies import STOP_INTERRUPTED, STOP_TOO_LARGE, ActiveReplies
 from halext_desktop.storage.session import Session
+from halext_desktop.storage.session import sweep as session_sweep
 from halext_desktop.storage.usage import (
     ModelCount,
     ModelErrorRate,
@@ -209,6 +210,8 @@ class Storage:
         report = self._after_open()
         if self._background_checks:
             self.integrity = self.owner.when_idle(self._check_and_back_up)
+        # Lock files kill -9 left behind (after recovery had its look at them).
+        self.owner.when_idle(lambda: session_sweep(self.run_dir, self.session.id))
         return report
 
     def _after_open(self) -> OpenReport:

@@ -355,6 +355,21 @@ def test_a_reply_left_streaming_by_a_dead_session_is_recovered_with_one_usage_ro
         db.close()
 
 
+def test_lock_files_of_sessions_that_are_gone_are_swept_away(tmp_path: Path) -> None:
+    from halext_desktop.storage.session import sweep
+
+    run = tmp_path / "run"
+    running = Session(run)
+    gone = Session(run)
+    (run / f"{gone.id}.lock").touch()
+    gone._fh.close()  # type: ignore[union-attr]  # like kill -9: lock dropped, file left
+    try:
+        assert sweep(run, own=None) == 1
+        assert sorted(p.name for p in run.iterdir()) == [f"{running.id}.lock"]
+    finally:
+        running.close()
+
+
 def test_a_reply_of_a_session_still_running_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "data" / "halext.db"
     Database(path).open().close()
