@@ -91,8 +91,6 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     app.setOrganizationName("halext")
     app.setDesktopFileName("halext-desktop")
     app.setWindowIcon(app_icon())
-    # From here on SQLite never runs on this thread: the database has its own.
-    threads.forbid_current_thread("the GUI thread")
 
     try:
         # Opens the database on its owner thread: the window shows meanwhile, and a damaged
@@ -104,6 +102,8 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
         QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
         return 1
     apply_theme(app, core.settings.theme, core.settings.font_size)
+    # From here on SQLite never runs on this thread: the database has its own.
+    threads.forbid_current_thread("the GUI thread")
     loop_thread = LoopThread().start()
     window = build_window(core, loop_thread)
     window.show()  # type: ignore[attr-defined]
