@@ -17,16 +17,15 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from sqlalchemy import exc as sa_exc
-
 from halext_desktop.app.cli_assist_args import add_assist_parser
 from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
 from halext_desktop.app.cli_models import add_model_parsers
-from halext_desktop.app.cli_output import explain, usage_json
+from halext_desktop.app.cli_output import explain, safe_line, safe_text, usage_json
 from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
+from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -41,6 +40,21 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+# How long a command waits, at its end, for a database another program keeps locked before
+# it keeps the waiting rows in the spool file (written at the next start).
+EXIT_WAIT_S = 2.0
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+def _conversation_id(text: str) -> int:
+    """``--conversation``: a positive whole number SQLite can hold."""
+    t = text.strip()
+    if not t.isdigit() or len(t) > 19 or not 1 <= int(t) <= MAX_ID:
+        raise argparse.ArgumentTypeError(
+            f"{safe_line(text)!r} is not a conversation id (a whole number from 1 to {MAX_ID}; "
+            "see the ids with `halext-desktop ask --json`)"
+        )
+    return int(t)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="send one prompt and stream the reply")
     a.add_argument("prompt", nargs="+", help="the message ('-' reads it from stdin)")
     a.add_argument("--model", "-m", help="model reference, e.g. ollama/llama3.1:8b")
-    a.add_argument("--conversation", "-c", type=int, help="continue this conversation id")
+    a.add_argument(
+        "--conversation", "-c", type=_conversation_id, help="continue this conversation id"
+    )
     a.add_argument("--json", action="store_true", help="print one JSON object at the end")
     a.add_argument("--no-fallback", action="store_true", help="do not try the fallback models")
 
@@ -101,7 +117,8 @@ def _command_names(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _err(msg: str) -> None:
-    print(f"halext-desktop: {msg}", file=sys.stderr)
+    """One line on stderr, made safe for a terminal (what servers say can hold escapes)."""
+    print(f"halext-desktop: {safe_line(msg)}", file=sys.stderr)
 
 
 def _desktop_argv(argv: list[str], commands: Sequence[str]) -> list[str]:
@@ -147,15 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A command sends what it is told to, but says so when a password, token or key
         # would cross plain http to another machine (the window asks first instead).
         core = Core(plain_http=PLAIN_HTTP_WARN)
-    except Exception as exc:  # a broken database or settings file: one line, not a traceback
+    except Exception as exc:  # a broken settings file, a session folder we cannot write
         _err(str(exc))
         return EXIT_FAIL
-    if core.settings.load_warning:
-        _err(core.settings.load_warning)
-    if args.command in ("models", "ask", "login", "assist"):
-        for line in core.plain_http_warnings(signing_in=args.command == "login"):
-            _err(line)
+    code = EXIT_FAIL
     try:
+        if core.settings.load_warning:
+            _err(core.settings.load_warning)
+        for line in (core.settings.env_warning or "").splitlines():
+            _err(line)
+        if args.command in ("models", "ask", "login", "assist"):
+            for line in core.plain_http_warnings(signing_in=args.command == "login"):
+                _err(line)
+        try:
+            core.wait_open()
+        except DatabaseError as exc:  # damaged, locked, read-only: one line, no traceback
+            _err(str(exc))
+            return EXIT_FAIL
         handler = {
             "models": _models,
             "ask": _ask,
@@ -165,13 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "assist": _assist,
             **MODEL_HANDLERS,
         }[args.command]
-        return handler(core, args)
+        code = handler(core, args)
+        return code
     except RouteError as exc:
         _err(explain(core, exc))
         return EXIT_FAIL
     except (SettingsError, ValueError) as exc:
         _err(str(exc))
-        return EXIT_USAGE
+        code = EXIT_USAGE
+        return code
     except KeyboardInterrupt:
         # Ctrl+C outside a streaming reply (listing models, waiting for a first byte
         # before anything was stored): nothing to keep, but no traceback either.
@@ -181,11 +208,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `halext-desktop models | head`: the reader left; stay quiet like other tools.
         _silence_stdout()
         return EXIT_OK
-    except sa_exc.OperationalError as exc:
-        _err(_db_problem(core, exc))
+    except DatabaseError as exc:
+        _err(str(exc))
         return EXIT_FAIL
     finally:
-        core.close()
+        _close(core)
+
+
+def _close(core: Core) -> None:
+    """Close the database, telling the user once if something is kept for the next start."""
+    from halext_desktop.storage.store import close_message
+
+    report = core.close(EXIT_WAIT_S)
+    message = close_message(report, core.db.path)
+    if message:
+        _err(message)
 
 
 def _silence_stdout() -> None:
@@ -194,18 +231,6 @@ def _silence_stdout() -> None:
 
     with contextlib.suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _db_problem(core: Core, exc: sa_exc.OperationalError) -> str:
-    from halext_desktop.storage.db import is_busy
-
-    if is_busy(exc):
-        return (
-            f"The database {core.db.path} is locked by another program (waited "
-            f"{core.db.busy_timeout_ms / 1000:g} s). Try again when the other Halext Desktop "
-            "window or command has finished."
-        )
-    return f"The database {core.db.path} could not be written: {exc.orig or exc}"
 
 
 # ---- config -------------------------------------------------------------------------------
@@ -224,18 +249,22 @@ def _config(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             for key in settings.keys():  # noqa: SIM118 (Settings is not a dict)
-                print(f"{key} = {json.dumps(settings.get(key))}")
+                print(f"{key} = {safe_line(json.dumps(settings.get(key)))}")
             return EXIT_OK
         if args.action == "reset":
-            settings.reset()
-            print("settings restored to their defaults")
+            if args.key:
+                settings.reset([args.key])  # that key only; an unknown key is refused
+                print(f"{args.key} = {json.dumps(settings.get(args.key))} (the default)")
+            else:
+                settings.reset()
+                print("settings restored to their defaults")
             return EXIT_OK
         if not args.key:
             _err(f"config {args.action} needs a KEY; one of: {', '.join(settings.keys())}")
             return EXIT_USAGE
         if args.action == "get":
             value = settings.get(args.key)
-            print(value if isinstance(value, str) else json.dumps(value))
+            print(safe_line(value) if isinstance(value, str) else json.dumps(value))
             return EXIT_OK
         if args.value is None:
             _err(f"config set {args.key} needs a VALUE ({settings.describe(args.key)})")
@@ -302,20 +331,23 @@ def _models(core: Core, args: argparse.Namespace) -> int:
         )
     problems = {rid: explain(core, e) for rid, e in listing.errors.items()}
     problems.update({rid: f"skipped: {why}" for rid, why in listing.skipped.items()})
+    # Every route failed (not merely skipped by policy): that is a failure, not "0 models".
+    failed = not rows and bool(listing.errors)
     if args.json:
         print(json.dumps({"models": rows, "routes": problems}, indent=2))
-        return EXIT_OK
+        return EXIT_FAIL if failed else EXIT_OK
     if rows:
-        w = max(len(r["ref"]) for r in rows)
+        shown = [{k: safe_line(str(v)) for k, v in r.items()} for r in rows]
+        w = max(len(r["ref"]) for r in shown)
         print(f"{'MODEL':<{w}}  {'ROUTE':<14} {'PROVIDER':<9} {'WHERE':<11} AVAILABLE")
-        for r in rows:
-            avail = "yes" if r["available"] else f"no — {r['blocked'] or 'unavailable'}"
+        for r, raw in zip(shown, rows, strict=True):
+            avail = "yes" if raw["available"] else f"no — {r['blocked'] or 'unavailable'}"
             print(f"{r['ref']:<{w}}  {r['route']:<14} {r['provider']:<9} {r['where']:<11} {avail}")
     for rid, problem in problems.items():
-        print(f"{rid}: {problem}", file=sys.stderr)
+        print(safe_line(f"{rid}: {problem}"), file=sys.stderr)
     if not rows:
         print(f"No models available. {_connect_hint()}", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_FAIL if failed else EXIT_OK
 
 
 def _connect_hint() -> str:
@@ -355,15 +387,22 @@ def _ask(core: Core, args: argparse.Namespace) -> int:
     return asyncio.run(_with_close(core, _ask_async(core, args, prompt, sys.stdout)))
 
 
+_SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM"}
+if hasattr(signal, "SIGHUP"):
+    _SIGNAL_NAMES[signal.SIGHUP] = "SIGHUP"
+
+
 async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
-    from halext_desktop.storage.turns import TurnBegun
+    from halext_desktop.storage.turns import TurnBegun, TurnSaved
 
     conv = None
+    cid: int | None = None
     if args.conversation is not None:
-        conv = core.conversations.get(args.conversation)
+        conv = await core.conversations.get(args.conversation)
         if conv is None:
             _err(f"no conversation with id {args.conversation}")
             return EXIT_USAGE
+        cid = conv.id
     # Without --model, a conversation goes on with its own model (as in the window), not
     # the global default.
     chosen = args.model or (conv.default_model_id if conv is not None else None)
@@ -371,74 +410,111 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
     if not chosen and not core.settings.default_model:
         listing = await core.list_models()
     ref = core.resolve_model(chosen, listing)
-    if conv is None:
-        title = " ".join(prompt.split())[:60] or "New chat"
-        conv = core.conversations.create(title=title, default_model_id=str(ref))
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        # SIGTERM/SIGHUP (a closed terminal, a service manager): stop the reply and save
+        # what arrived, marked interrupted, before exiting.
+        stopped_by.append(signum)
+        core.turns.interrupt_all()
+        cancel.cancel()
+
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, cancel.cancel)
+        for signum in _SIGNAL_NAMES:
+            loop.add_signal_handler(signum, on_signal, signum)
 
     started: Started | None = None
     terminal: Finished | Failed | Cancelled | None = None
+    saved: TurnSaved | None = None
     streamed = False
-    stream = core.turns.send(
-        conv.id, prompt, ref, cancel=cancel, use_fallbacks=not args.no_fallback
-    )
-    async for event in stream:
-        if isinstance(event, TurnBegun):
-            continue
-        if isinstance(event, Started):
-            started = event
-            if not args.json:
-                print(chip_label(event.answered, event.locality), file=sys.stderr)
-                for note in event.notes:
-                    print(f"⚠ {note}", file=sys.stderr)
-        elif isinstance(event, Delta):
-            if not args.json:
-                out.write(event.text)
-                out.flush()
-                streamed = True
-        elif isinstance(event, Finished | Failed | Cancelled):
-            terminal = event
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.remove_signal_handler(signal.SIGINT)
+    tty = out.isatty()
+    stream = core.turns.send(cid, prompt, ref, cancel=cancel, use_fallbacks=not args.no_fallback)
+    try:
+        async for event in stream:
+            if isinstance(event, TurnBegun):
+                cid = event.assistant.conversation_id
+            elif isinstance(event, Started):
+                started = event
+                if not args.json:
+                    print(safe_line(chip_label(event.answered, event.locality)), file=sys.stderr)
+                    for note in event.notes:
+                        print(safe_line(f"⚠ {note}"), file=sys.stderr)
+            elif isinstance(event, Delta):
+                if not args.json:
+                    out.write(safe_text(event.text) if tty else event.text)
+                    out.flush()
+                    streamed = True
+            elif isinstance(event, Finished | Failed | Cancelled):
+                terminal = event
+            elif isinstance(event, TurnSaved):
+                saved = event
+    except DatabaseDamaged as exc:
+        _err(f"{exc} Your message was not sent.")
+        return EXIT_FAIL
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+            for signum in _SIGNAL_NAMES:
+                loop.remove_signal_handler(signum)
     if streamed:
         out.write("\n")
+        out.flush()
 
-    assert terminal is not None
+    assert terminal is not None and cid is not None
+    # The rows are queued; a database another program keeps locked gets a little longer
+    # before they go to the spool file (closing says so, once).
+    written = await asyncio.to_thread(core.storage.owner.flush, EXIT_WAIT_S)
+    real_cid = core.conversations.resolve(cid)
+    where = f"conversation {real_cid}" if real_cid >= 0 else "its new conversation"
     answered = terminal.answered or (started.answered if started else None)
     started_notes = set(started.notes) if started else set()
     new_notes = [n for n in getattr(terminal, "notes", ()) if n not in started_notes]
     if args.json:
         text = terminal.text if isinstance(terminal, Finished) else terminal.partial_text
+        if saved is not None:
+            text = saved.assistant.content
         obj: dict[str, Any] = {
             "text": text,
             "model_asked": str(ref),
             "model_answered": str(answered) if answered else None,
             "route": answered.route_id if answered else ref.route_id,
-            "conversation_id": conv.id,
+            "conversation_id": real_cid if real_cid >= 0 else None,
             "status": terminal.usage.status.value,
             "notes": list(getattr(terminal, "notes", ())),
             "usage": usage_json(terminal.usage),
+            "saved": written,
         }
         if isinstance(terminal, Failed):
             obj["error"] = explain(core, terminal.error)
+        if saved is not None and saved.assistant.error and "error" not in obj:
+            obj["error"] = saved.assistant.error
         print(json.dumps(obj, indent=2))
     else:
         for note in new_notes:
-            print(f"⚠ {note}", file=sys.stderr)
+            print(safe_line(f"⚠ {note}"), file=sys.stderr)
+    if stopped_by:
+        name = _SIGNAL_NAMES.get(stopped_by[0], "a signal")  # type: ignore[call-overload]
+        partial = bool(getattr(terminal, "partial_text", "")) or streamed
+        kept = "the partial reply is kept" if partial else "your message is kept"
+        _err(f"stopped by {name}; {kept} in {where}, marked interrupted")
+        return 128 + int(stopped_by[0])
     if isinstance(terminal, Failed):
-        partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
+        partial = bool(terminal.partial_text) and terminal.error.kind is not ErrorKind.PLACEHOLDER
         kept = " (partial reply kept)" if partial else ""
         _err(explain(core, terminal.error) + kept)
         return EXIT_FAIL
     if isinstance(terminal, Cancelled):
+        if saved is not None and saved.assistant.status == "error" and saved.assistant.error:
+            _err(f"{saved.assistant.error} (in {where})")
+            return EXIT_FAIL
         if terminal.partial_text:
-            _err(f"stopped; the partial reply is kept in conversation {conv.id}")
+            _err(f"stopped; the partial reply is kept in {where}")
         else:
-            _err(f"stopped before any reply; your message is kept in conversation {conv.id}")
+            _err(f"stopped before any reply; your message is kept in {where}")
         return EXIT_CANCELLED
     return EXIT_OK
 
@@ -473,7 +549,7 @@ def _login(core: Core, args: argparse.Namespace) -> int:
         _err("the password is empty")
         return EXIT_USAGE
     user = asyncio.run(_with_close(core, core.sign_in(username, password, args.remember)))
-    print(f"Signed in to {core.settings.effective_halext_url()} as {user}")
+    print(safe_line(f"Signed in to {core.settings.effective_halext_url()} as {user}"))
     if not core.secrets.persistent:
         print(
             f"Note: {core.secrets.note} For scripts, set HALEXT_USERNAME and HALEXT_PASSWORD.",
@@ -495,10 +571,11 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
     from halext_desktop.storage.usage import parse_since
 
     since = parse_since(args.since)
-    by_model = core.usage.requests_by_model(since)
-    blocked = core.usage.blocked_by_model(since)
-    latency = core.usage.latency_by_model(since)
-    errors = core.usage.error_rate_by_model(since)
+    owner = core.storage.owner  # this thread runs no event loop: it may wait for the owner
+    by_model = owner.call(owner.usage.requests_by_model, since)
+    blocked = owner.call(owner.usage.blocked_by_model, since)
+    latency = owner.call(owner.usage.latency_by_model, since)
+    errors = owner.call(owner.usage.error_rate_by_model, since)
     if args.json:
         print(
             json.dumps(
@@ -517,6 +594,10 @@ def _usage(core: Core, args: argparse.Namespace) -> int:
     if not by_model and not blocked:
         print(f"No requests logged in the last {args.since}.")
         return EXIT_OK
+    by_model = [type(r)(safe_line(r[0]), *r[1:]) for r in by_model]
+    blocked = [type(r)(safe_line(r[0]), *r[1:]) for r in blocked]
+    latency = [type(r)(safe_line(r[0]), *r[1:]) for r in latency]
+    errors = [type(r)(safe_line(r[0]), *r[1:]) for r in errors]
     w = max(len(str(r[0])) for r in [*by_model, *blocked])
     print(f"Requests by model (since {args.since})")
     for model, count in by_model:

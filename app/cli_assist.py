@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from halext_desktop.app.cli_output import explain, usage_json
+from halext_desktop.app.cli_output import explain, safe_line, usage_json
 from halext_desktop.routing.assistants import (
     AssistantInput,
     AssistantInputError,
@@ -50,7 +50,7 @@ EXIT_CANCELLED = 130
 
 
 def _err(msg: str, stream: TextIO | None = None) -> None:
-    print(f"halext-desktop: {msg}", file=stream or sys.stderr)
+    print(f"halext-desktop: {safe_line(msg)}", file=stream or sys.stderr)
 
 
 def parse_time(text: str, what: str) -> datetime:
@@ -162,9 +162,9 @@ def report(
         print(json.dumps(outcome_json(outcome, problem), indent=2, ensure_ascii=False), file=out)
     else:
         if outcome.answered is not None and outcome.locality is not None:
-            print(chip_label(outcome.answered, outcome.locality), file=err)
+            print(safe_line(chip_label(outcome.answered, outcome.locality)), file=err)
         for note in outcome.notes:
-            print(f"⚠ {note}", file=err)
+            print(safe_line(f"⚠ {note}"), file=err)
         if outcome.result is not None:
             out.write(format_result(outcome.result))
         elif outcome.raw_text:

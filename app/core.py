@@ -1,8 +1,9 @@
 """The composition root shared by the CLI and the GUI (no Qt here).
 
-It reads the settings, opens the database, builds one backend per configured route and
-the Router over them. Nothing here touches the network: the app and every subcommand
-start at once even when no server is reachable.
+It reads the settings, starts the database's owner thread (which opens the database:
+``Storage``), builds one backend per configured route and the Router over them. Nothing here
+touches the network or waits for SQLite: the window opens at once even when no server is
+reachable and while the database opens; a command waits for it with ``wait_open``.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ from halext_desktop.routing.route_check import (
 )
 from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
-from halext_desktop.storage.conversations import ConversationStore
+from halext_desktop.storage.chats import Conversations
 from halext_desktop.storage.db import Database
+from halext_desktop.storage.owner import CloseReport
 from halext_desktop.storage.secrets import MemorySecretStore, SecretStore
-from halext_desktop.storage.settings import DEFAULT_OLLAMA_URL, Settings, parse_ollama_host
+from halext_desktop.storage.settings import DEFAULT_OLLAMA_URL, Settings
+from halext_desktop.storage.store import OpenReport, Storage, Usage
 from halext_desktop.storage.turns import Turns
-from halext_desktop.storage.usage import UsageLog
 
 if TYPE_CHECKING:
     from halext_desktop.ui.services import Services
@@ -101,6 +103,7 @@ class Core:
         env: Mapping[str, str] | None = None,
         *,
         plain_http: str = PLAIN_HTTP_CONSENT,
+        background_checks: bool = False,
     ) -> None:
         if plain_http not in (PLAIN_HTTP_CONSENT, PLAIN_HTTP_WARN):
             raise ValueError(f"plain_http: use {PLAIN_HTTP_CONSENT!r} or {PLAIN_HTTP_WARN!r}")
@@ -108,12 +111,15 @@ class Core:
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.settings = settings or Settings.load(env=self.env)
         self.db = db or Database()
-        self.db.open()
+        # Opens the database on its own thread; nothing here waits for it.
+        self.storage = Storage(
+            self.db,
+            retention_days=self.settings.usage_retention_days,
+            background_checks=background_checks,
+        )
         self.secrets = secrets or SecretStore()
-        self.conversations = ConversationStore(self.db)
-        self.usage = UsageLog(self.db)
-        if self.settings.usage_retention_days:
-            self.usage.prune(self.settings.usage_retention_days)
+        self.conversations: Conversations = self.storage.conversations
+        self.usage: Usage = self.storage.usage
         self.env_credentials = EnvCredentials.from_env(self.env)
         # With env credentials the token lives only in this process (nothing to the keyring).
         self._halext_secrets: CredentialStore = (
@@ -125,7 +131,21 @@ class Core:
             self.usage,
             fallbacks=self.fallback_refs,
         )
-        self.turns = Turns(self.router, self.conversations)
+        self.turns = Turns(
+            self.router,
+            self.conversations,
+            self.storage.replies,
+            writer=self.storage.session.id,
+            max_reply_bytes=lambda: self.settings.max_reply_bytes,
+        )
+
+    def wait_open(self, timeout: float | None = 60) -> OpenReport:
+        """Wait until the database is open (a command's start).
+
+        Raises:
+            DatabaseError: it could not be opened; the message says why and what to do.
+        """
+        return self.storage.wait_open(timeout)
 
     # ---- policy and settings ----------------------------------------------------------
 
@@ -161,8 +181,9 @@ class Core:
             return None
 
     def _ollama_env_url(self) -> str:
-        env_host = self.env.get("OLLAMA_HOST", "").strip()
-        return normalize_ollama_url(parse_ollama_host(env_host) if env_host else DEFAULT_OLLAMA_URL)
+        # The host OLLAMA_API_KEY belongs to: OLLAMA_HOST's (the ollama tools' convention),
+        # the default address when it is unset, or malformed and so ignored.
+        return normalize_ollama_url(self.settings.env_ollama_url() or DEFAULT_OLLAMA_URL)
 
     def build_backends(self) -> dict[str, Backend]:
         """One backend per configured route. Constructing a backend does no I/O."""
@@ -382,12 +403,24 @@ class Core:
         for backend in old.values():
             await backend.aclose()
 
-    def close(self) -> None:
-        # Usage rows the database refused (locked by another process) get a last chance;
-        # after this they would be lost with the process.
-        if self.usage.pending and self.usage.flush():
-            log.warning("%d usage row(s) could not be written", self.usage.pending)
-        self.db.close()
+    async def interrupt_replies(self, timeout: float = 5.0) -> int:
+        """Stop every reply in flight as ``interrupted`` and wait (up to ``timeout``) until
+        each one's text and state are queued for the database; returns how many. For
+        SIGTERM/SIGHUP and closing the window mid-reply."""
+        import asyncio
+
+        replies = self.turns.interrupt_all()
+        if replies:
+            await asyncio.gather(
+                *(asyncio.to_thread(r.finished.wait, timeout) for r in replies),
+                return_exceptions=True,
+            )
+        return len(replies)
+
+    def close(self, timeout: float = 2.0) -> CloseReport:
+        """Write what waits for the database (for up to ``timeout``); what still cannot be
+        written is kept in the spool file for the next start. Safe to call twice."""
+        return self.storage.close(timeout)
 
     # ---- helpers for front ends --------------------------------------------------------
 
@@ -399,7 +432,8 @@ class Core:
 
     def resolve_model(self, text: str | None, listing: ModelListing | None = None) -> ModelRef:
         """The reference to use: explicit text, else the default setting, else the first
-        allowed local model of ``listing``. Raises RouteError with a hint when none."""
+        allowed local model of ``listing``. Raises RouteError with a hint when none; when
+        the routes could not be asked (Ollama down, signed out) the hint says that first."""
         if text:
             return ModelRef.parse(text)  # ModelRefError (a ValueError) says what is allowed
         if self.settings.default_model:
@@ -408,6 +442,16 @@ class Core:
             pick = first_allowed(listing.models, self.router)
             if pick is not None:
                 return pick.ref
+            if listing.errors:
+                causes = "; ".join(
+                    f"{rid}: {err.one_line()}" for rid, err in listing.errors.items()
+                )
+                raise RouteError(
+                    ErrorKind.NOT_CONFIGURED,
+                    f"No model to answer: no route could list its models ({causes})",
+                    "Fix that, or pass --model / set default_model "
+                    "(`halext-desktop config set default_model ollama/<name>`)",
+                )
         raise RouteError(
             ErrorKind.NOT_CONFIGURED,
             "No model chosen and no default model set",

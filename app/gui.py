@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import wait
 
 from halext_desktop.app.core import Core
@@ -27,11 +29,59 @@ def build_window(core: Core, loop_thread: LoopThread) -> object:
     return window
 
 
+def _quit_on_signals(app: object) -> Callable[[], None]:
+    """SIGTERM and SIGHUP (a session ending, ``kill``) close the window the orderly way, so
+    a reply in flight is saved as ``interrupted`` first. Python runs signal handlers only
+    between bytecodes, which Qt's C++ event loop never gives it, so the signal is written
+    to a socket that a QSocketNotifier watches (``signal.set_wakeup_fd``). Returns the
+    function that puts everything back."""
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
+    try:
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        old_fd = signal.set_wakeup_fd(writer.fileno())
+    except (OSError, ValueError):  # not the main thread, or no socketpair here
+        return lambda: None
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in wanted}
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def wake() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+        if received:
+            log.warning("signal %d received: closing the window", received[-1])
+            app.quit()  # type: ignore[attr-defined]
+
+    notifier.activated.connect(wake)
+
+    def restore() -> None:
+        notifier.setEnabled(False)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        signal.set_wakeup_fd(old_fd)
+        reader.close()
+        writer.close()
+
+    return restore
+
+
 def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> int:
     """Run the window until it closes. Logging is set up by the caller (``app.cli.main``);
     ``files`` are what a desktop environment passed (``%U``), offered as a draft."""
     from PySide6.QtWidgets import QApplication
 
+    from halext_desktop.storage import threads
     from halext_desktop.ui.main_window import app_icon
     from halext_desktop.ui.theme import apply_theme
 
@@ -44,30 +94,57 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     app.setWindowIcon(app_icon())
 
     try:
-        core = Core()
-    except Exception as exc:  # a broken database: say which file and where backups are
+        # Opens the database on its owner thread: the window shows meanwhile, and a damaged
+        # or locked file is reported inside it.
+        core = Core(background_checks=True)
+    except Exception as exc:  # a settings file from a newer version, an unwritable folder
         from PySide6.QtWidgets import QMessageBox
 
-        QMessageBox.critical(None, "Halext Desktop", f"Could not open your data:\n\n{exc}")
+        QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
         return 1
     apply_theme(app, core.settings.theme, core.settings.font_size)
+    # From here on SQLite never runs on this thread: the database has its own.
+    threads.forbid_current_thread("the GUI thread")
     loop_thread = LoopThread().start()
     window = build_window(core, loop_thread)
     window.show()  # type: ignore[attr-defined]
-    if core.settings.load_warning:
-        window.chat_view.show_banner("warning", core.settings.load_warning)  # type: ignore[attr-defined]
+    warnings = [w for w in (core.settings.load_warning, core.settings.env_warning) if w]
+    if warnings:
+        window.chat_view.show_banner("warning", "\n".join(warnings))  # type: ignore[attr-defined]
     if files:
         window.open_files(files)  # type: ignore[attr-defined]
     if not core.secrets.persistent and core.secrets.note:
         window.statusBar().showMessage(core.secrets.note, 15000)  # type: ignore[attr-defined]
+    restore_signals = _quit_on_signals(app)
     try:
         return app.exec()
     finally:
         # Let what the Models window still had in flight end before the routes close.
         wait(getattr(window, "pending_on_close", []), timeout=5)
-        try:
-            loop_thread.run(core.aclose(), timeout=5)
-        except Exception:  # shutting down: nothing left to tell the user
-            log.debug("closing backends failed", exc_info=True)
-        loop_thread.stop()
-        core.close()
+        shutdown(core, loop_thread)
+        restore_signals()
+        threads.allow_current_thread()
+
+
+def shutdown(core: Core, loop_thread: LoopThread) -> None:
+    """Stop replies in flight (saved as interrupted, their text kept), close the HTTP
+    clients and the loop, then write what waits for the database or keep it in the spool
+    file for the next start."""
+    from halext_desktop.storage.store import close_message
+
+    try:
+        n = loop_thread.run(core.interrupt_replies(timeout=5), timeout=8)
+        if n:
+            log.warning("%d reply(ies) in flight were saved as interrupted", n)
+    except Exception:  # shutting down: keep going, the database still gets closed
+        log.warning("stopping the replies in flight failed", exc_info=True)
+    try:
+        loop_thread.run(core.aclose(), timeout=5)
+    except Exception:  # shutting down: nothing left to tell the user
+        log.debug("closing backends failed", exc_info=True)
+    loop_thread.stop()
+    report = core.close(timeout=3)
+    message = close_message(report, core.db.path)
+    if message:
+        log.warning("%s", message)
+        print(f"halext-desktop: {message}", file=sys.stderr)

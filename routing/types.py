@@ -30,6 +30,9 @@ class UsageStatus(StrEnum):
     CANCELLED = "cancelled"
     BLOCKED = "blocked"  # refused by policy (nothing sent), or a cloud reply discarded
     PLACEHOLDER = "placeholder"  # halext had no working model and sent its mock text
+    # The app stopped (crash, kill, shutdown) before the reply ended; written by storage's
+    # start-up recovery, or when the app shuts down mid-reply.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,9 @@ from halext_desktop.storage.models import (
 _conv = cast(Table, Conversation.__table__)
 _msg = cast(Table, Message.__table__)
 
-# Statuses whose text is a real turn of the dialogue (a stopped reply is still what the
-# user saw and may refer to; an error or a blocked reply is not).
-HISTORY_STATUSES = ("ok", "stopped")
+# Statuses whose text is a real turn of the dialogue (a stopped or interrupted reply is
+# still what the user saw and may refer to; an error or a blocked reply is not).
+HISTORY_STATUSES = ("ok", "stopped", "interrupted")
 SNIPPET_BEFORE = 30
 SNIPPET_AFTER = 60
 MIN_FTS_TERM = 3  # the trigram tokenizer cannot match shorter strings
@@ -185,6 +185,10 @@ class ConversationStore:
     def __repr__(self) -> str:
         return f"ConversationStore({self._db!r})"
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     # ---- conversations ---------------------------------------------------------------------
 
     def _select_conversations(self) -> Any:
@@ -204,12 +208,16 @@ class ConversationStore:
         )
 
     def create(
-        self, title: str = "New chat", default_model_id: ModelRef | str | None = None
+        self,
+        title: str = "New chat",
+        default_model_id: ModelRef | str | None = None,
+        *,
+        created_at: datetime | None = None,
     ) -> ConversationRow:
         """A new, empty conversation."""
         title = _check_title(title)
         ref = _ref_text(default_model_id)
-        now = utcnow()
+        now = created_at or utcnow()
         with self._db.write() as conn:
             new_id = _new_id(
                 conn.execute(
@@ -430,14 +438,19 @@ class ConversationStore:
         model_ref: str | None = None,
         requested_model: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        writer: str | None = None,
     ) -> MessageRow:
         """Append a message (and mark the conversation as just updated).
+
+        Args:
+            writer: the session writing a reply still in flight (``storage.session``).
 
         Raises:
             ValueError: unknown role or status.
             NotFoundError: no such conversation.
         """
-        now = utcnow()
+        now = created_at or utcnow()
         values: dict[str, Any] = {
             "conversation_id": conversation_id,
             "role": _check_role(role),
@@ -448,6 +461,7 @@ class ConversationStore:
             "error": None,
             "meta": _dump_meta(meta),
             "created_at": now,
+            "writer": writer,
         }
         with self._db.write() as conn:
             self._touch(conn, conversation_id, now)
@@ -518,8 +532,52 @@ class ConversationStore:
         model_ref: str | None = None,
         error: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        meta_patch: Mapping[str, Any] | None = None,
+        writer: str | None = None,
+        clear_writer: bool = False,
     ) -> MessageRow:
-        """Change the given fields (None = leave as is; ``meta`` replaces the whole dict).
+        """Change the given fields (see ``edit_message``) and return the row as stored.
+
+        Raises:
+            ValueError: unknown status.
+            NotFoundError: no such message.
+        """
+        with self._db.write() as conn:
+            self.edit_message(
+                message_id,
+                content=content,
+                status=status,
+                model_ref=model_ref,
+                error=error,
+                meta=meta,
+                meta_patch=meta_patch,
+                writer=writer,
+                clear_writer=clear_writer,
+            )
+            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
+        if r is None:
+            raise NotFoundError(f"There is no message {message_id}")
+        return _message_row(r)
+
+    def edit_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: str | None = None,
+        model_ref: str | None = None,
+        error: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        meta_patch: Mapping[str, Any] | None = None,
+        writer: str | None = None,
+        clear_writer: bool = False,
+    ) -> None:
+        """Change the given fields without reading the row back (None = leave as is;
+        ``meta`` replaces the whole dict, ``meta_patch`` sets some of its keys).
+
+        Args:
+            writer: the session writing the reply from now on.
+            clear_writer: the reply is no longer in flight: forget its session.
 
         Raises:
             ValueError: unknown status.
@@ -534,15 +592,28 @@ class ConversationStore:
             values["model_ref"] = model_ref
         if error is not None:
             values["error"] = error
-        if meta is not None:
-            values["meta"] = _dump_meta(meta)
+        if writer is not None:
+            values["writer"] = writer
+        elif clear_writer:
+            values["writer"] = None
         with self._db.write() as conn:
-            if values:
-                conn.execute(update(_msg).where(_msg.c.id == message_id).values(**values))
-            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
-        if r is None:
-            raise NotFoundError(f"There is no message {message_id}")
-        return _message_row(r)
+            if meta_patch:
+                if meta is None:
+                    old = conn.execute(select(_msg.c.meta).where(_msg.c.id == message_id)).first()
+                    if old is None:
+                        raise NotFoundError(f"There is no message {message_id}")
+                    meta = _load_meta(old.meta)
+                meta = {**meta, **meta_patch}
+            if meta is not None:
+                values["meta"] = _dump_meta(meta)
+            if not values:
+                found = conn.execute(select(_msg.c.id).where(_msg.c.id == message_id)).first()
+                if found is None:
+                    raise NotFoundError(f"There is no message {message_id}")
+                return
+            n = conn.execute(update(_msg).where(_msg.c.id == message_id).values(**values)).rowcount
+            if n == 0:
+                raise NotFoundError(f"There is no message {message_id}")
 
     def get_message(self, message_id: int) -> MessageRow | None:
         with self._db.read() as conn:

@@ -1,23 +1,40 @@
-"""The SQLite database: opening, backing up, migrating, and sharing it between threads.
+"""The SQLite database: opening, backing up, migrating, and what its errors mean.
 
 ``Database.open()`` makes sure the file is at the newest schema: when an existing file is
 behind, it is first copied (sqlite3 backup API, consistent even in WAL mode) to the
 backups folder, newest five kept, and then upgraded with Alembic, configured in code so
-no ``alembic.ini`` has to ship. The engine is shared by the GUI thread and the asyncio
-loop thread: reads run concurrently (WAL), writes go through ``write_lock`` so two
-threads of this process never wait on SQLite's file lock; ``busy_timeout`` covers a CLI
-running next to the GUI.
+no ``alembic.ini`` has to ship.
+
+Only one thread of the process uses a ``Database``: the database owner's
+(``storage.owner.DbOwner``). Every connection it hands out first checks the thread rule
+(``storage.threads``): never the GUI thread, never a thread running an event loop. Write
+transactions start with ``BEGIN IMMEDIATE``, so a write either gets the file's write lock
+up front or fails at once with "database is locked" after ``busy_timeout_ms`` — never
+half-way through, and never with the snapshot error a deferred transaction meets when
+another process wrote in between.
+
+The files are the user's alone: the database (with its ``-wal``/``-shm`` companions, which
+SQLite creates with the database's own mode), its backups and the lock file are 0600
+whatever the umask.
+
+Errors are sorted into what they mean for the user (``classify``): locked by another
+program (wait; ``DatabaseLocked``), disk full, read-only, or damaged (``DatabaseDamaged``,
+with the newest good copy to restore from).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +44,143 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
+from halext_desktop.storage import threads
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 KEEP_BACKUPS = 5
-BUSY_TIMEOUT_MS = 5000
+# How long one write attempt waits for another process's lock. Short on purpose: the owner
+# thread retries a refused write later and serves reads in between (storage.owner).
+BUSY_TIMEOUT_MS = 100
+# How long opening waits for another process that is creating or upgrading the schema.
+OPEN_WAIT_S = 15.0
+# A daily copy is made when the newest good one is older than this (the window does it).
+BACKUP_EVERY_S = 24 * 3600
+PRIVATE_FILE = 0o600
+
+# SQLite primary result codes (sqlite3 exceptions carry them as ``sqlite_errorcode``).
+SQLITE_PERM = 3
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+SQLITE_READONLY = 8
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
 
 
 class DatabaseError(RuntimeError):
     """The database cannot be used; the message names the file and what to do."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another program holds the database's write lock (waiting may help)."""
+
+
+class DatabaseReadOnly(DatabaseError):
+    """The database file or its folder cannot be written."""
+
+
+class DatabaseDamaged(DatabaseError):
+    """The file is damaged or not a database.
+
+    Attributes:
+        path: the damaged file.
+        detail: SQLite's words (``database disk image is malformed``).
+        newest_backup: the newest good copy to restore from, or None.
+    """
+
+    def __init__(self, path: Path, detail: str, newest_backup: Path | None) -> None:
+        self.path = path
+        self.detail = detail
+        self.newest_backup = newest_backup
+        super().__init__(damaged_message(path, detail, newest_backup))
+
+
+class Problem(Enum):
+    """What a SQLite error means for the user."""
+
+    BUSY = "busy"  # locked by another program: retry later
+    FULL = "full"  # the disk is full: retry once there is room
+    READONLY = "readonly"  # the file or folder cannot be written
+    DAMAGED = "damaged"  # corrupt, or not a database
+    OTHER = "other"  # a bug or a bad value: not worth retrying
+
+
+def _orig(error: BaseException) -> BaseException:
+    return getattr(error, "orig", None) or error
+
+
+def sqlite_code(error: BaseException) -> int | None:
+    """The primary SQLite result code of ``error`` (or of the DBAPI error it wraps)."""
+    code = getattr(_orig(error), "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def classify(error: BaseException) -> Problem:
+    """Sort a (SQLAlchemy or sqlite3) error by what it means for the user."""
+    orig = _orig(error)
+    if not isinstance(orig, sqlite3.Error):
+        if isinstance(orig, OSError) and orig.errno == 28:  # ENOSPC (a backup, a spool file)
+            return Problem.FULL
+        return Problem.OTHER
+    code = sqlite_code(orig)
+    text = str(orig).lower()
+    if code in (SQLITE_BUSY, SQLITE_LOCKED) or (
+        code is None and ("database is locked" in text or "database is busy" in text)
+    ):
+        return Problem.BUSY
+    if code == SQLITE_FULL or "disk is full" in text:
+        return Problem.FULL
+    if code in (SQLITE_READONLY, SQLITE_PERM) or "readonly database" in text:
+        return Problem.READONLY
+    if (
+        code in (SQLITE_CORRUPT, SQLITE_NOTADB)
+        or "malformed" in text
+        or "not a database" in text
+        or "vtable constructor failed" in text
+    ):
+        return Problem.DAMAGED
+    return Problem.OTHER
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "database is locked/busy": another process held its
+    write lock for longer than the busy timeout (a retry later may succeed)."""
+    return classify(error) is Problem.BUSY
+
+
+def damaged_message(path: Path, detail: str, newest_backup: Path | None) -> str:
+    """One line for a damaged database: the file, SQLite's words, and where a good copy
+    is (only when there is one)."""
+    if newest_backup is not None:
+        where = f"the newest good copy is {newest_backup}"
+    else:
+        where = "there is no backup copy of it yet"
+    return (
+        f"The database {path} is damaged ({detail}); {where}. Open Halext Desktop to restore "
+        "the copy or start fresh (the damaged file is moved aside, never deleted)."
+    )
+
+
+def private_file(path: Path) -> None:
+    """Make ``path`` (if it exists) readable and writable by its owner only."""
+    try:
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(PRIVATE_FILE)
+    except OSError:  # not ours to change (another user's file): leave it
+        pass
+
+
+def _new_private_file(path: Path) -> None:
+    """Create an empty ``path`` with mode 0600 (whatever the umask) if it does not exist."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _fold(text: str | None) -> str | None:
@@ -44,17 +189,11 @@ def _fold(text: str | None) -> str | None:
     return text.lower() if text is not None else None
 
 
-def is_busy(error: BaseException) -> bool:
-    """Whether ``error`` is SQLite's "database is locked/busy": another process held its
-    write lock for longer than the busy timeout (a retry later may succeed)."""
-    orig = getattr(error, "orig", None) or error
-    text = str(orig).lower()
-    return isinstance(orig, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
 def _pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-        # WAL: readers (GUI) never block the writer (loop thread) and vice versa.
+        # Transactions are begun by hand (the "begin" listener): BEGIN IMMEDIATE for writes.
+        dbapi_conn.isolation_level = None
+        # WAL: readers never block the writer and vice versa (also across processes).
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -65,6 +204,11 @@ def _pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def _on_begin(conn: Connection) -> None:
+    write = bool(conn.get_execution_options().get("hx_write"))
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 @contextlib.contextmanager
 def _migration_lock(db_file: Path) -> Iterator[None]:
     """Hold an exclusive OS file lock next to ``db_file`` while the schema is created or
@@ -72,7 +216,8 @@ def _migration_lock(db_file: Path) -> Iterator[None]:
     migrations, and the loser fails half-way ("table ... already exists"). The OS drops
     the lock when a process dies, so a crash never leaves it stuck."""
     lock_path = db_file.with_name(db_file.name + ".lock")
-    with open(lock_path, "a+b") as fh:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    with os.fdopen(fd, "r+b") as fh:
         if sys.platform == "win32":
             import msvcrt
 
@@ -109,16 +254,20 @@ def head_revision() -> str:
     return head
 
 
+def companions(path: Path) -> list[Path]:
+    """The database file and the WAL and shared-memory files that belong with it."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
 class Database:
     """The app's SQLite database.
 
     Args:
         path: the database file; default ``storage.paths.db_path()``.
-        backups: where pre-upgrade copies go; default ``storage.paths.backups_dir()``.
-        busy_timeout_ms: how long a write waits for another process's lock.
+        backups: where copies go; default ``storage.paths.backups_dir()``.
+        busy_timeout_ms: how long one write attempt waits for another process's lock.
 
     Attributes:
-        write_lock: hold it around every write transaction (``with db.write() as conn``).
         has_fts: whether the FTS5 search tables exist (else search scans).
     """
 
@@ -133,7 +282,10 @@ class Database:
         self._backups = backups
         self._busy_timeout_ms = busy_timeout_ms
         self._engine: Engine | None = None
-        self.write_lock = threading.RLock()
+        # Only the owner thread uses a Database; the lock keeps a test's direct use from
+        # several threads (and open/close races) safe all the same.
+        self._lock = threading.RLock()
+        self._local = threading.local()  # the write transaction open on this thread, if any
         self.has_fts = False
 
     @property
@@ -146,16 +298,16 @@ class Database:
 
     @property
     def busy_timeout_ms(self) -> int:
-        """How long a write waits for another process's lock before failing."""
+        """How long one write attempt waits for another process's lock before failing."""
         return self._busy_timeout_ms
 
     @property
     def backups_dir(self) -> Path:
+        """The backups folder (created, 0700, when a copy is made)."""
         if self._backups is None:
             from halext_desktop.storage.paths import backups_dir
 
             self._backups = backups_dir()
-        self._backups.mkdir(parents=True, exist_ok=True)
         return self._backups
 
     def __repr__(self) -> str:
@@ -163,7 +315,7 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        """The shared engine; ``open()`` first."""
+        """The engine; ``open()`` first."""
         if self._engine is None:
             raise DatabaseError("the database is not open (call Database.open() first)")
         return self._engine
@@ -178,44 +330,115 @@ class Database:
         """Create or upgrade the database and make the engine ready. Idempotent.
 
         Raises:
-            DatabaseError: the file is damaged, not a database, or from a newer version.
+            DatabaseDamaged: the file is damaged or not a database.
+            DatabaseLocked: another program kept it locked for ``OPEN_WAIT_S``.
+            DatabaseReadOnly: the file or its folder cannot be written.
+            DatabaseError: the file is from a newer version of the app.
         """
-        if self._engine is not None:
+        threads.check("opening the database")
+        with self._lock:
+            if self._engine is not None:
+                return self
+            path = self.path
+            self._prepare_files(path)
+            engine = create_engine(
+                f"sqlite:///{path}",
+                connect_args={
+                    "check_same_thread": False,
+                    "timeout": self._busy_timeout_ms / 1000,
+                },
+                # Errors must never carry what the user wrote into logs or banners.
+                hide_parameters=True,
+            )
+            event.listen(engine, "connect", _pragmas(self._busy_timeout_ms))
+            event.listen(engine, "begin", _on_begin)
+            try:
+                self._open_engine(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            for file in companions(path):
+                private_file(file)
+            self._engine = engine
             return self
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            f"sqlite:///{path}",
-            connect_args={"check_same_thread": False, "timeout": self._busy_timeout_ms / 1000},
-            # Errors must never carry what the user wrote into logs or banners.
-            hide_parameters=True,
-        )
-        event.listen(engine, "connect", _pragmas(self._busy_timeout_ms))
-        try:
-            self._migrate(engine)
-            with engine.connect() as conn:
-                self.has_fts = (
-                    conn.exec_driver_sql(
-                        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages_fts'"
-                    ).first()
-                    is not None
+
+    def _prepare_files(self, path: Path) -> None:
+        folder = path.parent
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.exists():
+            if not os.access(path, os.R_OK | os.W_OK):
+                raise DatabaseReadOnly(
+                    f"The database {path} cannot be written (its permissions allow reading "
+                    f"only, or not even that). Make it yours and writable: chmod u+rw '{path}'"
                 )
-        except DatabaseError:
-            engine.dispose()
-            raise
-        except (exc.DatabaseError, sqlite3.DatabaseError) as e:
-            engine.dispose()
-            detail = getattr(e, "orig", None) or e
-            raise DatabaseError(
-                f"The database {path} cannot be opened: {detail}. It may be damaged or not a "
-                f"Halext Desktop database. Move it away to start fresh; copies made before "
-                f"upgrades are in {self.backups_dir}."
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise DatabaseReadOnly(
+                    f"The folder {folder} of the database cannot be written, so SQLite cannot "
+                    f"keep its journal next to it. Make it writable: chmod u+rwx '{folder}'"
+                )
+            for file in companions(path):
+                private_file(file)
+            return
+        try:
+            _new_private_file(path)
+        except PermissionError:
+            raise DatabaseReadOnly(
+                f"The database {path} cannot be created: the folder {folder} is not writable. "
+                f"Make it writable: chmod u+rwx '{folder}'"
             ) from None
-        except BaseException:
-            engine.dispose()
-            raise
-        self._engine = engine
-        return self
+
+    def _open_engine(self, engine: Engine) -> None:
+        """Migrate and look at the schema; a lock held by another process (a concurrent
+        first start, a long write) is waited out for up to ``OPEN_WAIT_S``."""
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while True:
+            try:
+                self._migrate(engine)
+                with engine.connect() as conn:
+                    self.has_fts = (
+                        conn.exec_driver_sql(
+                            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages_fts'"
+                        ).first()
+                        is not None
+                    )
+                return
+            except DatabaseError:
+                raise
+            except (exc.DatabaseError, sqlite3.DatabaseError) as e:
+                problem = classify(e)
+                if problem is Problem.BUSY and time.monotonic() < deadline:
+                    engine.dispose()  # a fresh connection runs the pragmas again
+                    time.sleep(0.05)
+                    continue
+                raise self.error_for(e, waited_s=OPEN_WAIT_S) from None
+
+    def error_for(self, error: BaseException, *, waited_s: float | None = None) -> DatabaseError:
+        """The DatabaseError that tells the user what ``error`` means for this file."""
+        detail = str(_orig(error))
+        problem = classify(error)
+        path = self.path
+        if problem is Problem.BUSY:
+            waited = f" (waited {waited_s:g} s)" if waited_s else ""
+            return DatabaseLocked(
+                f"The database {path} is locked by another program{waited}. Try again when "
+                "the other Halext Desktop window or command (or the program holding it) is done."
+            )
+        if problem is Problem.READONLY:
+            return DatabaseReadOnly(
+                f"The database {path} cannot be written ({detail}). Make it and its folder "
+                f"writable: chmod u+rw '{path}'"
+            )
+        if problem is Problem.FULL:
+            return DatabaseError(
+                f"The disk holding the database {path} is full. Free some space and try again."
+            )
+        if problem is Problem.DAMAGED:
+            return DatabaseDamaged(path, detail, self.newest_backup())
+        return DatabaseError(
+            f"The database {path} cannot be opened: {detail}. It may be damaged or not a "
+            "Halext Desktop database."
+        )
 
     def _migrate(self, engine: Engine) -> None:
         script = ScriptDirectory.from_config(alembic_config())
@@ -253,18 +476,19 @@ class Database:
             if not known:
                 raise DatabaseError(
                     f"The database {self.path} was written by a newer Halext Desktop (schema "
-                    f"revision {current}). Update Halext Desktop, or move the file away to start "
-                    f"fresh; copies made before upgrades are in {self.backups_dir}."
+                    f"revision {current}). Update Halext Desktop, or move the file away to "
+                    "start fresh."
                 )
         if has_tables:
             self.backup(label=current or "base")
-        with engine.begin() as conn:
+        with engine.connect().execution_options(hx_write=True) as conn, conn.begin():
             command.upgrade(alembic_config(conn), "head")
         log.info("database %s upgraded from %s to %s", self.path, current or "empty", head)
 
     def close(self) -> None:
         """Close every pooled connection. Safe to call twice."""
-        engine, self._engine = self._engine, None
+        with self._lock:
+            engine, self._engine = self._engine, None
         if engine is not None:
             engine.dispose()
 
@@ -274,26 +498,83 @@ class Database:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # ---- backups ------------------------------------------------------------------------
+    # ---- integrity, backups, recovery -----------------------------------------------------
 
-    def backup(self, label: str = "manual") -> Path:
+    def integrity_problem(self) -> str | None:
+        """``PRAGMA quick_check`` of the open database: None when it is sound, else SQLite's
+        first complaint. Reads every page: run it on the owner thread, in the background."""
+        threads.check("checking the database")
+        try:
+            with self.read() as conn:
+                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+        except (exc.DatabaseError, sqlite3.DatabaseError) as e:
+            if classify(e) is Problem.DAMAGED:
+                return str(_orig(e))
+            raise
+        return None if rows == ["ok"] else "; ".join(map(str, rows))
+
+    def backup(self, label: str = "manual", *, verify: bool = False) -> Path:
         """Copy the database (consistently, with the sqlite3 backup API) into the backups
-        folder as ``halext-<UTC timestamp>-<label>.db``; keep the newest five."""
+        folder as ``halext-<UTC timestamp>-<label>.db`` (mode 0600); keep the newest five.
+
+        Args:
+            verify: check the copy (``quick_check``) and delete it when it is not sound, so
+                that every copy kept is a good one.
+
+        Raises:
+            DatabaseDamaged: ``verify`` found the copy (hence the database) damaged.
+        """
+        threads.check("backing up the database")
+        folder = self.backups_dir
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(folder)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = self.backups_dir / f"halext-{stamp}-{label}.db"
-        with (
-            contextlib.closing(sqlite3.connect(self.path)) as src,
-            contextlib.closing(sqlite3.connect(target)) as dst,
-        ):
-            src.backup(dst)
+        target = folder / f"halext-{stamp}-{label}.db"
+        _new_private_file(target)
+        try:
+            with (
+                contextlib.closing(sqlite3.connect(self.path)) as src,
+                contextlib.closing(sqlite3.connect(target)) as dst,
+            ):
+                src.backup(dst)
+                if verify:
+                    rows = [r[0] for r in dst.execute("PRAGMA quick_check(5)")]
+                    if rows != ["ok"]:
+                        raise sqlite3.DatabaseError("; ".join(map(str, rows)))
+        except sqlite3.DatabaseError as e:
+            target.unlink(missing_ok=True)
+            if verify and classify(e) in (Problem.DAMAGED, Problem.OTHER):
+                raise DatabaseDamaged(self.path, str(e), self.newest_backup()) from None
+            raise
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        private_file(target)
         log.info("database backed up to %s", target)
         self._prune_backups()
         return target
 
     def backups(self) -> list[Path]:
         """The backup files, oldest first."""
+        if not self.backups_dir.is_dir():
+            return []
         # The timestamp is fixed-width right after "halext-", so name order is time order.
         return sorted(self.backups_dir.glob("halext-*.db"), key=lambda p: p.name)
+
+    def newest_backup(self) -> Path | None:
+        found = self.backups()
+        return found[-1] if found else None
+
+    def backup_is_due(self, *, now: float | None = None, every_s: float = BACKUP_EVERY_S) -> bool:
+        """Whether the newest copy is older than ``every_s`` (or there is none)."""
+        newest = self.newest_backup()
+        if newest is None:
+            return True
+        try:
+            age = (now if now is not None else time.time()) - newest.stat().st_mtime
+        except OSError:
+            return True
+        return age >= every_s
 
     def _prune_backups(self) -> None:
         for old in self.backups()[:-KEEP_BACKUPS]:
@@ -302,16 +583,75 @@ class Database:
             except OSError as e:  # a locked old backup is not worth failing start-up for
                 log.warning("could not remove old backup %s: %s", old, e)
 
+    def move_aside(self, reason: str = "damaged") -> Path:
+        """Close the database and rename it (and its ``-wal``/``-shm``) to
+        ``<name>.<reason>-<UTC timestamp>`` in the same folder; returns the new name of the
+        main file. Nothing is deleted."""
+        threads.check("moving the database aside")
+        self.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = self.path.with_name(f"{self.path.name}.{reason}-{stamp}")
+        for file in companions(self.path):
+            if file.exists():
+                suffix = file.name[len(self.path.name) :]  # "", "-wal" or "-shm"
+                file.rename(base.with_name(base.name + suffix))
+        log.warning("database %s moved aside to %s", self.path, base)
+        return base
+
+    def restore_from(self, backup: Path) -> Path:
+        """Move the current database aside and put a copy of ``backup`` in its place (then
+        ``open()`` again). Returns where the old file went."""
+        aside = self.move_aside("damaged")
+        _new_private_file(self.path)
+        shutil.copyfile(backup, self.path)
+        private_file(self.path)
+        log.warning("database %s restored from %s", self.path, backup)
+        return aside
+
     # ---- connections ---------------------------------------------------------------------
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for queries (no lock: WAL readers run alongside the writer)."""
+        """A connection for queries (WAL readers run alongside any writer). Inside a write
+        transaction of this thread, that transaction's connection (so it sees its rows)."""
+        threads.check("reading the database")
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
         with self.engine.connect() as conn:
             yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction under the process-wide write lock; commits on success."""
-        with self.write_lock, self.engine.begin() as conn:
-            yield conn
+        """A ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on error.
+
+        Nested inside another ``write()`` of the same thread it is a savepoint of that
+        transaction: the owner thread writes a whole batch of queued changes in one
+        transaction, each change in its own savepoint, so one bad change is rolled back
+        alone and the rest still commit together.
+        """
+        threads.check("writing to the database")
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            with current.begin_nested():
+                yield current
+            return
+        with self._lock:
+            conn = self.engine.connect().execution_options(hx_write=True)
+            self._local.conn = conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._local.conn = None
+                conn.close()
+
+
+def private_folder(path: Path) -> None:
+    """Make a folder we own 0700 (conversations are the user's alone)."""
+    try:
+        if path.is_dir() and path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -27,7 +28,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 MESSAGE_ROLES = ("user", "assistant", "system")
 # "placeholder": halext's mock text stood in for a model that did not work (shown with a
 # warning, never sent back as history).
-MESSAGE_STATUSES = ("ok", "pending", "streaming", "stopped", "error", "blocked", "placeholder")
+MESSAGE_STATUSES = (
+    "ok",
+    "pending",
+    "streaming",
+    "stopped",
+    "error",
+    "blocked",
+    "placeholder",
+    "interrupted",  # the app stopped (crash, kill, shutdown) before the reply ended
+)
+# Replies still being written by some process: the rows crash recovery looks at.
+LIVE_STATUSES = ("pending", "streaming")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,6 +97,12 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        # Tiny (only replies in flight): what start-up crash recovery scans.
+        Index(
+            "ix_messages_live",
+            "status",
+            sqlite_where=text("status IN ('pending', 'streaming')"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -100,6 +118,9 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     meta: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The app session writing a reply in flight (``storage.session``): recovery leaves the
+    # rows of sessions still running alone.
+    writer: Mapped[str | None] = mapped_column(String, nullable=True)
 
 
 class UsageLog(Base):
@@ -139,3 +160,16 @@ class UsageLog(Base):
     tokens_exact: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default="0"
     )
+    # The chat reply this request produced, when it was one (no FK, like conversation_id):
+    # crash recovery writes an ``interrupted`` row only for replies that have none.
+    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class SpoolApplied(Base):
+    """Spool batches already written (``storage.spool``): a batch found again after a crash
+    between its commit and the removal of its file is not written twice."""
+
+    __tablename__ = "spool_applied"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HALEXT_URL = "https://org.halext.org/api"
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 OLLAMA_DEFAULT_PORT = 11434
+DEFAULT_MAX_REPLY_MB = 32
 
 _TRUE = ("true", "on", "yes", "1")
 _FALSE = ("false", "off", "no", "0")
@@ -63,25 +65,87 @@ class OpenAIEndpoint:
 # ---- validators: each takes a Python value, returns the normalised JSON-able value ------------
 
 
-def _check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
+_URL_EXAMPLES = "e.g. https://org.halext.org/api or http://127.0.0.1:11434"
+# Characters that never belong in a host name or a URL typed by hand (RFC 3986 excludes them).
+_BAD_URL_CHARS = set('<>"{}|\\^`')
+
+
+_USERINFO = re.compile(r"(://)[^/@]*@")
+
+
+def _shown(text: str, parts: urllib.parse.SplitResult | None = None) -> str:
+    """``text`` for a message: control characters escaped (repr), and a ``user:password@``
+    part never shown, whatever else is wrong with the URL."""
+    return repr(_USERINFO.sub(r"\1***@", text, count=1))
+
+
+def _why(exc: ValueError) -> str:
+    """urllib's complaint in the user's terms."""
+    text = str(exc)
+    if "Port out of range" in text:
+        return "its port is out of range: use 1 to 65535"
+    if "could not be cast" in text or "Port could not" in text:
+        return "its port is not a number"
+    if "IPv6" in text:
+        return "a broken IPv6 address: it goes in brackets, e.g. http://[::1]:11434"
+    return text
+
+
+def check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
+    """A base URL for a server, checked at the door: http(s), a host, a port 1..65535 if
+    any, nothing else in the way (no spaces or control characters, no ``user:pass@``, no
+    query or fragment). Returns it without a trailing slash.
+
+    Raises:
+        SettingsError: one line naming ``key``, the value (a password masked) and what is
+            allowed.
+    """
     if not isinstance(value, str):
         raise SettingsError(f"{key}: expected a URL string, got {type(value).__name__}")
     text = value.strip()
     if not text and allow_empty:
         return ""
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https"):
+    if not text:
+        raise SettingsError(f"{key}: a URL is needed ({_URL_EXAMPLES})")
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in ("http", "https"):
         raise SettingsError(
-            f"{key}: {text!r} is not an http:// or https:// URL "
-            "(e.g. https://org.halext.org/api or http://127.0.0.1:11434)"
+            f"{key}: {_shown(text)} is not an http:// or https:// URL ({_URL_EXAMPLES})"
         )
-    if not parts.hostname:
-        raise SettingsError(f"{key}: {text!r} has no host name")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise SettingsError(
+            f"{key}: {_shown(text)} contains a space, tab or line break; a URL has none "
+            f"({_URL_EXAMPLES})"
+        )
     try:
-        _ = parts.port  # raises on a port that is not a number or out of range
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port  # raises on a port that is not a number or out of range
+        host = parts.hostname
     except ValueError as exc:
-        raise SettingsError(f"{key}: {text!r} has a bad port ({exc})") from None
+        raise SettingsError(
+            f"{key}: {_shown(text)} is not a valid URL ({_why(exc)}); {_URL_EXAMPLES}"
+        ) from None
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError(
+            f"{key}: {_shown(text, parts)} holds a user name or password (user:pass@host); "
+            "remove it — sign in in Settings → Connections or with `halext-desktop login`, "
+            "and secrets go to the system keyring, never into the settings file"
+        )
+    if not host:
+        raise SettingsError(f"{key}: {_shown(text)} has no host name ({_URL_EXAMPLES})")
+    if _BAD_URL_CHARS & set(text):
+        raise SettingsError(f"{key}: {_shown(text)} contains characters a URL cannot have")
+    if port == 0:
+        raise SettingsError(f"{key}: {_shown(text)} has port 0; use a port from 1 to 65535")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise SettingsError(
+            f"{key}: {_shown(text)} has a query or fragment (?… or #…); give the server's "
+            f"base URL only ({_URL_EXAMPLES})"
+        )
     return text.rstrip("/")
+
+
+_check_url = check_url
 
 
 def _check_bool(key: str, value: Any) -> bool:
@@ -102,6 +166,14 @@ def _check_int_range(key: str, value: Any, lo: int, hi: int, zero_means: str) ->
         raise SettingsError(f"{key}: expected a whole number, got {value!r}")
     if value != 0 and not lo <= value <= hi:
         raise SettingsError(f"{key}: {value} is out of range: use 0 ({zero_means}) or {lo}..{hi}")
+    return value
+
+
+def _check_positive_range(key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{key}: expected a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise SettingsError(f"{key}: {value} is out of range: use {lo}..{hi}")
     return value
 
 
@@ -173,8 +245,11 @@ def _bool_from_text(key: str, text: str) -> bool:
 
 
 def _int_from_text(key: str, text: str) -> int:
+    t = text.strip()
+    if len(t) > 12:  # far beyond any range here; int() of a huge string is slow
+        raise SettingsError(f"{key}: {text!r} is not a number in range")
     try:
-        return int(text.strip())
+        return int(t)
     except ValueError:
         raise SettingsError(f"{key}: {text!r} is not a whole number") from None
 
@@ -332,6 +407,13 @@ _SCHEMA: dict[str, _Spec] = {
         lambda k, v: _check_int_range(k, v, 1, 3650, "keep forever"),
         _int_from_text,
     ),
+    "max_reply_mb": _Spec(
+        DEFAULT_MAX_REPLY_MB,
+        f"int: 1..1024 MB, the longest reply kept (default {DEFAULT_MAX_REPLY_MB}); a longer "
+        "one is ended there with a message, its first part kept",
+        lambda k, v: _check_positive_range(k, v, 1, 1024),
+        _int_from_text,
+    ),
 }
 
 
@@ -363,23 +445,39 @@ def parse_ollama_host(text: str) -> str:
     what people put in OLLAMA_HOST to make the *server* listen everywhere; as a place to
     connect to they mean this machine, so they become 127.0.0.1 (connecting to 0.0.0.0
     fails on Windows and macOS).
+
+    Raises:
+        SettingsError: the value is not a host, ``host:port`` or URL (a port out of range,
+            a broken IPv6 address, spaces...); the message names it and what is allowed.
     """
+    key = "OLLAMA_HOST"
     t = text.strip()
+    if any(ch.isspace() or ord(ch) < 32 for ch in t):
+        raise SettingsError(
+            f"{key}={text!r} contains a space or line break; use host, host:port or a URL "
+            "(e.g. 127.0.0.1:11434)"
+        )
     if "://" in t:
-        return t.rstrip("/")
+        return check_url(key, t)
     hostport, slash, path = t.partition("/")
-    split = urllib.parse.urlsplit(f"http://{hostport}")
-    host = split.hostname or "127.0.0.1"
     try:
+        split = urllib.parse.urlsplit(f"http://{hostport}")
         port = split.port or OLLAMA_DEFAULT_PORT
-    except ValueError:
-        port = OLLAMA_DEFAULT_PORT
+        host = split.hostname or "127.0.0.1"
+    except ValueError as exc:
+        raise SettingsError(
+            f"{key}={text!r} is not host, host:port or a URL ({_why(exc)}); e.g. 127.0.0.1:11434"
+        ) from None
+    if split.username is not None or split.password is not None:
+        raise SettingsError(f"{key}: a user name or password does not belong in OLLAMA_HOST")
+    if split.port == 0:
+        raise SettingsError(f"{key}={text!r} has port 0; use a port from 1 to 65535")
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
     tail = f"/{path}".rstrip("/") if slash else ""
-    return f"http://{host}:{port}{tail}"
+    return check_url(key, f"http://{host}:{port}{tail}")
 
 
 def _atomic_write(path: Path, data: str) -> None:
@@ -652,22 +750,66 @@ class Settings:
     def _environ(self) -> Mapping[str, str]:
         return os.environ if self._env is None else self._env
 
-    def effective_halext_url(self) -> str:
-        """``HALEXT_URL`` from the environment when set, else the setting (no trailing /)."""
+    def _env_halext_url(self) -> str | None:
         env_url = self._environ().get("HALEXT_URL", "").strip()
-        return env_url.rstrip("/") if env_url else self.halext_url
+        if not env_url:
+            return None
+        try:
+            return check_url("HALEXT_URL", env_url)
+        except SettingsError:
+            return None
 
-    def effective_ollama_hosts(self) -> list[OllamaHost]:
-        """The Ollama hosts, with ``OLLAMA_HOST`` replacing the first host's URL (or
-        adding a host named ``local`` when none is configured)."""
-        hosts = self.ollama_hosts
+    def env_ollama_url(self) -> str | None:
+        """``OLLAMA_HOST`` as a URL, or None when it is unset or malformed."""
         env_host = self._environ().get("OLLAMA_HOST", "").strip()
         if not env_host:
+            return None
+        try:
+            return parse_ollama_host(env_host)
+        except SettingsError:
+            return None
+
+    @property
+    def env_warning(self) -> str | None:
+        """One line per environment override that is ignored because it is malformed
+        (``HALEXT_URL``, ``OLLAMA_HOST``): what it holds and what is allowed. None when
+        every override is usable."""
+        problems = []
+        env = self._environ()
+        url = env.get("HALEXT_URL", "").strip()
+        if url:
+            try:
+                check_url("HALEXT_URL", url)
+            except SettingsError as exc:
+                problems.append(f"{exc} — ignored, using the halext_url setting")
+        host = env.get("OLLAMA_HOST", "").strip()
+        if host:
+            try:
+                parse_ollama_host(host)
+            except SettingsError as exc:
+                problems.append(f"{exc} — ignored, using the ollama_hosts setting")
+        return "\n".join(problems) if problems else None
+
+    def effective_halext_url(self) -> str:
+        """``HALEXT_URL`` from the environment when set and valid, else the setting (no
+        trailing /). A malformed value is ignored (``env_warning`` says so)."""
+        return self._env_halext_url() or self.halext_url
+
+    def effective_ollama_hosts(self) -> list[OllamaHost]:
+        """The Ollama hosts, with a valid ``OLLAMA_HOST`` replacing the first host's URL (or
+        adding a host named ``local`` when none is configured); a malformed one is ignored
+        (``env_warning`` says so)."""
+        hosts = self.ollama_hosts
+        url = self.env_ollama_url()
+        if url is None:
             return hosts
-        url = parse_ollama_host(env_host)
         if not hosts:
             return [OllamaHost("local", url)]
         return [OllamaHost(hosts[0].name, url), *hosts[1:]]
+
+    @property
+    def max_reply_bytes(self) -> int:
+        return int(self._values["max_reply_mb"]) * 1024 * 1024
 
 
 def _copy(value: Any) -> Any:

@@ -1,16 +1,27 @@
 """One chat turn from the user's point of view: store, route, persist — no Qt.
 
-The user's message is written before anything goes out; the assistant's row is created
-as ``pending`` and updated as text arrives, so a crash, a dropped stream or Stop never
-loses what was typed or what was already received. The CLI and the GUI both use this.
+The user's message and the assistant's ``pending`` row are queued for the database before
+anything goes out (with a new conversation, when there is none yet), in one transaction.
+The reply then streams at the server's pace: nothing here waits for SQLite. While text
+arrives, the partial reply is saved at least once a second of wall time (also during a
+stall, when no token comes), so a crash loses at most the last second; the final state is
+queued the moment the router's terminal event comes. A database locked by another program
+delays those writes, never the reply (``storage.owner``).
+
+Replies in flight are registered (``storage.replies``): the usage row is tied to its reply,
+and shutting down (SIGTERM, SIGHUP, closing the window) stops them and saves each as
+``interrupted`` with its text. A reply longer than the size limit is ended there, its first
+part kept, with a message that says so. The CLI and the GUI both use this.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from halext_desktop.routing.errors import ErrorKind
@@ -27,31 +38,58 @@ from halext_desktop.routing.types import (
     RouterEvent,
     Started,
 )
-from halext_desktop.storage.conversations import ConversationStore, MessageRow
+from halext_desktop.storage.chats import Conversations
+from halext_desktop.storage.conversations import ConversationRow, MessageRow
+from halext_desktop.storage.db import DatabaseError
+from halext_desktop.storage.replies import STOP_INTERRUPTED, STOP_TOO_LARGE, ActiveReplies
 
 log = logging.getLogger(__name__)
 
-# Save streamed text at most this often (seconds): bounded loss on a crash, few writes.
+# Save streamed text at least this often (wall-clock seconds): bounded loss on a crash.
 PARTIAL_SAVE_INTERVAL = 1.0
+DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class TurnBegun:
-    """The user's message is stored and the assistant's row exists (status pending)."""
+    """The user's message and the assistant's row are queued (status pending).
+
+    ``conversation`` is the new conversation when the turn created one, else None. Ids are
+    the real ones once written; while the database refuses writes they are provisional
+    (negative) and stay valid for every later call in this process.
+    """
 
     user: MessageRow
+    assistant: MessageRow
+    conversation: ConversationRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUpdated:
+    """The assistant's row changed (who answers, the chip's details): show it."""
+
     assistant: MessageRow
 
 
 @dataclass(frozen=True, slots=True)
 class TurnSaved:
-    """The terminal state of the assistant's row as stored."""
+    """The terminal state of the assistant's row.
+
+    Attributes:
+        assistant: the row as saved (or as it will be, when ``saved`` is False).
+        event: the router's terminal event (Finished / Failed / Cancelled).
+        saved: False while the database refuses it (the change waits, and is kept in the
+            spool file if the app exits first).
+        problem: why it is not saved, for the user (None when saved).
+    """
 
     assistant: MessageRow
-    event: RouterEvent  # the router's terminal event (Finished / Failed / Cancelled)
+    event: RouterEvent
+    saved: bool = True
+    problem: str | None = None
 
 
-TurnEvent = TurnBegun | TurnSaved | RouterEvent
+TurnEvent = TurnBegun | TurnUpdated | TurnSaved | RouterEvent
 
 _STATUS = {Finished: "ok", Cancelled: "stopped"}
 # A placeholder reply keeps its own status: it is shown, but never sent back as history.
@@ -88,23 +126,71 @@ def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
     return meta
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def too_large_message(limit_bytes: int) -> str:
+    mb = limit_bytes / (1024 * 1024)
+    return (
+        f"The reply passed the {mb:g} MB limit and was ended there; the first {mb:g} MB are "
+        "kept (change it with the max_reply_mb setting)"
+    )
+
+
 class Turns:
-    """Runs chat turns against a Router and a ConversationStore."""
+    """Runs chat turns against a Router and the conversations.
+
+    Args:
+        router: sends the requests.
+        conversations: where turns are stored (through the database owner).
+        replies: the registry of replies in flight (shared with the usage sink).
+        writer: this process's session id, recorded on replies in flight.
+        save_every: seconds between two saves of a streaming reply.
+        max_reply_bytes: the size limit of one reply (UTF-8 bytes), read at each turn.
+    """
 
     def __init__(
         self,
         router: Router,
-        conversations: ConversationStore,
+        conversations: Conversations,
+        replies: ActiveReplies | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        writer: str | None = None,
+        save_every: float = PARTIAL_SAVE_INTERVAL,
+        max_reply_bytes: Callable[[], int] | int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         self._router = router
-        self._store = conversations
-        self._clock = clock
+        self._chats = conversations
+        self._replies = replies or ActiveReplies()
+        self._writer = writer
+        self._save_every = save_every
+        self._limit = max_reply_bytes
+
+    @property
+    def replies(self) -> ActiveReplies:
+        return self._replies
+
+    def interrupt_all(self) -> list[Any]:
+        """Stop every reply in flight as ``interrupted`` (the app is going away); returns
+        them (``finished`` is set once each one's final state is queued)."""
+        return self._replies.interrupt_all()
+
+    def interrupt(self, cancel: Any) -> bool:
+        """Stop the reply in flight that ``cancel`` belongs to as ``interrupted`` (its window
+        is closing); False when there is none."""
+        for reply in self._replies.all():
+            if reply.cancel is cancel:
+                reply.stop(STOP_INTERRUPTED)
+                return True
+        return False
+
+    def _max_bytes(self) -> int:
+        return self._limit() if callable(self._limit) else self._limit
 
     async def send(
         self,
-        conversation_id: int,
+        conversation_id: int | None,
         prompt: str,
         ref: ModelRef,
         *,
@@ -112,12 +198,34 @@ class Turns:
         endpoint_name: str = "chat",
         options: ChatOptions | None = None,
         use_fallbacks: bool = True,
+        title: str | None = None,
     ) -> AsyncIterator[TurnEvent]:
-        """Store ``prompt`` as a new user message and stream the reply from ``ref``."""
-        history = self._store.history(conversation_id)
-        user = self._store.add_message(conversation_id, "user", prompt)
+        """Store ``prompt`` as a new user message and stream the reply from ``ref``.
+        ``conversation_id`` None starts a new conversation (titled ``title``, else after
+        the prompt)."""
+        conversation: ConversationRow | None = None
+        conv_future = None
+        if conversation_id is None:
+            name = title or " ".join(prompt.split())[:60] or "New chat"
+            conversation, conv_future = self._chats.queue_conversation(name, str(ref))
+            cid = conversation.id
+            history: list[ChatMessage] = []
+        else:
+            cid = conversation_id
+            history = await self._chats.history(cid)
+        user, user_future = self._chats.queue_message(cid, "user", prompt)
         async for event in self._run(
-            conversation_id, user, history, ref, cancel, endpoint_name, options, use_fallbacks
+            cid,
+            user,
+            history,
+            ref,
+            cancel,
+            endpoint_name,
+            options,
+            use_fallbacks,
+            user_future=user_future,
+            conversation=conversation,
+            conversation_future=conv_future,
         ):
             yield event
 
@@ -126,14 +234,14 @@ class Turns:
     ) -> AsyncIterator[TurnEvent]:
         """Replace the last reply, answering the last user message again with ``ref`` (the
         model selected now, not the one that answered before)."""
-        rows = self._store.messages(conversation_id, limit=50)
+        rows = await self._chats.messages(conversation_id, limit=50)
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
         if last_user is None:
             raise ValueError("There is no message to answer again")
-        later = [m for m in rows if m.id > last_user.id]
+        later = [m for m in rows if _after(m.id, last_user.id)]
         if later:
-            self._store.delete_messages_from(conversation_id, later[0].id)
-        history = self._store.history(conversation_id, before_message_id=last_user.id)
+            await self._chats.delete_messages_from(conversation_id, later[0].id)
+        history = await self._chats.history(conversation_id, before_message_id=last_user.id)
         async for event in self._run(
             conversation_id, last_user, history, ref, cancel, "chat", None
         ):
@@ -149,10 +257,12 @@ class Turns:
         cancel: CancelToken | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
-        history = self._store.history(conversation_id, before_message_id=message_id)
-        self._store.delete_messages_from(conversation_id, message_id)
-        user = self._store.add_message(conversation_id, "user", new_text)
-        async for event in self._run(conversation_id, user, history, ref, cancel, "chat", None):
+        history = await self._chats.history(conversation_id, before_message_id=message_id)
+        await self._chats.delete_messages_from(conversation_id, message_id)
+        user, user_future = self._chats.queue_message(conversation_id, "user", new_text)
+        async for event in self._run(
+            conversation_id, user, history, ref, cancel, "chat", None, user_future=user_future
+        ):
             yield event
 
     async def _run(
@@ -165,60 +275,221 @@ class Turns:
         endpoint_name: str,
         options: ChatOptions | None,
         use_fallbacks: bool = True,
+        *,
+        user_future: Any = None,
+        conversation: ConversationRow | None = None,
+        conversation_future: Any = None,
     ) -> AsyncIterator[TurnEvent]:
-        self._store.set_default_model(conversation_id, str(ref))
-        assistant = self._store.add_message(
-            conversation_id, "assistant", "", status="pending", requested_model=str(ref)
+        chats, owner = self._chats, self._chats.owner
+        cancel = cancel or CancelToken()
+        cid = owner.resolve(conversation_id)  # a conversation written since: its real id
+        chats.set_default_model(cid, str(ref))
+        assistant, assistant_future = chats.queue_message(
+            cid,
+            "assistant",
+            "",
+            status="pending",
+            requested_model=str(ref),
+            writer=self._writer,
         )
-        yield TurnBegun(user, assistant)
+        reply = self._replies.begin(cid, assistant.id, cancel)
+        try:
+            # Normally written in a few milliseconds; while the database refuses writes the
+            # rows wait in the queue under provisional ids and the reply goes ahead.
+            written = await owner.settled(assistant_future)
+        except BaseException:
+            self._replies.end(reply)
+            raise
+        if written:
+            real_cid = owner.resolve(cid)
+            if real_cid != cid:
+                cid = real_cid
+                self._replies.rekey(reply, cid)
+            assistant = _replace_row(
+                assistant, id=int(assistant_future.result()), conversation_id=cid
+            )
+            reply.message_id = assistant.id
+            if user_future is not None and user_future.done() and not user_future.exception():
+                user = _replace_row(user, id=int(user_future.result()), conversation_id=cid)
+            conv_done = conversation_future is not None and conversation_future.done()
+            if conv_done and not conversation_future.exception():
+                conversation = conversation_future.result()
+        aid = assistant.id
+        parts: list[str] = []
+        try:
+            yield TurnBegun(user, assistant, conversation)
+            async for out in self._stream(
+                cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
+                reply, assistant, parts,
+            ):  # fmt: skip
+                yield out
+        finally:
+            if not reply.final_queued:
+                # Closed before the router's terminal event (the consumer went away, the
+                # loop is shutting down): keep what arrived, and never leave it "pending".
+                sent = bool(parts) or reply.stop_reason == STOP_INTERRUPTED
+                chats.update_message(
+                    aid,
+                    content="".join(parts),
+                    status="interrupted" if sent else "stopped",
+                    clear_writer=True,
+                )
+            self._replies.end(reply)
+
+    async def _stream(
+        self,
+        cid: int,
+        user: MessageRow,
+        history: list[ChatMessage],
+        ref: ModelRef,
+        cancel: CancelToken,
+        endpoint_name: str,
+        options: ChatOptions | None,
+        use_fallbacks: bool,
+        reply: Any,
+        assistant: MessageRow,
+        parts: list[str],
+    ) -> AsyncIterator[TurnEvent]:
+        chats = self._chats
+        aid = assistant.id
         request = ChatRequest(
             ref=ref,
             messages=(*history, ChatMessage("user", user.content)),
-            conversation_id=conversation_id,
+            conversation_id=cid,
             endpoint_name=endpoint_name,
             options=options or ChatOptions(),
             use_fallbacks=use_fallbacks,
         )
-        parts: list[str] = []
+        size = 0
+        limit = self._max_bytes()
+        truncated = False
         started: Started | None = None
-        last_save = self._clock()
-        async for event in self._router.stream(request, cancel):
-            if isinstance(event, Started):
-                started = event
-                self._store.update_message(
-                    assistant.id,
-                    status="streaming",
-                    model_ref=str(event.answered),
-                    meta=_meta_for(event, event),
-                )
-                yield event
-            elif isinstance(event, Delta):
-                parts.append(event.text)
-                now = self._clock()
-                if now - last_save >= PARTIAL_SAVE_INTERVAL:
-                    last_save = now
-                    try:
-                        self._store.update_message(assistant.id, content="".join(parts))
-                    except Exception:
-                        # A crash guard only (e.g. another process holds the database
-                        # lock): the reply keeps streaming and the final save stores it all.
-                        log.warning("could not save the partial reply yet", exc_info=True)
-                yield event
-            else:
-                text = event.text if isinstance(event, Finished) else event.partial_text
-                answered = event.answered or (started.answered if started else None)
-                status = _STATUS.get(type(event), "error")
-                error = None
-                if isinstance(event, Failed):
-                    status = _FAILED_STATUS.get(event.error.kind, "error")
-                    error = event.error.one_line()
-                saved = self._store.update_message(
-                    assistant.id,
-                    content=text,
-                    status=status,
-                    model_ref=str(answered) if answered else None,
-                    error=error,
-                    meta=_meta_for(event, started),
-                )
-                yield event
-                yield TurnSaved(saved, event)
+        saved_chars = 0
+        chars = 0
+
+        async def save_partial_every_second() -> None:
+            nonlocal saved_chars
+            while True:
+                await asyncio.sleep(self._save_every)
+                if chars != saved_chars:
+                    saved_chars = chars
+                    chats.update_message(
+                        aid, content="".join(parts), meta_patch={"saved_at": _now_iso()}
+                    )
+
+        saver = asyncio.ensure_future(save_partial_every_second())
+        try:
+            async for event in self._router.stream(request, cancel):
+                if isinstance(event, Started):
+                    started = event
+                    meta = _meta_for(event, event)
+                    chats.update_message(
+                        aid, status="streaming", model_ref=str(event.answered), meta=meta
+                    )
+                    yield event
+                    yield TurnUpdated(
+                        _replace_row(
+                            assistant, status="streaming", model_ref=str(event.answered), meta=meta
+                        )
+                    )
+                elif isinstance(event, Delta):
+                    if truncated:
+                        continue
+                    text = event.text
+                    size += len(text.encode("utf-8", errors="surrogatepass"))
+                    if size > limit:
+                        text = _cut_to_bytes(text, len(text.encode("utf-8")) - (size - limit))
+                        truncated = True
+                        reply.stop(STOP_TOO_LARGE)
+                    if text:
+                        parts.append(text)
+                        chars += len(text)
+                        yield Delta(text)
+                else:
+                    saver.cancel()
+                    async for out in self._finish(
+                        event, reply, assistant, parts, started, truncated, limit
+                    ):
+                        yield out
+        finally:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await saver
+
+    async def _finish(
+        self,
+        event: RouterEvent,
+        reply: Any,
+        assistant: MessageRow,
+        parts: list[str],
+        started: Started | None,
+        truncated: bool,
+        limit: int,
+    ) -> AsyncIterator[TurnEvent]:
+        chats, owner = self._chats, self._chats.owner
+        if isinstance(event, Finished):
+            text = event.text
+        else:
+            assert isinstance(event, Failed | Cancelled)
+            text = event.partial_text
+        if truncated:
+            text = "".join(parts)  # what the user saw: the reply up to the limit
+        answered = event.answered or (started.answered if started else None)
+        status = _STATUS.get(type(event), "error")
+        error = None
+        if isinstance(event, Failed):
+            status = _FAILED_STATUS.get(event.error.kind, "error")
+            error = event.error.one_line()
+        elif isinstance(event, Cancelled) and reply.stop_reason == STOP_INTERRUPTED:
+            status = "interrupted"
+        if truncated:
+            # Whatever ended the stream after the cut (our stop, or the server finishing
+            # first), the reply is the part up to the limit, and says so.
+            status, error = "error", too_large_message(limit)
+        meta = _meta_for(event, started)
+        reply.final_queued = True
+        final = chats.update_message(
+            assistant.id,
+            content=text,
+            status=status,
+            model_ref=str(answered) if answered else None,
+            error=error,
+            meta=meta,
+            clear_writer=True,
+        )
+        row = _replace_row(
+            assistant,
+            content=text,
+            status=status,
+            model_ref=str(answered) if answered else assistant.model_ref,
+            error=error,
+            meta=meta,
+        )
+        yield event
+        saved, problem = True, None
+        try:
+            saved = await owner.settled(final)
+        except DatabaseError as exc:
+            saved, problem = False, str(exc)
+        if not saved and problem is None:
+            problem = owner.state.detail or "the database refused the reply for now"
+        yield TurnSaved(row, event, saved, problem)
+
+
+def _after(a: int, b: int) -> bool:
+    """Whether message ``a`` comes after ``b`` (provisional ids are the newest)."""
+    ka = (0, a) if a >= 0 else (1, -a)
+    kb = (0, b) if b >= 0 else (1, -b)
+    return ka > kb
+
+
+def _replace_row(row: MessageRow, **changes: Any) -> MessageRow:
+    import dataclasses
+
+    return dataclasses.replace(row, **changes)
+
+
+def _cut_to_bytes(text: str, n: int) -> str:
+    """The longest start of ``text`` that is at most ``n`` UTF-8 bytes."""
+    data = text.encode("utf-8", errors="surrogatepass")[: max(n, 0)]
+    return data.decode("utf-8", errors="ignore")

@@ -1,8 +1,8 @@
 """The local usage log (``ai_usage_logs``): one row per routed request, and its reports.
 
-``UsageLog`` is the router's ``UsageSink``. It is called on the asyncio loop thread at the
-end of every request, so it must not lose a reply over a busy database: a locked write is
-retried briefly, then kept in memory and written with the next row.
+``UsageLog`` holds the SQL; it runs on the database owner's thread. The router's sink is
+``storage.store.QueuedUsage``: it queues each row for the owner and returns at once, so a
+locked database delays the row, never the reply (storage.owner).
 
 Report definitions (the usage window and ``halext-desktop usage`` use them):
     requests_by_model   every row but ``blocked`` ones: a request refused by policy sent
@@ -24,29 +24,28 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, delete, insert, select
-from sqlalchemy import exc as sa_exc
 
 from halext_desktop.routing.types import UsageRecord, UsageStatus
-from halext_desktop.storage.db import Database, is_busy
+from halext_desktop.storage.db import Database
 from halext_desktop.storage.models import UsageLog as UsageLogModel
 
 log = logging.getLogger(__name__)
 
 _t = cast(Table, UsageLogModel.__table__)
 
+# Prepared once (compiled statements are cached by SQLAlchemy): a usage row must cost a reply
+# as little as possible.
+_INSERT = insert(_t)
+_INSERT_RETURNING = insert(_t).returning(_t.c.id, sort_by_parameter_order=True)
+
 SINCE_CHOICES = ("24h", "7d", "30d", "all")
 _SINCE_RE = re.compile(r"^(\d{1,5})([hd])$")
 _BUCKETS = {"hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
-WRITE_ATTEMPTS = 4
-RETRY_DELAY_S = 0.05
-MAX_PENDING = 1000  # rows kept in memory while the database refuses writes
 REPORT_INDEX = "ix_ai_usage_logs_created_model_status"
 
 
@@ -147,34 +146,27 @@ def _record_from(r: Row[Any]) -> UsageRecord:
 
 
 class UsageLog:
-    """Writer and reports of the local ``ai_usage_logs`` table (a ``UsageSink``).
+    """The SQL of the local ``ai_usage_logs`` table: inserts and reports.
+
+    Like every store it runs on the database owner's thread (``storage.owner``); the router's
+    sink is ``storage.store.QueuedUsage``, which queues rows there and never waits.
 
     Args:
         db: an opened ``Database``.
-        retry_delay_s: pause between attempts at a locked write.
     """
 
-    def __init__(self, db: Database, *, retry_delay_s: float = RETRY_DELAY_S) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._retry_delay_s = retry_delay_s
-        self._pending: list[UsageRecord] = []
-        self._pending_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"UsageLog({self._db!r}, pending={len(self._pending)})"
+        return f"UsageLog({self._db!r})"
 
     # ---- writing -------------------------------------------------------------------------
 
-    @property
-    def pending(self) -> int:
-        """Rows waiting in memory because the database refused them."""
-        return len(self._pending)
-
     @staticmethod
-    def _values(row: UsageRecord) -> dict[str, Any]:
+    def _values(row: UsageRecord, message_id: int | None = None) -> dict[str, Any]:
         # The server's rule (halext-api.md §8): total = prompt + response.
-        if not row.total_tokens:
-            row.total_tokens = (row.prompt_tokens or 0) + (row.response_tokens or 0)
+        total = row.total_tokens or (row.prompt_tokens or 0) + (row.response_tokens or 0)
         status = row.status.value if isinstance(row.status, UsageStatus) else str(row.status)
         return {
             "user_id": row.user_id,
@@ -183,7 +175,7 @@ class UsageLog:
             "endpoint": row.endpoint,
             "prompt_tokens": row.prompt_tokens or 0,
             "response_tokens": row.response_tokens or 0,
-            "total_tokens": row.total_tokens,
+            "total_tokens": total,
             "latency_ms": row.latency_ms,
             "created_at": row.created_at,
             "route": row.route or "",
@@ -192,56 +184,43 @@ class UsageLog:
             "error": row.error,
             "ttft_ms": row.ttft_ms,
             "tokens_exact": bool(row.tokens_exact),
+            "message_id": message_id,
         }
 
-    def _insert(self, rows: Sequence[UsageRecord]) -> None:
-        ids = []
+    def insert(self, row: UsageRecord, *, message_id: int | None = None) -> int:
+        """Write one row (in the caller's transaction when there is one); returns its id.
+        ``message_id``: the chat reply the request produced."""
+        return self.insert_many([(row, message_id)])[0]
+
+    def insert_many(self, rows: Sequence[tuple[UsageRecord, int | None]]) -> list[int]:
+        """Write ``(row, message_id)`` pairs with one prepared INSERT (executemany, ids
+        returned in order); returns their ids."""
+        if not rows:
+            return []
+        params = [self._values(row, mid) for row, mid in rows]
         with self._db.write() as conn:
-            for row in rows:
-                key = conn.execute(insert(_t).values(**self._values(row))).inserted_primary_key
+            if len(params) == 1:
+                key = conn.execute(_INSERT, params[0]).inserted_primary_key
                 assert key is not None
-                ids.append(int(key[0]))
-        # Only after the commit: a rolled-back row must not look written.
-        for row, new_id in zip(rows, ids, strict=True):
-            row.id = new_id
+                return [int(key[0])]
+            result = conn.execute(_INSERT_RETURNING, params)
+            return [int(r[0]) for r in result]
 
     def record(self, row: UsageRecord) -> None:
-        """Persist ``row`` and set ``row.id``. Never raises for a busy or locked database:
-        retries, then keeps the row for the next write (and logs)."""
-        with self._pending_lock:
-            batch = [*self._pending, row]
-            for attempt in range(1, WRITE_ATTEMPTS + 1):
-                try:
-                    self._insert(batch)
-                except sa_exc.OperationalError as e:
-                    if is_busy(e) and attempt < WRITE_ATTEMPTS:
-                        time.sleep(self._retry_delay_s * attempt)
-                        continue
-                    log.warning(
-                        "usage row not written yet (%s); keeping %d row(s) in memory",
-                        e.orig if e.orig is not None else e,
-                        len(batch),
-                    )
-                    self._pending = batch[-MAX_PENDING:]
-                    return
-                except sa_exc.SQLAlchemyError:
-                    # Not a hiccup (a bad row): losing one stats row beats losing the reply.
-                    log.exception("usage row dropped: %s", row.model_identifier)
-                    self._pending = [r for r in batch if r is not row]
-                    return
-                self._pending = []
-                return
+        """Write ``row`` now and set ``row.id`` (a ``UsageSink`` for code that already runs on
+        the owner thread, and for tests; raises what the database raises)."""
+        new_id = self.insert(row)
+        if not row.total_tokens:
+            row.total_tokens = (row.prompt_tokens or 0) + (row.response_tokens or 0)
+        row.id = new_id
 
-    def flush(self) -> int:
-        """Try to write rows kept in memory; returns how many are still pending."""
-        with self._pending_lock:
-            if self._pending:
-                try:
-                    self._insert(self._pending)
-                    self._pending = []
-                except sa_exc.OperationalError as e:
-                    log.warning("usage rows still not written: %s", e.orig or e)
-            return len(self._pending)
+    def has_row_for_message(self, message_id: int) -> bool:
+        """Whether some request is logged as having produced reply ``message_id``."""
+        with self._db.read() as conn:
+            return (
+                conn.execute(select(_t.c.id).where(_t.c.message_id == message_id).limit(1)).first()
+                is not None
+            )
 
     def clear(self) -> int:
         """Delete every row; returns how many."""

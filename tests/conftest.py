@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated home directory and an in-memory keyring for every test."""
+"""Shared fixtures: an isolated home directory and an in-memory keyring for every test, and
+the thread rule of storage enforced: SQLite never on the GUI thread (the main thread of a
+test that uses Qt) nor on a thread running an event loop."""
 
 from __future__ import annotations
 
@@ -10,9 +12,29 @@ from pathlib import Path
 import keyring
 import pytest
 
+from halext_desktop.storage import threads
 from tests.helpers.memory_keyring import MemoryKeyring
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Strict in every test (and in every process a test starts): a database call on the GUI
+# thread or an event loop raises instead of being logged.
+threads.STRICT = True
+os.environ[threads.STRICT_ENV] = "1"
+
+
+@pytest.fixture(autouse=True)
+def storage_thread_rule(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In a test that drives widgets, the main thread is the GUI thread: no SQLite on it."""
+    uses_qt = bool({"qtbot", "qapp"} & set(request.fixturenames))
+    if uses_qt:
+        threads.forbid_current_thread("the GUI thread")
+    try:
+        yield
+    finally:
+        threads.allow_current_thread()
+        from tests.helpers.fake_services import close_all
+
+        close_all()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ Two promises live here, once, so no widget has to repeat them:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -91,17 +92,18 @@ class Bridge(QObject):
 
     def call(
         self,
-        coro: Coroutine[Any, Any, T],
+        coro: Coroutine[Any, Any, T] | Future[T],
         on_done: Callable[[T], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         *,
         owner: QObject | None = None,
     ) -> Future[T]:
-        """Run ``coro`` on the loop thread; ``on_done(result)`` or ``on_error(exc)`` runs on
-        the GUI thread, exactly one of them, unless the future was cancelled or the
-        receiver (``owner``, else the bound callback's object) was deleted meanwhile."""
+        """Run ``coro`` on the loop thread (or take a future another thread resolves, such
+        as the database owner's); ``on_done(result)`` or ``on_error(exc)`` runs on the GUI
+        thread, exactly one of them, unless the future was cancelled or the receiver
+        (``owner``, else the bound callback's object) was deleted meanwhile."""
         receiver = _receiver_of(on_done or on_error, owner)
-        fut = self._lt.submit(coro)
+        fut = coro if isinstance(coro, Future) else self._lt.submit(coro)
 
         def _done(f: Future[T]) -> None:
             if f.cancelled():
@@ -146,6 +148,25 @@ class Bridge(QObject):
                     await aclose()
 
         return self._lt.submit(pump())
+
+    def relay(
+        self, callback: Callable[[T], None], *, owner: QObject | None = None
+    ) -> Callable[[T], None]:
+        """A function any thread may call with a value (a listener of the database owner,
+        say); ``callback(value)`` then runs on the GUI thread, unless its receiver is gone.
+        Once this bridge is deleted the function does nothing."""
+        receiver = _receiver_of(callback, owner)
+
+        def send(value: T) -> None:
+            if not shiboken6.isValid(self):
+                return
+            # RuntimeError: deleted between the check and the emit (shutdown).
+            with contextlib.suppress(RuntimeError):
+                self.sig_result.emit(
+                    functools.partial(_deliver_if_alive, receiver, callback, value)
+                )
+
+        return send
 
     def _fail(
         self,

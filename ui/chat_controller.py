@@ -1,8 +1,9 @@
 """Drives one conversation on screen: send, stream, stop, regenerate, edit-and-resend.
 
 It turns the app's Turn events (delivered on the GUI thread by the Bridge) into ChatView
-calls, and every failure into an inline banner with one action. It never blocks: all
-routing runs on the loop thread.
+calls, and every failure into an inline banner with one action. It never blocks: routing
+runs on the loop thread, every read of the database on the database owner's thread, and
+their answers come back through the Bridge.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.router import UNLISTED_REASON, CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
+from halext_desktop.storage.conversations import MessageRow
+from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.logfile import see_the_log
-from halext_desktop.storage.turns import TurnBegun, TurnSaved
+from halext_desktop.storage.turns import TurnBegun, TurnSaved, TurnUpdated
 from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.services import Services
 
@@ -62,21 +65,30 @@ def banner_for(
     return "error", text, "Retry", ACTION_RETRY
 
 
+INTERRUPTED_TEXT = "Interrupted — partial reply kept"
+
+
 class ChatController(QObject):
     """Owns the conversation being shown and the request in flight.
 
     Signals:
         sig_streaming(bool): a request started or ended (composer Send/Stop, status).
-        sig_conversation_changed(int): a conversation was created or touched (sidebar refresh).
+        sig_conversation_changed(object): a conversation was created or touched (sidebar
+            refresh); its id (``object``: a provisional id can be any integer).
         sig_model_used(str): the model reference the conversation now uses.
         sig_signed_out(): a reply failed because the halext session ended (every place
             that shows the sign-in state must say so now).
+        sig_loaded(object): a conversation's messages are on screen (its id, or None).
+        sig_database_problem(object): the database cannot take the turn (a DatabaseError:
+            damaged, unavailable); the window offers what can be done.
     """
 
     sig_streaming = Signal(bool)
-    sig_conversation_changed = Signal(int)
+    sig_conversation_changed = Signal(object)
     sig_model_used = Signal(str)
     sig_signed_out = Signal()
+    sig_loaded = Signal(object)
+    sig_database_problem = Signal(object)
 
     def __init__(
         self,
@@ -99,6 +111,9 @@ class ChatController(QObject):
         self._streaming_id: int | None = None
         self._editing_id: int | None = None
         self._last_failed_text: str | None = None
+        self._unsent_text: str | None = None  # sent, not yet stored: given back on failure
+        self._user_already_shown = False
+        self._load_gen = 0
 
     # ---- conversations ------------------------------------------------------------
 
@@ -107,30 +122,72 @@ class ChatController(QObject):
         return self._handle is not None
 
     def open_conversation(self, conversation_id: int | None) -> None:
-        """Show a conversation (None = the empty new-chat state)."""
+        """Show a conversation (None = the empty new-chat state); its messages arrive from
+        the database owner (``sig_loaded`` says when they are on screen)."""
         if self.streaming:
             self.stop()
         self._editing_id = None
         self._view.clear_banner()
         self.conversation_id = conversation_id
+        self._load_gen += 1
+        gen = self._load_gen
         if conversation_id is None:
             self._view.load([], has_more=False)
+            self.sig_loaded.emit(None)
             return
-        total = self._svc.conversations.count_messages(conversation_id)
-        rows = self._svc.conversations.messages(conversation_id, limit=PAGE)
-        self._view.load(rows, has_more=total > len(rows))
+        self._view.load([], has_more=False)
+        self._bridge.call(
+            self._svc.conversations.page(conversation_id, PAGE),
+            lambda page: self._on_page(gen, conversation_id, page),
+            lambda exc: self._on_read_failed(gen, exc),
+            owner=self,
+        )
+
+    def _on_page(self, gen: int, cid: int, page: tuple[list[MessageRow], bool]) -> None:
+        if gen != self._load_gen:
+            return  # another conversation was opened meanwhile
+        rows, has_more = page
+        self._view.load(rows, has_more=has_more)
+        last = next((m for m in reversed(rows) if m.role == "assistant"), None)
+        if last is not None and last.status == "interrupted" and last is rows[-1]:
+            self._view.show_banner(
+                "warning",
+                f"{INTERRUPTED_TEXT}: the app stopped before this reply finished.",
+                "Retry",
+                ACTION_RETRY,
+            )
+        self.sig_loaded.emit(cid)
+
+    def _on_read_failed(self, gen: int, exc: BaseException) -> None:
+        if gen != self._load_gen:
+            return
+        self._database_error(exc, "Could not read this conversation")
+
+    def _database_error(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, DatabaseError):
+            self._view.show_banner("error", str(exc))
+            self.sig_database_problem.emit(exc)
+        else:
+            log.error("%s", what, exc_info=exc)
+            self._view.show_banner("error", f"{what} ({describe_error(exc)}); {see_the_log()}.")
 
     def load_more(self, oldest_id: int) -> None:
         """Older messages for the lazily loaded view (the user scrolled to the top)."""
-        if self.conversation_id is None:
+        cid = self.conversation_id
+        if cid is None:
             return
-        rows = self._svc.conversations.messages(
-            self.conversation_id, limit=PAGE, before_id=oldest_id
+        gen = self._load_gen
+
+        def loaded(page: tuple[list[MessageRow], bool]) -> None:
+            if gen == self._load_gen:
+                self._view.prepend(page[0], has_more=page[1])
+
+        self._bridge.call(
+            self._svc.conversations.page(cid, PAGE, before_id=oldest_id),
+            loaded,
+            lambda exc: self._on_read_failed(gen, exc),
+            owner=self,
         )
-        older_exists = bool(rows) and bool(
-            self._svc.conversations.messages(self.conversation_id, limit=1, before_id=rows[0].id)
-        )
-        self._view.prepend(rows, has_more=older_exists)
 
     # ---- sending --------------------------------------------------------------------
 
@@ -162,21 +219,24 @@ class ChatController(QObject):
         return ref
 
     def send(self, text: str) -> bool:
-        """Send the composer's text; returns False when nothing was sent (text stays)."""
+        """Send the composer's text; returns False when nothing was sent (text stays). The
+        text is given back to the composer if the database cannot take it."""
         if self.streaming or not text.strip():
             return False
         ref = self._model_or_banner()
         if ref is None:
             return False
         self._view.clear_banner()
-        if self.conversation_id is None:
-            title = " ".join(text.split())[:60] or "New chat"
-            conv = self._svc.conversations.create(title=title, default_model_id=str(ref))
-            self.conversation_id = conv.id
-            self._view.load([], has_more=False)
-            self.sig_conversation_changed.emit(conv.id)
         cid = self.conversation_id
-        if self._editing_id is not None:
+        self._unsent_text = text
+        if cid is None:
+            # The turn creates the conversation with its first message (one transaction).
+            self._view.load([], has_more=False)
+
+            def make(token: CancelToken) -> AsyncIterator[Any]:
+                return self._svc.turns.send(None, text, ref, cancel=token)
+
+        elif self._editing_id is not None:
             mid, self._editing_id = self._editing_id, None
             self._view.remove_from(mid)
 
@@ -198,35 +258,57 @@ class ChatController(QObject):
         ref = self._model_or_banner()
         if ref is None:
             return
-        rows = self._svc.conversations.messages(self.conversation_id, limit=50)
-        last_user = next((m for m in reversed(rows) if m.role == "user"), None)
-        if last_user is None:
-            return
-        later = [m for m in rows if m.id > last_user.id]
-        if later:
-            self._view.remove_from(later[0].id)
-        self._view.clear_banner()
         cid = self.conversation_id
+        self._view.clear_banner()
 
-        def make(token: CancelToken) -> AsyncIterator[Any]:
-            return self._svc.turns.regenerate(cid, ref, cancel=token)
+        def with_rows(rows: list[MessageRow]) -> None:
+            if self.streaming or cid != self.conversation_id:
+                return
+            last_user = next((m for m in reversed(rows) if m.role == "user"), None)
+            if last_user is None:
+                return
+            later = rows[rows.index(last_user) + 1 :]
+            if later:
+                self._view.remove_from(later[0].id)
 
-        self._start(make, user_already_shown=True)
+            def make(token: CancelToken) -> AsyncIterator[Any]:
+                return self._svc.turns.regenerate(cid, ref, cancel=token)
+
+            self._start(make, user_already_shown=True)
+
+        self._bridge.call(
+            self._svc.conversations.messages(cid, limit=50),
+            with_rows,
+            lambda exc: self._database_error(exc, "Could not read this conversation"),
+            owner=self,
+        )
 
     def begin_edit(self, message_id: int) -> None:
         """Put a user message back into the composer; the next send replaces it."""
         if self.streaming:
             return
-        msg = self._svc.conversations.get_message(message_id)
-        if msg is None or msg.role != "user":
+
+        def loaded(msg: Any) -> None:
+            if msg is None or msg.role != "user" or self.streaming:
+                return
+            self._editing_id = message_id
+            self._composer.set_text(msg.content)
+            self._view.show_banner(
+                "info",
+                "Editing a message: sending replaces it and every reply after it.",
+                "Cancel edit",
+                ACTION_CANCEL_EDIT,
+            )
+
+        shown = self._view.model.item_by_id(message_id)
+        if shown is not None:
+            loaded(shown)  # the view holds the message as stored: no need to ask
             return
-        self._editing_id = message_id
-        self._composer.set_text(msg.content)
-        self._view.show_banner(
-            "info",
-            "Editing a message: sending replaces it and every reply after it.",
-            "Cancel edit",
-            ACTION_CANCEL_EDIT,
+        self._bridge.call(
+            self._svc.conversations.get_message(message_id),
+            loaded,
+            lambda exc: self._database_error(exc, "Could not read that message"),
+            owner=self,
         )
 
     def cancel_edit(self) -> None:
@@ -237,6 +319,12 @@ class ChatController(QObject):
     def stop(self) -> None:
         """Stop the reply in flight; the partial text stays, marked stopped."""
         if self._cancel is not None:
+            self._cancel.cancel()
+
+    def interrupt(self) -> None:
+        """The window is closing mid-reply: stop it and keep the partial text, marked
+        interrupted (the user did not press Stop; the app went away)."""
+        if self._cancel is not None and not self._svc.turns.interrupt(self._cancel):
             self._cancel.cancel()
 
     # ---- stream plumbing --------------------------------------------------------------
@@ -255,6 +343,9 @@ class ChatController(QObject):
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, TurnBegun):
+            self._unsent_text = None  # stored (or queued for the database): never lost now
+            if event.conversation is not None:
+                self.conversation_id = event.conversation.id
             if not self._user_already_shown:
                 self._view.append_message(event.user)
             self._view.append_message(event.assistant)
@@ -262,11 +353,10 @@ class ChatController(QObject):
             self._view.stream_begin(event.assistant.id)
             if self.conversation_id is not None:
                 self.sig_conversation_changed.emit(self.conversation_id)
-        elif isinstance(event, Started):
+        elif isinstance(event, TurnUpdated):
             if self._streaming_id is not None:
-                row = self._svc.conversations.get_message(self._streaming_id)
-                if row is not None:
-                    self._view.update_message(row)
+                self._view.update_message(event.assistant)
+        elif isinstance(event, Started):
             self.sig_model_used.emit(str(event.requested))
         elif isinstance(event, Delta):
             if self._streaming_id is not None:
@@ -282,13 +372,27 @@ class ChatController(QObject):
                 self._view.show_banner(kind, text, label, action)
                 if terminal.error.kind is ErrorKind.SIGNED_OUT:
                     self.sig_signed_out.emit()
+            elif event.assistant.status == "error" and event.assistant.error:
+                self._view.show_banner("warning", event.assistant.error)
+            if not event.saved and event.problem and self._svc.storage.state.kind == "damaged":
+                self._view.show_banner(
+                    "error", f"The reply is shown but could not be saved: {event.problem}"
+                )
             self._finish()
 
     def _on_crash(self, exc: BaseException) -> None:
-        """The turn's stream raised instead of ending with TurnSaved: a bug below the
-        router (a storage error, say). Name it and the log file, and end the reply with
-        whatever the database holds for it (nothing is claimed about what that is)."""
-        if isinstance(exc, RouteError):
+        """The turn's stream raised instead of ending with TurnSaved: the database refused
+        the turn (damaged, unavailable) or a bug below the router. Say which; give back
+        the text that was not stored; end the reply with what the database holds for it."""
+        unsent, self._unsent_text = self._unsent_text, None
+        if isinstance(exc, DatabaseError):
+            if unsent is not None and not self._composer.text().strip():
+                self._composer.set_text(unsent)  # nothing was stored: nothing typed is lost
+            what = "Your message was not sent; it is back in the message box."
+            kind, text, label, action = "error", f"{exc} {what}", None, None
+            if isinstance(exc, DatabaseDamaged):
+                self.sig_database_problem.emit(exc)
+        elif isinstance(exc, RouteError):
             kind, text, label, action = banner_for(exc, partial=False)
             if exc.kind is ErrorKind.SIGNED_OUT:
                 self.sig_signed_out.emit()
@@ -303,10 +407,19 @@ class ChatController(QObject):
                 ACTION_RETRY,
             )
         self._view.show_banner(kind, text, label, action)
-        if self._streaming_id is not None:
-            row = self._svc.conversations.get_message(self._streaming_id)
-            if row is not None:
-                self._view.stream_end(row.id, row)
+        streaming_id = self._streaming_id
+        if streaming_id is not None:
+
+            def show(row: MessageRow | None) -> None:
+                if row is not None:
+                    self._view.stream_end(row.id, row)
+
+            self._bridge.call(
+                self._svc.conversations.get_message(streaming_id),
+                show,
+                lambda _exc: self._view.stream_end(streaming_id, None),
+                owner=self,
+            )
         self._finish()
 
     def _finish(self) -> None:

@@ -236,6 +236,11 @@ def warning_lines(item: MessageItem) -> list[str]:
     error = (item.error or "").strip()
     if item.status == "stopped":
         lines.append("⚠ Stopped — partial reply kept" if has_text else "⚠ Stopped before any reply")
+    elif item.status == "interrupted":
+        # The app went away mid-reply (a crash, kill, shutdown): recovered at the next start.
+        lines.append(
+            "⚠ Interrupted — partial reply kept" if has_text else "⚠ Interrupted before any reply"
+        )
     elif item.status == "error":
         if item.role != "assistant":
             lines.append(f"⚠ Not sent: {error}" if error else "⚠ Not sent")

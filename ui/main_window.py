@@ -1,8 +1,11 @@
 """The main window: sidebar, header with the model picker, chat view, composer, status bar.
 
 It only wires widgets together; the conversation logic lives in ChatController, the
-routing on the loop thread behind the Bridge. It opens at once: model lists and health
-checks arrive later, and the window says how to connect while nothing is reachable.
+routing on the loop thread behind the Bridge, the database on its owner's thread. It opens
+at once: the conversations, model lists and health checks arrive later, and the window
+says how to connect while nothing is reachable. The database's state is watched: a lock
+held by another program shows in the status bar (nothing is lost meanwhile), and a damaged
+file brings up a dialog that offers a restore or a fresh start.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from halext_desktop.ui.chat_controller import (
 )
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
+from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
 from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
@@ -126,7 +130,7 @@ class MainWindow(QMainWindow):
         hl.addWidget(self.settings_button)
 
         # ---- body --------------------------------------------------------------------
-        self.sidebar = ConversationSidebar(services.conversations, self)
+        self.sidebar = ConversationSidebar(services.conversations, bridge, self)
         self.chat_view = ChatView(self)
         self.composer = Composer(self)
         chat_col = QWidget()
@@ -152,6 +156,8 @@ class MainWindow(QMainWindow):
 
         self.status = StatusBarWidget(self)
         self.statusBar().addPermanentWidget(self.status, 1)
+        self.database_state = DatabaseStateLabel(self)
+        self.statusBar().addPermanentWidget(self.database_state, 0)
         self.statusBar().setSizeGripEnabled(True)
 
         # An error no widget was prepared for still reaches the user, in one line.
@@ -160,6 +166,10 @@ class MainWindow(QMainWindow):
         self.controller = ChatController(
             services, bridge, self.chat_view, self.composer, self.picker.current, self
         )
+        # Watches the database (owner thread → GUI thread) and offers the repair dialog.
+        self.repair = DatabaseRepair(services.storage, bridge, self.database_state, self)
+        self.repair.sig_repaired.connect(self._after_repair)
+        self.controller.sig_database_problem.connect(self.repair.offer)
 
         # ---- wiring ------------------------------------------------------------------
         self.composer.sig_send.connect(self._on_send)
@@ -250,19 +260,34 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         last = qs.value("main/conversation")
         self.sidebar.refresh()
-        cid = int(last) if last not in (None, "") else None
-        if cid is not None and self._svc.conversations.get(cid) is not None:
-            self._open_conversation(cid)
-            self.sidebar.select(cid)
-        else:
-            self.new_chat()
+        try:
+            cid = int(last) if last not in (None, "") else None
+        except (TypeError, ValueError):
+            cid = None
+        self.new_chat()
+        if cid is not None and cid > 0:
+            # Reopen the last chat once the database confirms it still exists.
+            self._bridge.call(
+                self._svc.conversations.get(cid),
+                lambda conv: self._reopen_last(conv),
+                lambda _exc: None,  # the repair dialog and the sidebar say what is wrong
+                owner=self,
+            )
+
+    def _reopen_last(self, conv: Any) -> None:
+        if conv is None or self.controller.conversation_id is not None:
+            return  # gone, or the user started something already
+        self._open_conversation(conv.id, conv)
+        self.sidebar.select(conv.id)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         qs = self._window_state()
         qs.setValue("main/geometry", self.saveGeometry())
-        qs.setValue("main/conversation", self.controller.conversation_id or "")
+        cid = self.controller.conversation_id
+        qs.setValue("main/conversation", self._svc.conversations.resolve(cid) if cid else "")
+        self.repair.stop_watching()
         if self.controller.streaming:
-            self.controller.stop()
+            self.controller.interrupt()
         if self._models is not None:
             # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
             self.pending_on_close = self._models.shutdown()
@@ -295,17 +320,29 @@ class MainWindow(QMainWindow):
     def _on_unhandled_error(self, line: str) -> None:
         self.chat_view.show_banner("error", f"Something went wrong: {line}; {see_the_log()}.")
 
-    def _open_conversation(self, cid: int) -> None:
+    def _open_conversation(self, cid: int, conv: Any = None) -> None:
         if cid == self.controller.conversation_id:
             return
         self.controller.open_conversation(cid)
-        conv = self._svc.conversations.get(cid)
+        if conv is not None:
+            self._pick_model_of(cid, conv)
+        else:
+            self._bridge.call(
+                self._svc.conversations.get(cid),
+                lambda found: self._pick_model_of(cid, found),
+                lambda _exc: None,  # the chat view shows the read's failure
+                owner=self,
+            )
+        self.composer.setFocus()
+
+    def _pick_model_of(self, cid: int, conv: Any) -> None:
+        if cid != self.controller.conversation_id:
+            return
         model = conv.default_model_id if conv else None
         if not model:
             d = self._svc.resolve_default(self._listing)
             model = str(d) if d else None
         self.picker.set_current(model)
-        self.composer.setFocus()
 
     def _on_send(self, text: str) -> None:
         # Nothing was sent: give the text back so nothing typed is lost.
@@ -328,8 +365,14 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _on_conversation_touched(self, cid: int) -> None:
-        self.sidebar.refresh()
         self.sidebar.select(cid)
+        self.sidebar.refresh()
+
+    def _after_repair(self, _what: str) -> None:
+        """The database was restored or started fresh: show what it holds now."""
+        self.controller.open_conversation(None)
+        self.sidebar.select(None)
+        self.sidebar.refresh()
 
     def _on_banner_action(self, action: str) -> None:
         if action == ACTION_SIGN_IN:
@@ -469,7 +512,7 @@ class MainWindow(QMainWindow):
                 self._svc.rebuild_backends(), lambda _: self._after_rebuild(), owner=self
             )
         elif key == "usage_retention_days" and _value:
-            self._svc.usage.prune(int(_value))
+            self._bridge.call(self._svc.usage.prune(int(_value)), lambda _n: None, owner=self)
         elif key in ("disable_cloud", "offline"):
             self._apply_policy_to_status()
             self.picker.set_policy(self._svc.policy())

@@ -6,7 +6,9 @@ or may not have). A capability only some routes have is still an explicit member
 route lacks it, the member says so (a RouteError), never by being absent.
 
 Widgets hold a ``Services`` and a ``Bridge``; they call the async methods through
-``bridge.call(...)`` so nothing blocks the GUI thread.
+``bridge.call(...)`` so nothing blocks the GUI thread. That includes every read of the
+database: ``conversations`` and ``usage`` are coroutines run by the database owner's thread
+(``storage.owner``); the GUI thread never runs SQLite.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ if TYPE_CHECKING:
     from halext_desktop.routing.route_check import RouteCheck, RouteInfo
     from halext_desktop.routing.router import Router
     from halext_desktop.routing.types import Health, ModelInfo, ModelListing
-    from halext_desktop.storage.conversations import ConversationStore
+    from halext_desktop.storage.chats import Conversations
     from halext_desktop.storage.settings import Settings
+    from halext_desktop.storage.store import Storage, Usage
     from halext_desktop.storage.turns import Turns
-    from halext_desktop.storage.usage import UsageLog
 
 
 class Secrets(Protocol):
@@ -73,10 +75,20 @@ class Services(Protocol):
     def secrets(self) -> Secrets: ...
 
     @property
-    def conversations(self) -> ConversationStore: ...
+    def conversations(self) -> Conversations:
+        """Conversations and messages (coroutines: run them with ``bridge.call``)."""
+        ...
 
     @property
-    def usage(self) -> UsageLog: ...
+    def usage(self) -> Usage:
+        """The usage log's reports and deletions (coroutines)."""
+        ...
+
+    @property
+    def storage(self) -> Storage:
+        """The database's state (``state``, ``owner.add_listener``) and its repair
+        (``restore_newest_backup``, ``start_fresh``)."""
+        ...
 
     @property
     def turns(self) -> Turns: ...

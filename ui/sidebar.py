@@ -10,14 +10,14 @@ Yesterday
   SQL question
 ```
 
-The store is called on the GUI thread: these are single-row SQLite reads and writes on a
-local file (milliseconds), and a list of a few thousand titles; the heavy work of a chat
-(streaming, usage rows) never passes through here.
+Every read and write goes to the database owner's thread through the Bridge; the list is
+filled when the answer arrives (``sig_refreshed``), and a load overtaken by a newer one
+(typing in the search box) is ignored. Delete takes the row off the list at once and offers
+Undo once the database has the snapshot to restore.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
@@ -55,8 +55,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from halext_desktop.ui.bridge import describe_error as describe
+
 if TYPE_CHECKING:
-    from halext_desktop.storage.conversations import ConversationStore
+    from halext_desktop.storage.chats import Conversations
+    from halext_desktop.storage.conversations import ConversationRow, DeletedConversation
+    from halext_desktop.ui.bridge import Bridge
 
 GROUP_TODAY = "Today"
 GROUP_YESTERDAY = "Yesterday"
@@ -212,23 +216,31 @@ class UndoBar(QFrame):
 class ConversationSidebar(QWidget):
     """The list of conversations, newest first, grouped by day, with search.
 
+    Ids travel as ``object``: a conversation still waiting for a locked database has a
+    provisional (negative, possibly large) id.
+
     Signals:
-        sig_conversation_selected(int): the user opened a conversation (click, keys, undo).
+        sig_conversation_selected(object): the user opened a conversation (click, keys, undo).
         sig_new_requested(): "+ New chat" was clicked.
-        sig_conversation_deleted(int): a conversation was deleted (the window clears it if open).
-        sig_conversation_renamed(int, str): a conversation got a new title.
-        sig_conversation_restored(int): Undo brought a deleted conversation back.
+        sig_conversation_deleted(object): a conversation was deleted (the window clears it).
+        sig_conversation_renamed(object, str): a conversation got a new title.
+        sig_conversation_restored(object): Undo brought a deleted conversation back.
+        sig_refreshed(): the list shows what the database answered.
+        sig_failed(str): the database could not answer (the list says so too).
     """
 
-    sig_conversation_selected = Signal(int)
+    sig_conversation_selected = Signal(object)
     sig_new_requested = Signal()
-    sig_conversation_deleted = Signal(int)
-    sig_conversation_renamed = Signal(int, str)
-    sig_conversation_restored = Signal(int)
+    sig_conversation_deleted = Signal(object)
+    sig_conversation_renamed = Signal(object, str)
+    sig_conversation_restored = Signal(object)
+    sig_refreshed = Signal()
+    sig_failed = Signal(str)
 
     def __init__(
         self,
-        store: ConversationStore,
+        store: Conversations,
+        bridge: Bridge,
         parent: QWidget | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
@@ -236,6 +248,9 @@ class ConversationSidebar(QWidget):
     ) -> None:
         super().__init__(parent)
         self._store = store
+        self._bridge = bridge
+        self._gen = 0
+        self._open_first = False
         self._clock = clock or (lambda: datetime.now(UTC))
         self._undo_timeout_ms = undo_timeout_ms
         self._selected: int | None = None
@@ -339,20 +354,31 @@ class ConversationSidebar(QWidget):
     def delete_current(self) -> None:
         item = self.list.currentItem()
         if item is not None and item.data(ItemRole.ID) is not None:
-            self.delete_conversation(int(item.data(ItemRole.ID)))
+            self.delete_conversation(item.data(ItemRole.ID))
 
     def delete_conversation(self, conversation_id: int) -> None:
-        """Delete now; offer Undo for a few seconds."""
+        """Delete now (off the list at once); offer Undo for a few seconds."""
         item = self._item_for(conversation_id)
         title = item.text() if item is not None else ""
         was_selected = conversation_id == self._selected
-        snapshot = self._store.delete(conversation_id)
-        self._pending_undo = (snapshot, conversation_id, was_selected)
+        if item is not None:
+            self._populating = True
+            try:
+                self.list.takeItem(self.list.row(item))
+            finally:
+                self._populating = False
         if was_selected:
             self._selected = None
-        self.undo_bar.show_for(title, self._undo_timeout_ms)
-        self._populate()
         self.sig_conversation_deleted.emit(conversation_id)
+
+        def deleted(snapshot: DeletedConversation) -> None:
+            self._pending_undo = (snapshot, conversation_id, was_selected)
+            self.undo_bar.show_for(title, self._undo_timeout_ms)
+            self._populate()
+
+        self._bridge.call(
+            self._store.delete(conversation_id), deleted, self._on_change_failed, owner=self
+        )
 
     def undo_delete(self) -> None:
         """Bring back the last deleted conversation (while the Undo bar is shown)."""
@@ -362,14 +388,22 @@ class ConversationSidebar(QWidget):
         if pending is None:
             return
         snapshot, cid, was_selected = pending
-        # restore() brings it back under the same id; ValueError: it exists again already.
-        with contextlib.suppress(ValueError):
-            self._store.restore(snapshot)
-        self._populate()
-        self.sig_conversation_restored.emit(cid)
-        if was_selected:
-            self.select(cid)
-            self.sig_conversation_selected.emit(cid)
+
+        def restored(_row: ConversationRow | None) -> None:
+            self._populate()
+            self.sig_conversation_restored.emit(cid)
+            if was_selected:
+                self._selected = cid
+                self.sig_conversation_selected.emit(cid)
+
+        def failed(exc: BaseException) -> None:
+            # ValueError: it exists again already (restore() keeps ids); show what is stored.
+            if isinstance(exc, ValueError):
+                restored(None)
+            else:
+                self._on_change_failed(exc)
+
+        self._bridge.call(self._store.restore(snapshot), restored, failed, owner=self)
 
     def undo_pending(self) -> bool:
         return self._pending_undo is not None
@@ -401,9 +435,10 @@ class ConversationSidebar(QWidget):
                     self._focus_first(open_it=False)
                     return True
                 if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                    # Open the first hit of this very query, once the database answered it.
                     self._search_timer.stop()
+                    self._open_first = True
                     self._populate()
-                    self._focus_first(open_it=True)
                     return True
                 if key == Qt.Key.Key_Escape and self.search_edit.text():
                     self.search_edit.clear()
@@ -439,29 +474,43 @@ class ConversationSidebar(QWidget):
         return None
 
     def _populate(self) -> None:
+        """Ask the database for the list (or the search hits); ``_fill`` shows them."""
         query = self.search_edit.text().strip()
+        self._gen += 1
+        gen = self._gen
+        coro: Any = self._store.search(query) if query else self._store.list()
+        self._bridge.call(
+            coro,
+            lambda rows: self._fill(gen, query, rows),
+            lambda exc: self._on_load_failed(gen, exc),
+            owner=self,
+        )
+
+    def _fill(self, gen: int, query: str, rows: Any) -> None:
+        if gen != self._gen:
+            return  # a newer load (the user kept typing) is on its way
         self._populating = True
         try:
             self.list.clear()
             if query:
-                hits = self._store.search(query)
+                hits = rows
                 if hits:
                     self._add_header(GROUP_RESULTS)
                 for row, snippet in hits:
                     self._add_row(row.id, row.title, snippet)
                 empty = "" if hits else f"No conversation mentions “{query}”"
             else:
-                rows = sorted(self._store.list(), key=lambda r: r.updated_at, reverse=True)
+                ordered = sorted(rows, key=lambda r: r.updated_at, reverse=True)
                 now = self._clock()
                 current_group = None
-                for row in rows:
+                for row in ordered:
                     group = group_label(row.updated_at, now)
                     if group != current_group:
                         self._add_header(group)
                         current_group = group
                     self._add_row(row.id, row.title, None)
                 empty = (
-                    "" if rows else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
+                    "" if ordered else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
                 )
             self.empty_label.setText(empty)
             self.empty_label.setVisible(bool(empty))
@@ -470,6 +519,25 @@ class ConversationSidebar(QWidget):
                 self.list.setCurrentItem(item)
         finally:
             self._populating = False
+        if self._open_first:
+            self._open_first = False
+            self._focus_first(open_it=True)
+        self.sig_refreshed.emit()
+
+    def _on_load_failed(self, gen: int, exc: BaseException) -> None:
+        if gen != self._gen:
+            return
+        text = f"The conversations could not be read: {describe(exc)}"
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(True)
+        self.sig_failed.emit(text)
+
+    def _on_change_failed(self, exc: BaseException) -> None:
+        text = f"The change could not be saved: {describe(exc)}"
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(True)
+        self.sig_failed.emit(text)
+        self._populate()
 
     def _add_header(self, text: str) -> None:
         item = QListWidgetItem(text)
@@ -479,6 +547,7 @@ class ConversationSidebar(QWidget):
         self.list.addItem(item)
 
     def _add_row(self, cid: int, title: str, snippet: str | None) -> None:
+        # Stored as a Python object: a provisional id may not fit a C++ int.
         item = QListWidgetItem(title)
         item.setData(ItemRole.ID, cid)
         item.setData(ItemRole.SNIPPET, snippet or None)
@@ -496,8 +565,8 @@ class ConversationSidebar(QWidget):
         cid = current.data(ItemRole.ID)
         if cid is None or cid == self._selected:
             return
-        self._selected = int(cid)
-        self.sig_conversation_selected.emit(self._selected)
+        self._selected = cid
+        self.sig_conversation_selected.emit(cid)
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if self._populating:
@@ -510,17 +579,27 @@ class ConversationSidebar(QWidget):
             # An empty title is not a rename: put the old one back (after the editor closed).
             QTimer.singleShot(0, self, self._populate)
             return
-        try:
-            self._store.rename(int(cid), title)
-        except (ValueError, LookupError):
+
+        def renamed(_none: None) -> None:
+            self._after_rename(cid, title)
+
+        def refused(exc: BaseException) -> None:
             # Deleted meanwhile, or a title storage refuses: show what is stored.
+            if not isinstance(exc, ValueError | LookupError):
+                self._on_change_failed(exc)
+            else:
+                self._populate()
+
+        try:
+            coro = self._store.rename(cid, title)
+        except ValueError:
             QTimer.singleShot(0, self, self._populate)
             return
-        # Rebuild after the editor has closed: clearing the list from inside the delegate's
-        # commit would delete the item being committed.
-        QTimer.singleShot(0, self, lambda: self._after_rename(int(cid), title))
+        # The list is rebuilt when the answer arrives, after the editor has closed: clearing
+        # the list from inside the delegate's commit would delete the item being committed.
+        self._bridge.call(coro, renamed, refused, owner=self)
 
-    def _after_rename(self, cid: int, title: str) -> None:
+    def _after_rename(self, cid: Any, title: str) -> None:
         self._populate()
         self.sig_conversation_renamed.emit(cid, title)
 

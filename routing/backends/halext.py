@@ -629,10 +629,11 @@ class HalextBackend:
     async def stream_chat(
         self, model: str, messages: list[ChatMessage], options: ChatOptions
     ) -> AsyncIterator[BackendEvent]:
-        """``POST /ai/chat/stream``: BackendStarted, BackendDelta per chunk, BackendDone.
+        """``POST /ai/chat/stream``: BackendStarted, BackendDelta as text arrives, BackendDone.
 
-        A chunk is emitted once the separator after it has arrived (its end is certain
-        only then). Closing this generator (or cancelling the task) closes the response.
+        Text is handed on as soon as it cannot be framing (routing/halext_stream.py); a
+        timeout or a dropped connection first hands on what arrived. Closing this generator
+        (or cancelling the task) closes the response.
         """
         body = self._chat_body(model, messages, options)
         path = "/ai/chat/stream"
@@ -677,10 +678,10 @@ class HalextBackend:
                     yield BackendStarted(answered_model=answered, provider=_provider_of(answered))
                     try:
                         async for data in resp.aiter_bytes():
-                            for chunk in parser.feed(data):
-                                parts.append(chunk)
-                                if chunk:
-                                    yield BackendDelta(chunk)
+                            # Text goes on as soon as it cannot be framing (not a chunk late).
+                            for text in parser.feed(data):
+                                parts.append(text)
+                                yield BackendDelta(text)
                     except (httpx.RemoteProtocolError, httpx.ReadError):
                         pass  # the connection broke: finish() below tells whether [DONE] made it
             except RedirectRefused as exc:
@@ -693,14 +694,21 @@ class HalextBackend:
                     route_id=ROUTE_ID,
                 ) from None
             except httpx.TimeoutException as exc:
+                # Whatever arrived before the stall is part of the reply: hand it on first.
+                for text in parser.finish():
+                    parts.append(text)
+                    yield BackendDelta(text)
                 raise self._timeout_error(exc, path, started) from None
             except httpx.HTTPError as exc:
                 if started:
+                    for text in parser.finish():
+                        parts.append(text)
+                        yield BackendDelta(text)
                     raise _dropped(len("".join(parts))) from None
                 raise self._transport_error(exc, path) from None
-            for chunk in parser.finish():
-                parts.append(chunk)
-                yield BackendDelta(chunk)
+            for text in parser.finish():
+                parts.append(text)
+                yield BackendDelta(text)
             if not parser.done:
                 raise _dropped(len("".join(parts)))
             reply = "".join(parts)

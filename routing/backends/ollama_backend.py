@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
-import ollama
 import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
@@ -39,6 +38,7 @@ from halext_desktop.routing.backends.http_guard import (
     redirect_error,
     refuse_redirects,
 )
+from halext_desktop.routing.backends.ollama_import import ollama
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url, host_of
 from halext_desktop.routing.refs import ModelRef

@@ -3,7 +3,6 @@ configured the way a script would: HALEXT_URL / OLLAMA_HOST / HALEXT_USERNAME / 
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -256,20 +255,40 @@ def test_ctrl_c_before_any_reply_is_one_line_and_130(env, ollama_server: OllamaS
     assert "Traceback" not in err and "halext-desktop: interrupted" in err
 
 
-def test_locked_database_is_one_clear_line(env, capsys, monkeypatch, ollama_server) -> None:
+def test_a_database_locked_by_another_program_delays_the_rows_never_the_reply(
+    env, capsys, ollama_server
+) -> None:
+    """Another program holds the write lock for the whole command: the reply still streams
+    at once, and the message, the reply and the usage row are kept in the spool file (one
+    line says so) and written at the next start — none is dropped."""
     assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "first")[0] == 0
-    monkeypatch.setattr(
-        "halext_desktop.app.core.Database", functools.partial(Database, busy_timeout_ms=200)
-    )
     holder = sqlite3.connect(db_path(), isolation_level=None)
     try:
-        holder.execute("BEGIN EXCLUSIVE")
-        code, _, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "second")
+        holder.execute("BEGIN IMMEDIATE")  # another program's write transaction
+        code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "second")
     finally:
         holder.close()
-    assert code == 1
-    assert "is locked by another program" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    expected = ollama_server.expected_reply("qwen2.5:7b", [{"role": "user", "content": "second"}])
+    assert code == 0 and out == expected + "\n"
+    lines = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert len(lines) == 1, err
+    assert "locked by another program" in lines[0] and "spool" in lines[0]
+    assert "Traceback" not in err and "waited" not in err
+    spooled = list((db_path().parent / "spool").glob("*.json"))
+    assert len(spooled) == 1 and spooled[0].stat().st_mode & 0o777 == 0o600
+    with Database() as db:  # nothing of the second turn is in the file yet
+        assert len(ConversationStore(db).list()) == 1
+    # The next command that opens the database writes them.
+    assert run(capsys, "usage", "--json")[0] == 0
+    assert list((db_path().parent / "spool").glob("*.json")) == []
+    with Database() as db:
+        store = ConversationStore(db)
+        second = next(c for c in store.list() if c.title == "second")
+        user, reply = store.messages(second.id)
+        assert (user.content, reply.content, reply.status) == ("second", expected, "ok")
+        rows = UsageLog(db).recent(10)
+        assert len(rows) == 2 and {r.status.value for r in rows} == {"ok"}
+        assert rows[0].conversation_id == second.id
 
 
 def test_no_keyring_says_how_to_sign_in_and_env_credentials_work(
@@ -366,3 +385,143 @@ def test_what_a_desktop_passes_opens_the_window_with_the_files(
         main(["modles"])
     assert exc.value.code == 2
     assert "invalid choice: 'modles'" in capsys.readouterr().err
+
+
+# ---- bad input at the door, words that match what happened --------------------------------
+
+
+def test_config_reset_of_one_key_resets_that_key_only(capsys) -> None:
+    assert run(capsys, "config", "set", "theme", "dark")[0] == 0
+    assert run(capsys, "config", "set", "offline", "on")[0] == 0
+    code, out, _ = run(capsys, "config", "reset", "theme")
+    assert code == 0 and out.strip() == 'theme = "system" (the default)'
+    settings = Settings.load()
+    assert settings.theme == "system" and settings.offline is True
+    code, _, err = run(capsys, "config", "reset", "colour")
+    assert code == 2 and "unknown setting 'colour'" in err
+    assert Settings.load().offline is True
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("http://[::1/api", "broken IPv6 address"),
+        ("http://127.0.0.1:0/api", "port 0"),
+        ("http://dev:hunter2@org.halext.org/api", "user name or password"),
+        ("http://exa mple.org/api", "contains a space"),
+    ],
+)
+def test_config_set_of_a_bad_url_is_one_line_and_writes_nothing(
+    capsys, isolated_home: Path, value: str, says: str
+) -> None:
+    code, out, err = run(capsys, "config", "set", "halext_url", value)
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("halext-desktop: halext_url: ") and says in line
+    assert "hunter2" not in err
+    settings_file = isolated_home / "config" / "settings.json"
+    assert not settings_file.exists() or "hunter2" not in settings_file.read_text()
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:99999", "http://[::1:11434"])
+def test_a_malformed_ollama_host_is_named_once_and_commands_still_work(
+    capsys, monkeypatch, ollama_server: OllamaServer, value: str
+) -> None:
+    Settings.load().set("ollama_hosts", [{"name": "local", "url": ollama_server.url}])
+    Settings.load().set("halext_url", "")
+    monkeypatch.setenv("OLLAMA_HOST", value)
+    code, out, err = run(capsys, "models")
+    assert code == 0 and "ollama/qwen2.5:7b" in out
+    lines = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert len(lines) == 1 and "OLLAMA_HOST" in lines[0] and "ignored" in lines[0]
+    assert "Traceback" not in err
+    # The import that used to crash on it happens in a fresh interpreter too.
+    p = _cli_process("config", "get", "theme", env_extra={"OLLAMA_HOST": value})
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and out.strip() == "system", err
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-3", "0", "abc"])
+def test_a_conversation_id_sqlite_cannot_hold_is_a_usage_error(capsys, value: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["ask", "-c", value, "hi"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a conversation id" in err and "Traceback" not in err
+
+
+def test_escape_sequences_from_a_server_never_reach_the_terminal(
+    env, capsys, ollama_server: OllamaServer
+) -> None:
+    evil = "qwen\x1b]0;pwned\x07\x1b[31m:7b"
+    ollama_server.set_models([evil])
+    code, out, err = run(capsys, "models")
+    assert code == 0
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "qwen\\x1b]0;pwned\\x07\\x1b[31m:7b" in out
+
+
+def test_models_fails_when_every_route_failed(env, capsys, ollama_server: OllamaServer) -> None:
+    ollama_server.stop()
+    code, out, err = run(capsys, "models")
+    assert code == 1 and out == ""
+    assert "Connection refused" in err and "No models available" in err
+    code, out, _ = run(capsys, "models", "--json")
+    assert code == 1 and json.loads(out)["models"] == []
+
+
+def test_no_model_names_the_real_cause_when_ollama_is_down(
+    env, capsys, ollama_server: OllamaServer
+) -> None:
+    ollama_server.stop()
+    code, _, err = run(capsys, "ask", "hello")
+    assert code == 1
+    (line,) = [line for line in err.splitlines() if line.startswith("halext-desktop:")]
+    assert "no route could list its models" in line and "Connection refused" in line
+    assert "No model chosen" not in line
+
+
+def test_a_damaged_database_is_one_line_and_nothing_is_sent(
+    env, capsys, ollama_server: OllamaServer
+) -> None:
+    from tests.storage.test_owner import corrupt_fts
+
+    assert run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "before")[0] == 0
+    with Database() as db:
+        db.backup("daily", verify=True)
+    corrupt_fts(db_path())
+    sent_before = len(ollama_server.requests_to("/api/chat"))
+    code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "my private words")
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "is damaged" in lines[0] and "newest good copy is" in lines[0]
+    assert "not sent" in lines[0] and "my private words" not in lines[0]
+    assert len(ollama_server.requests_to("/api/chat")) == sent_before
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_during_ask_saves_the_partial_reply_as_interrupted(
+    env, ollama_server: OllamaServer, signame: str
+) -> None:
+    ollama_server.set_token_delay(0.2)
+    p = _cli_process("ask", "--model", "ollama/qwen2.5:7b", "tell me more", env_extra={})
+    try:
+        assert p.stdout is not None
+        first = os.read(p.stdout.fileno(), 4).decode()
+        p.send_signal(getattr(signal, signame))
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 128 + getattr(signal, signame), err
+    assert "Traceback" not in err
+    assert f"stopped by {signame}; the partial reply is kept in conversation" in err
+    with Database() as db:
+        (conv,) = ConversationStore(db).list()
+        user, reply = ConversationStore(db).messages(conv.id)
+        assert user.content == "tell me more"
+        assert reply.status == "interrupted" and reply.content.startswith(first)
+        (row,) = UsageLog(db).recent(10)
+        assert row.status.value == "interrupted"

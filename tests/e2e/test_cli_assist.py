@@ -26,6 +26,7 @@ from halext_desktop.routing.assistants import (
 )
 from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
+from tests.helpers.storage import on_owner
 from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import OllamaServer
 
@@ -54,7 +55,7 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     core = Core()
     try:
         code = run_assist(core, args)
-        rows = core.usage.recent()
+        rows = on_owner(core).usage.recent()
     finally:
         core.close()
     out, err = capsys.readouterr()

@@ -256,7 +256,8 @@ def test_cli_cloud_disabled_sends_only_listed_self_hosted_ids(
     # blocked (its prompt did go); the placeholder is no success.
     core = Core(settings=Settings.load())
     try:
-        rows = {r.requested_model: r for r in core.usage.recent(None)}
+        owner = core.storage.owner
+        rows = {r.requested_model: r for r in owner.call(owner.usage.recent, None)}
     finally:
         core.close()
     for refused in ("client:1:qwen2.5:7b", "openwebui:llama3", "openai:gpt-4o-mini", "ollama:nope"):

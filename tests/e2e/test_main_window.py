@@ -16,6 +16,7 @@ from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.ui.chat_model import chip_text, warning_lines
 from halext_desktop.ui.main_window import MainWindow
+from tests.helpers.storage import on_owner
 from tests.servers.halext_server import HalextServer, expected_reply
 from tests.servers.ollama_server import OllamaServer
 
@@ -150,8 +151,10 @@ def test_disable_cloud_disables_cloud_entries_and_sends_nothing_cloud(
     assert chat_bodies(halext_server) == []
     assert "cloud providers are disabled" in window.chat_view.banner.text
     # The user's text is kept in the conversation.
-    rows = window._svc.conversations.messages(window.controller.conversation_id)
-    assert rows[-2].content == "this must not leave" and rows[-1].status == "blocked"
+    cid = window.controller.conversation_id
+    assert cid is not None
+    stored = on_owner(window._svc).conversations.messages(cid)
+    assert stored[-2].content == "this must not leave" and stored[-1].status == "blocked"
 
 
 def test_offline_sends_nothing_to_halext(qtbot, open_window, halext_server, ollama_server) -> None:
@@ -198,8 +201,13 @@ def test_model_switch_mid_conversation_is_used_and_survives_restart(
     again = open_window()
     assert again.controller.conversation_id == cid
     assert again.picker.current() == "ollama/qwen3:4b"
-    texts = [again.chat_view.model.item(i).content for i in range(again.chat_view.model.rowCount())]
-    assert "first" in texts and "second" in texts
+
+    def texts() -> list[str]:
+        model = again.chat_view.model
+        return [model.item(i).content for i in range(model.rowCount())]
+
+    # The messages arrive from the database's thread, after the window is up.
+    qtbot.waitUntil(lambda: "first" in texts() and "second" in texts(), timeout=WAIT)
 
 
 def test_stop_mid_stream_keeps_partial_text(qtbot, open_window, ollama_server) -> None:
@@ -217,7 +225,8 @@ def test_stop_mid_stream_keeps_partial_text(qtbot, open_window, ollama_server) -
     reply = last_reply(window)
     assert reply.status == "stopped" and reply.content
     assert any("Stopped" in w for w in warning_lines(reply))
-    stored = window._svc.conversations.get_message(reply.id)
+    stored = on_owner(window._svc).conversations.get_message(reply.id)
+    assert stored is not None
     assert stored.status == "stopped" and stored.content == reply.content
 
 
@@ -230,9 +239,9 @@ def test_server_error_shows_banner_and_loses_nothing(qtbot, open_window, halext_
     wait_idle(qtbot, window)
     banner = window.chat_view.banner
     assert banner.isVisible() and "500" in banner.text
-    rows = window._svc.conversations.messages(window.controller.conversation_id)
+    rows = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert rows[-2].content == "please survive a 500" and rows[-1].status == "error"
-    assert window._svc.usage.recent(1)[0].status.value == "error"
+    assert on_owner(window._svc).usage.recent(1)[0].status.value == "error"
 
 
 def test_expired_sign_in_shows_sign_in_banner(qtbot, open_window, halext_server) -> None:
@@ -244,7 +253,7 @@ def test_expired_sign_in_shows_sign_in_banner(qtbot, open_window, halext_server)
     wait_idle(qtbot, window)
     banner = window.chat_view.banner
     assert "Signed out" in banner.text
-    rows = window._svc.conversations.messages(window.controller.conversation_id)
+    rows = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert rows[-2].content == "still there?"
     with qtbot.waitSignal(window.chat_view.sig_banner_action, timeout=WAIT):
         banner.action_button.click()
@@ -259,7 +268,7 @@ def test_search_finds_an_old_message(qtbot, open_window) -> None:
     window.new_chat()
     send(qtbot, window, "something else")
     wait_idle(qtbot, window)
-    target = window._svc.conversations.list()[-1].id
+    target = on_owner(window._svc).conversations.list()[-1].id
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.sidebar.search_edit, timeout=WAIT)
     qtbot.keyClicks(window.sidebar.search_edit, "zebra")
@@ -297,7 +306,7 @@ def test_task_assistant_on_a_local_model_with_cloud_off(qtbot, open_window, hale
     assert page.lists["subtasks"].items()
     # Health checks may reach halext (cloud off is not offline); no text went there.
     assert [r for r in halext_server.requests if r.method == "POST"] == []
-    row = window._svc.usage.recent(1)[0]
+    row = on_owner(window._svc).usage.recent(1)[0]
     assert row.endpoint.startswith("assist:task") and row.status.value == "ok"
 
 
@@ -335,7 +344,7 @@ def test_regenerate_uses_the_model_selected_now(qtbot, open_window, ollama_serve
     reply = last_reply(window)
     assert chip_text(reply) == "AI • qwen3:4b · local" and reply.id != first.id
     assert ollama_server.requests_to("/api/chat")[-1].json["model"] == "qwen3:4b"
-    stored = window._svc.conversations.messages(window.controller.conversation_id)
+    stored = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[0].content == "answer twice"
 
@@ -353,7 +362,7 @@ def test_edit_and_resend_replaces_the_message_and_what_followed(
     window.composer.set_text("")
     send(qtbot, window, "second draft")
     wait_idle(qtbot, window)
-    stored = window._svc.conversations.messages(window.controller.conversation_id)
+    stored = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert [m.content for m in stored if m.role == "user"] == ["second draft"]
     assert len(stored) == 2 and stored[1].status == "ok"
     assert ollama_server.requests_to("/api/chat")[-1].json["messages"] == [

@@ -11,12 +11,13 @@ from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started, UsageStatus
 from halext_desktop.storage.turns import TurnBegun, TurnSaved
+from tests.helpers.storage import on_owner
 from tests.servers.halext_server import HalextServer, expected_reply
 
 
 def ask(core: Any, ref: str, prompt: str = "hello", cancel: CancelToken | None = None) -> list[Any]:
     async def go() -> list[Any]:
-        conv = core.conversations.create(title="t")
+        conv = await core.conversations.create(title="t")
         try:
             return [
                 e
@@ -75,7 +76,7 @@ def test_disable_cloud_sends_no_cloud_request(make_core, halext_server) -> None:
     assert bodies and all(
         b.get("model") and not b["model"].startswith(("openai", "gemini")) for b in bodies
     )
-    rows = core.usage.recent(10)
+    rows = on_owner(core).usage.recent(10)
     assert sorted(r.status.value for r in rows) == ["blocked", "ok"]
 
 
@@ -90,7 +91,7 @@ def test_halext_cloud_answer_is_discarded_when_cloud_disabled(make_core, halext_
     assert fail.error.kind is ErrorKind.BLOCKED and "openai:gpt-4o-mini" in fail.error.message
     saved = events[-1]
     assert saved.assistant.content == "" and saved.assistant.status == "blocked"
-    assert [r.status for r in core.usage.recent(5)] == [UsageStatus.BLOCKED]
+    assert [r.status for r in on_owner(core).usage.recent(5)] == [UsageStatus.BLOCKED]
 
 
 def test_offline_sends_nothing_to_halext(make_core, halext_server, ollama_server) -> None:
@@ -136,7 +137,7 @@ def test_expired_token_without_password_says_signed_out_and_keeps_the_message(
     assert fail.error.kind is ErrorKind.SIGNED_OUT
     begun = events[0]
     assert isinstance(begun, TurnBegun)
-    stored = core.conversations.messages(begun.user.conversation_id)
+    stored = on_owner(core).conversations.messages(begun.user.conversation_id)
     assert [m.content for m in stored if m.role == "user"] == ["keep me"]
     assert stored[-1].status == "error" and "Signed out" in (stored[-1].error or "")
 
@@ -161,7 +162,7 @@ def test_dropped_halext_stream_keeps_partial_text_and_logs_error(make_core, hale
     saved = events[-1]
     assert saved.assistant.status == "error"
     assert saved.assistant.content.startswith("first ")
-    row = core.usage.recent(1)[0]
+    row = on_owner(core).usage.recent(1)[0]
     assert row.status is UsageStatus.ERROR and row.model_identifier == "halext/ollama:llama3.1:8b"
 
 
@@ -172,7 +173,7 @@ def test_dropped_ollama_stream_keeps_partial_text(make_core, ollama_server) -> N
     fail = next(e for e in events if isinstance(e, Failed))
     assert fail.error.kind is ErrorKind.STREAM_DROPPED and fail.partial_text
     assert events[-1].assistant.content == fail.partial_text
-    assert core.usage.recent(1)[0].status is UsageStatus.ERROR
+    assert on_owner(core).usage.recent(1)[0].status is UsageStatus.ERROR
 
 
 def test_stop_writes_cancelled_row_and_server_sees_close(make_core, ollama_server) -> None:
@@ -181,7 +182,7 @@ def test_stop_writes_cancelled_row_and_server_sees_close(make_core, ollama_serve
     cancel = CancelToken()
 
     async def go() -> list[Any]:
-        conv = core.conversations.create(title="t")
+        conv = await core.conversations.create(title="t")
         out = []
         try:
             async for e in core.turns.send(
@@ -200,7 +201,7 @@ def test_stop_writes_cancelled_row_and_server_sees_close(make_core, ollama_serve
     assert events[-1].assistant.status == "stopped"
     assert events[-1].assistant.content == stopped.partial_text
     ollama_server.wait_closed_early()
-    assert core.usage.recent(1)[0].status is UsageStatus.CANCELLED
+    assert on_owner(core).usage.recent(1)[0].status is UsageStatus.CANCELLED
 
 
 def test_exact_ollama_token_counts_in_usage(make_core, ollama_server) -> None:
@@ -209,7 +210,7 @@ def test_exact_ollama_token_counts_in_usage(make_core, ollama_server) -> None:
     fin = next(e for e in events if isinstance(e, Finished))
     tokens = ollama_server.expected_tokens("qwen2.5:7b", [{"role": "user", "content": "count me"}])
     assert fin.text == "".join(tokens)
-    row = core.usage.recent(1)[0]
+    row = on_owner(core).usage.recent(1)[0]
     assert row.tokens_exact and row.response_tokens == len(tokens)
 
 
@@ -220,7 +221,7 @@ def test_fallback_route_answers_and_says_so(make_core, ollama_server, halext_ser
     started = next(e for e in events if isinstance(e, Started))
     assert started.answered.route_id == "halext"
     assert any("Fallback" in n for n in started.notes)
-    statuses = sorted(r.status.value for r in core.usage.recent(5))
+    statuses = sorted(r.status.value for r in on_owner(core).usage.recent(5))
     assert statuses == ["error", "ok"]
 
 
@@ -229,7 +230,7 @@ def test_history_is_sent_as_prior_turns(make_core, halext_server) -> None:
     sign_in(core)
 
     async def go() -> None:
-        conv = core.conversations.create(title="t")
+        conv = await core.conversations.create(title="t")
         ref = ModelRef.parse("halext/ollama:llama3.1:8b")
         try:
             async for _ in core.turns.send(conv.id, "first", ref):

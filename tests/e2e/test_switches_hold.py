@@ -21,6 +21,7 @@ from halext_desktop.routing.types import Failed, UsageStatus
 from halext_desktop.storage.secrets import SecretStore
 from halext_desktop.storage.settings import Settings
 from tests.helpers.egress import EgressGuard
+from tests.helpers.storage import on_owner
 from tests.servers.halext_server import MOCK_SENTENCE, HalextServer
 from tests.servers.ollama_server import OllamaServer
 
@@ -39,7 +40,7 @@ def on_core(core: Core, coro: Coroutine[Any, Any, T]) -> T:
 
 def send(core: Core, ref: str, prompt: str = "hello", conversation: int | None = None) -> Any:
     async def go() -> list[Any]:
-        cid = conversation or core.conversations.create(title="t").id
+        cid = conversation or (await core.conversations.create(title="t")).id
         return [e async for e in core.turns.send(cid, prompt, ModelRef.parse(ref))]
 
     return on_core(core, go())
@@ -187,7 +188,8 @@ def test_placeholder_reply_is_a_failure_and_never_history(
 ) -> None:
     core = make_core()
     on_core(core, core.sign_in("dev", "dev123", False))
-    conv = core.conversations.create(title="t")
+    db = on_owner(core)
+    conv = db.conversations.create(title="t")
     events = send(core, "halext/client:3:nope", "first question", conv.id)
     failed = next(e for e in events if isinstance(e, Failed))
     assert failed.error.kind is ErrorKind.PLACEHOLDER
@@ -197,13 +199,13 @@ def test_placeholder_reply_is_a_failure_and_never_history(
     assert failed.usage.status is UsageStatus.PLACEHOLDER
     assert failed.usage.requested_model == "halext/client:3:nope"
     assert failed.usage.model_identifier == "halext/mock:llama3.1"
-    saved = core.conversations.messages(conv.id)[-1]
+    saved = db.conversations.messages(conv.id)[-1]
     assert saved.status == "placeholder" and MOCK_SENTENCE in " ".join(saved.content.split())
     # The next turn does not send the placeholder back as if it were an answer.
     send(core, "halext/client:3:qwen2.5:7b", "second question", conv.id)
     history = halext_server.requests_to("/ai/chat/stream")[-1].json["history"]
     assert history == [{"role": "user", "content": "first question"}]
-    rates = {r.model: r for r in core.usage.error_rate_by_model(None)}
+    rates = {r.model: r for r in db.usage.error_rate_by_model(None)}
     assert (rates["halext/mock:llama3.1"].errors, rates["halext/mock:llama3.1"].total) == (1, 1)
 
 
@@ -227,12 +229,14 @@ def test_blocked_rows_carry_no_tokens_and_reports_count_them_apart(
     on_core(core, core.sign_in("dev", "dev123", False))
     send(core, "halext/openai:gpt-4o-mini", "a fairly long prompt that would count")
     send(core, "ollama/qwen2.5:7b", "a local one")
-    rows = {r.status: r for r in core.usage.recent(10)}
+    db = on_owner(core)
+    db.flush()
+    rows = {r.status: r for r in db.usage.recent(10)}
     blocked = rows[UsageStatus.BLOCKED]
     assert (blocked.prompt_tokens, blocked.response_tokens, blocked.total_tokens) == (0, 0, 0)
     assert blocked.latency_ms == 0
-    assert core.usage.requests_by_model(None) == [("ollama/qwen2.5:7b", 1)]
-    assert core.usage.blocked_by_model(None) == [("halext/openai:gpt-4o-mini", 1)]
+    assert db.usage.requests_by_model(None) == [("ollama/qwen2.5:7b", 1)]
+    assert db.usage.blocked_by_model(None) == [("halext/openai:gpt-4o-mini", 1)]
     code, out, _ = cli(capsys, "usage", "--since", "all")
     assert code == 0
     requests_part, blocked_part = out.split("Blocked by policy:")
@@ -254,11 +258,13 @@ def test_a_401_is_an_authentication_error_of_the_route(
     events = send(core, "halext/client:3:qwen2.5:7b")
     failed = next(e for e in events if isinstance(e, Failed))
     assert failed.error.kind is ErrorKind.SIGNED_OUT
-    (row,) = core.usage.recent(1)
+    db = on_owner(core)
+    db.flush()
+    (row,) = db.usage.recent(1)
     assert row.model_identifier == "halext" and row.requested_model == "halext/client:3:qwen2.5:7b"
     assert (row.prompt_tokens, row.response_tokens) == (0, 0)
     # The model has no error to its name.
-    assert [e.model for e in core.usage.error_rate_by_model(None)] == ["halext"]
+    assert [e.model for e in db.usage.error_rate_by_model(None)] == ["halext"]
 
 
 def test_ask_conversation_without_model_uses_the_conversations_model(

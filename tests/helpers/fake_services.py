@@ -1,10 +1,11 @@
 """A stand-in for app.core.Core that keeps the whole ``ui.services.Services`` contract.
 
-The parts a test cares about are real (Settings, a UsageLog, a Router over test-server
-backends, the SecretStore over the in-memory keyring) and passed in; the rest are real but
-idle (an unopened Database in the test's home: nothing touches disk until used). The
+The parts a test cares about are real (Settings, the database behind its owner thread, a
+Router over test-server backends, the SecretStore over the in-memory keyring) and passed
+in; the rest are real too (a database in the test's home, opened by its owner thread). The
 network actions (sign in, Test) answer from canned values and record their calls, so a
 widget test needs no server; a test may hold them on ``gate`` to see the "busy" state.
+Every FakeServices is closed after its test (``close_all``, called by tests/conftest.py).
 
 mypy checks below that the class satisfies Services; ``tests/ui/test_services.py`` checks
 the same at run time against the Protocol's members, for Core too.
@@ -46,10 +47,10 @@ from halext_desktop.routing.route_check import (
 from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import Health, ModelInfo, ModelListing
 from halext_desktop.routing.usage_sink import MemoryUsageSink
-from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.secrets import MemorySecretStore
 from halext_desktop.storage.settings import Settings
+from halext_desktop.storage.store import Storage, Usage
 from halext_desktop.storage.turns import Turns
 from halext_desktop.storage.usage import UsageLog
 
@@ -58,6 +59,14 @@ if TYPE_CHECKING:
 
 DEFAULT_OLLAMA_HEALTH = Health("test", True, 4, "0.12.3", 7, "Ollama 0.12.3 · 7 models · 4 ms")
 
+_OPEN: list[FakeServices] = []
+
+
+def close_all() -> None:
+    """Close every FakeServices made since the last call (their database owner threads)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
 
 class FakeServices:
     """Every Services member; real storage and routing parts, canned network answers.
@@ -65,9 +74,8 @@ class FakeServices:
     Args:
         settings: the settings the widgets read and write.
         secrets: where keys go (default: a session-only MemorySecretStore).
-        usage: the usage log (default: one over the idle database).
         router: the router (default: one with no routes).
-        db: the database behind the default stores (default: unopened, in the test's home).
+        db: the database (default: the one in the test's home).
 
     Attributes:
         calls: ``(name, *args)`` of every network action, in order.
@@ -82,22 +90,32 @@ class FakeServices:
         settings: Settings,
         *,
         secrets: Secrets | None = None,
-        usage: UsageLog | None = None,
         router: Router | None = None,
         db: Database | None = None,
     ) -> None:
         self.db = db if db is not None else Database()
         self.settings = settings
         self.secrets: Secrets = secrets if secrets is not None else MemorySecretStore()
-        self.conversations = ConversationStore(self.db)
-        self.usage = usage if usage is not None else UsageLog(self.db)
+        self.storage = Storage(self.db)
+        self.conversations = self.storage.conversations
+        self.usage = self.storage.usage
         self.router = router if router is not None else Router({}, self.policy, MemoryUsageSink())
-        self.turns = Turns(self.router, self.conversations)
+        self.turns = Turns(
+            self.router, self.conversations, self.storage.replies, writer=self.storage.session.id
+        )
+        _OPEN.append(self)
         self.user: str | None = None
         self.calls: list[tuple[Any, ...]] = []
         self.gate: asyncio.Event | None = None
         self.sign_in_error: BaseException | None = None
         self.ollama_health = DEFAULT_OLLAMA_HEALTH
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def use_usage_log(self, log: UsageLog) -> None:
+        """Read the usage reports through ``log`` (a test's UsageLog subclass) instead."""
+        self.storage.usage = self.usage = Usage(self.storage.owner, self.storage.replies, log)
 
     # ---- without I/O --------------------------------------------------------------------
 

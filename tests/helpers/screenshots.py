@@ -83,7 +83,7 @@ def main(outdir: str) -> int:
         lt.run(core.sign_in("dev", "dev123", False))
 
         # A conversation with some history, made through the real turns.
-        conv = core.conversations.create(title="Week planning")
+        conv = lt.run(core.conversations.create(title="Week planning"))
         prompts = [
             ("ollama/qwen2.5:7b", "Plan my week around three deadlines."),
             (
@@ -101,8 +101,8 @@ def main(outdir: str) -> int:
 
         lt.run(fill())
         for title in ("Release notes", "SQL question", "Trip to Lisbon"):
-            c = core.conversations.create(title=title)
-            core.conversations.add_message(c.id, "user", f"About {title.lower()}")
+            c = lt.run(core.conversations.create(title=title))
+            lt.run(core.conversations.add_message(c.id, "user", f"About {title.lower()}"))
 
         apply_theme(app, "light", 0)
         window = build_window(core, lt)

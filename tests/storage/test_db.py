@@ -16,9 +16,11 @@ from sqlalchemy import create_engine, text
 
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import (
+    BUSY_TIMEOUT_MS,
     KEEP_BACKUPS,
     MIGRATIONS_DIR,
     Database,
+    DatabaseDamaged,
     DatabaseError,
     alembic_config,
     head_revision,
@@ -73,7 +75,7 @@ def test_open_from_empty_creates_schema_at_head(isolated_home: Path) -> None:
             }
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
         assert {"conversations", "messages", "ai_usage_logs", "alembic_version"} <= tables
         assert {
             "ix_messages_conversation_id_id",
@@ -170,12 +172,28 @@ def test_only_the_newest_backups_are_kept() -> None:
 def test_corrupt_file_gives_a_clear_error(isolated_home: Path) -> None:
     path = db_path()
     path.write_bytes(b"this is not a database, just some bytes " * 200)
-    with pytest.raises(DatabaseError) as info:
+    with pytest.raises(DatabaseDamaged) as info:
         Database().open()
     message = str(info.value)
-    assert str(path) in message
-    assert str(backups_dir()) in message
+    assert str(path) in message and "damaged" in message
+    # The backups folder is empty: the message must not send the user there.
+    assert str(backups_dir()) not in message and "no backup copy" in message
     assert path.read_bytes().startswith(b"this is not a database")  # left untouched
+
+
+def test_a_damaged_database_names_its_newest_good_copy(isolated_home: Path) -> None:
+    with Database() as db:
+        ConversationStore(db).create("kept")
+        older = db.backup("daily", verify=True)
+        newest = db.backup("daily", verify=True)
+    assert older != newest
+    db_path().write_bytes(b"garbage " * 1000)
+    for suffix in ("-wal", "-shm"):
+        db_path().with_name(db_path().name + suffix).unlink(missing_ok=True)
+    with pytest.raises(DatabaseDamaged) as info:
+        Database().open()
+    assert info.value.newest_backup == newest
+    assert str(newest) in str(info.value)
 
 
 def test_newer_schema_is_refused(isolated_home: Path) -> None:

@@ -35,6 +35,7 @@ ALL_KEYS = [
     "theme",
     "font_size",
     "usage_retention_days",
+    "max_reply_mb",
 ]
 
 
@@ -64,6 +65,7 @@ def test_keys_and_defaults() -> None:
     assert s.default_model == ""
     assert s.fallback_models == []
     assert (s.theme, s.font_size, s.usage_retention_days) == ("system", 0, 0)
+    assert s.max_reply_bytes == 32 * 1024 * 1024
 
 
 def test_describe_names_type_and_default_for_every_key() -> None:
@@ -129,6 +131,92 @@ def test_halext_url_rejects_non_http(bad: str) -> None:
     with pytest.raises(SettingsError, match="halext_url"):
         s.set("halext_url", bad)
     assert s.halext_url == DEFAULT_HALEXT_URL
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("http://[::1/api", "not a valid URL (a broken IPv6 address"),
+        ("http://h:99999/api", "its port is out of range: use 1 to 65535"),
+        ("http://h:0/api", "port 0"),
+        ("http://h:port/api", "not a valid URL"),
+        ("http://exa mple.org/api", "contains a space"),
+        ("http://h/api\nX-Injected: 1", "line break"),
+        ("http://h/api\t", "http://h/api"),  # trailing whitespace is trimmed, not refused
+        ("http://h/a?x=1", "query or fragment"),
+        ("http://h/a#top", "query or fragment"),
+        ("http://h<x>/", "characters a URL cannot have"),
+    ],
+)
+def test_urls_are_checked_at_the_door_with_one_line_naming_the_value(bad: str, says: str) -> None:
+    s = Settings()
+    if says.startswith("http://"):
+        s.set("halext_url", bad)
+        assert s.halext_url == says
+        return
+    with pytest.raises(SettingsError) as info:
+        s.set("halext_url", bad)
+    message = str(info.value)
+    assert message.startswith("halext_url: ") and says in message
+    assert "\n" not in message  # one line, even when the value held a line break
+    assert s.halext_url == DEFAULT_HALEXT_URL
+    with pytest.raises(SettingsError):
+        s.set_from_text("ollama_hosts", f"lab={bad}")
+
+
+def test_a_password_in_a_url_is_refused_and_never_echoed_or_written(path: Path) -> None:
+    s = Settings(path)
+    with pytest.raises(SettingsError) as info:
+        s.set("halext_url", "https://dev:hunter2@org.halext.org/api")
+    assert "hunter2" not in str(info.value) and "user name or password" in str(info.value)
+    with pytest.raises(SettingsError) as info:
+        s.set("ollama_hosts", [{"name": "lab", "url": "http://u:s3cret@[::1/x"}])
+    assert "s3cret" not in str(info.value)
+    assert not path.exists() or "hunter2" not in path.read_text()
+
+
+def test_a_settings_file_with_a_broken_url_starts_with_a_warning_not_a_crash(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"version": 1, "values": {"halext_url": "http://[::1/api"}}), encoding="utf-8"
+    )
+    s = Settings(path)
+    assert s.halext_url == DEFAULT_HALEXT_URL
+    assert s.load_warning is not None
+    assert "halext_url" in s.load_warning and "broken IPv6 address" in s.load_warning
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"OLLAMA_HOST": "127.0.0.1:99999"}, "OLLAMA_HOST='127.0.0.1:99999'"),
+        ({"OLLAMA_HOST": "http://[::1:11434"}, "broken IPv6 address"),
+        ({"OLLAMA_HOST": "bad host"}, "contains a space"),
+        ({"HALEXT_URL": "http://[::1/api"}, "HALEXT_URL"),
+        ({"HALEXT_URL": "org.halext.org/api"}, "not an http:// or https:// URL"),
+    ],
+)
+def test_a_malformed_environment_value_is_ignored_and_named(env: dict[str, str], says: str) -> None:
+    s = Settings(env=env)
+    assert s.env_warning is not None and says in s.env_warning and "ignored" in s.env_warning
+    assert s.effective_ollama_hosts() == s.ollama_hosts  # the settings stand
+    assert s.effective_halext_url() == s.halext_url
+    assert Settings(env={"OLLAMA_HOST": "127.0.0.1:5678"}).env_warning is None
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:99999", "[::1", "h:0", "u:p@h:1", "a b"])
+def test_parse_ollama_host_refuses_what_it_cannot_connect_to(bad: str) -> None:
+    with pytest.raises(SettingsError, match="OLLAMA_HOST"):
+        parse_ollama_host(bad)
+
+
+def test_reply_size_limit_is_a_setting_in_megabytes() -> None:
+    s = Settings()
+    s.set_from_text("max_reply_mb", "8")
+    assert s.max_reply_bytes == 8 * 1024 * 1024
+    for bad in ("0", "5000", "-1", "lots", "99999999999999999999999"):
+        with pytest.raises(SettingsError, match="max_reply_mb"):
+            s.set_from_text("max_reply_mb", bad)
 
 
 @pytest.mark.parametrize(

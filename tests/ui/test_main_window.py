@@ -19,6 +19,7 @@ from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
 from halext_desktop.ui.chat_controller import ACTION_RETRY
 from halext_desktop.ui.main_window import MainWindow
+from tests.helpers.storage import on_owner
 from tests.servers.conftest import ollama_server  # noqa: F401 (fixture)
 from tests.servers.ollama_server import OllamaServer
 
@@ -47,42 +48,53 @@ def window(qtbot: QtBot, ollama_server: OllamaServer) -> Iterator[MainWindow]:  
     core.close()
 
 
-def conversation_with_message(win: MainWindow, title: str, text: str) -> int:
-    store = win._svc.conversations
+def conversation_with_message(qtbot: QtBot, win: MainWindow, title: str, text: str) -> int:
+    store = on_owner(win._svc).conversations  # seeded on the database owner's thread
     conv = store.create(title=title)
     store.add_message(conv.id, "user", text)
-    win.sidebar.refresh()
+    with qtbot.waitSignal(win.sidebar.sig_refreshed, timeout=WAIT):
+        win.sidebar.refresh()
     return conv.id
+
+
+def open_and_wait(qtbot: QtBot, win: MainWindow, cid: int) -> None:
+    with qtbot.waitSignal(win.controller.sig_loaded, timeout=WAIT):
+        win._open_conversation(cid)
 
 
 def test_deleting_the_open_conversation_clears_it_and_undo_reopens_it(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    cid = conversation_with_message(window, "SQL question", "About sqlite joins")
+    cid = conversation_with_message(qtbot, window, "SQL question", "About sqlite joins")
     window.sidebar.select(cid)
-    window._open_conversation(cid)
+    open_and_wait(qtbot, window, cid)
     assert window.chat_view.message_ids()
     window.sidebar.delete_conversation(cid)
     # Nothing of the deleted chat stays on screen, and the next send starts a new one.
     assert window.controller.conversation_id is None
     assert window.chat_view.message_ids() == []
-    window.sidebar.undo_delete()
+    qtbot.waitUntil(window.sidebar.undo_pending, timeout=WAIT)
+    with qtbot.waitSignal(
+        window.controller.sig_loaded, timeout=WAIT, check_params_cb=lambda c: c == cid
+    ):
+        window.sidebar.undo_delete()
     assert window.controller.conversation_id == cid
     assert len(window.chat_view.message_ids()) == 1
 
 
 def test_deleting_another_conversation_keeps_the_open_one(qtbot: QtBot, window: MainWindow) -> None:
-    keep = conversation_with_message(window, "Keep", "stay open")
-    other = conversation_with_message(window, "Other", "delete me")
-    window._open_conversation(keep)
+    keep = conversation_with_message(qtbot, window, "Keep", "stay open")
+    other = conversation_with_message(qtbot, window, "Other", "delete me")
+    open_and_wait(qtbot, window, keep)
     window.sidebar.delete_conversation(other)
+    qtbot.waitUntil(window.sidebar.undo_pending, timeout=WAIT)
     assert window.controller.conversation_id == keep
     assert len(window.chat_view.message_ids()) == 1
 
 
 def test_escape_clears_the_search_when_nothing_streams(qtbot: QtBot, window: MainWindow) -> None:
-    conversation_with_message(window, "Release notes", "notes")
-    conversation_with_message(window, "SQL question", "joins")
+    conversation_with_message(qtbot, window, "Release notes", "notes")
+    conversation_with_message(qtbot, window, "SQL question", "joins")
     window.sidebar.focus_search()
     search = window.sidebar.search_edit
     qtbot.keyClicks(search, "joins")
@@ -110,7 +122,7 @@ def test_escape_stops_a_streaming_reply_from_anywhere_in_the_window(
     assert stopped == [False]
     cid = window.controller.conversation_id
     assert cid is not None
-    last = window._svc.conversations.messages(cid, limit=1)[0]
+    last = on_owner(window._svc).conversations.messages(cid, limit=1)[0]
     assert last.status == "stopped"
 
 

@@ -1,4 +1,6 @@
-"""The conversation sidebar against a real ConversationStore on a temporary database."""
+"""The conversation sidebar against a real database behind its owner thread, its reads and
+writes delivered through a real Bridge; the test reads and seeds the database on the owner
+thread too (tests.helpers.storage), never on the GUI thread."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListWidgetItem
 from pytestqt.qtbot import QtBot
 
+from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
+from halext_desktop.storage.store import Storage
+from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.sidebar import (
     GROUP_OLDER,
     GROUP_RESULTS,
@@ -24,6 +29,7 @@ from halext_desktop.ui.sidebar import (
     ItemRole,
     group_label,
 )
+from tests.helpers.storage import on_owner
 
 # The offscreen platform warns that it cannot propagate a shown window's size hints.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
@@ -32,13 +38,24 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ConversationStore]:
-    db = Database(tmp_path / "chats.db")
-    db.open()
-    try:
-        yield ConversationStore(db)
-    finally:
-        db.close()
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    st = Storage(Database(tmp_path / "chats.db"))
+    st.wait_open()
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def store(storage: Storage) -> ConversationStore:
+    """The synchronous store, each call run on the owner thread (for seeding and checks)."""
+    return on_owner(storage).conversations
+
+
+@pytest.fixture
+def bridge(qtbot: QtBot) -> Iterator[Bridge]:
+    lt = LoopThread().start()
+    yield Bridge(lt)
+    lt.stop()
 
 
 def backdate(store: ConversationStore, cid: int, when: datetime) -> None:
@@ -48,13 +65,22 @@ def backdate(store: ConversationStore, cid: int, when: datetime) -> None:
     store.restore(dataclasses.replace(snap, conversation=conv))
 
 
-def make_sidebar(qtbot: QtBot, store: ConversationStore, **kw: object) -> ConversationSidebar:
-    sidebar = ConversationSidebar(store, clock=lambda: NOW, **kw)  # type: ignore[arg-type]
+def make_sidebar(
+    qtbot: QtBot, storage: Storage, bridge: Bridge, **kw: object
+) -> ConversationSidebar:
+    sidebar = ConversationSidebar(storage.conversations, bridge, clock=lambda: NOW, **kw)  # type: ignore[arg-type]
     qtbot.addWidget(sidebar)
     sidebar.resize(280, 480)
-    sidebar.show()
+    with qtbot.waitSignal(sidebar.sig_refreshed, timeout=5000):
+        sidebar.show()
     qtbot.waitExposed(sidebar)
     return sidebar
+
+
+def refreshed(qtbot: QtBot, sidebar: ConversationSidebar) -> None:
+    """Reload the list and wait until it shows what the database answered."""
+    with qtbot.waitSignal(sidebar.sig_refreshed, timeout=5000):
+        sidebar.refresh()
 
 
 def item_for(sidebar: ConversationSidebar, cid: int) -> QListWidgetItem:
@@ -86,10 +112,12 @@ def test_group_label_boundaries() -> None:
     assert group_label(NOW.replace(tzinfo=None) - timedelta(days=40), NOW) == GROUP_OLDER
 
 
-def test_list_is_grouped_by_day_newest_first(qtbot: QtBot, store: ConversationStore) -> None:
+def test_list_is_grouped_by_day_newest_first(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     for title, age in (("Ancient", 30), ("Three days", 3), ("Fresh", 0), ("Day old", 1)):
         backdate(store, store.create(title).id, NOW - timedelta(days=age, hours=1))
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     assert [text for text, _ in sidebar.visible_rows()] == [
         GROUP_TODAY,
         "Fresh",
@@ -104,18 +132,20 @@ def test_list_is_grouped_by_day_newest_first(qtbot: QtBot, store: ConversationSt
     assert not header.flags() & Qt.ItemFlag.ItemIsSelectable
 
 
-def test_new_chat_button(qtbot: QtBot, store: ConversationStore) -> None:
-    sidebar = make_sidebar(qtbot, store)
+def test_new_chat_button(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
+    sidebar = make_sidebar(qtbot, storage, bridge)
     assert "No conversations yet" in sidebar.empty_label.text()
     with qtbot.waitSignal(sidebar.sig_new_requested, timeout=2000):
         qtbot.mouseClick(sidebar.new_button, Qt.MouseButton.LeftButton)
 
 
 def test_click_selects_and_programmatic_select_is_silent(
-    qtbot: QtBot, store: ConversationStore
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
 ) -> None:
     a, b = store.create("Alpha"), store.create("Beta")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     with qtbot.waitSignal(sidebar.sig_conversation_selected, timeout=2000) as blocker:
         click(qtbot, sidebar, a.id)
     assert blocker.args == [a.id]
@@ -127,9 +157,11 @@ def test_click_selects_and_programmatic_select_is_silent(
     assert sidebar.list.currentItem() is None
 
 
-def test_rename_with_f2(qtbot: QtBot, store: ConversationStore) -> None:
+def test_rename_with_f2(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     conv = store.create("Old title")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     click(qtbot, sidebar, conv.id)
     qtbot.keyClick(sidebar.list, Qt.Key.Key_F2)
     assert sidebar.list.state() == QAbstractItemView.State.EditingState
@@ -141,14 +173,14 @@ def test_rename_with_f2(qtbot: QtBot, store: ConversationStore) -> None:
     assert blocker.args == [conv.id, "Week planning"]
     row = store.get(conv.id)
     assert row is not None and row.title == "Week planning"
-    assert sidebar.visible_titles() == ["Week planning"]
+    qtbot.waitUntil(lambda: sidebar.visible_titles() == ["Week planning"], timeout=5000)
 
 
 def test_rename_from_double_click_and_context_action(
-    qtbot: QtBot, store: ConversationStore
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
 ) -> None:
     conv = store.create("Draft")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     rect = sidebar.list.visualItemRect(item_for(sidebar, conv.id))
     # A real double-click is press, release, double-click: the view edits only the index
     # the press landed on.
@@ -167,9 +199,11 @@ def test_rename_from_double_click_and_context_action(
     assert store.get(conv.id).title == "SQL question"  # type: ignore[union-attr]
 
 
-def test_an_empty_title_is_not_saved(qtbot: QtBot, store: ConversationStore) -> None:
+def test_an_empty_title_is_not_saved(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     conv = store.create("Keep me")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     click(qtbot, sidebar, conv.id)
     qtbot.keyClick(sidebar.list, Qt.Key.Key_F2)
     editor = editor_of(sidebar)
@@ -181,18 +215,21 @@ def test_an_empty_title_is_not_saved(qtbot: QtBot, store: ConversationStore) -> 
     assert store.get(conv.id).title == "Keep me"  # type: ignore[union-attr]
 
 
-def test_delete_key_then_undo_restores_messages(qtbot: QtBot, store: ConversationStore) -> None:
+def test_delete_key_then_undo_restores_messages(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     keep = store.create("Keep")
     gone = store.create("Release notes")
     store.add_message(gone.id, "user", "Write the release notes")
     store.add_message(gone.id, "assistant", "Here they are")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     click(qtbot, sidebar, gone.id)
     with qtbot.waitSignal(sidebar.sig_conversation_deleted, timeout=2000) as deleted:
         qtbot.keyClick(sidebar.list, Qt.Key.Key_Delete)
     assert deleted.args == [gone.id]
+    assert sidebar.visible_titles() == ["Keep"]  # off the list at once
+    qtbot.waitUntil(sidebar.undo_pending, timeout=5000)  # the database has the snapshot
     assert store.get(gone.id) is None
-    assert sidebar.visible_titles() == ["Keep"]
     assert sidebar.undo_bar.isVisible()
     assert sidebar.undo_bar.label.text() == "Deleted “Release notes” —"
 
@@ -204,20 +241,21 @@ def test_delete_key_then_undo_restores_messages(qtbot: QtBot, store: Conversatio
     assert restored.args == [gone.id] and reopened.args == [gone.id]
     row = store.get(gone.id)
     assert row is not None and row.message_count == 2
+    qtbot.waitUntil(lambda: len(sidebar.visible_titles()) == 2, timeout=5000)
     assert sorted(sidebar.visible_titles()) == ["Keep", "Release notes"]
     assert not sidebar.undo_bar.isVisible()
     assert store.get(keep.id) is not None
 
 
 def test_delete_from_context_action_and_undo_expires(
-    qtbot: QtBot, store: ConversationStore
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
 ) -> None:
     conv = store.create("Short-lived")
-    sidebar = make_sidebar(qtbot, store, undo_timeout_ms=50)
+    sidebar = make_sidebar(qtbot, storage, bridge, undo_timeout_ms=50)
     click(qtbot, sidebar, conv.id)
     sidebar.delete_action.trigger()
+    qtbot.waitUntil(sidebar.undo_pending, timeout=5000)
     assert store.get(conv.id) is None
-    assert sidebar.undo_pending()
     qtbot.waitUntil(lambda: not sidebar.undo_pending(), timeout=3000)
     assert not sidebar.undo_bar.isVisible()
     sidebar.undo_delete()  # too late: nothing to restore
@@ -226,12 +264,12 @@ def test_delete_from_context_action_and_undo_expires(
 
 
 def test_search_matches_titles_and_content_with_snippets(
-    qtbot: QtBot, store: ConversationStore
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
 ) -> None:
     plan = store.create("Week planning")
     store.add_message(plan.id, "user", "Plan my week around the SQL migration and taxes")
     store.create("Release notes")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
 
     qtbot.keyClicks(sidebar.search_edit, "MIGRATION")
     qtbot.waitUntil(lambda: sidebar.visible_titles() == ["Week planning"], timeout=3000)
@@ -254,25 +292,29 @@ def test_search_matches_titles_and_content_with_snippets(
     assert sidebar.visible_rows()[0] == (GROUP_TODAY, None)
 
 
-def test_enter_in_search_opens_the_first_hit(qtbot: QtBot, store: ConversationStore) -> None:
+def test_enter_in_search_opens_the_first_hit(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     target = store.create("Taxes 2025")
     store.create("Groceries")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     qtbot.keyClicks(sidebar.search_edit, "taxes")
     with qtbot.waitSignal(sidebar.sig_conversation_selected, timeout=2000) as blocker:
         qtbot.keyClick(sidebar.search_edit, Qt.Key.Key_Return)
     assert blocker.args == [target.id]
 
 
-def test_focus_search_and_refresh_keep_selection(qtbot: QtBot, store: ConversationStore) -> None:
+def test_focus_search_and_refresh_keep_selection(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
     a = store.create("Alpha")
-    sidebar = make_sidebar(qtbot, store)
+    sidebar = make_sidebar(qtbot, storage, bridge)
     sidebar.activateWindow()
     sidebar.select(a.id)
     sidebar.focus_search()
     qtbot.waitUntil(sidebar.search_edit.hasFocus, timeout=2000)
     b = store.create("Beta")
-    sidebar.refresh()
+    refreshed(qtbot, sidebar)
     assert sidebar.visible_titles() == ["Beta", "Alpha"]
     assert sidebar.list.currentItem().data(ItemRole.ID) == a.id
     assert b.id != a.id

@@ -1,5 +1,6 @@
 """The usage dashboard over a real SQLite usage log (the test's isolated home), with the
-report queries running on a real LoopThread behind a real Bridge.
+report queries running on the database owner's thread behind a real Bridge (the rows are
+seeded there too: the GUI thread never touches SQLite).
 
 Expected numbers are counted by hand from the ROWS table below, independently of
 storage's SQL, and compared with what the charts' QtCharts series and the table hold.
@@ -33,6 +34,7 @@ from halext_desktop.ui.theme import dark_palette, light_palette
 from halext_desktop.ui.usage.dashboard import UsageDashboard
 from halext_desktop.ui.usage.table_model import COLUMNS
 from tests.helpers.fake_services import FakeServices
+from tests.helpers.storage import on_owner
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support")
 
@@ -119,6 +121,7 @@ class GatedUsageLog(UsageLog):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.gate = threading.Event()
+        self.held = threading.Event()
         self.held_done = threading.Event()
         self.threads: set[int] = set()
 
@@ -126,6 +129,7 @@ class GatedUsageLog(UsageLog):
         self.threads.add(threading.get_ident())
         if since is None:
             return super().requests_by_model(since)
+        self.held.set()
         assert self.gate.wait(10), "the test never opened the gate"
         try:
             return super().requests_by_model(since)
@@ -134,16 +138,14 @@ class GatedUsageLog(UsageLog):
 
 
 @pytest.fixture
-def db() -> Iterator[Database]:
-    database = Database()
-    database.open()
-    yield database
-    database.close()
+def services() -> FakeServices:
+    return FakeServices(Settings.load())
 
 
 @pytest.fixture
-def usage(db: Database) -> UsageLog:
-    log = UsageLog(db)
+def usage(services: FakeServices) -> UsageLog:
+    """The usage log, seeded with ROWS; every call runs on the owner thread."""
+    log = on_owner(services).usage
     for spec in ROWS:
         record(log, spec)
     return log
@@ -156,18 +158,17 @@ def bridge(qtbot: QtBot) -> Iterator[Bridge]:
     lt.stop()
 
 
-def make_dashboard(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> UsageDashboard:
-    """A dashboard over ``usage`` and the settings on disk; it owns its notifier."""
-    settings = Settings.load()
-    notifier = SettingsNotifier(settings)
-    dash = UsageDashboard(FakeServices(settings, usage=usage), bridge, notifier)
+def make_dashboard(qtbot: QtBot, services: FakeServices, bridge: Bridge) -> UsageDashboard:
+    """A dashboard over ``services`` and the settings on disk; it owns its notifier."""
+    notifier = SettingsNotifier(services.settings)
+    dash = UsageDashboard(services, bridge, notifier)
     notifier.setParent(dash)
     qtbot.addWidget(dash)
     return dash
 
 
-def open_dashboard(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> UsageDashboard:
-    dash = make_dashboard(qtbot, usage, bridge)
+def open_dashboard(qtbot: QtBot, services: FakeServices, bridge: Bridge) -> UsageDashboard:
+    dash = make_dashboard(qtbot, services, bridge)
     with qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS):
         dash.show()
     return dash
@@ -234,9 +235,9 @@ def hand_error_rate(key: str) -> dict[str, float]:
 
 
 def test_charts_and_table_equal_hand_counts_for_24h(
-    qtbot: QtBot, usage: UsageLog, bridge: Bridge
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     assert dash.range_key == "24h"
 
     requests = dash.requests_chart.values()["Requests"]
@@ -288,9 +289,9 @@ def test_charts_and_table_equal_hand_counts_for_24h(
 
 @pytest.mark.parametrize("key", ["7d", "30d", "all"])
 def test_range_switching_recounts_everything(
-    qtbot: QtBot, usage: UsageLog, bridge: Bridge, key: str
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge, key: str
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     switch(qtbot, dash, key)
     assert dash.range_key == key
     assert dash.range_buttons[key].isChecked()
@@ -318,9 +319,9 @@ def test_range_switching_recounts_everything(
 
 
 def test_filters_narrow_the_table_but_not_the_charts(
-    qtbot: QtBot, usage: UsageLog, bridge: Bridge
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     switch(qtbot, dash, "all")
     charts_before = dash.requests_chart.values()
 
@@ -359,11 +360,12 @@ def test_filters_narrow_the_table_but_not_the_charts(
 def test_export_csv_writes_exactly_the_visible_rows(
     qtbot: QtBot,
     usage: UsageLog,
+    services: FakeServices,
     bridge: Bridge,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     switch(qtbot, dash, "30d")
     with qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS):
         dash.route_filter.setCurrentIndex(dash.route_filter.findData("halext"))
@@ -398,9 +400,9 @@ def test_export_csv_writes_exactly_the_visible_rows(
 
 
 def test_clear_asks_first_and_deletes_only_when_confirmed(
-    qtbot: QtBot, usage: UsageLog, bridge: Bridge
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     asked: list[tuple[str, str]] = []
 
     def say_no(title: str, text: str) -> bool:
@@ -427,9 +429,9 @@ def test_clear_asks_first_and_deletes_only_when_confirmed(
 
 
 def test_retention_setting_is_saved_and_prunes_older_rows(
-    qtbot: QtBot, usage: UsageLog, bridge: Bridge
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge
 ) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+    dash = open_dashboard(qtbot, services, bridge)
     assert dash.retention.spin.value() == 0
     assert not dash.retention.apply_button.isEnabled()  # nothing to apply yet
     dash.retention.spin.setValue(10)
@@ -450,8 +452,10 @@ def test_retention_setting_is_saved_and_prunes_older_rows(
     qtbot.waitUntil(lambda: dash.retention.spin.value() == 30, timeout=WAIT_MS)
 
 
-def test_empty_log_shows_the_empty_state(qtbot: QtBot, db: Database, bridge: Bridge) -> None:
-    dash = open_dashboard(qtbot, UsageLog(db), bridge)
+def test_empty_log_shows_the_empty_state(
+    qtbot: QtBot, services: FakeServices, bridge: Bridge
+) -> None:
+    dash = open_dashboard(qtbot, services, bridge)
     assert dash.chart_stack.currentWidget() is dash.empty_label
     assert "No requests in the last 24 hours" in dash.empty_label.text()
     assert dash.visible_rows() == []
@@ -466,9 +470,10 @@ class BrokenUsageLog(UsageLog):
 
 
 def test_an_unexpected_read_error_names_the_log_file(
-    qtbot: QtBot, db: Database, bridge: Bridge, caplog: pytest.LogCaptureFixture
+    qtbot: QtBot, services: FakeServices, bridge: Bridge, caplog: pytest.LogCaptureFixture
 ) -> None:
-    dash = make_dashboard(qtbot, BrokenUsageLog(db), bridge)
+    services.use_usage_log(BrokenUsageLog(services.db))
+    dash = make_dashboard(qtbot, services, bridge)
     with qtbot.waitSignal(dash.sig_load_failed, timeout=WAIT_MS) as failed:
         dash.show()
     message = failed.args[0]
@@ -478,35 +483,38 @@ def test_an_unexpected_read_error_names_the_log_file(
     assert any(r.exc_info and "a bug in a report" in str(r.exc_info[1]) for r in caplog.records)
 
 
-def test_loading_runs_off_the_gui_thread_and_a_newer_load_wins(
-    qtbot: QtBot, db: Database, bridge: Bridge
+def test_loading_runs_on_the_database_thread_and_a_newer_load_wins(
+    qtbot: QtBot, services: FakeServices, bridge: Bridge
 ) -> None:
-    usage = GatedUsageLog(db)
+    gated = GatedUsageLog(services.db)
+    services.use_usage_log(gated)
     for spec in ROWS:
-        record(usage, spec)
-    dash = make_dashboard(qtbot, usage, bridge)
+        record(on_owner(services).usage, spec)
+    dash = make_dashboard(qtbot, services, bridge)
     loaded: list[str] = []
     dash.sig_loaded.connect(lambda: loaded.append(dash.snapshot.range_key if dash.snapshot else ""))
 
-    dash.refresh()  # 24h: held at the gate on the worker thread
+    dash.refresh()  # 24h: held at the gate on the database owner's thread
+    assert gated.held.wait(10)
     assert dash.loading and dash.status_label.text() == "Loading…"
+    dash.set_range("all")  # a newer load: the older answer must never be shown
     with qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS):
-        dash.set_range("all")  # overtakes it
-    assert loaded == ["all"]
-
-    usage.gate.set()
-    assert usage.held_done.wait(10)
+        gated.gate.set()
+    assert gated.held_done.wait(10)
     # Let the loop thread and the GUI deliver anything still queued.
     bridge.loop_thread.submit(asyncio.sleep(0)).result(timeout=5)
+    on_owner(services).flush()
     QCoreApplication.processEvents()
     assert loaded == ["all"]
     assert dash.snapshot is not None and dash.snapshot.range_key == "all"
     assert dash.requests_chart.values()["Requests"] == hand_requests("all")
-    assert threading.get_ident() not in usage.threads
+    assert gated.threads == {services.storage.owner.thread.ident}
 
 
-def test_charts_follow_the_palette(qtbot: QtBot, usage: UsageLog, bridge: Bridge) -> None:
-    dash = open_dashboard(qtbot, usage, bridge)
+def test_charts_follow_the_palette(
+    qtbot: QtBot, usage: UsageLog, services: FakeServices, bridge: Bridge
+) -> None:
+    dash = open_dashboard(qtbot, services, bridge)
     for palette in (dark_palette(), light_palette()):
         dash.setPalette(palette)
         base = palette.color(palette.ColorRole.Base)

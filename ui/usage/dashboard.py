@@ -1,9 +1,9 @@
 """The usage window: where requests went, how fast, how often they failed, tokens over time.
 
 Every number comes from the local ``ai_usage_logs`` table through ``storage.usage``'s SQL
-reports. Reading runs on a worker thread (``asyncio.to_thread`` on the loop thread, via the
-Bridge), never on the GUI thread, so a large log cannot freeze the window; each load carries
-a generation number and a newer load cancels the older one, whose late answer is ignored.
+reports. Reading runs on the database owner's thread (via the Bridge), never on the GUI
+thread, so a large log cannot freeze the window; each load carries a generation number and
+a newer load cancels the older one, whose late answer is ignored.
 
 The charts follow the range selector; the table below them also follows its own filters
 (model, route, status) and [Export CSV] writes exactly the rows it shows, in the order shown
@@ -12,7 +12,6 @@ The charts follow the range selector; the table below them also follows its own 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -327,7 +326,7 @@ class UsageDashboard(QWidget):
         self.refresh_button.setEnabled(False)
 
         async def load() -> UsageSnapshot:
-            return await asyncio.to_thread(read_snapshot, usage, range_key, filters)
+            return await usage.run(read_snapshot, range_key, filters)
 
         self._pending = self._bridge.call(
             load(),

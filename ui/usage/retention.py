@@ -1,13 +1,12 @@
 """The usage window's bottom bar: how long usage is kept, and clearing it.
 
 Applying a retention saves ``usage_retention_days`` (the app prunes to it at every start)
-and deletes older rows now; clearing deletes every row after asking. Both deletions run
-off the GUI thread (``asyncio.to_thread`` on the loop thread, through the Bridge).
+and deletes older rows now; clearing deletes every row after asking. Both deletions run on
+the database owner's thread, through the Bridge.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -113,14 +112,9 @@ class RetentionBar(QWidget):
         if days <= 0:
             self.sig_status.emit("Usage is kept forever.", False)
             return
-        usage = self._svc.usage
-
-        async def prune() -> int:
-            return await asyncio.to_thread(usage.prune, int(days))
-
         self._busy(True)
         self._bridge.call(
-            prune(),
+            self._svc.usage.prune(int(days)),
             lambda n: self._deleted(n, f"older than {days} days"),
             self._on_change_failed,
             owner=self,
@@ -136,13 +130,8 @@ class RetentionBar(QWidget):
             "This cannot be undone.",
         ):
             return
-        usage = self._svc.usage
-
-        async def clear() -> int:
-            return await asyncio.to_thread(usage.clear)
-
         self._busy(True)
-        self._bridge.call(clear(), self._cleared, self._on_change_failed)
+        self._bridge.call(self._svc.usage.clear(), self._cleared, self._on_change_failed)
 
     def restyle(self, pal: QPalette) -> None:
         """Follow the window's palette (light/dark). Leaf widgets only: a container with a

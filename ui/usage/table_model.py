@@ -152,7 +152,7 @@ class UsageTableModel(QAbstractTableModel):
             status = UsageStatus(row.status)
             if status in (UsageStatus.ERROR, UsageStatus.PLACEHOLDER):
                 return error_color(self._palette)
-            if status is UsageStatus.BLOCKED:
+            if status in (UsageStatus.BLOCKED, UsageStatus.INTERRUPTED):
                 return warning_color(self._palette)
             if status is UsageStatus.CANCELLED:
                 return muted_text(self._palette)
