@@ -40,6 +40,7 @@ from halext_desktop.routing.types import (
     Started,
     UsageRecord,
     UsageStatus,
+    not_sent_note,
 )
 from halext_desktop.routing.usage_sink import UsageSink
 
@@ -173,6 +174,23 @@ class Router:
     def refusal(self, ref: ModelRef) -> str | None:
         """Why policy refuses ``ref`` now, or None."""
         return self._policy().refusal(ref, self.locality_of(ref))
+
+    async def capabilities(self, ref: ModelRef) -> tuple[str, ...] | None:
+        """What ``ref`` can take (``vision`` for images), as its route says: Ollama's
+        ``/api/show`` ``capabilities``, halext's ``supports_vision``, an OpenAI-compatible
+        listing's ``capabilities`` (none unless it says so). None when the route cannot be
+        asked now (not configured, refused by policy: the request itself says why)."""
+        backend = self.backend_for(ref)
+        if backend is None or self.refusal(ref) or self._policy().route_allowed(backend.kind):
+            return None
+        details = getattr(backend, "model_details", None)
+        if details is not None:
+            info = await details(ref.model)
+            return tuple(info.capabilities)
+        for info in await backend.list_models():
+            if info.ref.model == ref.model:
+                return tuple(info.capabilities)
+        return ()
 
     # ---- listing and health ----------------------------------------------------------
 
@@ -384,6 +402,9 @@ class Router:
         """One route: yields Started/Delta and finally exactly one terminal event."""
         attempt = self._attempt_for(request, ref)
         attempt.start()
+        unsent = not_sent_note(backend.kind, request.options)
+        if unsent and unsent not in notes:
+            notes.append(unsent)  # said under the reply and by the CLI, never a silent drop
         messages = list(request.messages)
         agen = backend.stream_chat(ref.model, messages, request.options)
         cancel_wait = asyncio.ensure_future(cancel_event.wait())

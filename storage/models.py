@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -173,3 +174,36 @@ class SpoolApplied(Base):
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ConversationSettings(Base):
+    """A conversation's system prompt and parameters (JSON, ``storage.chat_settings``)."""
+
+    __tablename__ = "conversation_settings"
+
+    conversation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[str] = mapped_column(Text, nullable=False, default="{}", server_default="{}")
+
+
+class ChatPreset(Base):
+    """A system prompt and parameters saved by the user under a name."""
+
+    __tablename__ = "chat_presets"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False, default="{}", server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Attachment(Base):
+    """The bytes of an attached file, once per content (messages name it by ``sha256``)."""
+
+    __tablename__ = "attachments"
+
+    sha256: Mapped[str] = mapped_column(String, primary_key=True)
+    mime: Mapped[str] = mapped_column(String, nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

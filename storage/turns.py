@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from halext_desktop.routing.errors import ErrorKind
+from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.router import CancelToken, Router
 from halext_desktop.routing.types import (
@@ -35,9 +35,19 @@ from halext_desktop.routing.types import (
     Delta,
     Failed,
     Finished,
+    ImagePart,
     RouterEvent,
     Started,
 )
+from halext_desktop.storage import versions
+from halext_desktop.storage.attachments import (
+    MAX_ATTACHMENTS,
+    AttachmentError,
+    Prepared,
+    inline_text,
+    refs_of,
+)
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.chats import Conversations
 from halext_desktop.storage.conversations import ConversationRow, MessageRow
 from halext_desktop.storage.db import DatabaseError
@@ -199,21 +209,41 @@ class Turns:
         options: ChatOptions | None = None,
         use_fallbacks: bool = True,
         title: str | None = None,
+        attachments: Sequence[Prepared] = (),
+        settings: ChatSettings | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Store ``prompt`` as a new user message and stream the reply from ``ref``.
         ``conversation_id`` None starts a new conversation (titled ``title``, else after
-        the prompt)."""
+        the prompt).
+
+        Args:
+            attachments: files sent with the message: text ones go into it as fenced
+                blocks, images go to the model (refused before anything is stored or sent
+                when it cannot take them: ``RouteError`` BAD_REQUEST, ``not_sent`` style).
+            settings: the conversation's system prompt and parameters from now on (kept
+                with it, like the window's header); None keeps what it has.
+        """
+        images = await self.check_attachments(ref, attachments)
         conversation: ConversationRow | None = None
         conv_future = None
         if conversation_id is None:
             name = title or " ".join(prompt.split())[:60] or "New chat"
+            if not prompt.strip() and attachments:
+                name = title or attachments[0].ref.name
             conversation, conv_future = self._chats.queue_conversation(name, str(ref))
             cid = conversation.id
             history: list[ChatMessage] = []
         else:
             cid = conversation_id
             history = await self._chats.history(cid)
-        user, user_future = self._chats.queue_message(cid, "user", prompt)
+        if settings is not None:
+            self._chats.queue_chat_settings(cid, settings)
+        for prepared in attachments:
+            self._chats.queue_attachment(prepared)
+        meta = {"attachments": [a.ref.to_dict() for a in attachments]} if attachments else None
+        user, user_future = self._chats.queue_message(
+            cid, "user", inline_text(prompt, attachments), meta=meta
+        )
         async for event in self._run(
             cid,
             user,
@@ -226,8 +256,36 @@ class Turns:
             user_future=user_future,
             conversation=conversation,
             conversation_future=conv_future,
+            images=images,
         ):
             yield event
+
+    async def check_attachments(
+        self, ref: ModelRef, attachments: Sequence[Prepared]
+    ) -> tuple[ImagePart, ...]:
+        """The images to send with the message; raises a RouteError (BAD_REQUEST, one
+        clear line) when ``ref`` cannot take them, before anything is stored or sent."""
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise AttachmentError(f"at most {MAX_ATTACHMENTS} attachments per message")
+        images = tuple(ImagePart(a.ref.mime, a.data) for a in attachments if a.ref.is_image)
+        if not images:
+            return ()
+        if ref.kind == "halext":
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                f"Not sent: the halext API cannot carry images ({ref.model})",
+                "Pick a local vision model, or remove the image",
+                route_id=ref.route_id,
+            )
+        caps = await self._router.capabilities(ref)
+        if caps is not None and "vision" not in caps:
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                f"Not sent: {ref.model} cannot take images (it does not list 'vision')",
+                "Pick a vision model, or remove the image",
+                route_id=ref.route_id,
+            )
+        return images
 
     async def regenerate(
         self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
@@ -238,14 +296,29 @@ class Turns:
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
         if last_user is None:
             raise ValueError("There is no message to answer again")
+        images = await self._images_of(last_user)
+        if images:
+            await self.check_attachments(ref, [Prepared(_image_ref(p), p.data) for p in images])
         later = [m for m in rows if _after(m.id, last_user.id)]
+        # The earlier answers stay, as versions of the new one (‹ 2/3 ›).
+        kept = versions.for_regenerate(later)
         if later:
             await self._chats.delete_messages_from(conversation_id, later[0].id)
         history = await self._chats.history(conversation_id, before_message_id=last_user.id)
         async for event in self._run(
-            conversation_id, last_user, history, ref, cancel, "chat", None
-        ):
+            conversation_id, last_user, history, ref, cancel, "chat", None,
+            images=images, base_meta=kept,
+        ):  # fmt: skip
             yield event
+
+    async def _images_of(self, message: MessageRow) -> tuple[ImagePart, ...]:
+        out = []
+        for ref in refs_of(message.meta):
+            if ref.is_image:
+                found = await self._chats.attachment(ref.sha256)
+                if found is not None:
+                    out.append(ImagePart(found[0], found[1]))
+        return tuple(out)
 
     async def edit_and_resend(
         self,
@@ -279,10 +352,17 @@ class Turns:
         user_future: Any = None,
         conversation: ConversationRow | None = None,
         conversation_future: Any = None,
+        images: tuple[ImagePart, ...] = (),
+        base_meta: dict[str, Any] | None = None,
     ) -> AsyncIterator[TurnEvent]:
         chats, owner = self._chats, self._chats.owner
         cancel = cancel or CancelToken()
         cid = owner.resolve(conversation_id)  # a conversation written since: its real id
+        settings = await chats.chat_settings(cid)
+        if settings.system:
+            history = [ChatMessage("system", settings.system), *history]
+        if not settings.empty:
+            options = settings.options(options)
         chats.set_default_model(cid, str(ref))
         assistant, assistant_future = chats.queue_message(
             cid,
@@ -290,6 +370,7 @@ class Turns:
             "",
             status="pending",
             requested_model=str(ref),
+            meta=base_meta,
             writer=self._writer,
         )
         reply = self._replies.begin(cid, assistant.id, cancel)
@@ -320,7 +401,7 @@ class Turns:
             yield TurnBegun(user, assistant, conversation)
             async for out in self._stream(
                 cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
-                reply, assistant, parts,
+                reply, assistant, parts, images,
             ):  # fmt: skip
                 yield out
         finally:
@@ -349,12 +430,13 @@ class Turns:
         reply: Any,
         assistant: MessageRow,
         parts: list[str],
+        images: tuple[ImagePart, ...] = (),
     ) -> AsyncIterator[TurnEvent]:
         chats = self._chats
         aid = assistant.id
         request = ChatRequest(
             ref=ref,
-            messages=(*history, ChatMessage("user", user.content)),
+            messages=(*history, ChatMessage("user", user.content, images)),
             conversation_id=cid,
             endpoint_name=endpoint_name,
             options=options or ChatOptions(),
@@ -382,7 +464,7 @@ class Turns:
             async for event in self._router.stream(request, cancel):
                 if isinstance(event, Started):
                     started = event
-                    meta = _meta_for(event, event)
+                    meta = {**versions.carried(assistant.meta), **_meta_for(event, event)}
                     chats.update_message(
                         aid, status="streaming", model_ref=str(event.answered), meta=meta
                     )
@@ -446,7 +528,7 @@ class Turns:
             # Whatever ended the stream after the cut (our stop, or the server finishing
             # first), the reply is the part up to the limit, and says so.
             status, error = "error", too_large_message(limit)
-        meta = _meta_for(event, started)
+        meta = {**versions.carried(assistant.meta), **_meta_for(event, started)}
         reply.final_queued = True
         final = chats.update_message(
             assistant.id,
@@ -481,6 +563,15 @@ def _after(a: int, b: int) -> bool:
     ka = (0, a) if a >= 0 else (1, -a)
     kb = (0, b) if b >= 0 else (1, -b)
     return ka > kb
+
+
+def _image_ref(part: ImagePart) -> Any:
+    import hashlib
+
+    from halext_desktop.storage.attachments import AttachmentRef
+
+    digest = hashlib.sha256(part.data).hexdigest()
+    return AttachmentRef("image", part.mime, len(part.data), digest, "image")
 
 
 def _replace_row(row: MessageRow, **changes: Any) -> MessageRow:
