@@ -384,9 +384,10 @@ def test_conversations_lists_ids_and_export_all_and_bad_imports(
     code, out, _ = run(capsys, "import", str(path))
     assert code == 0 and len(out.splitlines()) == 2
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": "halext-desktop/conversation", "version": 1, "title": "x",
-                               "created_at": "2026-01-01T00:00:00+00:00",
-                               "messages": [{"role": "robot", "content": "x", "created_at": "2026-01-01T00:00:00+00:00"}]}))  # fmt: skip
+    when = "2026-01-01T00:00:00+00:00"
+    message = {"role": "robot", "content": "x", "created_at": when}
+    doc = {"format": "halext-desktop/conversation", "version": 1, "title": "x"}
+    bad.write_text(json.dumps({**doc, "created_at": when, "messages": [message]}))
     code, _, err = run(capsys, "import", str(bad))
     assert code == 1 and "message 1" in err and "robot" in err
     code, out, _ = run(capsys, "conversations", "--json")
