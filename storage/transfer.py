@@ -387,3 +387,26 @@ def write_markdown(exports: Sequence[Exported], target: Path) -> list[Path]:
     target.write_text(text, encoding="utf-8")
     written.insert(0, target)
     return written
+
+
+async def export_to_file(
+    chats: Conversations, conversation_id: int | None, fmt: str, path: str | Path
+) -> list[Path]:
+    """Export one conversation (or all, ``conversation_id`` None) to ``path`` as
+    ``markdown`` or ``json``; returns every file written (Markdown: attachments beside)."""
+    if conversation_id is None:
+        exports = await export_all(chats)
+    else:
+        exports = [await export_conversation(chats, conversation_id)]
+    target = Path(path)
+    if fmt == "json":
+        text = to_json(document(exports, all_of_them=conversation_id is None))
+        await asyncio.to_thread(target.write_text, text, "utf-8")
+        return [target]
+    return await asyncio.to_thread(write_markdown, exports, target)
+
+
+async def import_file(chats: Conversations, path: str | Path) -> list[ConversationRow]:
+    """Import a JSON export file as new conversations (raises BadExport)."""
+    doc = await asyncio.to_thread(read_document, path)
+    return await import_document(chats, doc)

@@ -14,7 +14,15 @@ from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -30,10 +38,11 @@ from halext_desktop.routing.backends.ollama_models import full_model_name
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Health, ModelListing
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
 from halext_desktop.ui.assistant_panel import AssistantDialog
-from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
     ACTION_PICK_MODEL,
@@ -42,8 +51,9 @@ from halext_desktop.ui.chat_controller import (
     ACTION_SIGN_IN,
     ChatController,
 )
+from halext_desktop.ui.chat_settings import ChatSettingsBar, ChatSettingsDialog
 from halext_desktop.ui.chat_view import ChatView
-from halext_desktop.ui.composer import Composer
+from halext_desktop.ui.composer import Composer, has_attachable
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
 from halext_desktop.ui.models.window import ModelsWindow
@@ -55,6 +65,7 @@ from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import StatusBarWidget
 from halext_desktop.ui.theme import apply_theme
+from halext_desktop.ui.transfer_actions import TransferActions
 from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
@@ -133,10 +144,12 @@ class MainWindow(QMainWindow):
         self.sidebar = ConversationSidebar(services.conversations, bridge, self)
         self.chat_view = ChatView(self)
         self.composer = Composer(self)
+        self.settings_bar = ChatSettingsBar(self)
         chat_col = QWidget()
         cl = QVBoxLayout(chat_col)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
+        cl.addWidget(self.settings_bar, 0)
         cl.addWidget(self.chat_view, 1)
         cl.addWidget(self.composer, 0)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -171,7 +184,21 @@ class MainWindow(QMainWindow):
         self.repair.sig_repaired.connect(self._after_repair)
         self.controller.sig_database_problem.connect(self.repair.offer)
 
+        self.transfer = TransferActions(services, bridge, self)
+        self.chat_settings_dialog: ChatSettingsDialog | None = None
+
         # ---- wiring ------------------------------------------------------------------
+        self.controller.sig_chat_settings.connect(self._show_chat_settings)
+        self.controller.sig_loaded.connect(self._show_chat_settings)
+        self.controller.sig_unsent.connect(self._give_back)
+        self.settings_bar.sig_edit.connect(self.edit_chat_settings)
+        self.chat_view.sig_version_requested.connect(self.controller.select_version)
+        self.chat_view.sig_thumbnail_needed.connect(self.controller.load_thumbnail)
+        self.sidebar.sig_export_requested.connect(self._export_from_sidebar)
+        self.transfer.sig_done.connect(lambda kind, line: self.chat_view.show_banner(kind, line))
+        self.transfer.sig_imported.connect(self._after_import)
+        self.setAcceptDrops(True)
+        self._build_file_menu()
         self.composer.sig_send.connect(self._on_send)
         self.composer.sig_stop.connect(self.controller.stop)
         self.chat_view.sig_regenerate_requested.connect(self.controller.regenerate)
@@ -344,10 +371,118 @@ class MainWindow(QMainWindow):
             model = str(d) if d else None
         self.picker.set_current(model)
 
-    def _on_send(self, text: str) -> None:
-        # Nothing was sent: give the text back so nothing typed is lost.
-        if not self.controller.send(text) and not self.composer.text().strip():
+    # ---- system prompt and parameters, attachments, export/import ---------------------------
+
+    def _route_kind(self) -> str | None:
+        current = self.picker.current()
+        if not current:
+            return None
+        try:
+            return ModelRef.parse(current).kind
+        except ModelRefError:
+            return None
+
+    def _show_chat_settings(self, settings: Any = None) -> None:
+        self.settings_bar.set_state(self.controller.chat_settings, self._route_kind())
+
+    def edit_chat_settings(self) -> None:
+        """The dialog for this conversation's system prompt and parameters (presets come
+        from the database; it opens when they are there)."""
+
+        def show(presets: list[tuple[str, ChatSettings]]) -> None:
+            dialog = ChatSettingsDialog(
+                self.controller.chat_settings, presets, self._route_kind(), self
+            )
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.sig_save_preset.connect(self._save_preset)
+            dialog.sig_delete_preset.connect(self._delete_preset)
+            dialog.accepted.connect(
+                lambda: self.controller.set_chat_settings(dialog.result_settings)
+            )
+            dialog.destroyed.connect(self._forget_settings_dialog)
+            self.chat_settings_dialog = dialog
+            dialog.open()
+
+        self._bridge.call(
+            self._svc.conversations.presets(),
+            show,
+            lambda exc: self.chat_view.show_banner("error", f"Presets: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def _forget_settings_dialog(self, *_: Any) -> None:
+        self.chat_settings_dialog = None
+
+    def _save_preset(self, name: str, settings: ChatSettings) -> None:
+        self._bridge.call(
+            self._svc.conversations.save_preset(name, settings),
+            None,
+            lambda exc: self.chat_view.show_banner("error", f"Preset: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def _delete_preset(self, name: str) -> None:
+        self._bridge.call(
+            self._svc.conversations.delete_preset(name),
+            None,
+            lambda exc: self.chat_view.show_banner("error", f"Preset: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def _give_back(self, text: str, attachments: Any) -> None:
+        if not self.composer.text().strip():
             self.composer.set_text(text)
+        if not self.composer.attachments():
+            self.composer.set_attachments(list(attachments))
+
+    def _export_from_sidebar(self, cid: Any, fmt: str) -> None:
+        self.transfer.export(int(cid), fmt, self.sidebar.title_of(cid) or "")
+
+    def export_current(self, fmt: str) -> None:
+        cid = self.controller.conversation_id
+        if cid is None:
+            self.chat_view.show_banner("info", "Open a conversation to export it.")
+            return
+        self.transfer.export(cid, fmt, self.sidebar.title_of(cid) or "")
+
+    def _after_import(self, cid: Any) -> None:
+        self.sidebar.refresh()
+        self._open_conversation(int(cid))
+
+    def _build_file_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.setObjectName("fileMenu")
+        self.file_menu = menu
+        actions = (
+            ("Import conversations…", self.transfer.import_),
+            ("Export conversation as Markdown…", lambda: self.export_current("markdown")),
+            ("Export conversation as JSON…", lambda: self.export_current("json")),
+            ("Export all conversations as JSON…", lambda: self.transfer.export(None, "json")),
+            (
+                "Export all conversations as Markdown…",
+                lambda: self.transfer.export(None, "markdown"),
+            ),
+        )
+        for text, slot in actions:
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if has_attachable(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        if has_attachable(event.mimeData()):
+            self.composer.add_mime(event.mimeData())
+            event.acceptProposedAction()
+            self.composer.setFocus()
+
+    def _on_send(self, text: str) -> None:
+        files = self.composer.last_attachments
+        # Nothing was sent: give the text and files back so nothing is lost.
+        if not self.controller.send(text, files):
+            self._give_back(text, files)
 
     def _on_conversation_deleted(self, cid: int) -> None:
         # The open chat is gone: showing it (and sending into it) would fail. Undo reopens it.
@@ -360,6 +495,7 @@ class MainWindow(QMainWindow):
         if cid is not None:
             self._svc.conversations.set_default_model(cid, ref)
         self.chat_view.clear_banner()
+        self._show_chat_settings()  # what the new route can carry
         # Ctrl+K, pick, type: the composer is where the user goes next.
         self.activateWindow()
         self.composer.setFocus()

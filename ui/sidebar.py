@@ -227,6 +227,8 @@ class ConversationSidebar(QWidget):
         sig_conversation_restored(object): Undo brought a deleted conversation back.
         sig_refreshed(): the list shows what the database answered.
         sig_failed(str): the database could not answer (the list says so too).
+        sig_export_requested(object, str): "Export as Markdown/JSON" on a conversation;
+            its id and the format ("markdown" or "json").
     """
 
     sig_conversation_selected = Signal(object)
@@ -236,6 +238,7 @@ class ConversationSidebar(QWidget):
     sig_conversation_restored = Signal(object)
     sig_refreshed = Signal()
     sig_failed = Signal(str)
+    sig_export_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -306,6 +309,10 @@ class ConversationSidebar(QWidget):
         self.delete_action = QAction("Delete", self)
         self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self.delete_action.triggered.connect(self.delete_current)
+        self.export_markdown_action = QAction("Export as Markdown…", self)
+        self.export_markdown_action.triggered.connect(lambda: self._export_current("markdown"))
+        self.export_json_action = QAction("Export as JSON…", self)
+        self.export_json_action.triggered.connect(lambda: self._export_current("json"))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -615,7 +622,21 @@ class ConversationSidebar(QWidget):
         menu = QMenu(self)
         menu.addAction(self.rename_action)
         menu.addAction(self.delete_action)
+        menu.addSeparator()
+        menu.addAction(self.export_markdown_action)
+        menu.addAction(self.export_json_action)
         menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def _export_current(self, fmt: str) -> None:
+        item = self.list.currentItem()
+        cid = item.data(ItemRole.ID) if item is not None else None
+        if cid is not None:
+            self.sig_export_requested.emit(cid, fmt)
+
+    def title_of(self, conversation_id: Any) -> str | None:
+        """The title shown for a conversation (None when it is not listed)."""
+        item = self._item_for(conversation_id)
+        return item.text() if item is not None else None
 
     def context_actions(self) -> Sequence[QAction]:
         """The actions of the right-click menu (Rename, Delete), for the window's menus."""
