@@ -73,7 +73,7 @@ class ChatSettingsBar(QFrame):
         self.note.setObjectName("chatSettingsNote")
         self.note.setTextFormat(Qt.TextFormat.PlainText)
         self.edit_button = QToolButton(self)
-        self.edit_button.setText("System prompt & parameters…")
+        self.edit_button.setText("System prompt && parameters…")
         self.edit_button.setAccessibleName("Edit system prompt and parameters")
         self.edit_button.setToolTip("Edit this conversation's system prompt and parameters")
         self.edit_button.setAutoRaise(True)

@@ -1,7 +1,7 @@
 """The message composer: a text field that grows from one to about eight lines, Enter to
 send, Shift+Enter for a new line, and a Send button that becomes Stop while a reply streams.
 
-Files ride along: the paperclip button, dropping files (or an image) on it, or pasting an
+Files ride along: the Attach (paperclip) button, dropping files (or an image) on it, or pasting an
 image or copied files add attachments, shown as chips above the text (✕ removes one). A
 file that cannot be attached (too large, neither an image nor text) is refused at once with
 one line under the field.
@@ -137,7 +137,7 @@ class Composer(QWidget):
 
         self.attach_button = QToolButton(self)
         self.attach_button.setObjectName("composerAttach")
-        self.attach_button.setText("📎")
+        self.attach_button.setText("Attach")
         self.attach_button.setAccessibleName("Attach files")
         self.attach_button.setToolTip(
             "Attach files: images for vision models, text and code files go into the message "
@@ -275,7 +275,7 @@ class Composer(QWidget):
             if isinstance(image, QImage) and not image.isNull():
                 buf = QBuffer()
                 buf.open(QIODevice.OpenModeFlag.WriteOnly)
-                image.save(buf, b"PNG")
+                image.save(buf, "PNG")  # type: ignore[call-overload]  # str works, stubs say bytes
                 return int(self.add_data("pasted image.png", bytes(buf.data().data())))
         return 0
 
@@ -298,16 +298,19 @@ class Composer(QWidget):
             taken = layout.takeAt(0)
             widget = taken.widget() if taken is not None else None
             if widget is not None:
+                widget.hide()
                 widget.deleteLater()
         for i, a in enumerate(items):
             chip = QToolButton(self.chips)
-            icon = "🖼" if a.ref.is_image else "📄"
-            chip.setText(f"{icon} {a.ref.name}  ✕")
-            chip.setToolTip(f"{a.ref.name} ({a.ref.mime}, {a.ref.size} bytes) — click to remove")
+            # Plain text: emoji glyphs are missing from many desktop fonts.
+            chip.setText(f"{a.ref.name}  ✕")
+            kind = "image" if a.ref.is_image else "text, goes into the message"
+            chip.setToolTip(f"{a.ref.name} ({kind}, {a.ref.size} bytes) — click to remove")
             chip.setAccessibleName(f"Remove attachment {a.ref.name}")
             chip.setAutoRaise(False)
             chip.clicked.connect(lambda _=False, sha=a.ref.sha256: self._remove(sha))
             layout.insertWidget(i, chip)
+            chip.show()
         self.chips.setVisible(bool(items))
         self._update_button()
         self.sig_attachments_changed.emit(len(items))
