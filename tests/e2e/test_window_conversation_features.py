@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from halext_desktop.storage.chat_settings import ChatSettings
+from halext_desktop.ui.chat_model import warning_lines
 from halext_desktop.ui.main_window import MainWindow
 from tests.e2e.test_conversation_features import png_bytes
 from tests.e2e.test_main_window import (  # noqa: F401 (open_window is a fixture)
@@ -25,10 +26,12 @@ from tests.e2e.test_main_window import (  # noqa: F401 (open_window is a fixture
     open_window,
     pick,
     send,
+    sign_in_through_settings,
     trigger,
     wait_idle,
 )
 from tests.helpers.storage import on_owner
+from tests.servers.halext_server import HalextServer
 from tests.servers.ollama_server import DEFAULT_MODELS, VISION_MODEL, OllamaServer
 
 
@@ -267,3 +270,28 @@ def test_export_and_import_from_the_window(qtbot: QtBot, open_window: Any, tmp_p
     with qtbot.waitSignal(window.transfer.sig_done, timeout=WAIT):
         window.export_current("json")
     assert json.loads(again.read_text()) == doc
+
+
+def test_halext_gets_the_system_prompt_and_the_reply_says_what_was_not_sent(
+    qtbot: QtBot,
+    open_window: Any,  # noqa: F811
+    halext_server: HalextServer,
+) -> None:
+    window = open_window()
+    sign_in_through_settings(qtbot, window)
+    pick(qtbot, window, "halext/client:3:qwen2.5:7b")
+    window.controller.set_chat_settings(ChatSettings(system="Be formal.", max_tokens=50))
+    assert window.settings_bar.note.text() == (
+        "⚠ halext takes only the system prompt: max tokens not sent"
+    )
+    send(qtbot, window, "hello")
+    wait_idle(qtbot, window)
+    body = halext_server.requests_to("/ai/chat/stream")[-1].json
+    assert body == {
+        "prompt": "hello",
+        "history": [{"role": "system", "content": "Be formal."}],
+        "model": "client:3:qwen2.5:7b",
+    }
+    assert "⚠ Not sent to halext: max tokens (the halext API has no such fields)" in (
+        warning_lines(last_reply(window))
+    )
