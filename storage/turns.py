@@ -233,9 +233,12 @@ class Turns:
             conversation, conv_future = self._chats.queue_conversation(name, str(ref))
             cid = conversation.id
             history: list[ChatMessage] = []
+            kept = settings or ChatSettings()
         else:
             cid = conversation_id
             history = await self._chats.history(cid)
+            kept = settings if settings is not None else await self._chats.chat_settings(cid)
+        # Read before anything of the turn is queued: its rows go to the database together.
         if settings is not None:
             self._chats.queue_chat_settings(cid, settings)
         for prepared in attachments:
@@ -257,6 +260,7 @@ class Turns:
             conversation=conversation,
             conversation_future=conv_future,
             images=images,
+            chat_settings=kept,
         ):
             yield event
 
@@ -293,6 +297,7 @@ class Turns:
         """Replace the last reply, answering the last user message again with ``ref`` (the
         model selected now, not the one that answered before)."""
         rows = await self._chats.messages(conversation_id, limit=50)
+        kept_settings = await self._chats.chat_settings(conversation_id)
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
         if last_user is None:
             raise ValueError("There is no message to answer again")
@@ -307,7 +312,7 @@ class Turns:
         history = await self._chats.history(conversation_id, before_message_id=last_user.id)
         async for event in self._run(
             conversation_id, last_user, history, ref, cancel, "chat", None,
-            images=images, base_meta=kept,
+            images=images, base_meta=kept, chat_settings=kept_settings,
         ):  # fmt: skip
             yield event
 
@@ -331,11 +336,13 @@ class Turns:
     ) -> AsyncIterator[TurnEvent]:
         """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
         history = await self._chats.history(conversation_id, before_message_id=message_id)
+        kept = await self._chats.chat_settings(conversation_id)
         await self._chats.delete_messages_from(conversation_id, message_id)
         user, user_future = self._chats.queue_message(conversation_id, "user", new_text)
         async for event in self._run(
-            conversation_id, user, history, ref, cancel, "chat", None, user_future=user_future
-        ):
+            conversation_id, user, history, ref, cancel, "chat", None, user_future=user_future,
+            chat_settings=kept,
+        ):  # fmt: skip
             yield event
 
     async def _run(
@@ -354,11 +361,12 @@ class Turns:
         conversation_future: Any = None,
         images: tuple[ImagePart, ...] = (),
         base_meta: dict[str, Any] | None = None,
+        chat_settings: ChatSettings | None = None,
     ) -> AsyncIterator[TurnEvent]:
         chats, owner = self._chats, self._chats.owner
         cancel = cancel or CancelToken()
         cid = owner.resolve(conversation_id)  # a conversation written since: its real id
-        settings = await chats.chat_settings(cid)
+        settings = chat_settings or ChatSettings()
         if settings.system:
             history = [ChatMessage("system", settings.system), *history]
         if not settings.empty:
