@@ -85,7 +85,8 @@ def test_header_settings_reach_ollama_are_kept_and_presets_come_back(
 
     # A restart: the conversation comes back with its settings, and the preset is there.
     again = open_window()
-    assert again.controller.conversation_id == cid
+    # The last conversation reopens once the sidebar's list came from the database.
+    qtbot.waitUntil(lambda: again.controller.conversation_id == cid, timeout=WAIT)
     qtbot.waitUntil(
         lambda: again.settings_bar.summary.text().startswith("System: You are a pirate."),
         timeout=WAIT,
