@@ -23,6 +23,7 @@ from halext_desktop.app.cli_conversations import (
     add_ask_arguments,
     add_conversation_parsers,
     attachments_of,
+    preset_of,
     settings_of,
 )
 from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
@@ -424,6 +425,8 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
     # The files and the settings are checked before anything is stored or sent.
     attachments = attachments_of(args)
     current = await core.conversations.chat_settings(cid) if cid is not None else None
+    if args.preset:
+        current = await preset_of(core, args.preset)
     settings = settings_of(args, current or ChatSettings())
 
     cancel = CancelToken()

@@ -44,6 +44,11 @@ def add_ask_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--max-tokens", type=int, metavar="N", help="longest reply, in tokens")
     a.add_argument("--seed", type=int, metavar="N", help="for repeatable replies")
     a.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="start from a saved preset's system prompt and parameters (the flags override it)",
+    )
+    a.add_argument(
         "--attach",
         action="append",
         default=[],
@@ -70,15 +75,16 @@ def add_conversation_parsers(sub: Any) -> None:
 
 
 def settings_of(args: argparse.Namespace, current: ChatSettings) -> ChatSettings | None:
-    """The conversation's settings with the ``ask`` flags given applied; None when no flag
-    was given. Raises ValueError (a setting out of range) before anything is sent."""
+    """The conversation's settings (or the ``--preset``'s) with the ``ask`` flags given
+    applied; None when neither was given. Raises ValueError (a setting out of range)
+    before anything is sent."""
     changes = {
         field: getattr(args, flag)
         for flag, field in SETTING_FLAGS.items()
         if getattr(args, flag, None) is not None
     }
     if not changes:
-        return None
+        return current if getattr(args, "preset", None) else None
     if changes.get("system") == "":
         changes["system"] = None  # --system "" clears it
     return current.merged(**changes)
@@ -174,3 +180,12 @@ def _import(core: Core, args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"conversations": _conversations, "export": _export, "import": _import}
+
+
+async def preset_of(core: Core, name: str) -> ChatSettings:
+    """The saved preset ``name``. Raises ValueError naming the presets there are."""
+    presets = dict(await core.conversations.presets())
+    if name not in presets:
+        known = ", ".join(sorted(presets)) or "none saved yet (the window's header saves them)"
+        raise ValueError(f"no preset named {name!r}; presets: {known}")
+    return presets[name]

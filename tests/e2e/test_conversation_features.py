@@ -401,3 +401,34 @@ def test_chat_settings_validate_before_anything_is_sent(env, capsys, ollama_serv
     assert code == 2 and "temperature: 5.0 is not between 0 and 2" in err
     assert ollama_server.requests_to("/api/chat") == []
     assert ChatSettings(temperature=1).summary() == "temp 1"
+
+
+def test_ask_starts_from_a_preset_and_flags_override_it(env, capsys, ollama_server) -> None:
+    code, _, err = run(capsys, "ask", "-m", "ollama/qwen2.5:7b", "--preset", "Nope", "hi")
+    assert code == 2 and "no preset named 'Nope'; presets: none saved yet" in err
+    core = Core()
+    try:
+
+        async def save() -> None:
+            try:
+                await core.conversations.save_preset(
+                    "Terse", ChatSettings(system="Be terse.", temperature=0.1, seed=5)
+                )
+            finally:
+                await core.aclose()
+
+        asyncio.run(save())
+    finally:
+        core.close()
+    code, obj, _ = ask_json(
+        capsys, "-m", "ollama/qwen2.5:7b", "--preset", "Terse", "--seed", "6", "hi"
+    )
+    assert code == 0
+    (body,) = [r.json for r in ollama_server.requests_to("/api/chat")]
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert body["options"] == {"temperature": 0.1, "seed": 6}
+    # Kept with the conversation: the next turn needs no preset.
+    ollama_server.clear_requests()
+    ask_json(capsys, "-c", str(obj["conversation_id"]), "again")
+    (body,) = [r.json for r in ollama_server.requests_to("/api/chat")]
+    assert body["options"] == {"temperature": 0.1, "seed": 6}
