@@ -498,8 +498,13 @@ class ChatController(QObject):
                 ACTION_RETRY,
             )
         self._unsent_attachments = []
-        self._view.show_banner(kind, text, label, action)
         streaming_id = self._streaming_id
+        cid = self.conversation_id
+        if streaming_id is None and self._user_already_shown and cid is not None:
+            # A regenerate refused before it began (the model cannot take the message's
+            # image): the reply it took off the screen is still stored; show it again.
+            self.open_conversation(cid)
+        self._view.show_banner(kind, text, label, action)
         if streaming_id is not None:
 
             def show(row: MessageRow | None) -> None:

@@ -296,3 +296,25 @@ def test_halext_gets_the_system_prompt_and_the_reply_says_what_was_not_sent(
     assert "⚠ Not sent to halext: max tokens (the halext API has no such fields)" in (
         warning_lines(last_reply(window))
     )
+
+
+def test_regenerating_an_image_question_with_a_text_only_model_is_refused_and_loses_nothing(
+    qtbot: QtBot,
+    open_window: Any,  # noqa: F811
+    ollama_server: OllamaServer,
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "dot.png"
+    image.write_bytes(png_bytes())
+    window = open_window()
+    pick(qtbot, window, "ollama/llava:7b")
+    window.composer.add_files([str(image)])
+    send(qtbot, window, "describe")
+    wait_idle(qtbot, window)
+    answer = last_reply(window).content
+    pick(qtbot, window, "ollama/qwen2.5:7b")
+    with qtbot.waitSignal(window.controller.sig_loaded, timeout=WAIT):
+        trigger(window, last_reply(window).id, "Regenerate")
+    assert "Not sent: qwen2.5:7b cannot take images" in window.chat_view.banner.text
+    assert last_reply(window).content == answer and window.chat_view.model.rowCount() == 2
+    assert len(ollama_server.requests_to("/api/chat")) == 1

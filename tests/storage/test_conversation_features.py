@@ -140,3 +140,14 @@ def test_an_export_that_lies_is_refused_before_anything_is_written() -> None:
     with pytest.raises(transfer.BadExport, match="not JSON"):
         transfer.read_document(Path(__file__))  # a Python file is not JSON
     assert json.loads(transfer.to_json(good)) == good
+
+
+def test_settings_and_attachment_changes_can_wait_in_the_spool_file() -> None:
+    from halext_desktop.storage.ops import PutAttachment, SetChatSettings, op_from_json
+
+    image = prepare_bytes("a.png", PNG)
+    put = PutAttachment(image.ref.sha256, "image/png", len(PNG), "iVBORw0KGgo=", WHEN)
+    setting = SetChatSettings(-7, {"system": "hi", "seed": 1})
+    for op in (put, setting):
+        assert op_from_json(json.loads(json.dumps(op.to_json()))) == op
+    assert setting.remap(lambda pid: 42) == SetChatSettings(42, {"system": "hi", "seed": 1})
