@@ -566,7 +566,7 @@ class ChatView(QWidget):
         if found is None and sha256 not in self._thumbs_asked:
             self._thumbs_asked.add(sha256)
             # Asked after this paint: a slot may answer at once (a test fake).
-            QTimer.singleShot(0, lambda: self.sig_thumbnail_needed.emit(sha256))
+            QTimer.singleShot(0, self, lambda: self.sig_thumbnail_needed.emit(sha256))
         return found
 
     def set_thumbnail(self, sha256: str, data: bytes | None) -> None:
