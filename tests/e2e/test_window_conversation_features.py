@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
@@ -318,3 +319,26 @@ def test_regenerating_an_image_question_with_a_text_only_model_is_refused_and_lo
     assert "Not sent: qwen2.5:7b cannot take images" in window.chat_view.banner.text
     assert last_reply(window).content == answer and window.chat_view.model.rowCount() == 2
     assert len(ollama_server.requests_to("/api/chat")) == 1
+
+
+def test_files_dropped_anywhere_on_the_window_are_attached(
+    qtbot: QtBot,
+    open_window: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    window = open_window()
+    (tmp_path / "plan.txt").write_text("step one\n")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "plan.txt"))])
+    enter = QDragEnterEvent(
+        QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    window.dropEvent(drop)
+    assert [a.ref.name for a in window.composer.attachments()] == ["plan.txt"]
