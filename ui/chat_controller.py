@@ -399,6 +399,22 @@ class ChatController(QObject):
             owner=self,
         )
 
+    def load_image(self, sha256: str, on_loaded: Callable[[bytes], None]) -> None:
+        """Fetch an attachment's bytes (to show it at full size)."""
+
+        def loaded(found: tuple[str, bytes] | None) -> None:
+            if found is None:
+                self._view.show_banner("warning", "That attachment is not in the database.")
+            else:
+                on_loaded(found[1])
+
+        self._bridge.call(
+            self._svc.conversations.attachment(sha256),
+            loaded,
+            lambda exc: self._database_error(exc, "Could not read that attachment"),
+            owner=self,
+        )
+
     def load_thumbnail(self, sha256: str) -> None:
         """Fetch an image attachment's bytes for its thumbnail."""
 

@@ -179,11 +179,14 @@ class ChatDelegate(QStyledItemDelegate):
         sig_link_activated(str): a web link in a message was clicked (it is also opened).
         sig_version_requested(int, int): ‹ or › on a regenerated reply; carries the message
             id and the version index to show.
+        sig_thumbnail_activated(str, str): an attachment's thumbnail was clicked; its
+            sha256 and file name.
     """
 
     sig_copied = Signal(str)
     sig_link_activated = Signal(str)
     sig_version_requested = Signal(int, int)
+    sig_thumbnail_activated = Signal(str, str)
 
     def __init__(self, model: ChatModel, view: QAbstractItemView) -> None:
         super().__init__(view)
@@ -738,6 +741,11 @@ class ChatDelegate(QStyledItemDelegate):
                     if 0 <= target < shown[1]:
                         self.sig_version_requested.emit(item.id, target)
                 return True
+            thumb = self.thumb_at(item, option.rect, event.position().toPoint())
+            if thumb is not None:
+                if etype == QEvent.Type.MouseButtonRelease:
+                    self.sig_thumbnail_activated.emit(*thumb)
+                return True
             href = self.anchor_at(item, option.rect, event.position().toPoint())
             if href:
                 if etype == QEvent.Type.MouseButtonRelease:
@@ -770,7 +778,7 @@ class ChatDelegate(QStyledItemDelegate):
             tip = "Earlier and later answers; the one shown is sent as history"
         elif self.thumb_at(item, option.rect, event.pos()) is not None:
             found = self.thumb_at(item, option.rect, event.pos())
-            tip = found[1] if found else ""
+            tip = f"{found[1]} — click to see it full size" if found else ""
         elif rl.doc is not None:
             href = self.anchor_at(item, option.rect, event.pos())
             if href and href.startswith(COPY_SCHEME):

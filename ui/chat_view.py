@@ -205,6 +205,8 @@ class ChatView(QWidget):
             message id and the version to show. Answer with ``update_message``.
         sig_thumbnail_needed(str): an image attachment is on screen without its thumbnail;
             its sha256. Answer with ``set_thumbnail``.
+        sig_image_requested(str, str): a thumbnail was clicked: show the image (sha256,
+            file name).
     """
 
     sig_load_more = Signal(int)
@@ -215,6 +217,7 @@ class ChatView(QWidget):
     sig_copied = Signal(str)
     sig_version_requested = Signal(int, int)
     sig_thumbnail_needed = Signal(str)
+    sig_image_requested = Signal(str, str)
 
     FLUSH_INTERVAL_MS = 25
     MAX_FLUSH_INTERVAL_MS = 200
@@ -305,6 +308,7 @@ class ChatView(QWidget):
 
         self.delegate.sig_copied.connect(self.sig_copied)
         self.delegate.sig_version_requested.connect(self._on_version_requested)
+        self.delegate.sig_thumbnail_activated.connect(self.sig_image_requested)
         # Attachment thumbnails by sha256 (the bytes come from the database owner, asked
         # for through sig_thumbnail_needed once per image).
         self._thumbs: dict[str, QPixmap] = {}

@@ -55,6 +55,7 @@ from halext_desktop.ui.chat_settings import ChatSettingsBar, ChatSettingsDialog
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer, has_attachable
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
+from halext_desktop.ui.image_viewer import ImageViewer
 from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
 from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
@@ -194,6 +195,8 @@ class MainWindow(QMainWindow):
         self.settings_bar.sig_edit.connect(self.edit_chat_settings)
         self.chat_view.sig_version_requested.connect(self.controller.select_version)
         self.chat_view.sig_thumbnail_needed.connect(self.controller.load_thumbnail)
+        self.chat_view.sig_image_requested.connect(self.show_image)
+        self.image_viewer: ImageViewer | None = None
         self.sidebar.sig_export_requested.connect(self._export_from_sidebar)
         self.transfer.sig_done.connect(lambda kind, line: self.chat_view.show_banner(kind, line))
         self.transfer.sig_imported.connect(self._after_import)
@@ -409,6 +412,21 @@ class MainWindow(QMainWindow):
             lambda exc: self.chat_view.show_banner("error", f"Presets: {describe_error(exc)}"),
             owner=self,
         )
+
+    def show_image(self, sha256: str, name: str) -> None:
+        """An attached image at full size (its thumbnail was clicked)."""
+
+        def show(data: bytes) -> None:
+            viewer = ImageViewer(name, data, self)
+            viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            viewer.destroyed.connect(self._forget_image_viewer)
+            self.image_viewer = viewer
+            viewer.show()
+
+        self.controller.load_image(sha256, show)
+
+    def _forget_image_viewer(self, *_: Any) -> None:
+        self.image_viewer = None
 
     def _forget_settings_dialog(self, *_: Any) -> None:
         self.chat_settings_dialog = None

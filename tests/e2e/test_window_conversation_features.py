@@ -221,6 +221,15 @@ def test_an_image_goes_to_a_vision_model_with_a_thumbnail_and_is_refused_for_tex
     (att,) = user.meta["attachments"]
     qtbot.waitUntil(lambda: window.chat_view.has_thumbnail(att["sha256"]), timeout=WAIT)
     assert window.chat_view.delegate.layout_for(user).thumbs[0][1] == "red.png"
+    # A click on the thumbnail shows the image at full size.
+    view = window.chat_view
+    rect = view.list_view.visualRect(view.model.index_of(user.id))
+    thumb = view.delegate.layout_for(user).thumbs[0][2]
+    pos = rect.topLeft() + thumb.center().toPoint()
+    qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: window.image_viewer is not None, timeout=WAIT)
+    assert window.image_viewer.image_size.width() == 8
+    window.image_viewer.close()
 
 
 def test_a_too_large_file_is_refused_with_one_line(
