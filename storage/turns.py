@@ -236,9 +236,10 @@ class Turns:
             kept = settings or ChatSettings()
         else:
             cid = conversation_id
+            # Read before anything of the turn is queued: its rows go to the database
+            # together (a read in between would write the first ones alone).
             history = await self._chats.history(cid)
             kept = settings if settings is not None else await self._chats.chat_settings(cid)
-        # Read before anything of the turn is queued: its rows go to the database together.
         if settings is not None:
             self._chats.queue_chat_settings(cid, settings)
         for prepared in attachments:
@@ -272,8 +273,13 @@ class Turns:
         if len(attachments) > MAX_ATTACHMENTS:
             raise AttachmentError(f"at most {MAX_ATTACHMENTS} attachments per message")
         images = tuple(ImagePart(a.ref.mime, a.data) for a in attachments if a.ref.is_image)
+        await self.check_images(ref, images)
+        return images
+
+    async def check_images(self, ref: ModelRef, images: Sequence[ImagePart]) -> None:
+        """Raises RouteError (BAD_REQUEST) when ``ref`` cannot take ``images``."""
         if not images:
-            return ()
+            return
         if ref.kind == "halext":
             raise RouteError(
                 ErrorKind.BAD_REQUEST,
@@ -289,7 +295,6 @@ class Turns:
                 "Pick a vision model, or remove the image",
                 route_id=ref.route_id,
             )
-        return images
 
     async def regenerate(
         self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
@@ -302,8 +307,7 @@ class Turns:
         if last_user is None:
             raise ValueError("There is no message to answer again")
         images = await self._images_of(last_user)
-        if images:
-            await self.check_attachments(ref, [Prepared(_image_ref(p), p.data) for p in images])
+        await self.check_images(ref, images)
         later = [m for m in rows if _after(m.id, last_user.id)]
         # The earlier answers stay, as versions of the new one (‹ 2/3 ›).
         kept = versions.for_regenerate(later)
@@ -571,15 +575,6 @@ def _after(a: int, b: int) -> bool:
     ka = (0, a) if a >= 0 else (1, -a)
     kb = (0, b) if b >= 0 else (1, -b)
     return ka > kb
-
-
-def _image_ref(part: ImagePart) -> Any:
-    import hashlib
-
-    from halext_desktop.storage.attachments import AttachmentRef
-
-    digest = hashlib.sha256(part.data).hexdigest()
-    return AttachmentRef("image", part.mime, len(part.data), digest, "image")
 
 
 def _replace_row(row: MessageRow, **changes: Any) -> MessageRow:
