@@ -178,6 +178,9 @@ class ChatDelegate(QStyledItemDelegate):
         self.on_height_mismatch: Callable[[int], None] | None = None
         # The height a row has in the view's current layout (set by the view).
         self.laid_out_height: Callable[[int], int | None] | None = None
+        # The message whose text the view's text view shows (selectable) over its row: its
+        # body is drawn there, with the selection, not here.
+        self.text_id: int | None = None
 
     # ---- configuration -----------------------------------------------------------------------
 
@@ -478,7 +481,7 @@ class ChatDelegate(QStyledItemDelegate):
 
         self._paint_header(painter, pal, item, rl)
 
-        if rl.doc is not None and not rl.body.isNull():
+        if rl.doc is not None and not rl.body.isNull() and item.id != self.text_id:
             painter.save()
             painter.translate(rl.body.topLeft())
             ctx = QAbstractTextDocumentLayout.PaintContext()

@@ -447,9 +447,9 @@ def action_texts(view: ChatView, mid: int) -> list[str]:
 
 def test_context_menu_offers_the_right_actions(view: ChatView, qtbot: QtBot) -> None:
     conversation(view)
-    assert action_texts(view, 1) == ["Copy", "Edit and resend"]
-    assert action_texts(view, 2) == ["Copy"]  # not the last reply
-    assert action_texts(view, 4) == ["Copy", "Regenerate"]
+    assert action_texts(view, 1) == ["Copy message", "Select all", "Edit and resend"]
+    assert action_texts(view, 2) == ["Copy message", "Select all"]  # not the last reply
+    assert action_texts(view, 4) == ["Copy message", "Select all", "Regenerate"]
 
     menu = view.context_menu_for(3)
     assert menu is not None
@@ -463,7 +463,7 @@ def test_context_menu_offers_the_right_actions(view: ChatView, qtbot: QtBot) -> 
     assert regen.args == [4]
     menu = view.context_menu_for(2)
     assert menu is not None
-    next(a for a in menu.actions() if a.text() == "Copy").trigger()
+    next(a for a in menu.actions() if a.text() == "Copy message").trigger()
     assert QGuiApplication.clipboard().text() == "first answer"
 
 
@@ -472,7 +472,7 @@ def test_no_edit_or_regenerate_while_a_reply_streams(view: ChatView) -> None:
     view.append_message(Msg(5, "user", "third"))
     view.append_message(reply(6, "", status="pending"))
     view.stream_begin(6)
-    assert action_texts(view, 1) == ["Copy"]
+    assert action_texts(view, 1) == ["Copy message", "Select all"]
     assert "Regenerate" not in action_texts(view, 6)
 
 
@@ -568,7 +568,7 @@ def test_right_click_and_menu_key_open_the_message_menu(view: ChatView, qtbot: Q
     QApplication.sendEvent(viewport, event)
     menu = view.menu
     assert menu is not None and menu.isVisible()
-    assert [a.text() for a in menu.actions()] == ["Copy", "Edit and resend"]
+    assert [a.text() for a in menu.actions()] == ["Copy message", "Select all", "Edit and resend"]
     menu.close()
     qtbot.waitUntil(lambda: view.menu is None)
 
@@ -580,7 +580,7 @@ def test_right_click_and_menu_key_open_the_message_menu(view: ChatView, qtbot: Q
     QApplication.sendEvent(view.list_view, key_event)
     menu = view.menu
     assert menu is not None
-    assert [a.text() for a in menu.actions()] == ["Copy", "Regenerate"]
+    assert [a.text() for a in menu.actions()] == ["Copy message", "Select all", "Regenerate"]
     menu.close()
 
 
