@@ -1204,6 +1204,13 @@ class ChatView(QWidget):
         self.delegate.set_dark(theme.is_dark(pal))
         muted = theme.css(theme.muted_text(pal))
         self.empty_label.setStyleSheet(f"QLabel#chatEmptyHint {{ color: {muted}; }}")
+        # The "Copied" note: a small dark (light, on a dark theme) pill over the messages.
+        text = pal.color(QPalette.ColorRole.Text)
+        base = pal.color(QPalette.ColorRole.Base)
+        self.toast.setStyleSheet(
+            f"QLabel#chatToast {{ background: {theme.css(theme.mix(text, base, 0.12))}; "
+            f"color: {theme.css(base)}; border-radius: 8px; padding: 4px 10px; }}"
+        )
         # The empty state sits on the same surface as the messages.
         self._stack.setAutoFillBackground(True)
         stack_pal = self._stack.palette()

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QGuiApplication, QTextLine, QWheelEvent
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QContextMenuEvent, QGuiApplication, QTextLine, QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -318,3 +318,25 @@ def test_only_one_row_has_a_text_view_and_only_after_a_press(view: ChatView, qtb
     assert view.delegate.text_id == 2 and view.text_view.message_id == 2
     view.load([Msg(5, "user", "another chat")])
     assert view.delegate.text_id is None and not view.text_view.isVisible()
+
+
+def test_keyboard_menu_of_a_tall_message_opens_inside_the_window(
+    view: ChatView, qtbot: QtBot
+) -> None:
+    tall = "\n\n".join(f"Paragraph {n} of a very long answer." for n in range(150))
+    load(view, qtbot, [Msg(1, "user", "long please"), reply(2, tall), Msg(3, "user", "thanks")])
+    view.list_view.setFocus()
+    view.list_view.setCurrentIndex(row_index(view, 2))
+    rect = view.list_view.visualRect(row_index(view, 2))
+    assert rect.height() > 3 * view.list_view.viewport().height()  # taller than the window
+    event = QContextMenuEvent(
+        QContextMenuEvent.Reason.Keyboard, QPoint(5, 5), view.list_view.mapToGlobal(QPoint(5, 5))
+    )
+    QApplication.sendEvent(view.list_view, event)
+    menu = view.menu
+    assert menu is not None
+    qtbot.waitUntil(menu.isVisible)
+    window = QRect(view.mapToGlobal(QPoint(0, 0)), view.size())
+    assert window.contains(menu.geometry().topLeft())
+    assert menu.actions()[0].text() == "Copy message"
+    menu.close()
