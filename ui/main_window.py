@@ -36,6 +36,7 @@ from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
+    ACTION_CONNECTIONS,
     ACTION_PICK_MODEL,
     ACTION_RETRY,
     ACTION_SETTINGS,
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         # whether the next listing should check that the chat's model still exists.
         self._pulled_ref: str | None = None
         self._check_current_model = False
+        # The model sent to or picked last: where a new chat starts (without a default).
+        self._last_model: str | None = None
         # Requests of the Models window still in flight when this window closed: the app
         # waits for them before it closes the routes.
         self.pending_on_close: list[Future[Any]] = []
@@ -185,6 +188,13 @@ class MainWindow(QMainWindow):
         self.picker.sig_manage_models.connect(lambda: self.open_models())
         self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
+        self.controller.sig_model_used.connect(self._remember_model)
+        self.picker.sig_model_chosen.connect(self._remember_model)
+        self.sidebar.sig_typing.connect(self._type_in_composer)
+        # Replies go on in other chats: the sidebar marks those streaming and those unread.
+        self.controller.sig_replies_changed.connect(self.sidebar.set_streaming)
+        self.controller.sig_reply_unseen.connect(self.sidebar.mark_unread)
+        self.sidebar.sig_stop_requested.connect(self.controller.stop_conversation)
         # A reply that met an ended session: the status bar and Settings say so at once.
         self.controller.sig_signed_out.connect(self._show_halext_state)
         self.settings_button.clicked.connect(self.open_settings)
@@ -265,6 +275,12 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             cid = None
         self.new_chat()
+        self._bridge.call(
+            self._svc.conversations.list(limit=1),
+            self._seed_last_model,
+            lambda _exc: None,  # the sidebar says when the database cannot be read
+            owner=self,
+        )
         if cid is not None and cid > 0:
             # Reopen the last chat once the database confirms it still exists.
             self._bridge.call(
@@ -286,7 +302,7 @@ class MainWindow(QMainWindow):
         cid = self.controller.conversation_id
         qs.setValue("main/conversation", self._svc.conversations.resolve(cid) if cid else "")
         self.repair.stop_watching()
-        if self.controller.streaming:
+        if self.controller.any_streaming:
             self.controller.interrupt()
         if self._models is not None:
             # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
@@ -298,12 +314,30 @@ class MainWindow(QMainWindow):
     # ---- conversations ------------------------------------------------------------------
 
     def new_chat(self) -> None:
-        """Ctrl+N: an empty chat on the global default model (created on first send)."""
+        """Ctrl+N: an empty chat (created on first send) on the default model when one is
+        set, else on the model used last."""
         self.controller.open_conversation(None)
         self.sidebar.select(None)
-        default = self._svc.resolve_default(self._listing)
-        self.picker.set_current(str(default) if default else None)
+        self.picker.set_current(self.model_for_new_chat())
         self.composer.setFocus()
+
+    def model_for_new_chat(self) -> str | None:
+        """The default model setting; else the model used last (sent to, or picked); else
+        the first allowed model of the listing, as at start."""
+        if self._svc.settings.default_model:
+            return self._svc.settings.default_model
+        if self._last_model:
+            return self._last_model
+        default = self._svc.resolve_default(self._listing)
+        return str(default) if default else None
+
+    def _remember_model(self, ref: str) -> None:
+        self._last_model = ref
+
+    def _seed_last_model(self, rows: list[Any]) -> None:
+        """At start: the model of the chat used last (its newest reply's)."""
+        if self._last_model is None and rows and rows[0].default_model_id:
+            self._last_model = str(rows[0].default_model_id)
 
     def open_files(self, args: list[str]) -> None:
         """Files or ``file://`` URLs from the desktop ("Open with"): text files go into the
@@ -324,6 +358,8 @@ class MainWindow(QMainWindow):
         if cid == self.controller.conversation_id:
             return
         self.controller.open_conversation(cid)
+        self.sidebar.select(cid)
+        self.sidebar.mark_read(self._svc.conversations.resolve(cid))
         if conv is not None:
             self._pick_model_of(cid, conv)
         else:
@@ -333,7 +369,10 @@ class MainWindow(QMainWindow):
                 lambda _exc: None,  # the chat view shows the read's failure
                 owner=self,
             )
-        self.composer.setFocus()
+        # Chosen from the list with the mouse or the keys: the keyboard stays there (F2
+        # renames, Delete deletes, typing goes on in the message box).
+        if not self.sidebar.list.hasFocus():
+            self.composer.setFocus()
 
     def _pick_model_of(self, cid: int, conv: Any) -> None:
         if cid != self.controller.conversation_id:
@@ -344,12 +383,21 @@ class MainWindow(QMainWindow):
             model = str(d) if d else None
         self.picker.set_current(model)
 
+    def _type_in_composer(self, text: str) -> None:
+        """Typing in the chat list goes on in the message box (Enter just moves there)."""
+        self.composer.setFocus()
+        if text:
+            self.composer.editor.insertPlainText(text)
+
     def _on_send(self, text: str) -> None:
         # Nothing was sent: give the text back so nothing typed is lost.
         if not self.controller.send(text) and not self.composer.text().strip():
             self.composer.set_text(text)
 
     def _on_conversation_deleted(self, cid: int) -> None:
+        # A reply on its way into a deleted chat has nowhere to go: stop it (its text is
+        # kept with the chat, which Undo brings back).
+        self.controller.stop_conversation(cid)
         # The open chat is gone: showing it (and sending into it) would fail. Undo reopens it.
         if cid == self.controller.conversation_id:
             self.new_chat()
@@ -365,8 +413,14 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _on_conversation_touched(self, cid: int) -> None:
-        self.sidebar.select(cid)
+        # A reply in a chat in the background must not pull the selection away.
+        if self._svc.conversations.resolve(cid) == self._shown_id():
+            self.sidebar.select(cid)
         self.sidebar.refresh()
+
+    def _shown_id(self) -> int | None:
+        cid = self.controller.conversation_id
+        return self._svc.conversations.resolve(cid) if cid is not None else None
 
     def _after_repair(self, _what: str) -> None:
         """The database was restored or started fresh: show what it holds now."""
@@ -379,6 +433,8 @@ class MainWindow(QMainWindow):
             self.open_settings("connections")
         elif action == ACTION_SETTINGS:
             self.open_settings()
+        elif action == ACTION_CONNECTIONS:
+            self.open_settings("connections")
         elif action == ACTION_PICK_MODEL:
             self.picker.open_popup()
         elif action == ACTION_RETRY:
