@@ -759,6 +759,13 @@ class Settings:
         except SettingsError:
             return None
 
+    def env_value(self, name: str) -> str:
+        """The raw value of an environment override (``HALEXT_URL``, ``OLLAMA_HOST``), ""
+        when unset; for saying where an address comes from."""
+        if name not in ("HALEXT_URL", "OLLAMA_HOST"):
+            raise KeyError(name)
+        return self._environ().get(name, "").strip()
+
     def env_ollama_url(self) -> str | None:
         """``OLLAMA_HOST`` as a URL, or None when it is unset or malformed."""
         env_host = self._environ().get("OLLAMA_HOST", "").strip()

@@ -208,6 +208,12 @@ class ChatDelegate(QStyledItemDelegate):
             self._docs.clear()
             self._latest.clear()
 
+    def forget_renderings(self) -> None:
+        """The rows' texts around the body changed (a route's name): render them again,
+        heights stay."""
+        self._docs.clear()
+        self._latest.clear()
+
     def clear_caches(self) -> None:
         self._heights.clear()
         self._reserve.clear()
@@ -371,7 +377,7 @@ class ChatDelegate(QStyledItemDelegate):
 
         # Header: "You" or the chip, and the timings on the right.
         rl.header = QRectF(text_x, y, text_w, m.header_h)
-        rl.chip_text = chip_text(item)
+        rl.chip_text = chip_text(item, self._model.route_names)
         if item.role == "assistant":
             rl.stats_text = stats_text(item.meta)
             stats_w = m.small_fm.horizontalAdvance(rl.stats_text) if rl.stats_text else 0

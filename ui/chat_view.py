@@ -519,6 +519,14 @@ class ChatView(QWidget):
         self._pending.clear()
         self._streaming.clear()
 
+    def set_route_names(self, names: dict[str, str]) -> None:
+        """What each route is called in the chips (its host's name in the settings)."""
+        if names != self.model.route_names:
+            self.model.route_names = dict(names)
+            self.delegate.forget_renderings()
+            self.list_view.viewport().update()
+            self._place_text_view()
+
     # ---- banner ------------------------------------------------------------------------------
 
     def show_banner(

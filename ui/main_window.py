@@ -10,10 +10,11 @@ file brings up a dialog that offers a restore or a fresh start.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,7 +47,7 @@ from halext_desktop.ui.chat_controller import (
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
-from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
+from halext_desktop.ui.model_picker import ModelPickerButton
 from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
 from halext_desktop.ui.providers.panel import ProvidersPanel
@@ -60,6 +61,8 @@ from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
+# Coming back to the window after this long (s) asks the routes for their models again.
+STALE_LISTING_S = 60.0
 # Banner action: open the Models window (an Ollama host that has no model yet).
 ACTION_MODELS = "models"
 
@@ -91,6 +94,13 @@ class MainWindow(QMainWindow):
         self._check_current_model = False
         # The model sent to or picked last: where a new chat starts (without a default).
         self._last_model: str | None = None
+        # Model lists: which request is the newest, when the last one arrived (monotonic
+        # clock, replaceable by tests), and the banner it put up (cleared once models come).
+        self._listing_gen = 0
+        self._clock = time.monotonic
+        self._listed_at: float | None = None
+        self._listing_banner: str | None = None
+        self._closed = False  # closeEvent ran: no more requests from this window
         # Requests of the Models window still in flight when this window closed: the app
         # waits for them before it closes the routes.
         self.pending_on_close: list[Future[Any]] = []
@@ -186,6 +196,7 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_conversation_deleted.connect(self._on_conversation_deleted)
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.picker.sig_manage_models.connect(lambda: self.open_models())
+        self.picker.sig_refresh_requested.connect(self.refresh_routes)
         self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.controller.sig_model_used.connect(self._remember_model)
@@ -212,6 +223,7 @@ class MainWindow(QMainWindow):
         self._shortcut("Ctrl+Shift+M", lambda: self.open_models())
         self._shortcut("Ctrl+Shift+A", self.open_assistants)
         self._shortcut("Ctrl+Shift+U", self.open_usage)
+        self._shortcut("F5", self.refresh_routes)
         # Esc stops a reply. Enabled only while one streams: an enabled shortcut takes the
         # key from every widget, and Esc also clears the search and cancels a rename.
         self._stop_shortcut = self._shortcut(
@@ -297,6 +309,7 @@ class MainWindow(QMainWindow):
         self.sidebar.select(conv.id)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self._closed = True
         qs = self._window_state()
         qs.setValue("main/geometry", self.saveGeometry())
         cid = self.controller.conversation_id
@@ -585,9 +598,16 @@ class MainWindow(QMainWindow):
         elif key == "default_model" and self.controller.conversation_id is None:
             self.picker.set_current(_value or None)
 
+    def route_names(self) -> dict[str, str]:
+        """Route id → the one name its host is shown by everywhere (the settings' name)."""
+        return {route.route_id: route.name for route in self._svc.routes()}
+
     def _apply_route_titles(self) -> None:
-        st = self._svc.settings
-        self.picker.set_route_titles(route_titles(st.effective_ollama_hosts(), st.openai_endpoints))
+        names = self.route_names()
+        self.picker.set_route_titles(names)
+        self.chat_view.set_route_names(names)
+        if self._assistants is not None:
+            self._assistants.set_route_names(names)
 
     def _after_rebuild(self) -> None:
         self._apply_route_titles()
@@ -605,12 +625,41 @@ class MainWindow(QMainWindow):
 
     # ---- models and health --------------------------------------------------------------
 
-    def refresh_models(self) -> None:
-        self.picker.set_loading(True)
-        self._bridge.call(self._svc.list_models(), self._on_listing, self._on_listing_error)
+    def refresh_routes(self) -> None:
+        """F5 (or the picker's Refresh): the routes' models and health, now."""
+        self.refresh_models()
+        self.refresh_health()
 
-    def _on_listing(self, listing: ModelListing) -> None:
+    def refresh_models(self) -> None:
+        if self._closed:
+            return  # the routes are being closed; nobody is left to show a listing to
+        self._listing_gen += 1
+        gen = self._listing_gen
+        self.picker.set_loading(True)
+        self._bridge.call(
+            self._svc.list_models(),
+            lambda listing: self._on_listing(listing, gen),
+            lambda exc: self._on_listing_error(exc, gen),
+            owner=self,
+        )
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        # Back after a while (Ollama started meanwhile, a model pulled in a terminal): what
+        # the picker offers may be stale. (None: the first listing is still on its way.)
+        if (
+            event.type() == QEvent.Type.ActivationChange
+            and self.isActiveWindow()
+            and self._listed_at is not None
+            and self._clock() - self._listed_at >= STALE_LISTING_S
+        ):
+            self.refresh_routes()
+
+    def _on_listing(self, listing: ModelListing, gen: int | None = None) -> None:
+        if gen is not None and gen != self._listing_gen:
+            return  # a newer request is on its way
         self._listing = listing
+        self._listed_at = self._clock()
         self.picker.set_loading(False)
         self.picker.set_listing(listing, self._svc.policy())
         if self._settings_dialog is not None:
@@ -630,12 +679,23 @@ class MainWindow(QMainWindow):
         elif check and current is not None:
             self._warn_if_gone(current, listing)
         if not self.picker.current():
-            default = self._svc.resolve_default(listing)
-            if default is not None:
-                self.picker.set_current(str(default))
-                cid = self.controller.conversation_id
+            # Nothing chosen yet (the app started before any route answered): choose as a
+            # new chat does, so the user can simply type and send.
+            cid = self.controller.conversation_id
+            if cid is None:
+                chosen = self.model_for_new_chat()
+            else:
+                default = self._svc.resolve_default(listing)
+                chosen = str(default) if default is not None else None
+            if chosen:
+                self.picker.set_current(chosen)
                 if cid is not None:
-                    self._svc.conversations.set_default_model(cid, str(default))
+                    self._svc.conversations.set_default_model(cid, chosen)
+        if listing.models and self._listing_banner is not None:
+            # Models arrived: the "nothing reachable" banner has nothing left to say.
+            if self.chat_view.banner.text == self._listing_banner:
+                self.chat_view.clear_banner()
+            self._listing_banner = None
         halext_err = listing.errors.get("halext")
         if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
             self._show_halext_state()
@@ -646,21 +706,19 @@ class MainWindow(QMainWindow):
                 if r.kind == "ollama" and r.route_id not in listing.errors
             ]
             if reachable:
-                self.chat_view.show_banner(
-                    "info",
+                text = (
                     "Ollama is running but has no models yet. Get one in the Models window — "
-                    "a few small ones are suggested there, one click each.",
-                    "Get a model",
-                    ACTION_MODELS,
+                    "a few small ones are suggested there, one click each."
                 )
+                self.chat_view.show_banner("info", text, "Get a model", ACTION_MODELS)
             else:
-                self.chat_view.show_banner(
-                    "info",
-                    "No models are reachable yet. Start Ollama (`ollama serve`) for local "
-                    "models, or sign in to halext in Settings → Connections.",
-                    "Open settings",
-                    ACTION_SETTINGS,
+                text = (
+                    "No models are reachable yet. Start Ollama (run “ollama serve”) for "
+                    "local models, or sign in to halext in Settings → Connections. The list "
+                    "updates by itself when a route comes up (F5 asks now)."
                 )
+                self.chat_view.show_banner("info", text, "Open settings", ACTION_CONNECTIONS)
+            self._listing_banner = text
 
     def _warn_if_gone(self, current: str, listing: ModelListing) -> None:
         """After a delete: the open chat's model is no longer there — say so, offer the picker."""
@@ -682,19 +740,39 @@ class MainWindow(QMainWindow):
             ACTION_PICK_MODEL,
         )
 
-    def _on_listing_error(self, exc: BaseException) -> None:
+    def _on_listing_error(self, exc: BaseException, gen: int | None = None) -> None:
+        if gen is not None and gen != self._listing_gen:
+            return
         self.picker.set_loading(False)
         msg = exc.one_line() if isinstance(exc, RouteError) else f"{type(exc).__name__}: {exc}"
         self.chat_view.show_banner("error", f"Could not list models: {msg}", "Retry", ACTION_RETRY)
 
     def refresh_health(self) -> None:
+        if self._closed:
+            return
         self._bridge.call(self._svc.health_all(), self._on_health)
 
     def _on_health(self, healths: list[Health]) -> None:
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
         addresses = {route.route_id: route.base_url for route in self._svc.routes()}
-        self.status.set_hosts(hosts, addresses)
+        self.status.set_hosts(hosts, addresses, self.route_names())
         self._show_halext_state()
+        if self._listing_disagrees(healths):
+            # A route came up (or went down) since its models were listed: list again, so
+            # the picker and the banner say what the status bar says.
+            self.refresh_models()
+
+    def _listing_disagrees(self, healths: list[Health]) -> bool:
+        listing = self._listing
+        if listing is None:
+            return False
+        for health in healths:
+            listed = health.route_id not in listing.errors
+            if health.route_id in listing.skipped:
+                continue
+            if health.ok != listed:
+                return True
+        return False
 
     def _show_halext_state(self) -> None:
         """Every place that shows the halext sign-in state (status bar, Settings →

@@ -71,7 +71,10 @@ def test_a_redirecting_ollama_host_names_the_redirect(
         window = open_window()
         ollama_server.redirect_to(elsewhere.url)
         reply = send_to(qtbot, window, "ollama/qwen2.5:7b", "the secret plan")
-        assert chip_text(reply) == "Failed — ollama"
+        # The chip names the host as the settings do ("local"), not by its route id.
+        view = window.chat_view
+        shown = view.model.data(view.model.index(view.model.rowCount() - 1), view.model.ChipRole)
+        assert shown == "Failed — local"
         assert warning_lines(reply) == [
             f"⚠ Failed: 127.0.0.1:{ollama_server.port} answered with a redirect to "
             f"{elsewhere.url}/api/chat; not followed — set the address you mean in Settings"

@@ -699,9 +699,17 @@ def test_chip_names_only_what_answered() -> None:
             requested_model="ollama@studio/q:7b",
             meta={"failed_route": "ollama@studio"},
         )
-        == "Failed — ollama@studio"
+        == "Failed — studio"
     )
     assert chip(status="error", requested_model="ollama/q:7b") == "Failed — ollama"
+    # With the settings' names, the default host is called by its own name everywhere.
+    names = {"ollama": "home"}
+    failed = MessageItem.from_row(
+        Msg(1, "assistant", "", status="error", requested_model="ollama/q")
+    )
+    assert chip_text(failed, names) == "Failed — home"
+    answered = MessageItem.from_row(reply(2, "hi", model_ref="ollama/q:7b"))
+    assert chip_text(answered, names) == "AI • q:7b · home"
     assert (
         chip(
             status="error",

@@ -87,7 +87,7 @@ def texts(picker: ModelPickerButton) -> list[tuple[RowKind, str]]:
 def test_rows_are_grouped_by_locality_then_route_with_headers(picker: ModelPickerButton) -> None:
     picker.set_listing(listing(), Policy())
     assert texts(picker) == [
-        (RowKind.HEADER, "LOCAL · Ollama 127.0.0.1:11434"),
+        (RowKind.HEADER, "LOCAL · Ollama local"),
         (RowKind.MODEL, "llama3.1:8b"),
         (RowKind.MODEL, "qwen2.5:7b"),
         (RowKind.HEADER, "SELF-HOSTED · halext"),
@@ -99,7 +99,7 @@ def test_rows_are_grouped_by_locality_then_route_with_headers(picker: ModelPicke
         (RowKind.MODEL, "openai:gpt-4o-mini"),
         (
             RowKind.NOTE,
-            "OpenAI-compatible groq — connection refused at 10.0.0.5:8000: Is it running?",
+            "groq (OpenAI-compatible) — connection refused at 10.0.0.5:8000: Is it running?",
         ),
     ]
 
@@ -164,7 +164,7 @@ def test_typing_filters_by_name_provider_and_node_case_insensitively(
     picker.open_popup()
     qtbot.keyClicks(picker.popup.filter_edit, "QWEN")
     assert texts(picker) == [
-        (RowKind.HEADER, "LOCAL · Ollama 127.0.0.1:11434"),
+        (RowKind.HEADER, "LOCAL · Ollama local"),
         (RowKind.MODEL, "qwen2.5:7b"),
         (RowKind.HEADER, "SELF-HOSTED · halext"),
         (RowKind.MODEL, "client:3:qwen2.5:7b"),
@@ -318,7 +318,8 @@ def test_format_helpers() -> None:
     assert format_context(1_048_576) == "1M ctx"
     assert format_context(None) == ""
     titles = route_titles([Host("local", "http://127.0.0.1:11434"), Host("gpu", "http://g:1")])
-    assert titles == {"ollama": "Ollama 127.0.0.1:11434", "ollama@gpu": "Ollama gpu"}
+    # Every host by the name it was given (the default route "ollama" is the first one).
+    assert titles == {"ollama": "local", "ollama@gpu": "gpu"}
 
 
 def test_embedding_only_models_are_listed_but_cannot_be_picked(qtbot) -> None:
