@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self._check_current_model = False
         # The model sent to or picked last: where a new chat starts (without a default).
         self._last_model: str | None = None
+        self._auto_picked = True  # the empty chat's model was chosen for the user
         # Model lists: which request is the newest, when the last one arrived (monotonic
         # clock, replaceable by tests), and the banner it put up (cleared once models come).
         self._listing_gen = 0
@@ -201,6 +202,7 @@ class MainWindow(QMainWindow):
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.controller.sig_model_used.connect(self._remember_model)
         self.picker.sig_model_chosen.connect(self._remember_model)
+        self.picker.sig_model_chosen.connect(self._on_model_picked)
         self.sidebar.sig_typing.connect(self._type_in_composer)
         # Replies go on in other chats: the sidebar marks those streaming and those unread.
         self.controller.sig_replies_changed.connect(self.sidebar.set_streaming)
@@ -332,6 +334,7 @@ class MainWindow(QMainWindow):
         self.controller.open_conversation(None)
         self.sidebar.select(None)
         self.picker.set_current(self.model_for_new_chat())
+        self._auto_picked = True
         self.composer.setFocus()
 
     def model_for_new_chat(self) -> str | None:
@@ -347,10 +350,17 @@ class MainWindow(QMainWindow):
     def _remember_model(self, ref: str) -> None:
         self._last_model = ref
 
+    def _on_model_picked(self, _ref: str) -> None:
+        self._auto_picked = False
+
     def _seed_last_model(self, rows: list[Any]) -> None:
-        """At start: the model of the chat used last (its newest reply's)."""
-        if self._last_model is None and rows and rows[0].default_model_id:
-            self._last_model = str(rows[0].default_model_id)
+        """At start: the model of the chat used last (its newest reply's); the empty chat
+        the window opened on takes it, unless the user already chose."""
+        if self._last_model is not None or not rows or not rows[0].default_model_id:
+            return
+        self._last_model = str(rows[0].default_model_id)
+        if self.controller.conversation_id is None and self._auto_picked:
+            self.picker.set_current(self.model_for_new_chat())
 
     def open_files(self, args: list[str]) -> None:
         """Files or ``file://`` URLs from the desktop ("Open with"): text files go into the
