@@ -252,8 +252,9 @@ def test_the_environment_override_shows_in_connections_and_its_test_checks_it(
     dialog = win._settings_dialog
     assert dialog is not None
     page: ConnectionsPage = dialog.connections
-    url_cell = page.hosts.item(0, 1)
-    assert page.hosts.item(0, 0).text() == "home"
+    url_cell, name_cell = page.hosts.item(0, 1), page.hosts.item(0, 0)
+    assert url_cell is not None and name_cell is not None
+    assert name_cell.text() == "home"
     assert url_cell.text() == ollama_server.url  # the address in use...
     assert url_cell.font().italic()  # ...marked as not the setting's
     assert "OLLAMA_HOST" in url_cell.toolTip() and "http://127.0.0.1:9" in url_cell.toolTip()
@@ -293,7 +294,7 @@ def test_a_host_has_one_name_everywhere(
     win.open_settings("connections")
     dialog = win._settings_dialog
     assert dialog is not None
-    assert dialog.connections.hosts.item(0, 0).text() == "home"
+    assert dialog.connections.hosts.shown(0)[0] == "home"
     dialog.close()
 
 
