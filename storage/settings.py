@@ -128,7 +128,7 @@ def check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
     if parts.username is not None or parts.password is not None:
         raise SettingsError(
             f"{key}: {_shown(text, parts)} holds a user name or password (user:pass@host); "
-            "remove it — sign in in Settings → Connections or with `halext-desktop login`, "
+            "remove it — sign in from Settings → Connections or with `halext-desktop login`, "
             "and secrets go to the system keyring, never into the settings file"
         )
     if not host:

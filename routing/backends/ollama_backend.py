@@ -229,7 +229,7 @@ class OllamaBackend:
                     size_bytes=int(entry.size) if entry.size is not None else None,
                     context_length=ctx if isinstance(ctx, int) else None,
                     family=details.family if details else None,
-                    quantization=details.quantization_level if details else None,
+                    quantization=quantization_of(details.quantization_level if details else None),
                     parameter_size=details.parameter_size if details else None,
                     capabilities=(
                         tuple(caps)
@@ -267,7 +267,7 @@ class OllamaBackend:
             locality=self.locality_of(model),
             context_length=ctx if isinstance(ctx, int) else None,
             family=details.family if details else None,
-            quantization=details.quantization_level if details else None,
+            quantization=quantization_of(details.quantization_level if details else None),
             parameter_size=details.parameter_size if details else None,
             capabilities=tuple(shown.capabilities or ()),
             extra={"architecture": arch} if arch else {},
@@ -566,6 +566,18 @@ class OllamaBackend:
                 "Ollama speaks plain HTTP unless a proxy adds TLS: try http:// instead of https://."
             )
         return "Check the address and that the machine is on and reachable."
+
+
+# What servers put in ``quantization_level`` when a model has none to report.
+_NO_QUANTIZATION = frozenset({"", "none", "unknown", "n/a", "na", "null", "-", "?"})
+
+
+def quantization_of(value: object) -> str | None:
+    """A model's quantization as a server reports it (``Q4_K_M``, ``F16``), or None when
+    it reports none (empty, ``none``, ``unknown``…): nothing to show, not a tag."""
+    if not isinstance(value, str) or value.strip().lower() in _NO_QUANTIZATION:
+        return None
+    return value.strip()
 
 
 def _guess_capabilities(model: str, family: str | None) -> tuple[str, ...]:
