@@ -61,6 +61,7 @@ from halext_desktop.routing.types import ModelListing
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.model_picker import ModelPickerButton
 from halext_desktop.ui.services import Services
+from halext_desktop.ui.text import plain
 
 TAB_TITLES: dict[AssistantKind, str] = {"task": "Task", "event": "Event", "note": "Note"}
 
@@ -505,7 +506,7 @@ class AssistantPage(QWidget):
             self.lists["extracted_tasks"].set_items(result.extracted_tasks)
 
     def _show_problem(self, message: str, raw_text: str) -> None:
-        self.error_label.setText(message)
+        self.error_label.setText(plain(message))
         self.error_label.show()
         self.raw_box.setPlainText(raw_text)
         self.raw_label.setVisible(bool(raw_text))

@@ -24,6 +24,7 @@ from halext_desktop.routing.display import (
 )
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality
+from halext_desktop.ui.text import plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -208,8 +209,10 @@ def stats_text(meta: dict[str, Any]) -> str:
     elif ttft is not None:
         parts.append(f"first token {_seconds(ttft)}")
     tokens = _number(meta, "response_tokens")
-    if tokens is not None:
-        approx = "" if meta.get("tokens_exact") else "~"
+    exact = bool(meta.get("tokens_exact"))
+    # An estimate of nothing ("~0 tok", before any text came) says nothing: left out.
+    if tokens is not None and (tokens > 0 or exact):
+        approx = "" if exact else "~"
         parts.append(f"{approx}{int(tokens)} tok")
     return " · ".join(parts)
 
@@ -267,7 +270,10 @@ def warning_lines(item: MessageItem) -> list[str]:
         lines.append(
             f"⚠ {error}" if error else "⚠ halext had no working model and sent its placeholder text"
         )
-    return lines
+    elif item.role == "assistant" and not has_text and not item.is_live:
+        # Finished, and nothing came: say so rather than show an empty reply.
+        lines.append("⚠ Empty reply: the model sent no text — Regenerate, or try another model")
+    return [plain(line) for line in lines]
 
 
 def accessible_text(item: MessageItem, names: RouteNames | None = None) -> str:

@@ -70,6 +70,8 @@ from halext_desktop.ui.chat_selection import MessageText
 from halext_desktop.ui.markdown import COPY_SCHEME
 
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
+# Once a model is chosen there is nothing to pick: only what to do next.
+EMPTY_HINT_READY = "Start a conversation — type below; Enter sends"
 
 
 class _ChatListView(QListView):
@@ -518,6 +520,12 @@ class ChatView(QWidget):
         self._flush_timer.stop()
         self._pending.clear()
         self._streaming.clear()
+
+    def set_model_chosen(self, chosen: bool) -> None:
+        """The empty chat's hint: pick a model (none chosen yet), or just type."""
+        hint = EMPTY_HINT_READY if chosen else EMPTY_HINT
+        self.empty_label.setText(hint)
+        self.empty_label.setAccessibleName(hint)
 
     def set_route_names(self, names: dict[str, str]) -> None:
         """What each route is called in the chips (its host's name in the settings)."""

@@ -198,6 +198,9 @@ class MainWindow(QMainWindow):
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.picker.sig_manage_models.connect(lambda: self.open_models())
         self.picker.sig_refresh_requested.connect(self.refresh_routes)
+        self.picker.sig_current_changed.connect(
+            lambda ref: self.chat_view.set_model_chosen(ref is not None)
+        )
         self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
         self.controller.sig_model_used.connect(self._remember_model)

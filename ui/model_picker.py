@@ -63,6 +63,7 @@ from halext_desktop.routing.policy import (
 )
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
+from halext_desktop.ui.text import plain
 
 _LOCALITY_ORDER = {Locality.LOCAL: 0, Locality.SELF_HOSTED: 1, Locality.CLOUD: 2}
 _LOCALITY_TITLE = {
@@ -191,7 +192,7 @@ def error_line(title: str, error: RouteError | str) -> str:
             text = f"{text}: {error.hint}"
     else:
         text = error
-    return f"{title} — {text}"
+    return plain(f"{title} — {text}")
 
 
 def build_rows(
@@ -680,11 +681,14 @@ class ModelPickerButton(QToolButton):
         sig_model_chosen(str): the reference string the user picked.
         sig_manage_models(): "Manage models…" was clicked in the popup.
         sig_refresh_requested(): Refresh (or F5) in the popup.
+        sig_current_changed(object): the current model changed, by the user or the app;
+            carries the reference, or None.
     """
 
     sig_model_chosen = Signal(str)
     sig_manage_models = Signal()
     sig_refresh_requested = Signal()
+    sig_current_changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -733,9 +737,12 @@ class ModelPickerButton(QToolButton):
         self._render()
 
     def set_current(self, ref_str: str | None) -> None:
+        changed = (ref_str or None) != self._current
         self._current = ref_str or None
         self.popup.set_current(self._current)
         self._render()
+        if changed:
+            self.sig_current_changed.emit(self._current)
 
     def current(self) -> str | None:
         return self._current

@@ -35,7 +35,16 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -47,6 +56,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -223,6 +233,11 @@ class UndoBar(QFrame):
         self.label = QLabel(self)
         self.label.setAccessibleName("Deleted conversation")
         self.label.setWordWrap(False)
+        # The bar takes the width the sidebar has, never more: the title is shortened to
+        # fit (whole in the tooltip) instead of widening the sidebar.
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(0)
+        self._title = ""
         self.undo_button = QToolButton(self)
         self.undo_button.setText("Undo")
         self.undo_button.setAccessibleName("Undo delete")
@@ -239,12 +254,23 @@ class UndoBar(QFrame):
         self.hide()
 
     def show_for(self, title: str, timeout_ms: int) -> None:
-        fm = QFontMetrics(self.label.font())
-        short = fm.elidedText(title, Qt.TextElideMode.ElideRight, 160)
-        self.label.setText(f"Deleted “{short}” —")
+        self._title = title
         self.label.setToolTip(f"Deleted “{title}”")
+        self._elide()
         self.timer.start(timeout_ms)
         self.show()
+
+    def _elide(self) -> None:
+        fm = QFontMetrics(self.label.font())
+        room = self.label.width() if self.label.width() > 0 else 160
+        room -= fm.horizontalAdvance("Deleted “” —") + 4
+        short = fm.elidedText(self._title, Qt.TextElideMode.ElideRight, max(24, room))
+        self.label.setText(f"Deleted “{short}” —")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._title:
+            self._elide()
 
 
 class ConversationSidebar(QWidget):

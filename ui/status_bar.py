@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWi
 
 from halext_desktop.routing.display import route_name
 from halext_desktop.routing.types import Health
+from halext_desktop.ui.text import plain
 
 HALEXT_SIGNED_IN = "signed_in"
 HALEXT_SIGNED_OUT = "signed_out"
@@ -146,7 +147,7 @@ class StatusBarWidget(QWidget):
             label.setAccessibleName(f"Ollama host {name} {'up' if health.ok else 'down'}")
             where = f" at {short_address(address)}" if address else ""
             tip = f"Ollama host “{name}”{where}"
-            label.setToolTip(f"{tip}\n{health.detail}" if health.detail else tip)
+            label.setToolTip(f"{tip}\n{plain(health.detail)}" if health.detail else tip)
             self._hosts_layout.addWidget(label)
             self._host_labels.append(label)
 
@@ -178,7 +179,7 @@ class StatusBarWidget(QWidget):
             text, tip = "halext: not set up — Set up…", "Set the halext server URL"
         elif self._halext_state == HALEXT_ERROR:
             text = "halext: unreachable — Check…"
-            tip = self._halext_detail or "The halext server could not be reached"
+            tip = plain(self._halext_detail) or "The halext server could not be reached"
         else:
             text, tip = "halext: signed out — Sign in…", "Sign in: Settings → Connections"
         self.halext_button.setText(text)

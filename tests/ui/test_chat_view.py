@@ -22,7 +22,7 @@ from halext_desktop.ui.chat_model import (
     stats_text,
     warning_lines,
 )
-from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
+from halext_desktop.ui.chat_view import EMPTY_HINT, EMPTY_HINT_READY, ChatView
 
 
 @dataclass
@@ -166,6 +166,26 @@ def test_stats_text_leaves_out_what_is_unknown() -> None:
     assert stats_text(
         {"ttft_ms": 50, "latency_ms": 90, "response_tokens": 3, "tokens_exact": True}
     ) == ("50 ms / 90 ms · 3 tok")
+    # Nothing came yet: an estimate of nothing is not shown ("~0 tok")...
+    assert stats_text({"latency_ms": 40, "response_tokens": 0, "tokens_exact": False}) == "40 ms"
+    # ...but a count the server gave is, even when it is zero.
+    assert stats_text({"latency_ms": 40, "response_tokens": 0, "tokens_exact": True}) == (
+        "40 ms · 0 tok"
+    )
+
+
+def test_an_empty_finished_reply_says_so(view: ChatView) -> None:
+    view.load(
+        [
+            Msg(1, "user", "say nothing"),
+            reply(2, "", meta={"locality": "local", "response_tokens": 0, "tokens_exact": True}),
+            reply(3, "", status="pending"),
+        ]
+    )
+    assert view.model.data(view.model.index(1), ChatModel.WarningsRole) == [
+        "⚠ Empty reply: the model sent no text — Regenerate, or try another model"
+    ]
+    assert view.model.data(view.model.index(2), ChatModel.WarningsRole) == []  # on its way
 
 
 def test_warning_lines_for_notes_stop_error_and_block(view: ChatView) -> None:
@@ -740,3 +760,29 @@ def test_chip_names_only_what_answered() -> None:
     assert warning_lines(placeholder) == [
         "⚠ halext had no working model for ollama:nope and sent its placeholder text"
     ]
+
+
+def test_an_open_banner_follows_a_theme_switch(view: ChatView, qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    theme.apply_theme(app, "light")
+    try:
+        view.show_banner("info", "Ollama is running but has no models yet.")
+        light = view.banner.styleSheet()
+        theme.apply_theme(app, "dark")
+        qtbot.waitUntil(lambda: view.banner.styleSheet() != light)
+        bg, _border, text = theme.banner_colors(theme.dark_palette(), "info")
+        assert f"background: {theme.css(bg)}" in view.banner.styleSheet()
+        assert f"color: {theme.css(text)}" in view.banner.styleSheet()
+        assert bg.lightness() < 80  # dark, not the light banner on a dark window
+    finally:
+        theme.apply_theme(app, "system")
+
+
+def test_the_empty_hint_asks_for_a_model_only_while_none_is_chosen(view: ChatView) -> None:
+    assert view.empty_label.text() == EMPTY_HINT
+    view.set_model_chosen(True)
+    assert "Ctrl+K" not in view.empty_label.text()
+    assert view.empty_label.text() == EMPTY_HINT_READY
+    view.set_model_chosen(False)
+    assert view.empty_label.text() == EMPTY_HINT

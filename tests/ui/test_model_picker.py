@@ -114,10 +114,10 @@ def test_rows_show_size_quantization_context_node_and_latency(picker: ModelPicke
 
 
 def test_signed_out_and_skipped_routes_show_a_muted_line(picker: ModelPickerButton) -> None:
-    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in in Settings")
+    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in from Settings")
     picker.set_listing(ModelListing([QWEN], errors={"halext": out}), Policy())
     notes = [r for r in picker.popup.visible_rows() if r.kind is RowKind.NOTE]
-    assert [n.text for n in notes] == ["halext — signed out: Sign in in Settings"]
+    assert [n.text for n in notes] == ["halext — signed out: Sign in from Settings"]
     picker.set_listing(ModelListing([QWEN], skipped={"halext": OFFLINE_REASON}), Policy())
     notes = [r for r in picker.popup.visible_rows() if r.kind is RowKind.NOTE]
     assert [n.text for n in notes] == [f"halext — not asked: {OFFLINE_REASON}"]
@@ -150,7 +150,7 @@ def test_offline_policy_disables_everything_but_ollama(picker: ModelPickerButton
 def test_only_route_errors_say_no_models_yet_not_no_match(picker: ModelPickerButton) -> None:
     # First start with nothing reachable: the list holds only error lines, no filter typed.
     down = RouteError(ErrorKind.CONNECTION, "Connection refused at 127.0.0.1:2", "Is it running?")
-    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in in Settings")
+    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in from Settings")
     picker.set_listing(ModelListing([], errors={"ollama": down, "halext": out}), Policy())
     picker.open_popup()
     assert [r.kind for r in picker.popup.visible_rows()] == [RowKind.NOTE, RowKind.NOTE]
