@@ -33,6 +33,7 @@ from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Health, ModelListing
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
+from halext_desktop.ui.app_menu import APP_NAME, build_menu_bar
 from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.chat_controller import (
@@ -55,7 +56,12 @@ from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
 from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
-from halext_desktop.ui.status_bar import StatusBarWidget
+from halext_desktop.ui.status_bar import (
+    HALEXT_ERROR,
+    HALEXT_NOT_CONFIGURED,
+    HALEXT_SIGNED_OUT,
+    StatusBarWidget,
+)
 from halext_desktop.ui.theme import apply_theme
 from halext_desktop.ui.usage.dashboard import UsageDashboard
 
@@ -105,7 +111,7 @@ class MainWindow(QMainWindow):
         # Requests of the Models window still in flight when this window closed: the app
         # waits for them before it closes the routes.
         self.pending_on_close: list[Future[Any]] = []
-        self.setWindowTitle("Halext Desktop")
+        self.setWindowTitle(APP_NAME)
         self.setObjectName("MainWindow")
         self.resize(1200, 780)
 
@@ -222,7 +228,7 @@ class MainWindow(QMainWindow):
 
         self._shortcut("Ctrl+N", self.new_chat)
         self._shortcut("Ctrl+K", self.picker.open_popup)
-        self._shortcut("Ctrl+,", self.open_settings)
+        self._shortcut("Ctrl+,", self.settings_shortcut)
         self._shortcut("Ctrl+F", self.sidebar.focus_search)
         self._shortcut("Ctrl+Shift+P", self.open_providers)
         self._shortcut("Ctrl+Shift+M", lambda: self.open_models())
@@ -236,6 +242,21 @@ class MainWindow(QMainWindow):
         )
         self._stop_shortcut.setEnabled(False)
         self.controller.sig_streaming.connect(self._stop_shortcut.setEnabled)
+
+        self.menu = build_menu_bar(
+            self,
+            new_chat=self.new_chat,
+            settings=self.open_settings,
+            models=self.open_models,
+            providers=self.open_providers,
+            assistants=self.open_assistants,
+            usage=self.open_usage,
+            refresh=self.refresh_routes,
+        )
+        # The window title names the open chat (taskbars and window switchers show it).
+        self.controller.sig_loaded.connect(lambda _cid: self._update_title())
+        self.controller.sig_conversation_changed.connect(self._title_if_shown)
+        self.sidebar.sig_conversation_renamed.connect(self._title_if_shown)
 
         self._health_timer = QTimer(self)
         self._health_timer.setInterval(HEALTH_INTERVAL_MS)
@@ -444,6 +465,29 @@ class MainWindow(QMainWindow):
             self.sidebar.select(cid)
         self.sidebar.refresh()
 
+    def _title_if_shown(self, cid: Any, *_rest: Any) -> None:
+        if cid is not None and self._svc.conversations.resolve(cid) == self._shown_id():
+            self._update_title()
+
+    def _update_title(self) -> None:
+        """``<chat title> — Halext Desktop``; ``New chat — …`` before the first send."""
+        cid = self.controller.conversation_id
+        if cid is None:
+            self.setWindowTitle(f"New chat — {APP_NAME}")
+            return
+        self._bridge.call(
+            self._svc.conversations.get(cid),
+            lambda conv: self._show_title(cid, conv),
+            lambda _exc: None,  # the chat view shows the read's failure
+            owner=self,
+        )
+
+    def _show_title(self, cid: Any, conv: Any) -> None:
+        if cid != self.controller.conversation_id:
+            return  # another chat was opened meanwhile
+        title = (getattr(conv, "title", "") or "").strip() if conv is not None else ""
+        self.setWindowTitle(f"{title or 'Untitled chat'} — {APP_NAME}")
+
     def _shown_id(self) -> int | None:
         cid = self.controller.conversation_id
         return self._svc.conversations.resolve(cid) if cid is not None else None
@@ -553,6 +597,13 @@ class MainWindow(QMainWindow):
         return self._usage
 
     # ---- settings -----------------------------------------------------------------------
+
+    def settings_shortcut(self) -> None:
+        """Ctrl+,: Settings where the user left them — the first time, at Connections while
+        the status bar asks to sign in to halext (or says it is unreachable)."""
+        first = self._settings_dialog is None
+        wants_sign_in = self.status.halext_state in (HALEXT_SIGNED_OUT, HALEXT_ERROR)
+        self.open_settings("connections" if first and wants_sign_in else None)
 
     def open_settings(self, tab: str | None = None) -> None:
         if self._settings_dialog is None:
@@ -796,6 +847,10 @@ class MainWindow(QMainWindow):
             self.status.set_halext("offline", None)
             return
         user = self._svc.signed_in_user()
+        if user is None and not self._svc.settings.halext_url:
+            # No server set: "signed out — Sign in…" would ask for what cannot be done yet.
+            self.status.set_halext(HALEXT_NOT_CONFIGURED, None)
+            return
         self.status.set_halext("signed_in" if user else "signed_out", user)
 
 

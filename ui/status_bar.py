@@ -92,6 +92,11 @@ class StatusBarWidget(QWidget):
 
     # ---- public API -------------------------------------------------------------------
 
+    @property
+    def halext_state(self) -> str:
+        """What the halext part says now (HALEXT_SIGNED_IN, HALEXT_SIGNED_OUT…)."""
+        return self._halext_state
+
     def set_halext(self, state: str, user: str | None = None, detail: str = "") -> None:
         """Show the halext sign-in state.
 
