@@ -239,7 +239,7 @@ class OpenAICompatBackend:
             ):
                 error = RouteError(
                     ErrorKind.FORMAT_REJECTED,
-                    f"{self.netloc} does not accept JSON mode: {error.message}",
+                    f"{self.netloc} does not accept JSON mode (HTTP {error.status})",
                     "Ask for no format; the assistants do so on their own.",
                     status=error.status,
                     route_id=self.route_id,

@@ -545,6 +545,31 @@ def test_a_format_error_is_one_sentence_without_a_memory_hint(ollama: OllamaServ
     assert outcome.json_mode == "schema"  # not a format problem: no retry
 
 
+def test_an_openai_compatible_server_without_json_mode_gets_the_prompt_alone(
+    ollama: OllamaServer,
+) -> None:
+    ollama.set_formats("none")
+    data = TaskInput("Plan")
+    answer = json.dumps(_expected_object(ollama, "task", data))
+    ollama.queue_reply(answer)
+
+    async def scenario() -> AssistantOutcome:
+        backend = OpenAICompatBackend("lan", f"{ollama.url}/v1", None)
+        router = _router([backend], MemoryUsageSink())
+        try:
+            return await run_assistant(router, "task", data, "openai@lan/llama3.2")
+        finally:
+            await router.aclose()
+
+    outcome = run(scenario())
+    assert outcome.result is not None, outcome.problem()
+    assert outcome.json_mode == "prompt"
+    sent = [r.json.get("response_format") for r in ollama.requests_to("/v1/chat/completions")]
+    # JSON mode is all this route ever asks for, so both structured tries send it.
+    assert sent == [{"type": "json_object"}, {"type": "json_object"}, None]
+    assert "the prompt alone asked for the JSON" in outcome.notes[-1]
+
+
 # ---- halext: a strict prompt, no structured-output field -------------------------------------
 
 

@@ -993,6 +993,16 @@ class _Handler(RecordingHandler):
             return
         native: dict[str, Any] = {}
         rf = body.get("response_format")
+        if rf and self.owner._formats == "none":
+            self._send_openai_error(400, "response_format is not supported by this server")
+            return
+        if (
+            isinstance(rf, dict)
+            and rf.get("type") == "json_schema"
+            and self.owner._formats == "json"
+        ):
+            self._send_openai_error(400, "response_format json_schema is not supported")
+            return
         if isinstance(rf, dict):
             if rf.get("type") == "json_object":
                 native["format"] = "json"
@@ -1329,7 +1339,8 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         """Which ``format`` values chat and generate take (sticky): ``schema`` (Ollama since
         0.5: "json" or a JSON schema), ``json`` (Ollama before 0.5 and servers copying its
         API: a schema object fails to decode into the string field, HTTP 400 with Go's
-        error) or ``none`` (a server with no structured output: any format is HTTP 400)."""
+        error) or ``none`` (a server with no structured output: any format is HTTP 400).
+        On /v1 the same: ``json`` refuses a ``json_schema`` response_format, ``none`` any."""
         if accepted not in ("schema", "json", "none"):
             raise ValueError(accepted)
         self._formats = accepted
