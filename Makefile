@@ -35,6 +35,7 @@ screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.issue8_screenshots docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_nothing_lost docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_conversation docs/screenshots
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_issue10 docs/screenshots
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/run_all.py

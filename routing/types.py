@@ -51,14 +51,25 @@ class ChatMessage:
     images: tuple[ImagePart, ...] = ()
 
 
+# How structured output is asked for: see ChatOptions.
+JsonMode = Literal["schema", "json", "prompt"]
+JSON_MODES: tuple[JsonMode, ...] = ("schema", "json", "prompt")
+
+
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
     """Per-request options. ``json_schema`` asks for structured output (assistants):
     Ollama gets it as ``format``, OpenAI-compatible endpoints get JSON mode, halext gets
-    a strict prompt (the server has no such field)."""
+    a strict prompt (the server has no such field).
+
+    ``json_mode`` says how a ``json_schema`` is asked for where the server takes one:
+    ``schema`` sends the schema itself (Ollama's ``format``), ``json`` only asks for JSON
+    (``format: "json"``, for servers that reject a schema), ``prompt`` sends no format at all
+    (the prompt alone holds the model to the schema)."""
 
     json_schema: dict[str, Any] | None = None
     temperature: float | None = None
+    json_mode: JsonMode = "schema"
     top_p: float | None = None
     num_ctx: int | None = None  # context length: Ollama's native API only
     max_tokens: int | None = None  # Ollama ``num_predict``, OpenAI ``max_tokens``

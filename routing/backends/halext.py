@@ -86,7 +86,7 @@ _SELF_HOSTED_KEYS = frozenset({"ollama", "ollama-local", "client", "openwebui", 
 # deactivates mid-conversation must be noticed before the next prompt leaves, or the server
 # re-routes that prompt to its default model, which may be OpenAI.
 LISTING_TTL_S = 5.0
-_SIGN_IN_HINT = "Sign in in Settings → Connections, or run `halext-desktop login`"
+_SIGN_IN_HINT = "Sign in from Settings → Connections, or run `halext-desktop login`"
 _SERVER_HINT = "The halext server or its proxy failed; try again, or tell the server's admin"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -229,7 +230,7 @@ class OllamaBackend:
                     size_bytes=int(entry.size) if entry.size is not None else None,
                     context_length=ctx if isinstance(ctx, int) else None,
                     family=details.family if details else None,
-                    quantization=details.quantization_level if details else None,
+                    quantization=quantization_of(details.quantization_level if details else None),
                     parameter_size=details.parameter_size if details else None,
                     capabilities=(
                         tuple(caps)
@@ -267,7 +268,7 @@ class OllamaBackend:
             locality=self.locality_of(model),
             context_length=ctx if isinstance(ctx, int) else None,
             family=details.family if details else None,
-            quantization=details.quantization_level if details else None,
+            quantization=quantization_of(details.quantization_level if details else None),
             parameter_size=details.parameter_size if details else None,
             capabilities=tuple(shown.capabilities or ()),
             extra={"architecture": arch} if arch else {},
@@ -304,8 +305,8 @@ class OllamaBackend:
         """Stream one reply; see the Backend protocol. Closing this generator closes the HTTP
         stream, so Ollama stops generating."""
         kwargs: dict[str, Any] = {}
-        if options.json_schema is not None:
-            kwargs["format"] = options.json_schema
+        if options.json_schema is not None and options.json_mode != "prompt":
+            kwargs["format"] = options.json_schema if options.json_mode == "schema" else "json"
         native = {
             "temperature": options.temperature,
             "top_p": options.top_p,
@@ -351,7 +352,13 @@ class OllamaBackend:
                 route_id=self.route_id,
             )
         except Exception as exc:
-            raise self._error(exc, model=model, started=started, op="chat") from None
+            raise self._error(
+                exc,
+                model=model,
+                started=started,
+                op="chat",
+                asked_format="format" in kwargs,
+            ) from None
         finally:
             if stream is not None:
                 # Without this the connection stays open and Ollama keeps generating.
@@ -412,8 +419,11 @@ class OllamaBackend:
         model: str | None = None,
         started: bool = False,
         op: str = "chat",
+        asked_format: bool = False,
     ) -> RouteError:
-        """Translate any exception from the clients into one specific RouteError."""
+        """Translate any exception from the clients into one specific RouteError.
+        ``asked_format``: the request carried a ``format`` (structured output), so a
+        rejection that names it is a format error, not a model or memory problem."""
         if isinstance(exc, RouteError):
             return exc
         if isinstance(exc, RedirectRefused):
@@ -429,6 +439,13 @@ class OllamaBackend:
             status, text = exc.status_code, one_line(exc.error)
             if status in (401, 403):
                 return self._auth_error(status, text)
+            if asked_format and not started and status in (-1, 400, 422) and _about_format(text):
+                return err(
+                    ErrorKind.FORMAT_REJECTED,
+                    f"Ollama on {where} does not accept the requested output format: {text}",
+                    "Ask for JSON mode or no format; the assistants do so on their own.",
+                    status if status > 0 else None,
+                )
             if status == -1:
                 if op == "pull":
                     return err(
@@ -437,6 +454,14 @@ class OllamaBackend:
                         else ErrorKind.STREAM_DROPPED,
                         f"Pulling '{model}' on {where} failed: {text}",
                         "Check the model name and the Ollama server's internet access.",
+                    )
+                if not started:
+                    # An error line before any text: the model did not start (out of
+                    # memory while loading, a bad option), nothing was cut off.
+                    return err(
+                        ErrorKind.SERVER,
+                        f"Ollama on {where} could not answer: {text}",
+                        "Check the Ollama server log (a model too big for memory, a bad option).",
                     )
                 return err(
                     ErrorKind.STREAM_DROPPED,
@@ -580,6 +605,27 @@ class OllamaBackend:
                 "Ollama speaks plain HTTP unless a proxy adds TLS: try http:// instead of https://."
             )
         return "Check the address and that the machine is on and reachable."
+
+
+_FORMAT_WORDS = re.compile(r"\bformat\b|schema|json", re.IGNORECASE)
+
+
+def _about_format(text: str) -> bool:
+    """A server's error names the ``format`` field (``invalid format…``, Go's ``cannot
+    unmarshal object into Go struct field ChatRequest.format of type string``)."""
+    return bool(_FORMAT_WORDS.search(text))
+
+
+# What servers put in ``quantization_level`` when a model has none to report.
+_NO_QUANTIZATION = frozenset({"", "none", "unknown", "n/a", "na", "null", "-", "?"})
+
+
+def quantization_of(value: object) -> str | None:
+    """A model's quantization as a server reports it (``Q4_K_M``, ``F16``), or None when
+    it reports none (empty, ``none``, ``unknown``…): nothing to show, not a tag."""
+    if not isinstance(value, str) or value.strip().lower() in _NO_QUANTIZATION:
+        return None
+    return value.strip()
 
 
 def _guess_capabilities(model: str, family: str | None) -> tuple[str, ...]:

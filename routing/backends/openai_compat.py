@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -184,7 +185,7 @@ class OpenAICompatBackend:
         """Stream one reply; see the Backend protocol. Closing this generator closes the
         HTTP response, so the server stops generating."""
         kwargs: dict[str, Any] = {}
-        if options.json_schema is not None:
+        if options.json_schema is not None and options.json_mode != "prompt":
             # JSON mode is the widely supported subset; the schema itself travels in the prompt.
             kwargs["response_format"] = {"type": "json_object"}
         for name in ("temperature", "top_p", "max_tokens", "seed"):
@@ -234,7 +235,22 @@ class OpenAICompatBackend:
                 answered_model=answered,
             )
         except Exception as exc:
-            raise self._error(exc, model=model, started=started, op="chat") from None
+            error = self._error(exc, model=model, started=started, op="chat")
+            if (
+                "response_format" in kwargs
+                and not started
+                and error.kind is ErrorKind.BAD_REQUEST
+                and error.status in (400, 422)
+                and re.search(r"format|schema|json", error.message, re.IGNORECASE)
+            ):
+                error = RouteError(
+                    ErrorKind.FORMAT_REJECTED,
+                    f"{self.netloc} does not accept JSON mode (HTTP {error.status})",
+                    "Ask for no format; the assistants do so on their own.",
+                    status=error.status,
+                    route_id=self.route_id,
+                )
+            raise error from None
         finally:
             if stream is not None:
                 await stream.close()

@@ -139,6 +139,35 @@ def test_list_models_maps_tags_and_refs_round_trip(server: OllamaServer) -> None
     assert first.extra["digest"] == spec.digest
 
 
+def test_a_server_that_reports_no_quantization_tags_no_model_with_it(
+    server: OllamaServer,
+) -> None:
+    # Some Ollama-compatible servers say "none" (or "unknown", or "") for every model.
+    server.set_models(
+        [
+            {"name": "plain:1b", "quantization_level": "none"},
+            {"name": "other:1b", "quantization_level": "unknown"},
+            {"name": "blank:1b", "quantization_level": ""},
+            {"name": "real:1b", "quantization_level": "Q8_0"},
+        ]
+    )
+
+    async def go() -> list:
+        b = backend_for(server.url)
+        try:
+            return await b.list_models()
+        finally:
+            await b.aclose()
+
+    quants = {m.name: m.quantization for m in run(go())}
+    assert quants == {
+        "plain:1b": None,
+        "other:1b": None,
+        "blank:1b": None,
+        "real:1b": "Q8_0",
+    }
+
+
 def test_named_host_refs_and_cloud_models_are_marked(server: OllamaServer) -> None:
     server.set_models(
         ["llama3.2", ModelSpec("gpt-oss:120b-cloud", remote_host="https://ollama.com:443")]

@@ -646,6 +646,20 @@ class _Handler(RecordingHandler):
             self._send_json(400, {"error": f'"{name}" does not support thinking'})
             return None
         fmt = body.get("format")
+        formats = self.owner._formats
+        if formats == "json" and isinstance(fmt, dict):
+            kind = "ChatRequest" if verb == "chat" else "GenerateRequest"
+            self._send_json(
+                400,
+                {
+                    "error": "json: cannot unmarshal object into Go struct field "
+                    f"{kind}.format of type string"
+                },
+            )
+            return None
+        if formats == "none" and fmt not in (None, ""):
+            self._send_json(400, {"error": "format is not supported by this server"})
+            return None
         if fmt not in (None, "", "json") and not isinstance(fmt, dict):
             self._send_json(
                 400, {"error": 'invalid format: expected "json" or a valid JSON schema'}
@@ -991,6 +1005,16 @@ class _Handler(RecordingHandler):
             return
         native: dict[str, Any] = {}
         rf = body.get("response_format")
+        if rf and self.owner._formats == "none":
+            self._send_openai_error(400, "response_format is not supported by this server")
+            return
+        if (
+            isinstance(rf, dict)
+            and rf.get("type") == "json_schema"
+            and self.owner._formats == "json"
+        ):
+            self._send_openai_error(400, "response_format json_schema is not supported")
+            return
         if isinstance(rf, dict):
             if rf.get("type") == "json_object":
                 native["format"] = "json"
@@ -1204,6 +1228,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         self._first_byte_delay = 0.0
         self._token_delay = 0.0
         self._busy = False
+        self._formats = "schema"  # which `format` values chat/generate accept: see set_formats
         self._redirect: tuple[str, int] | None = None  # (target base URL, status)
         self.last_token_in_done = False  # put the last token in the done:true line (allowed)
 
@@ -1322,6 +1347,16 @@ class OllamaServer(RecordingServer[RecordedRequest]):
         """Pause between streamed lines (sticky; 0 clears). Lets Stop tests act mid-stream."""
         self._token_delay = seconds
 
+    def set_formats(self, accepted: str) -> None:
+        """Which ``format`` values chat and generate take (sticky): ``schema`` (Ollama since
+        0.5: "json" or a JSON schema), ``json`` (Ollama before 0.5 and servers copying its
+        API: a schema object fails to decode into the string field, HTTP 400 with Go's
+        error) or ``none`` (a server with no structured output: any format is HTTP 400).
+        On /v1 the same: ``json`` refuses a ``json_schema`` response_format, ``none`` any."""
+        if accepted not in ("schema", "json", "none"):
+            raise ValueError(accepted)
+        self._formats = accepted
+
     def busy(self, on: bool = True) -> None:
         """While on, generation endpoints answer 503 "server busy" (queue full)."""
         self._busy = on
@@ -1352,6 +1387,7 @@ class OllamaServer(RecordingServer[RecordedRequest]):
             self._first_byte_delay = 0.0
             self._token_delay = 0.0
             self._busy = False
+            self._formats = "schema"
             self._redirect = None
 
     # -- expectations tests compute instead of hard-coding --
