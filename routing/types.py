@@ -49,6 +49,9 @@ class ChatOptions:
 
     json_schema: dict[str, Any] | None = None
     temperature: float | None = None
+    # The context length to run the model with (Ollama's ``num_ctx``), when the
+    # conversation sets one; it also bounds the history sent.
+    num_ctx: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
