@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, select, update
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import ChatMessage
@@ -25,13 +25,13 @@ from halext_desktop.storage.db import Database
 from halext_desktop.storage.models import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
-    Conversation,
-    Message,
+    conversations,
+    messages,
     utcnow,
 )
 
-_conv = cast(Table, Conversation.__table__)
-_msg = cast(Table, Message.__table__)
+_conv = conversations
+_msg = messages
 
 # Statuses whose text is a real turn of the dialogue (a stopped or interrupted reply is
 # still what the user saw and may refer to; an error or a blocked reply is not).
@@ -72,6 +72,77 @@ class MessageRow:
     error: str | None
     meta: dict[str, Any]
     created_at: datetime
+
+
+def estimate_tokens(text: str) -> int:
+    """A model's token count for ``text``, estimated without its tokenizer: a token is
+    about four bytes of UTF-8 (English runs a little above, code and CJK text below; bytes
+    rather than characters keep CJK, at three bytes a character, from being undercounted),
+    plus a few for the message's framing in the chat template."""
+    return (len(text.encode("utf-8", errors="surrogatepass")) + 3) // 4 + MESSAGE_OVERHEAD
+
+
+MESSAGE_OVERHEAD = 4  # tokens a chat template adds around each message (role markers)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """The dialogue sent with a prompt: the newest turns that fit a token budget.
+
+    Attributes:
+        messages: role and content, oldest first (system messages always kept).
+        first_id: the oldest message sent (None when none was); where the model's context
+            starts in the chat.
+        cut: older turns were left out (they did not fit).
+        tokens: the estimated tokens of ``messages``.
+        budget: the token budget they had to fit.
+    """
+
+    messages: list[ChatMessage]
+    first_id: int | None
+    cut: bool
+    tokens: int
+    budget: int
+
+
+def fit_history(rows_newest_first: Iterable[tuple[int, str, str]], budget: int) -> HistoryWindow:
+    """The newest ``(id, role, content)`` rows whose estimated tokens fit ``budget``,
+    stopping at the first that does not (so what is sent is one unbroken stretch of the
+    chat); system messages are kept whatever their age, their tokens counted first. A
+    stretch that would start with a reply (its question cut off) starts after it."""
+    kept: list[tuple[int, str, str]] = []
+    system: list[tuple[int, str, str]] = []
+    used = 0
+    cut = False
+    for mid, role, content in rows_newest_first:
+        if role == "system":
+            system.append((mid, role, content))
+            continue
+        if cut:
+            continue  # only system messages are still wanted
+        cost = estimate_tokens(content)
+        if used + cost > budget:
+            cut = True
+            continue
+        kept.append((mid, role, content))
+        used += cost
+    if cut and kept and kept[-1][1] == "assistant":
+        used -= estimate_tokens(kept.pop()[2])
+    system_tokens = sum(estimate_tokens(c) for _, _, c in system)
+    ordered = sorted([*kept, *system], key=lambda r: _id_order(r[0]))
+    first = next((mid for mid, role, _ in ordered if role != "system"), None)
+    return HistoryWindow(
+        [ChatMessage(role, content) for _, role, content in ordered],  # type: ignore[arg-type]
+        first,
+        cut,
+        used + system_tokens,
+        budget,
+    )
+
+
+def _id_order(mid: int) -> tuple[int, int]:
+    """Written rows (positive ids) before provisional ones (-1, -2...: newer, in order)."""
+    return (0, mid) if mid >= 0 else (1, -mid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -660,6 +731,43 @@ class ConversationStore:
                 ).rowcount
             )
 
+    def history_window(
+        self, conversation_id: int, budget: int, before_message_id: int | None = None
+    ) -> HistoryWindow:
+        """The newest turns of the dialogue (``history``'s rows) that fit ``budget``
+        estimated tokens, system messages always kept (``fit_history``). Reads newest
+        first and stops at the first turn that does not fit: a long chat is not loaded."""
+        where = "conversation_id = ? AND status IN ({}) AND trim(content, ' \t\r\n') != ''".format(
+            ", ".join("?" for _ in HISTORY_STATUSES)
+        )
+        args: list[Any] = [conversation_id, *HISTORY_STATUSES]
+        if before_message_id is not None:
+            where += " AND id < ?"
+            args.append(before_message_id)
+        with self._db.read() as conn:
+            cursor = conn.exec_driver_sql(
+                f"SELECT id, role, content FROM messages WHERE {where} ORDER BY id DESC",
+                tuple(args),
+            )
+            try:
+                window = fit_history(_until_cut(cursor, budget), budget)
+            finally:
+                cursor.close()
+            if window.cut:
+                # Older system messages, which the walk stopped before reaching.
+                oldest = window.first_id if window.first_id is not None else 0
+                older_system = [
+                    (r[0], r[1], r[2])
+                    for r in conn.exec_driver_sql(
+                        f"SELECT id, role, content FROM messages WHERE {where} "
+                        "AND role = 'system' AND id < ? ORDER BY id",
+                        (*args, oldest),
+                    )
+                ]
+                if older_system:
+                    window = _with_system(window, older_system)
+        return window
+
     def history(
         self,
         conversation_id: int,
@@ -688,3 +796,28 @@ class ConversationStore:
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()
         return [ChatMessage(r.role, r.content) for r in reversed(rows)]
+
+
+def _until_cut(rows: Iterable[Any], budget: int) -> Iterable[tuple[int, str, str]]:
+    """Rows as ``fit_history`` takes them, newest first, ending one row after the budget
+    is used up (that row shows that older ones were cut; later rows are not read)."""
+    used = 0
+    for r in rows:
+        yield (r[0], r[1], r[2])
+        if r[1] != "system":
+            used += estimate_tokens(r[2])
+            if used > budget:
+                return
+
+
+def _with_system(window: HistoryWindow, system: list[tuple[int, str, str]]) -> HistoryWindow:
+    """``window`` with older system messages put first (their tokens added)."""
+    extra = [ChatMessage(role, content) for _, role, content in system]  # type: ignore[arg-type]
+    tokens = sum(estimate_tokens(c) for _, _, c in system)
+    return HistoryWindow(
+        [*extra, *window.messages],
+        window.first_id,
+        window.cut,
+        window.tokens + tokens,
+        window.budget,
+    )

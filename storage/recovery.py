@@ -18,20 +18,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import LIVE_STATUSES, Message
+from halext_desktop.storage.models import LIVE_STATUSES, messages
 from halext_desktop.storage.usage import UsageLog
 
 log = logging.getLogger(__name__)
 
-_msg = cast(Table, Message.__table__)
+_msg = messages
 
 # What the router logs as each route kind's chat endpoint (routing/router.py).
 ENDPOINTS = {"halext": "/ai/chat/stream", "ollama": "/api/chat", "openai": "/chat/completions"}
