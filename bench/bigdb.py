@@ -212,6 +212,8 @@ def cached(conversations: int, messages: int, usage: int) -> Path:
         tmp = path.with_name(path.name + ".partial")
         generate(tmp, conversations, messages, usage)
         tmp.rename(path)
+        # What opening it left behind (the migration lock file).
+        tmp.with_name(tmp.name + ".lock").unlink(missing_ok=True)
     return path
 
 
