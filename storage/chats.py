@@ -58,6 +58,10 @@ def _order(mid: int) -> tuple[int, int]:
     return (0, mid) if mid >= 0 else (1, -mid)
 
 
+class SearchOvertaken(Exception):
+    """A search stopped because a newer one started (``Conversations.search``)."""
+
+
 class _Overlay:
     """The waiting changes, as reads apply them (owner thread)."""
 
@@ -169,6 +173,7 @@ class Conversations:
     def __init__(self, owner: DbOwner) -> None:
         self._owner = owner
         self._store: ConversationStore = owner.conversations
+        self._search_gen = 0  # the newest search started (older ones stop walking)
 
     def __repr__(self) -> str:
         return f"Conversations({self._owner!r})"
@@ -342,7 +347,22 @@ class Conversations:
     async def search(
         self, text: str, limit: int = 50
     ) -> builtins.list[tuple[ConversationRow, str | None]]:
-        return await self._owner.run(self._store.search, text, limit)
+        """Conversations whose title or messages contain every word of ``text``, the most
+        recent activity first (``ConversationStore.search``).
+
+        The owner walks the messages newest first in slices, one job each, so writes and
+        other reads queued meanwhile go between them; a search started later (the user
+        typed on) overtakes this one, which then ends with ``SearchOvertaken`` instead of
+        walking on for results nobody will show. Cancelling the awaiting task stops it too.
+        """
+        self._search_gen += 1
+        gen = self._search_gen
+        search = await self._owner.run(self._store.search_begin, text, limit)
+        while not search.done:
+            if gen != self._search_gen:
+                raise SearchOvertaken(text)
+            await self._owner.run(self._store.search_step, search)
+        return await self._owner.run(self._store.search_results, search)
 
     # ---- changes ---------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import builtins
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, select, update
@@ -39,6 +39,79 @@ HISTORY_STATUSES = ("ok", "stopped", "interrupted")
 SNIPPET_BEFORE = 30
 SNIPPET_AFTER = 60
 MIN_FTS_TERM = 3  # the trigram tokenizer cannot match shorter strings
+
+
+# How many index hits (or message ids, when scanning) one search step looks at.
+SEARCH_STEP_ROWS = 20_000
+# The only characters whose Python lower-case holds ASCII: İ → "i̇", K (Kelvin) → "k".
+_FOLDS_TO_ASCII = ("\u0130", "\u212a")
+
+
+@dataclass
+class Search:
+    """A search under way (``ConversationStore.search_begin`` / ``search_step``).
+
+    Attributes:
+        terms: the words searched for; ``folded`` the same, lower-cased.
+        limit: how many conversations are wanted.
+        fts: messages are walked through the full-text index (else scanned).
+        match: the FTS5 query (every trigram of every word of 3+ characters).
+        before: message ids below this one are still to walk.
+        titles: conversations whose title matches.
+        hits: conversation → (newest matching message id, its text, its time).
+        done: nothing more to walk.
+    """
+
+    terms: builtins.list[str]
+    folded: builtins.list[str]
+    limit: int
+    fts: bool = False
+    match: str = ""
+    before: int = 0
+    titles: set[int] = field(default_factory=set)
+    hits: dict[int, tuple[int, str, datetime]] = field(default_factory=dict)
+    done: bool = False
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _trigrams(term: str) -> builtins.list[str]:
+    """The trigram tokenizer's tokens of ``term``: every three characters in a row."""
+    return [term[i : i + 3] for i in range(len(term) - 2)]
+
+
+def _contains_all(content: str, folded: builtins.list[str]) -> bool:
+    text = content.lower()
+    return all(t in text for t in folded)
+
+
+def _prefilter(folded: builtins.list[str]) -> str:
+    """SQL that keeps every row that may contain all ``folded`` terms (the rest is read by
+    Python and checked exactly): SQLite's lower() folds ASCII only, so it is used for
+    ASCII terms, with the two characters whose lower-case is ASCII let through."""
+    if not all(t.isascii() for t in folded):
+        return " AND ".join("instr(hx_fold(content), ?) > 0" for _ in folded)
+    exact = " AND ".join("instr(lower(content), ?) > 0" for _ in folded)
+    odd = " OR ".join("instr(content, ?) > 0" for _ in _FOLDS_TO_ASCII)
+    return f"(({exact}) OR {odd})"
+
+
+def _prefilter_args(folded: builtins.list[str]) -> tuple[str, ...]:
+    if not all(t.isascii() for t in folded):
+        return tuple(folded)
+    return (*folded, *_FOLDS_TO_ASCII)
+
+
+def _as_utc(value: Any) -> datetime:
+    """A message's ``created_at`` as read with plain SQL (naive UTC text)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 class NotFoundError(LookupError):
@@ -407,95 +480,133 @@ class ConversationStore:
         self, text: str, limit: int = 50
     ) -> builtins.list[tuple[ConversationRow, str | None]]:
         """Conversations whose title or any message contains every word of ``text``
-        (case-insensitive substrings), most recently updated first.
+        (case-insensitive substrings), the most recent activity first: a title match
+        counts from the conversation's last update, a message match from that message.
+
+        Messages are walked newest first and the walk stops once ``limit`` conversations
+        are found, so a common word costs what the first hits cost, not every hit
+        (``search_begin``/``search_step`` take it in slices, for callers that let other
+        work run in between).
 
         Returns:
             ``(conversation, snippet)`` pairs; the snippet is an excerpt of the newest
             matching message, or None when only the title matched.
         """
+        search = self.search_begin(text, limit)
+        while not search.done:
+            self.search_step(search)
+        return self.search_results(search)
+
+    def search_begin(self, text: str, limit: int = 50) -> Search:
+        """A search of ``text`` (the title matches found at once; messages by steps)."""
         terms = text.split()
-        if not terms:
-            return []
+        folded = [t.lower() for t in terms]
+        search = Search(terms, folded, limit)
+        if not terms or limit <= 0:
+            search.done = True
+            return search
+        long_terms = [t for t in terms if len(t) >= MIN_FTS_TERM]
+        search.fts = self._db.has_fts and bool(long_terms)
+        if search.fts:
+            search.match = " AND ".join(
+                dict.fromkeys(_quoted(tri) for t in long_terms for tri in _trigrams(t))
+            )
         with self._db.read() as conn:
-            if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
-                title_ids, hits = self._search_fts(conn, terms)
+            search.titles = self._title_hits(conn, terms, folded)
+            top = conn.exec_driver_sql("SELECT max(id) FROM messages").scalar()
+        search.before = int(top) + 1 if top is not None else 0
+        search.done = search.before <= 0
+        return search
+
+    def search_step(self, search: Search, *, rows: int = SEARCH_STEP_ROWS) -> None:
+        """Walk the next slice of messages (newest first) for ``search``: at most ``rows``
+        index hits, or ids, are looked at; ``search.done`` once ``limit`` conversations
+        are found or nothing older is left."""
+        if search.done:
+            return
+        with self._db.read() as conn:
+            if search.fts:
+                found = conn.exec_driver_sql(
+                    "SELECT m.id, m.conversation_id, m.content, m.created_at "
+                    "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                    "WHERE messages_fts MATCH ? AND messages_fts.rowid < ? "
+                    "ORDER BY messages_fts.rowid DESC LIMIT ?",
+                    (search.match, search.before, rows),
+                ).all()
+                exhausted = len(found) < rows
+                low = found[-1][0] if found else 0
             else:
-                title_ids, hits = self._search_scan(conn, terms)
-            ids = set(title_ids) | set(hits)
-            if not ids:
-                return []
-            convs = [
-                _conversation_row(r)
-                for r in conn.execute(
-                    self._select_conversations()
-                    .where(_conv.c.id.in_(ids))
-                    .order_by(_conv.c.updated_at.desc(), _conv.c.id.desc())
-                    .limit(limit)
+                low = max(search.before - rows, 0)
+                found = conn.exec_driver_sql(
+                    "SELECT id, conversation_id, content, created_at FROM messages "
+                    f"WHERE id < ? AND id >= ? AND {_prefilter(search.folded)} "
+                    "ORDER BY id DESC",
+                    (search.before, low, *_prefilter_args(search.folded)),
+                ).all()
+                exhausted = low == 0
+        for mid, cid, content, created_at in found:
+            if cid in search.hits or not _contains_all(content, search.folded):
+                continue
+            search.hits[cid] = (mid, content, _as_utc(created_at))
+            if len(search.hits) >= search.limit:
+                search.done = True
+                break
+        search.before = low
+        if exhausted:
+            search.done = True
+
+    def search_results(self, search: Search) -> builtins.list[tuple[ConversationRow, str | None]]:
+        """The conversations ``search`` found so far, most recent activity first."""
+        if not search.hits and not search.titles:
+            return []
+        ids = set(search.hits) | set(search.titles)
+        with self._db.read() as conn:
+            convs = {
+                c.id: c
+                for c in (
+                    _conversation_row(r)
+                    for r in conn.execute(self._select_conversations().where(_conv.c.id.in_(ids)))
                 )
-            ]
-            wanted = [hits[c.id] for c in convs if c.id in hits]
-            contents: dict[int, str] = {}
-            if wanted:
-                contents = {
-                    r.id: r.content
-                    for r in conn.execute(
-                        select(_msg.c.id, _msg.c.content).where(_msg.c.id.in_(wanted))
-                    )
-                }
+            }
+
+        def activity(c: ConversationRow) -> tuple[datetime, int]:
+            """The last update for a title match, the message's time for a message match
+            (the later of the two when both match)."""
+            times = [c.updated_at] if c.id in search.titles else []
+            hit = search.hits.get(c.id)
+            if hit is not None:
+                times.append(hit[2])
+            return max(times, default=c.updated_at), c.id
+
+        ordered = sorted(convs.values(), key=activity, reverse=True)[: search.limit]
         out: builtins.list[tuple[ConversationRow, str | None]] = []
-        for c in convs:
-            # .get: a message deleted between the two queries just loses its snippet.
-            content = contents.get(hits[c.id]) if c.id in hits else None
-            out.append((c, _snippet(content, terms) if content is not None else None))
+        for c in ordered:
+            hit = search.hits.get(c.id)
+            out.append((c, _snippet(hit[1], search.terms) if hit is not None else None))
         return out
 
-    @staticmethod
-    def _search_fts(
-        conn: Connection, terms: builtins.list[str]
-    ) -> tuple[builtins.list[int], dict[int, int]]:
-        # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
-        query = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        title_ids = [
-            r[0]
-            for r in conn.exec_driver_sql(
-                "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?", (query,)
-            )
-        ]
-        hits = {
-            r[0]: r[1]
-            for r in conn.exec_driver_sql(
-                "SELECT m.conversation_id, max(m.id) FROM messages_fts "
-                "JOIN messages m ON m.id = messages_fts.rowid "
-                "WHERE messages_fts MATCH ? GROUP BY m.conversation_id",
-                (query,),
-            )
-        }
-        return title_ids, hits
-
-    @staticmethod
-    def _search_scan(
-        conn: Connection, terms: builtins.list[str]
-    ) -> tuple[builtins.list[int], dict[int, int]]:
+    def _title_hits(
+        self, conn: Connection, terms: builtins.list[str], folded: builtins.list[str]
+    ) -> set[int]:
+        if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
+            # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
+            query = " AND ".join(_quoted(t) for t in terms)
+            return {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?",
+                    (query,),
+                )
+            }
         # instr() on lower-cased text rather than LIKE: LIKE folds ASCII only, and '%'/'_'
         # in the user's text would be wildcards.
-        folded = tuple(t.lower() for t in terms)
-        title_where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
-        content_where = " AND ".join("instr(hx_fold(content), ?) > 0" for _ in folded)
-        title_ids = [
+        where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
+        return {
             r[0]
             for r in conn.exec_driver_sql(
-                f"SELECT id FROM conversations WHERE {title_where}", folded
-            )
-        ]
-        hits = {
-            r[0]: r[1]
-            for r in conn.exec_driver_sql(
-                f"SELECT conversation_id, max(id) FROM messages WHERE {content_where} "
-                "GROUP BY conversation_id",
-                folded,
+                f"SELECT id FROM conversations WHERE {where}", tuple(folded)
             )
         }
-        return title_ids, hits
 
     # ---- messages --------------------------------------------------------------------------
 

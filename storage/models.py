@@ -166,3 +166,32 @@ spool_applied = Table(
     Column("id", String, primary_key=True),
     Column("applied_at", UTCDateTime, nullable=False, default=utcnow),
 )
+
+
+def _rollup(name: str) -> Table:
+    """One level of the usage rollup (migration 0004): per period (the first 13, 10 or 7
+    characters of ``created_at``), time bucket, model, route and status, the number of
+    requests and the sums the reports need. Kept exact by triggers on ``ai_usage_logs``."""
+    return Table(
+        name,
+        metadata,
+        Column("period", String, primary_key=True),
+        Column("bucket", String, primary_key=True),
+        Column("model_identifier", String, primary_key=True),
+        Column("route", String, primary_key=True),
+        Column("status", String, primary_key=True),
+        Column("requests", Integer, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("response_tokens", Integer, nullable=False),
+        Column("total_tokens", Integer, nullable=False),
+        Column("latency_sum", Integer, nullable=False),  # over rows that have a latency
+        Column("latency_n", Integer, nullable=False),
+        Column("ttft_sum", Integer, nullable=False),  # over rows that have a first token
+        Column("ttft_n", Integer, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+usage_hourly = _rollup("usage_hourly")
+usage_daily = _rollup("usage_daily")
+usage_monthly = _rollup("usage_monthly")
