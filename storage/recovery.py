@@ -40,11 +40,17 @@ INTERRUPTED_ERROR = "The app stopped before the reply finished; the partial repl
 
 def live_replies(db: Database) -> list[tuple[int, str | None]]:
     """``(message id, writer session)`` of every reply still marked in flight."""
+    # The statuses written out, as in the partial index ``ix_messages_live``: SQLite uses a
+    # partial index only when the query's WHERE implies the index's, which bound
+    # parameters never do (``IN (?, ?)`` read every message: ~0.3 s at a million).
     with db.read() as conn:
-        rows = conn.execute(
-            select(_msg.c.id, _msg.c.writer).where(_msg.c.status.in_(LIVE_STATUSES))
-        ).all()
-    return [(int(r.id), r.writer) for r in rows]
+        rows = conn.exec_driver_sql(_LIVE_SQL).all()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+_LIVE_SQL = "SELECT id, writer FROM messages WHERE status IN ({})".format(
+    ", ".join(f"'{s}'" for s in LIVE_STATUSES)
+)
 
 
 def _parse(text: str | None) -> ModelRef | None:

@@ -140,3 +140,20 @@ def test_a_newer_search_overtakes_an_older_one(tmp_path: Path) -> None:
         assert [c.id for c, _ in alone] == [target.id]
     finally:
         storage.close()
+
+
+def test_start_up_finds_replies_in_flight_through_the_partial_index(db: Database) -> None:
+    """Crash recovery looks for replies in flight at every start: through the tiny partial
+    index, never by reading every message (bound parameters would defeat the index)."""
+    from halext_desktop.storage import recovery
+
+    store = ConversationStore(db)
+    c = store.create("live")
+    live = store.add_message(c.id, "assistant", "", status="streaming")
+    store.add_message(c.id, "user", "done")
+    with db.read() as conn:
+        plan = " ".join(
+            str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {recovery._LIVE_SQL}")
+        )
+    assert "ix_messages_live" in plan and "SCAN messages" not in plan, plan
+    assert [mid for mid, _ in recovery.live_replies(db)] == [live.id]
