@@ -60,6 +60,9 @@ class ChatOptions:
     json_schema: dict[str, Any] | None = None
     temperature: float | None = None
     json_mode: JsonMode = "schema"
+    # The context length to run the model with (Ollama's ``num_ctx``), when the
+    # conversation sets one; it also bounds the history sent.
+    num_ctx: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
