@@ -37,8 +37,11 @@ screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_conversation docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_issue10 docs/screenshots
 
+# Every benchmark, then issue 13's goal table (minutes; `make bench BENCH_ARGS=--quick` for a
+# short run). Large databases are generated once and cached in ~/.cache/halext-bench.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/run_all.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # Adds Halext Desktop to the Linux application menu (this checkout's .venv, current user).
 install-desktop: $(STAMP)

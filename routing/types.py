@@ -71,7 +71,9 @@ class ChatOptions:
     temperature: float | None = None
     json_mode: JsonMode = "schema"
     top_p: float | None = None
-    num_ctx: int | None = None  # context length: Ollama's native API only
+    # The context length to run the model with (Ollama's ``num_ctx``), when the
+    # conversation sets one; it also bounds the history sent. Ollama's native API only.
+    num_ctx: int | None = None
     max_tokens: int | None = None  # Ollama ``num_predict``, OpenAI ``max_tokens``
     seed: int | None = None
 

@@ -16,15 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import Attachment, utcnow
-
-_att = cast(Table, Attachment.__table__)
+from halext_desktop.storage.models import attachments as _att
+from halext_desktop.storage.models import utcnow
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # what Ollama and OpenAI take comfortably
 MAX_TEXT_BYTES = 512 * 1024  # a text file's text goes into the prompt: keep it sane

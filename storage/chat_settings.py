@@ -13,16 +13,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from halext_desktop.routing.types import ChatOptions
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import ChatPreset, ConversationSettings, utcnow
-
-_settings = cast(Table, ConversationSettings.__table__)
-_presets = cast(Table, ChatPreset.__table__)
+from halext_desktop.storage.models import chat_presets as _presets
+from halext_desktop.storage.models import conversation_settings as _settings
+from halext_desktop.storage.models import utcnow
 
 MAX_SYSTEM_CHARS = 100_000
 MAX_PRESET_NAME = 80
@@ -56,14 +55,12 @@ class ChatSettings:
         return all(getattr(self, f.name) is None for f in fields(self))
 
     def options(self, base: ChatOptions | None = None) -> ChatOptions:
-        """``base`` (or no options) with these parameters."""
+        """``base`` (or no options) with the parameters set here (the others as in
+        ``base``)."""
+        names = ("temperature", "top_p", "num_ctx", "max_tokens", "seed")
         return replace(
             base or ChatOptions(),
-            temperature=self.temperature,
-            top_p=self.top_p,
-            num_ctx=self.num_ctx,
-            max_tokens=self.max_tokens,
-            seed=self.seed,
+            **{n: getattr(self, n) for n in names if getattr(self, n) is not None},
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import update
 
 from halext_desktop.storage import versions
 from halext_desktop.storage.attachments import AttachmentRef, AttachmentStore, refs_of
@@ -38,13 +38,12 @@ from halext_desktop.storage.conversations import (
     _check_title,
     _ref_text,
 )
-from halext_desktop.storage.models import Conversation
+from halext_desktop.storage.models import conversations as _conv
 from halext_desktop.storage.ops import ApplyContext, Call
 
 FORMAT_ONE = "halext-desktop/conversation"
 FORMAT_ALL = "halext-desktop/conversations"
 FORMAT_VERSION = 1
-_conv = cast(Table, Conversation.__table__)
 
 
 class BadExport(ValueError):

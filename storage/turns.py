@@ -49,7 +49,12 @@ from halext_desktop.storage.attachments import (
 )
 from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.chats import Conversations
-from halext_desktop.storage.conversations import ConversationRow, MessageRow
+from halext_desktop.storage.conversations import (
+    ConversationRow,
+    HistoryWindow,
+    MessageRow,
+    estimate_tokens,
+)
 from halext_desktop.storage.db import DatabaseError
 from halext_desktop.storage.replies import STOP_INTERRUPTED, STOP_TOO_LARGE, ActiveReplies
 
@@ -58,6 +63,25 @@ log = logging.getLogger(__name__)
 # Save streamed text at least this often (wall-clock seconds): bounded loss on a crash.
 PARTIAL_SAVE_INTERVAL = 1.0
 DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+# The turn's first rows (conversation, the user's message, the default model) wait for the
+# assistant's pending row, queued right after, to be written in one transaction with it.
+FIRST_ROWS_WAIT_S = 1.0
+
+# The history sent with a prompt is bounded by what the model takes in.
+# Every model takes at least this many tokens: a chat that fits needs no question asked.
+FLOOR_CONTEXT = 2048
+# When the route cannot tell (halext, OpenAI-compatible endpoints, a server that cannot be
+# asked): a context most current models take.
+DEFAULT_CONTEXT = 8192
+# Room kept for the reply: a quarter of the context, at most this many tokens.
+REPLY_RESERVE = 2048
+
+
+def history_budget(context: int, prompt: str) -> int:
+    """Tokens the history may take in a model of ``context`` tokens, with room for the
+    prompt and the reply."""
+    reserve = min(context // 4, REPLY_RESERVE)
+    return max(context - reserve - estimate_tokens(prompt), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +96,7 @@ class TurnBegun:
     user: MessageRow
     assistant: MessageRow
     conversation: ConversationRow | None = None
+    context: HistoryWindow | None = None  # the history sent; None for a new conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,39 +244,42 @@ class Turns:
         Args:
             attachments: files sent with the message: text ones go into it as fenced
                 blocks, images go to the model (refused before anything is stored or sent
-                when it cannot take them: ``RouteError`` BAD_REQUEST, ``not_sent`` style).
+                when it cannot take them: ``RouteError`` BAD_REQUEST).
             settings: the conversation's system prompt and parameters from now on (kept
                 with it, like the window's header); None keeps what it has.
         """
         images = await self.check_attachments(ref, attachments)
+        text = inline_text(prompt, attachments)
         conversation: ConversationRow | None = None
         conv_future = None
+        window: HistoryWindow | None = None
         if conversation_id is None:
             name = title or " ".join(prompt.split())[:60] or "New chat"
             if not prompt.strip() and attachments:
                 name = title or attachments[0].ref.name
-            conversation, conv_future = self._chats.queue_conversation(name, str(ref))
+            conversation, conv_future = self._chats.queue_conversation(
+                name, str(ref), within=FIRST_ROWS_WAIT_S
+            )
             cid = conversation.id
-            history: list[ChatMessage] = []
             kept = settings or ChatSettings()
         else:
             cid = conversation_id
             # Read before anything of the turn is queued: its rows go to the database
-            # together (a read in between would write the first ones alone).
-            history = await self._chats.history(cid)
+            # together (a read writes what waits).
             kept = settings if settings is not None else await self._chats.chat_settings(cid)
+            window = await self._history(cid, ref, _budgeted(kept, text), kept.options(options))
         if settings is not None:
-            self._chats.queue_chat_settings(cid, settings)
+            self._chats.queue_chat_settings(cid, settings, within=FIRST_ROWS_WAIT_S)
         for prepared in attachments:
-            self._chats.queue_attachment(prepared)
+            self._chats.queue_attachment(prepared, within=FIRST_ROWS_WAIT_S)
         meta = {"attachments": [a.ref.to_dict() for a in attachments]} if attachments else None
         user, user_future = self._chats.queue_message(
-            cid, "user", inline_text(prompt, attachments), meta=meta
+            cid, "user", text, meta=meta, within=FIRST_ROWS_WAIT_S
         )
         async for event in self._run(
             cid,
             user,
-            history,
+            window,
             ref,
             cancel,
             endpoint_name,
@@ -296,30 +324,6 @@ class Turns:
                 route_id=ref.route_id,
             )
 
-    async def regenerate(
-        self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
-    ) -> AsyncIterator[TurnEvent]:
-        """Replace the last reply, answering the last user message again with ``ref`` (the
-        model selected now, not the one that answered before)."""
-        rows = await self._chats.messages(conversation_id, limit=50)
-        kept_settings = await self._chats.chat_settings(conversation_id)
-        last_user = next((m for m in reversed(rows) if m.role == "user"), None)
-        if last_user is None:
-            raise ValueError("There is no message to answer again")
-        images = await self._images_of(last_user)
-        await self.check_images(ref, images)
-        later = [m for m in rows if _after(m.id, last_user.id)]
-        # The earlier answers stay, as versions of the new one (‹ 2/3 ›).
-        kept = versions.for_regenerate(later)
-        if later:
-            await self._chats.delete_messages_from(conversation_id, later[0].id)
-        history = await self._chats.history(conversation_id, before_message_id=last_user.id)
-        async for event in self._run(
-            conversation_id, last_user, history, ref, cancel, "chat", None,
-            images=images, base_meta=kept, chat_settings=kept_settings,
-        ):  # fmt: skip
-            yield event
-
     async def _images_of(self, message: MessageRow) -> tuple[ImagePart, ...]:
         out = []
         for ref in refs_of(message.meta):
@@ -328,6 +332,59 @@ class Turns:
                 if found is not None:
                     out.append(ImagePart(found[0], found[1]))
         return tuple(out)
+
+    async def _history(
+        self,
+        cid: int,
+        ref: ModelRef,
+        prompt: str,
+        options: ChatOptions | None,
+        before_message_id: int | None = None,
+    ) -> HistoryWindow:
+        """The newest turns that fit the model's context with ``prompt`` and room for the
+        reply. A chat that fits the smallest context any model takes is sent whole without
+        asking anything; a longer one is fitted to the conversation's ``num_ctx``, else the
+        model's context length (its route asked once), else ``DEFAULT_CONTEXT``."""
+        window = await self._chats.history_window(
+            cid, history_budget(FLOOR_CONTEXT, prompt), before_message_id=before_message_id
+        )
+        if not window.cut:
+            return window
+        context = options.num_ctx if options is not None and options.num_ctx else None
+        if context is None:
+            context = await self._router.context_length(ref) or DEFAULT_CONTEXT
+        if context <= FLOOR_CONTEXT:
+            return window
+        return await self._chats.history_window(
+            cid, history_budget(context, prompt), before_message_id=before_message_id
+        )
+
+    async def regenerate(
+        self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Replace the last reply, answering the last user message again with ``ref`` (the
+        model selected now, not the one that answered before)."""
+        rows = await self._chats.messages(conversation_id, limit=50)
+        kept = await self._chats.chat_settings(conversation_id)
+        last_user = next((m for m in reversed(rows) if m.role == "user"), None)
+        if last_user is None:
+            raise ValueError("There is no message to answer again")
+        images = await self._images_of(last_user)
+        await self.check_images(ref, images)
+        later = [m for m in rows if _after(m.id, last_user.id)]
+        # The earlier answers stay, as versions of the new one (‹ 2/3 ›).
+        earlier = versions.for_regenerate(later)
+        if later:
+            await self._chats.delete_messages_from(conversation_id, later[0].id)
+        window = await self._history(
+            conversation_id, ref, _budgeted(kept, last_user.content), kept.options(None),
+            before_message_id=last_user.id,
+        )  # fmt: skip
+        async for event in self._run(
+            conversation_id, last_user, window, ref, cancel, "chat", None,
+            images=images, base_meta=earlier, chat_settings=kept,
+        ):  # fmt: skip
+            yield event
 
     async def edit_and_resend(
         self,
@@ -339,12 +396,17 @@ class Turns:
         cancel: CancelToken | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
-        history = await self._chats.history(conversation_id, before_message_id=message_id)
         kept = await self._chats.chat_settings(conversation_id)
+        window = await self._history(
+            conversation_id, ref, _budgeted(kept, new_text), kept.options(None),
+            before_message_id=message_id,
+        )  # fmt: skip
         await self._chats.delete_messages_from(conversation_id, message_id)
-        user, user_future = self._chats.queue_message(conversation_id, "user", new_text)
+        user, user_future = self._chats.queue_message(
+            conversation_id, "user", new_text, within=FIRST_ROWS_WAIT_S
+        )
         async for event in self._run(
-            conversation_id, user, history, ref, cancel, "chat", None, user_future=user_future,
+            conversation_id, user, window, ref, cancel, "chat", None, user_future=user_future,
             chat_settings=kept,
         ):  # fmt: skip
             yield event
@@ -353,7 +415,7 @@ class Turns:
         self,
         conversation_id: int,
         user: MessageRow,
-        history: list[ChatMessage],
+        window: HistoryWindow | None,
         ref: ModelRef,
         cancel: CancelToken | None,
         endpoint_name: str,
@@ -371,20 +433,29 @@ class Turns:
         cancel = cancel or CancelToken()
         cid = owner.resolve(conversation_id)  # a conversation written since: its real id
         settings = chat_settings or ChatSettings()
-        if settings.system:
-            history = [ChatMessage("system", settings.system), *history]
         if not settings.empty:
             options = settings.options(options)
-        chats.set_default_model(cid, str(ref))
+        chats.set_default_model(cid, str(ref), within=FIRST_ROWS_WAIT_S)
+        # Where the model's context starts, when older turns did not fit (the window shows
+        # it; the reply's row keeps it).
+        context_meta = (
+            {"context_from_id": window.first_id, "context_tokens": window.tokens}
+            if window is not None and window.cut
+            else {}
+        )
+        # Written at once, with the rows queued just before it: one transaction.
         assistant, assistant_future = chats.queue_message(
             cid,
             "assistant",
             "",
             status="pending",
             requested_model=str(ref),
-            meta=base_meta,
+            meta={**context_meta, **(base_meta or {})},
             writer=self._writer,
         )
+        history = window.messages if window is not None else []
+        if settings.system:
+            history = [ChatMessage("system", settings.system), *history]
         reply = self._replies.begin(cid, assistant.id, cancel)
         try:
             # Normally written in a few milliseconds; while the database refuses writes the
@@ -410,7 +481,7 @@ class Turns:
         aid = assistant.id
         parts: list[str] = []
         try:
-            yield TurnBegun(user, assistant, conversation)
+            yield TurnBegun(user, assistant, conversation, window)
             async for out in self._stream(
                 cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
                 reply, assistant, parts, images,
@@ -476,9 +547,15 @@ class Turns:
             async for event in self._router.stream(request, cancel):
                 if isinstance(event, Started):
                     started = event
-                    meta = {**versions.carried(assistant.meta), **_meta_for(event, event)}
+                    meta = {**assistant.meta, **_meta_for(event, event)}
+                    # Written with the first partial save (or the final state): recovery
+                    # treats a pending reply like a streaming one.
                     chats.update_message(
-                        aid, status="streaming", model_ref=str(event.answered), meta=meta
+                        aid,
+                        status="streaming",
+                        model_ref=str(event.answered),
+                        meta=meta,
+                        within=self._save_every,
                     )
                     yield event
                     yield TurnUpdated(
@@ -540,7 +617,7 @@ class Turns:
             # Whatever ended the stream after the cut (our stop, or the server finishing
             # first), the reply is the part up to the limit, and says so.
             status, error = "error", too_large_message(limit)
-        meta = {**versions.carried(assistant.meta), **_meta_for(event, started)}
+        meta = {**assistant.meta, **_meta_for(event, started)}
         reply.final_queued = True
         final = chats.update_message(
             assistant.id,
@@ -568,6 +645,12 @@ class Turns:
         if not saved and problem is None:
             problem = owner.state.detail or "the database refused the reply for now"
         yield TurnSaved(row, event, saved, problem)
+
+
+def _budgeted(settings: ChatSettings, prompt: str) -> str:
+    """What the history's budget must leave room for besides the turns: the prompt and
+    the system prompt sent before them."""
+    return f"{settings.system}\n{prompt}" if settings.system else prompt
 
 
 def _after(a: int, b: int) -> bool:

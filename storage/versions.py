@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import update
 
 from halext_desktop.storage.conversations import MessageRow, NotFoundError, _dump_meta
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import Message
-
-_msg = cast(Table, Message.__table__)
+from halext_desktop.storage.models import messages as _msg
 
 KEYS = ("versions", "version")
 

@@ -561,6 +561,10 @@ class HalextBackend:
             await self.list_models()
         return self._listed.get(key)
 
+    async def context_length(self, model: str) -> int | None:
+        """Unknown: the server does not say (the caller bounds the history by a default)."""
+        return None
+
     async def health(self) -> Health:
         """``GET /health`` (no auth). Never raises."""
         t0 = time.monotonic()

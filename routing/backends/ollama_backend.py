@@ -18,9 +18,11 @@ it sends ``OLLAMA_API_KEY`` to every host it talks to.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -160,23 +162,11 @@ class OllamaBackend:
         }
         self._hooks = hooks
         self._trust_env = trust_env
-        self._client = ollama.AsyncClient(
-            host=self.base_url,
-            timeout=self.chat_timeout,
-            trust_env=trust_env,
-            follow_redirects=False,
-            event_hooks=hooks,
-            transport=transport,
-        )
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=self.meta_timeout,
-            trust_env=trust_env,
-            follow_redirects=False,
-            event_hooks=hooks,
-            headers={"Accept": "application/json"},
-            transport=transport,
-        )
+        self._transport = transport
+        # Made at first use (and again after ``aclose``): building an HTTP client costs
+        # milliseconds (an SSL context each), and a command may never talk to this host.
+        self._chat_client: ollama.AsyncClient | None = None
+        self._meta_client: httpx.AsyncClient | None = None
         self._remote_models: set[str] = set()
         self._details: dict[str, ModelInfo] = {}
 
@@ -195,7 +185,41 @@ class OllamaBackend:
             follow_redirects=False,
             event_hooks=self._hooks,
             headers={"Accept": "application/json"},
+            **self._tls(),
         )
+
+    def _tls(self) -> dict[str, Any]:
+        """For a plain-http host: a TLS context that trusts nothing, instead of loading the
+        CA bundle for connections this client never makes (it speaks only to this http://
+        address and follows no redirect; were TLS ever attempted, it would fail closed)."""
+        return {"verify": _no_tls()} if self.base_url.startswith("http://") else {}
+
+    def _chat(self) -> ollama.AsyncClient:
+        if self._chat_client is None:
+            self._chat_client = ollama.AsyncClient(
+                host=self.base_url,
+                timeout=self.chat_timeout,
+                trust_env=self._trust_env,
+                follow_redirects=False,
+                event_hooks=self._hooks,
+                transport=self._transport,
+                **self._tls(),
+            )
+        return self._chat_client
+
+    def _meta(self) -> httpx.AsyncClient:
+        if self._meta_client is None:
+            self._meta_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.meta_timeout,
+                trust_env=self._trust_env,
+                follow_redirects=False,
+                event_hooks=self._hooks,
+                headers={"Accept": "application/json"},
+                transport=self._transport,
+                **self._tls(),
+            )
+        return self._meta_client
 
     # ---- Backend protocol ---------------------------------------------------------------------
 
@@ -259,6 +283,7 @@ class OllamaBackend:
         info = dict(shown.modelinfo or {})
         arch = info.get("general.architecture")
         ctx = info.get(f"{arch}.context_length") if arch else None
+        num_ctx = _num_ctx(shown.parameters)
         details = shown.details
         result = ModelInfo(
             ref=ModelRef("ollama", self._ref_host, model),
@@ -271,10 +296,24 @@ class OllamaBackend:
             quantization=quantization_of(details.quantization_level if details else None),
             parameter_size=details.parameter_size if details else None,
             capabilities=tuple(shown.capabilities or ()),
-            extra={"architecture": arch} if arch else {},
+            extra={
+                **({"architecture": arch} if arch else {}),
+                **({"num_ctx": num_ctx} if num_ctx else {}),
+            },
         )
         self._details[model] = result
         return result
+
+    async def context_length(self, model: str) -> int | None:
+        """The context the model runs with: its Modelfile's ``num_ctx`` when it sets one,
+        else the length it was trained for (``/api/show``, asked once per model). None when
+        the server cannot be asked."""
+        try:
+            info = await self.model_details(model)
+        except RouteError:
+            return None
+        num_ctx = info.extra.get("num_ctx")
+        return num_ctx if isinstance(num_ctx, int) else info.context_length
 
     async def show(self, model: str) -> dict[str, Any]:
         """The raw ``/api/show`` object (license, template, model_info...)."""
@@ -327,7 +366,7 @@ class OllamaBackend:
         stream: AsyncIterator[ollama.ChatResponse] | None = None
         started = False
         try:
-            stream = await self._client.chat(model=model, messages=payload, stream=True, **kwargs)
+            stream = await self._chat().chat(model=model, messages=payload, stream=True, **kwargs)
             async for part in stream:
                 if not started:
                     started = True
@@ -337,13 +376,18 @@ class OllamaBackend:
                 if text:
                     yield BackendDelta(text)
                 if part.done:
-                    yield BackendDone(
+                    done = BackendDone(
                         prompt_tokens=part.prompt_eval_count,
                         response_tokens=part.eval_count,
                         exact_tokens=True,
                         done_reason=part.done_reason,
                         answered_model=part.model,
                     )
+                    # Read the response to its end (the chunked body's last bytes follow the
+                    # done line at once): a response closed unread takes its connection with
+                    # it, and the next request would pay a new TCP (and TLS) handshake.
+                    await _drain(stream)
+                    yield done
                     return
             raise RouteError(
                 ErrorKind.STREAM_DROPPED if started else ErrorKind.SERVER,
@@ -385,8 +429,14 @@ class OllamaBackend:
         return True
 
     async def aclose(self) -> None:
-        await self._client.close()
-        await self._http.aclose()
+        """Close the HTTP clients; the next request makes new ones (for another event
+        loop, say: clients belong to the loop that used them)."""
+        chat, self._chat_client = self._chat_client, None
+        meta, self._meta_client = self._meta_client, None
+        if chat is not None:
+            await chat.close()
+        if meta is not None:
+            await meta.aclose()
 
     # ---- for model management (routing/backends/ollama_models.py makes its own requests) --
 
@@ -403,7 +453,7 @@ class OllamaBackend:
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _get_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._http.request(method, path, **kwargs)
+        response = await self._meta().request(method, path, **kwargs)
         if response.status_code >= 400:
             # Same shape as the library's errors, so one translation covers both clients.
             raise ollama.ResponseError(response.text, response.status_code)
@@ -626,6 +676,46 @@ def quantization_of(value: object) -> str | None:
     if not isinstance(value, str) or value.strip().lower() in _NO_QUANTIZATION:
         return None
     return value.strip()
+
+
+_NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+def _num_ctx(parameters: str | None) -> int | None:
+    """``num_ctx`` from ``/api/show``'s ``parameters`` (the Modelfile's PARAMETER lines)."""
+    found = _NUM_CTX.search(parameters or "")
+    return int(found.group(1)) if found else None
+
+
+_NO_TLS: ssl.SSLContext | None = None
+
+
+def _no_tls() -> ssl.SSLContext:
+    """One TLS client context that verifies certificates and trusts no authority."""
+    global _NO_TLS
+    if _NO_TLS is None:
+        _NO_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return _NO_TLS
+
+
+# What may follow the done line before the stream is given up (and its connection with it):
+# nothing, normally. A server that goes on is not waited for.
+_DRAIN_LINES = 4
+_DRAIN_SECONDS = 1.0
+
+
+async def _drain(stream: AsyncIterator[Any]) -> None:
+    """Read what is left of a finished stream (normally only the end of its body), so httpx
+    returns the connection to its pool. Never raises: the reply is already complete."""
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            extra = 0
+            async for _part in stream:
+                extra += 1
+                if extra >= _DRAIN_LINES:
+                    break
+    except Exception:  # TimeoutError too: the connection is simply not reused
+        log.debug("the stream went on after its done line; its connection is dropped")
 
 
 def _guess_capabilities(model: str, family: str | None) -> tuple[str, ...]:

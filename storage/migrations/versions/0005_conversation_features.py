@@ -10,7 +10,7 @@ attachments.
 Reply versions need no table: earlier answers live in the reply's ``meta`` (``versions``).
 
 Revision ID: 0005
-Revises: 0003 (re-chained onto 0004 when the branches meet)
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
