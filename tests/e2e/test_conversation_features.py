@@ -432,3 +432,29 @@ def test_ask_starts_from_a_preset_and_flags_override_it(env, capsys, ollama_serv
     ask_json(capsys, "-c", str(obj["conversation_id"]), "again")
     (body,) = [r.json for r in ollama_server.requests_to("/api/chat")]
     assert body["options"] == {"temperature": 0.1, "seed": 6}
+
+
+def test_the_conversations_context_length_bounds_the_history_sent(
+    env, capsys, ollama_server: OllamaServer
+) -> None:
+    from tests.helpers.storage import on_owner
+
+    core = Core()
+    try:
+        store = on_owner(core).conversations
+        conv = store.create("long chat", "ollama/qwen2.5:7b")
+        words = " ".join(f"word{i}" for i in range(80))
+        rows = [("user" if i % 2 == 0 else "assistant", f"{i} {words}") for i in range(100)]
+        store.add_messages_bulk(conv.id, rows)
+    finally:
+        core.close()
+    code, _, _ = ask_json(capsys, "-c", str(conv.id), "first")
+    assert code == 0
+    code, _, _ = ask_json(capsys, "-c", str(conv.id), "--num-ctx", "4096", "second")
+    assert code == 0
+    wide, narrow = [r.json for r in ollama_server.requests_to("/api/chat")]
+    assert "options" not in wide and narrow["options"] == {"num_ctx": 4096}
+    # qwen2.5 takes 32k tokens: the whole chat went; 4096 tokens hold only its newest turns.
+    assert len(wide["messages"]) == 101
+    assert 2 < len(narrow["messages"]) < 40
+    assert narrow["messages"][-1] == {"role": "user", "content": "second"}
