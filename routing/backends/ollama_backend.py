@@ -328,6 +328,7 @@ class OllamaBackend:
                         exact_tokens=True,
                         done_reason=part.done_reason,
                         answered_model=part.model,
+                        eval_duration_ns=part.eval_duration,
                     )
                     return
             raise RouteError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from halext_desktop.ui.chat_model import (
     ChatModel,
     MessageItem,
     chip_text,
+    sent_text,
     stats_text,
+    stats_tooltip,
     warning_lines,
 )
 from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
@@ -166,6 +168,74 @@ def test_stats_text_leaves_out_what_is_unknown() -> None:
     assert stats_text(
         {"ttft_ms": 50, "latency_ms": 90, "response_tokens": 3, "tokens_exact": True}
     ) == ("50 ms / 90 ms · 3 tok")
+
+
+def test_tokens_per_second_only_when_the_route_measured_it() -> None:
+    measured = {
+        "latency_ms": 4000,
+        "response_tokens": 282,
+        "tokens_exact": True,
+        "eval_count": 282,
+        "eval_duration_ns": 4_535_599_000,  # ollama-protocol.md's example: 62.2 tokens/s
+    }
+    assert stats_text(measured) == "4.0 s · 282 tok · 62.2 tok/s"
+    assert "Speed: 62.2 tokens/s (282 tokens generated in 4.5 s" in stats_tooltip(measured)
+    fast = dict(measured, eval_count=500, eval_duration_ns=2_000_000_000)
+    assert stats_text(fast).endswith(" · 250 tok/s")
+    for missing in ({}, {"eval_count": 282}, {"eval_count": 282, "eval_duration_ns": 0}):
+        estimate = {"latency_ms": 4000, "response_tokens": 70, **missing}
+        assert "tok/s" not in stats_text(estimate)
+        assert "Speed" not in stats_tooltip(estimate)
+
+
+def test_sent_time_is_local_and_brief() -> None:
+    now = datetime(2026, 11, 30, 15, 30).astimezone()
+    assert sent_text(datetime(2026, 11, 30, 14, 2).astimezone(), now) == "today 14:02"
+    assert sent_text(datetime(2026, 11, 29, 9, 5).astimezone(), now) == "yesterday 09:05"
+    assert sent_text(datetime(2026, 3, 3, 23, 59).astimezone(), now) == "3 Mar 23:59"
+    assert sent_text(datetime(2025, 11, 3, 8, 0).astimezone(), now) == "3 Nov 2025"
+    assert sent_text(None, now) == ""
+    # The database keeps UTC without a zone: shown in local time.
+    utc_naive = datetime(2026, 11, 30, 12, 0)
+    local = utc_naive.replace(tzinfo=UTC).astimezone()
+    assert sent_text(utc_naive, now).endswith(f"{local.hour:02d}:{local.minute:02d}")
+
+
+def test_each_message_shows_when_it_was_written_with_the_full_date_on_hover(
+    view: ChatView, qtbot: QtBot
+) -> None:
+    asked = datetime.now(UTC) - timedelta(minutes=3)
+    answered = asked + timedelta(seconds=2)
+    meta = {"locality": "local", "latency_ms": 1200, "response_tokens": 40, "tokens_exact": True}
+    meta |= {"eval_count": 40, "eval_duration_ns": 800_000_000}
+    view.load(
+        [Msg(1, "user", "hi", created_at=asked), reply(2, "hello", meta=meta, created_at=answered)]
+    )
+    qtbot.waitUntil(lambda: visible_in_viewport(view, 2))
+    user_rl = view.delegate.layout_for(item_of(view, 1))
+    ai_rl = view.delegate.layout_for(item_of(view, 2))
+    assert user_rl.sent_text == sent_text(asked) != ""
+    assert ai_rl.sent_text.startswith(sent_text(answered))
+    assert ai_rl.stats_text == "1.2 s · 40 tok · 50.0 tok/s"
+    # Quietly on the right of the header, left of the timings, clear of the chip.
+    assert ai_rl.sent.right() <= ai_rl.stats.left() + 0.5
+    assert ai_rl.sent.left() > ai_rl.chip.right()
+    assert user_rl.sent.right() == pytest.approx(user_rl.text_x + user_rl.text_w)
+
+    viewport = view.list_view.viewport()
+    row = view.list_view.visualRect(row_index(view, 2))
+    pos = row.topLeft() + ai_rl.sent.center().toPoint()
+    QApplication.sendEvent(
+        viewport, QHelpEvent(QEvent.Type.ToolTip, pos, viewport.mapToGlobal(pos))
+    )
+    local = answered.astimezone()
+    assert QToolTip.text().startswith("Answered ") and f"{local:%H:%M:%S}" in QToolTip.text()
+    pos = row.topLeft() + ai_rl.stats.center().toPoint()
+    QApplication.sendEvent(
+        viewport, QHelpEvent(QEvent.Type.ToolTip, pos, viewport.mapToGlobal(pos))
+    )
+    assert "Speed: 50.0 tokens/s" in QToolTip.text()
+    QToolTip.hideText()
 
 
 def test_warning_lines_for_notes_stop_error_and_block(view: ChatView) -> None:
