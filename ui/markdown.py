@@ -36,6 +36,11 @@ from mdit_py_plugins.tasklists import tasklists_plugin
 from halext_desktop.ui.highlight import highlight
 
 COPY_SCHEME = "copy:"
+# What a task list item starts with (the glyph, then a no-break space), checked or not, and
+# an ordinary item in a task list.
+CHECKED_BOX = "\u2611\u00a0"
+UNCHECKED_BOX = "\u2610\u00a0"
+PLAIN_BULLET = "\u2022\u00a0"
 
 # Monospace families, most specific first; Qt takes the first it has.
 MONO_FAMILIES = (
@@ -153,6 +158,7 @@ class _Renderer:
         # so items stay tight), and for each open paragraph whether it wrote a <p>.
         item_fresh: list[bool] = []
         para_tags: list[bool] = []
+        bullets: list[bool] = []  # per open list: does it draw its bullets itself?
         for i, tok in enumerate(tokens):
             t = tok.type
             if t == "paragraph_open":
@@ -186,17 +192,27 @@ class _Renderer:
                     number = tok.attrGet("start")
                     if number is not None and int(number) != 1:
                         start = f' start="{int(number)}"'
-                out.append(f'<{tag}{start} style="margin-top:0px; margin-bottom:8px">')
+                # A bullet list of tasks: the boxes stand where the bullets would.
+                tasks = t == "bullet_list_open" and "contains-task-list" in str(
+                    tok.attrGet("class") or ""
+                )
+                bullets.append(tasks)
+                style = "margin-top:0px; margin-bottom:8px" + (
+                    "; list-style-type:none" if tasks else ""
+                )
+                out.append(f'<{tag}{start} style="{style}">')
                 if item_fresh:
                     item_fresh[-1] = False
             elif t in ("bullet_list_close", "ordered_list_close"):
+                bullets.pop()
                 out.append(f"</{tok.tag}>")
             elif t == "list_item_open":
                 task = _task_state(tokens, i)
-                if task is None:
-                    out.append("<li>")
-                else:
-                    out.append(f'<li class="{"checked" if task else "unchecked"}">')
+                out.append("<li>")
+                if task is not None:
+                    out.append(self._checkbox(task))
+                elif bullets and bullets[-1]:
+                    out.append(f'<span style="color:{self.c.muted}">{PLAIN_BULLET}</span>')
                 item_fresh.append(True)
             elif t == "list_item_close":
                 item_fresh.pop()
@@ -256,6 +272,13 @@ class _Renderer:
         if out:
             parts.append("".join(out))
         return parts
+
+    def _checkbox(self, checked: bool) -> str:
+        """A task's box, drawn as text: Qt's own list markers lose the tick when painted
+        through a style (the delegate's painter), and text copies as what it shows."""
+        if checked:
+            return f'<span style="color:{self.c.link}">{CHECKED_BOX}</span>'
+        return f'<span style="color:{self.c.muted}">{UNCHECKED_BOX}</span>'
 
     def _code_block(self, content: str, lang: str, closed: bool) -> str:
         # markdown-it ends a block's content with the newline of its last line.

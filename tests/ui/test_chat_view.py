@@ -292,6 +292,31 @@ def test_clicking_a_code_blocks_copy_link_copies_exactly_that_code(
     assert QGuiApplication.clipboard().text() == first
 
 
+def test_a_highlighted_block_copies_byte_for_byte(view: ChatView, qtbot: QtBot) -> None:
+    code = "\n# leading blank line above\ndef f(x):\n\treturn x  \n\n\n  s = 'a\tb'   \n"
+    view.load([reply(3, f"Look:\n\n```python\n{code}\n```\n")])
+    qtbot.waitUntil(lambda: view.anchor_rect(3, "copy:0") is not None)
+    rl = view.delegate.layout_for(item_of(view, 3))
+    assert rl.doc is not None
+    # Highlighted: the block's characters carry several colours.
+    colours = set()
+    block = rl.doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            colours.add(it.fragment().charFormat().foreground().color().name())
+            it += 1
+        block = block.next()
+    assert len(colours) >= 3
+    assert code in rl.doc.toPlainText().replace("\u2029", "\n")
+    rect = view.anchor_rect(3, "copy:0")
+    assert rect is not None
+    with qtbot.waitSignal(view.sig_copied, timeout=2000) as blocker:
+        qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == [code]
+    assert QGuiApplication.clipboard().text() == code
+
+
 def test_clicking_plain_text_copies_nothing(view: ChatView, qtbot: QtBot) -> None:
     view.load([reply(1, "```\ncode\n```\n\nJust prose here, nothing to copy.")])
     QGuiApplication.clipboard().setText("unchanged")

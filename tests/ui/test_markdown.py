@@ -8,7 +8,13 @@ import pytest
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication
 
-from halext_desktop.ui.markdown import COPY_SCHEME, render_markdown
+from halext_desktop.ui.markdown import (
+    CHECKED_BOX,
+    COPY_SCHEME,
+    PLAIN_BULLET,
+    UNCHECKED_BOX,
+    render_markdown,
+)
 
 
 def html_of(text: str, **kw: bool) -> str:
@@ -274,22 +280,27 @@ def test_indented_code_is_a_code_block_with_a_copy_link() -> None:
 
 
 def test_task_lists_are_checkboxes(qapp: QApplication) -> None:
-    html, _ = render_markdown("- [ ] write tests\n- [x] ship it\n- plain item", dark=False)
-    assert '<li class="unchecked">write tests</li>' in html
-    assert '<li class="checked">ship it</li>' in html
-    assert "<li>plain item</li>" in html
-    doc = QTextDocument()
-    doc.setHtml(html)
-    markers = {}
-    block = doc.begin()
-    while block.isValid():
-        markers[block.text()] = block.blockFormat().marker()
-        block = block.next()
-    Marker = type(markers["ship it"])
-    assert markers["write tests"] == Marker.Unchecked
-    assert markers["ship it"] == Marker.Checked
-    assert markers["plain item"] == Marker.NoMarker
-    assert "[x]" not in doc.toPlainText() and "[ ]" not in doc.toPlainText()
+    html, _ = render_markdown(
+        "- [ ] write tests\n- [x] ship it\n- plain item\n\n1. [X] numbered\n2. two", dark=False
+    )
+    assert "list-style-type:none" in html  # the boxes stand where the bullets were
+    assert html.count("list-style-type:none") == 1  # not for the numbered list
+    # (toPlainText shows the glyph's no-break space as a space)
+    lines = [line.replace(" ", "\xa0", 1) for line in plain_of(html).splitlines()]
+    assert lines[:3] == [
+        f"{UNCHECKED_BOX}write tests",
+        f"{CHECKED_BOX}ship it",
+        f"{PLAIN_BULLET}plain item",
+    ]
+    assert f"{CHECKED_BOX}numbered" in lines and "two" in lines
+    assert "[x]" not in "".join(lines) and "[ ]" not in "".join(lines)
+    assert render_markdown("- [ ] a", dark=True)[0] != render_markdown("- [ ] a", dark=False)[0]
+
+
+def test_brackets_that_are_no_task_stay_text() -> None:
+    html = html_of("- [link-ish] text\n- [ ]no space\n\n[x] not in a list")
+    assert CHECKED_BOX not in html and UNCHECKED_BOX not in html
+    assert "[link-ish] text" in html and "[x] not in a list" in html
 
 
 def test_raw_html_is_text_and_images_are_never_loaded(qapp: QApplication) -> None:
