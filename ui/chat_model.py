@@ -231,8 +231,8 @@ def stats_tooltip(meta: dict[str, Any]) -> str:
     rate = tokens_per_second(count, duration)
     if rate is not None and isinstance(duration, int):
         lines.append(
-            f"Speed: {_rate(rate)} tokens/s ({count} tokens generated in "
-            f"{_seconds(duration / 1e6)}, as the model's server measured it)"
+            f"Speed: {_rate(rate)} tokens/s ({count} tokens in {_seconds(duration / 1e6)}, "
+            "measured by the model's server)"
         )
     return "\n".join(lines)
 

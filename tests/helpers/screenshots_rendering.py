@@ -24,7 +24,7 @@ from typing import Any
 import keyring
 
 from tests.helpers.memory_keyring import MemoryKeyring
-from tests.helpers.screenshots import _grab_screen_area, _settle, _wait
+from tests.helpers.screenshots import _settle, _wait
 
 REF = "ollama/qwen2.5:7b"
 
@@ -75,7 +75,7 @@ def main(outdir: str) -> int:
     keyring.set_keyring(MemoryKeyring())
 
     from PySide6.QtCore import QCoreApplication, QPoint, QRect
-    from PySide6.QtGui import QPixmap
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QToolTip
 
     from tests.servers.ollama_server import OllamaServer
@@ -144,17 +144,33 @@ def main(outdir: str) -> int:
         row = view.list_view.visualRect(view.model.index(1))
         viewport = view.list_view.viewport()
         stats_at = row.topLeft() + rl.stats.center().toPoint()
-        QToolTip.showText(viewport.mapToGlobal(stats_at), stats_tooltip(first_reply.meta), viewport)
+        tip_text = stats_tooltip(first_reply.meta)
+        QToolTip.showText(viewport.mapToGlobal(stats_at), tip_text, viewport)
+        _settle(app, 0.3)
+        # Moved so that it ends under the stats' right edge, inside the window.
+        for tip in QApplication.topLevelWidgets():
+            if tip.inherits("QTipLabel") and tip.isVisible():
+                right = viewport.mapToGlobal(row.topLeft() + rl.stats.bottomRight().toPoint())
+                tip.move(right - QPoint(tip.width(), -6))
         _settle(app, 0.6)
-        full = out / "issue11-message-details-full.png"
-        _grab_screen_area(window, full)
-        pix = QPixmap(str(full))
-        top_left = viewport.mapTo(window, row.topLeft())
+        # The whole screen, so a tooltip reaching past the window is kept.
+        screen = QGuiApplication.primaryScreen()
+        pix = screen.grabWindow(0)
+        if pix.isNull() or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            pix = window.grab()
+            origin = window.mapToGlobal(QPoint(0, 0))
+        else:
+            origin = QPoint(0, 0)
+        top_left = viewport.mapToGlobal(row.topLeft()) - origin
         area = QRect(top_left + QPoint(int(rl.text_x) - 20, 0), QPoint(0, 0))
         area.setWidth(int(rl.text_w) + 40)
-        area.setHeight(int(rl.body.top()) + 190)
+        area.setHeight(int(rl.body.top()) + 150)
+        # ...and the tooltip, wherever Qt put it.
+        for tip in QApplication.topLevelWidgets():
+            if tip.inherits("QTipLabel") and tip.isVisible():
+                corner = tip.frameGeometry().topLeft() - origin
+                area = area.united(QRect(corner, tip.frameGeometry().size()).adjusted(0, 0, 12, 12))
         pix.copy(area).save(str(out / "issue11-message-details.png"))
-        full.unlink()
         QToolTip.hideText()
         window.close()
         lt.run(core.aclose())

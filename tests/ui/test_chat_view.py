@@ -179,7 +179,7 @@ def test_tokens_per_second_only_when_the_route_measured_it() -> None:
         "eval_duration_ns": 4_535_599_000,  # ollama-protocol.md's example: 62.2 tokens/s
     }
     assert stats_text(measured) == "4.0 s · 282 tok · 62.2 tok/s"
-    assert "Speed: 62.2 tokens/s (282 tokens generated in 4.5 s" in stats_tooltip(measured)
+    assert "Speed: 62.2 tokens/s (282 tokens in 4.5 s, measured by" in stats_tooltip(measured)
     fast = dict(measured, eval_count=500, eval_duration_ns=2_000_000_000)
     assert stats_text(fast).endswith(" · 250 tok/s")
     for missing in ({}, {"eval_count": 282}, {"eval_count": 282, "eval_duration_ns": 0}):
