@@ -28,6 +28,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -116,14 +117,89 @@ def render_markdown(text: str, *, dark: bool, hard_breaks: bool = True) -> tuple
         (html, code_blocks): code_blocks[n] is the exact text of the block whose copy link
         is ``copy:n``.
     """
-    r = _Renderer(_DARK if dark else _LIGHT, dark, hard_breaks)
-    parts = r.render(_MD.parse(text))
+    # markdown-it counts lines in the normalised text; the stable prefix is cut by lines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    base = _stable_prefix(text, dark, hard_breaks)
+    tail = text[len(base.prefix) :] if base else text
+    env: dict[str, Any] = {}
+    tokens = _MD.parse(tail, env)
+    if base is not None and env.get("references"):
+        # A link reference definition applies to the whole text, earlier blocks included.
+        base, tail, env = None, text, {}
+        tokens = _MD.parse(text, env)
+    colors = _DARK if dark else _LIGHT
+    r = _Renderer(colors, dark, hard_breaks, first_code=len(base.codes) if base else 0)
+    tail_parts = r.render(tokens)
+    parts = (base.parts if base else []) + tail_parts
+    codes = (base.codes if base else []) + r.codes
+    if len(tail_parts) > 1 and not env.get("references"):
+        # Every top-level block but the last is final: text added later cannot change it
+        # (the last can: a paragraph may turn into a heading or a table, a fence close).
+        lines = tail.split("\n")
+        cut = sum(len(line) + 1 for line in lines[: r.starts[-1]])
+        kept = len(codes) - len(r.codes) + r.code_counts[-2]
+        prefix = (base.prefix if base else "") + tail[:cut]
+        _remember(_Stable(prefix, dark, hard_breaks, parts[:-1], codes[:kept]))
     if parts:
         # The message's own padding spaces it; outer margins would only add uneven gaps.
         # Each element's own style comes first in its string, so count=1 hits that one.
+        parts = list(parts)
         parts[0] = _MARGIN_TOP.sub("margin-top:0px", parts[0], count=1)
         parts[-1] = _MARGIN_BOTTOM.sub("margin-bottom:0px", parts[-1], count=1)
-    return f"<html><body>{''.join(parts)}</body></html>", r.codes
+    return f"<html><body>{''.join(parts)}</body></html>", codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Stable:
+    """The leading top-level blocks of a text already rendered, which text appended to it
+    cannot change (the last block can: a paragraph may become a heading or a table, a
+    fence may close). A streaming reply is re-rendered every flush; with this, each
+    flush parses only its last block, not the whole reply."""
+
+    prefix: str  # the blocks' source, up to the start of the line after them
+    dark: bool
+    hard_breaks: bool
+    parts: list[str]
+    codes: list[str]
+
+
+# The prefixes of the texts rendered last (several replies may stream at once).
+_STABLE: list[_Stable] = []
+STABLE_KEPT = 8
+
+
+def _stable_prefix(text: str, dark: bool, hard_breaks: bool) -> _Stable | None:
+    best: _Stable | None = None
+    for entry in _STABLE:
+        if (
+            entry.dark == dark
+            and entry.hard_breaks == hard_breaks
+            and (best is None or len(entry.prefix) > len(best.prefix))
+            and text.startswith(entry.prefix)
+        ):
+            best = entry
+    return best
+
+
+def _remember(entry: _Stable) -> None:
+    # A prefix this one extends belongs to the same reply, earlier in its stream: drop it,
+    # so each reply holds one entry however long it streams.
+    _STABLE[:] = [
+        old
+        for old in _STABLE
+        if not (
+            old.dark == entry.dark
+            and old.hard_breaks == entry.hard_breaks
+            and entry.prefix.startswith(old.prefix)
+        )
+    ]
+    _STABLE.append(entry)
+    del _STABLE[:-STABLE_KEPT]
+
+
+def forget_prefixes() -> None:
+    """Drop the remembered prefixes (tests and benches that time a full render)."""
+    _STABLE.clear()
 
 
 def fence_is_closed(token: Token) -> bool:
@@ -142,11 +218,16 @@ def fence_is_closed(token: Token) -> bool:
 class _Renderer:
     """One rendering pass over markdown-it's tokens; collects code blocks in source order."""
 
-    def __init__(self, colors: _Colors, dark: bool, hard_breaks: bool) -> None:
+    def __init__(self, colors: _Colors, dark: bool, hard_breaks: bool, first_code: int = 0) -> None:
         self.c = colors
         self.dark = dark
         self.hard_breaks = hard_breaks
+        self.first_code = first_code  # the number of this pass's first code block
         self.codes: list[str] = []
+        # Per rendered top-level part: its first source line, and how many code blocks
+        # this pass had collected at its end.
+        self.starts: list[int] = []
+        self.code_counts: list[int] = []
 
     # ---- blocks ------------------------------------------------------------------------------
 
@@ -159,8 +240,11 @@ class _Renderer:
         item_fresh: list[bool] = []
         para_tags: list[bool] = []
         bullets: list[bool] = []  # per open list: does it draw its bullets itself?
+        part_line = 0
         for i, tok in enumerate(tokens):
             t = tok.type
+            if not out and tok.level == 0 and tok.map is not None:
+                part_line = tok.map[0]
             if t == "paragraph_open":
                 bare = tok.hidden or (bool(item_fresh) and item_fresh[-1])
                 if item_fresh:
@@ -268,9 +352,13 @@ class _Renderer:
             # thead/tbody open/close: QTextDocument needs neither.
             if tok.level == 0 and tok.nesting <= 0 and out:
                 parts.append("".join(out))
+                self.starts.append(part_line)
+                self.code_counts.append(len(self.codes))
                 out.clear()
         if out:
             parts.append("".join(out))
+            self.starts.append(part_line)
+            self.code_counts.append(len(self.codes))
         return parts
 
     def _checkbox(self, checked: bool) -> str:
@@ -283,7 +371,7 @@ class _Renderer:
     def _code_block(self, content: str, lang: str, closed: bool) -> str:
         # markdown-it ends a block's content with the newline of its last line.
         code = content[:-1] if content.endswith("\n") else content
-        index = len(self.codes)
+        index = self.first_code + len(self.codes)
         self.codes.append(code)
         c = self.c
         label = html.escape(lang) if lang else "code"

@@ -13,6 +13,7 @@ from halext_desktop.ui.markdown import (
     COPY_SCHEME,
     PLAIN_BULLET,
     UNCHECKED_BOX,
+    forget_prefixes,
     render_markdown,
 )
 
@@ -246,6 +247,7 @@ def test_highlighting_is_cached_per_language_and_text() -> None:
     first = render_markdown(text, dark=False)[0]
     assert highlight.cache_stats()["misses"] == 1 and highlight.cache_stats()["hits"] == 0
     for extra in ("", " still", " still streaming"):
+        forget_prefixes()  # render it all again, as a reply opened anew is
         render_markdown(text + extra, dark=False)
     assert highlight.cache_stats()["misses"] == 1 and highlight.cache_stats()["hits"] == 3
     assert render_markdown(text, dark=False)[0] == first
@@ -334,3 +336,59 @@ def test_loose_lists_nested_quote_and_code_in_items() -> None:
     assert codes == ["ls -la"]
     assert "<ol" in html and "<li>first<p" in html and "more of first" in html
     assert "quoted" in html and html.count("<li") == 2
+
+
+STREAMED = (
+    "# Plan\n\nSome *intro* text\nwith a second line.\n\n"
+    "1. first\n2. second\n   - nested [x](https://example.org)\n\n"
+    "```python\ndef f():\n    return 1\n```\n\n"
+    "Para that becomes a heading\n---\n\n"
+    "| a | b |\n|---|--:|\n| 1 | 2 |\n\n"
+    "- [ ] task\n- [x] done\n\n"
+    "> quote\n> ```js\n> let x\n> ```\n\n"
+    "    indented code\n\n"
+    "~~~\nopen fence to the end\n\n\ntrailing"
+)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_streaming_renders_exactly_what_a_full_render_gives(dark: bool) -> None:
+    """A reply re-rendered at every flush reuses the blocks that can no longer change; at
+    every point of the stream the result is the same as rendering the text from scratch."""
+    forget_prefixes()
+    streamed = []
+    for cut in range(1, len(STREAMED) + 1, 3):
+        streamed.append((cut, render_markdown(STREAMED[:cut], dark=dark)))
+    streamed.append((len(STREAMED), render_markdown(STREAMED, dark=dark)))
+    for cut, got in streamed:
+        forget_prefixes()
+        assert got == render_markdown(STREAMED[:cut], dark=dark), STREAMED[:cut]
+
+
+def test_a_late_link_reference_still_applies_to_earlier_text() -> None:
+    forget_prefixes()
+    first = "See [the docs][d].\n\nMore text.\n\n"
+    render_markdown(first, dark=False)
+    html = render_markdown(first + "[d]: https://example.org/docs\n", dark=False)[0]
+    assert '<a href="https://example.org/docs"' in html
+
+
+def test_one_prefix_is_not_reused_for_another_text() -> None:
+    forget_prefixes()
+    render_markdown("```py\nx = 1\n```\n\nafter", dark=False)
+    html, codes = render_markdown("```py\nx = 2\n```\n\nafter", dark=False)
+    assert codes == ["x = 2"]
+    assert (
+        render_markdown("```py\nx = 1\n```\n\nafter", dark=True)[0]
+        != render_markdown("```py\nx = 1\n```\n\nafter", dark=False)[0]
+    )
+
+
+def test_a_streaming_reply_keeps_one_remembered_prefix() -> None:
+    from halext_desktop.ui import markdown
+
+    forget_prefixes()
+    for cut in range(1, len(STREAMED) + 1, 5):
+        render_markdown(STREAMED[:cut], dark=False)
+    assert len(markdown._STABLE) == 1
+    assert STREAMED.startswith(markdown._STABLE[0].prefix)
