@@ -16,8 +16,10 @@ grow with the length of the conversation.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from PySide6.QtCore import (
@@ -181,6 +183,11 @@ class ChatDelegate(QStyledItemDelegate):
         self._reserve: dict[int, int] = {}
         self._docs: OrderedDict[tuple[int, int, int], RowLayout] = OrderedDict()
         self._latest: dict[int, tuple[int, int, int]] = {}  # id -> its key in _docs
+        # The local date the rows' "today 14:02" labels count from; on a new day the rows
+        # are rendered again (checked at most once a second). Replaceable for tests.
+        self.today: Callable[[], date] = date.today
+        self._day = self.today()
+        self._day_checked = time.monotonic()
         # Called when a painted row turns out to need another height than it was given.
         self.on_height_mismatch: Callable[[int], None] | None = None
         # The height a row has in the view's current layout (set by the view).
@@ -321,6 +328,14 @@ class ChatDelegate(QStyledItemDelegate):
 
     def layout_for(self, item: MessageItem) -> RowLayout:
         """The row's layout at the current width, from the cache or rendered now."""
+        clock = time.monotonic()
+        if clock - self._day_checked >= 1.0:
+            self._day_checked = clock
+            day = self.today()
+            if day != self._day:  # "today 23:59" is "yesterday 23:59" now
+                self._day = day
+                self._docs.clear()
+                self._latest.clear()
         key = (item.id, item.version, self._width)
         cached = self._docs.get(key)
         if cached is not None:
@@ -384,7 +399,7 @@ class ChatDelegate(QStyledItemDelegate):
             if stats_w:
                 rl.stats = QRectF(right - stats_w, y, stats_w, m.header_h)
                 right -= stats_w
-        sent = sent_text(item.created_at)
+        sent = sent_text(item.created_at, self._day)
         if sent:
             rl.sent_text = f"{sent}{SENT_SEPARATOR}" if rl.stats_text else sent
             sent_w = m.small_fm.horizontalAdvance(rl.sent_text)

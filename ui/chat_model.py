@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
@@ -244,13 +244,14 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone()
 
 
-def sent_text(created_at: datetime | None, now: datetime | None = None) -> str:
+def sent_text(created_at: datetime | None, today: date | None = None) -> str:
     """When a message was written, in local time, briefly: ``today 14:02``,
-    ``yesterday 09:15``, ``3 Nov 14:02`` this year, ``3 Nov 2025`` before; "" if unknown."""
+    ``yesterday 09:15``, ``3 Nov 14:02`` this year, ``3 Nov 2025`` before; "" if unknown.
+    ``today``: the local date to count from (the current one if None)."""
     if created_at is None:
         return ""
     when = _local(created_at)
-    today = _local(now or datetime.now(UTC)).date()
+    today = today or date.today()
     clock = f"{when.hour:02d}:{when.minute:02d}"
     day = when.date()
     if day == today:

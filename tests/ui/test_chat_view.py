@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -189,16 +189,28 @@ def test_tokens_per_second_only_when_the_route_measured_it() -> None:
 
 
 def test_sent_time_is_local_and_brief() -> None:
-    now = datetime(2026, 11, 30, 15, 30).astimezone()
-    assert sent_text(datetime(2026, 11, 30, 14, 2).astimezone(), now) == "today 14:02"
-    assert sent_text(datetime(2026, 11, 29, 9, 5).astimezone(), now) == "yesterday 09:05"
-    assert sent_text(datetime(2026, 3, 3, 23, 59).astimezone(), now) == "3 Mar 23:59"
-    assert sent_text(datetime(2025, 11, 3, 8, 0).astimezone(), now) == "3 Nov 2025"
-    assert sent_text(None, now) == ""
+    today = date(2026, 11, 30)
+    assert sent_text(datetime(2026, 11, 30, 14, 2).astimezone(), today) == "today 14:02"
+    assert sent_text(datetime(2026, 11, 29, 9, 5).astimezone(), today) == "yesterday 09:05"
+    assert sent_text(datetime(2026, 3, 3, 23, 59).astimezone(), today) == "3 Mar 23:59"
+    assert sent_text(datetime(2025, 11, 3, 8, 0).astimezone(), today) == "3 Nov 2025"
+    assert sent_text(None, today) == ""
     # The database keeps UTC without a zone: shown in local time.
     utc_naive = datetime(2026, 11, 30, 12, 0)
     local = utc_naive.replace(tzinfo=UTC).astimezone()
-    assert sent_text(utc_naive, now).endswith(f"{local.hour:02d}:{local.minute:02d}")
+    assert sent_text(utc_naive, local.date()) == f"today {local.hour:02d}:{local.minute:02d}"
+
+
+def test_on_a_new_day_today_becomes_yesterday(view: ChatView, qtbot: QtBot) -> None:
+    written = datetime(2026, 11, 30, 23, 58).astimezone()
+    view.delegate.today = lambda: written.date()
+    view.delegate._day_checked = -10.0  # check the date at the next layout
+    view.load([Msg(1, "user", "late question", created_at=written)])
+    qtbot.waitUntil(lambda: visible_in_viewport(view, 1))
+    assert view.delegate.layout_for(item_of(view, 1)).sent_text == "today 23:58"
+    view.delegate.today = lambda: written.date() + timedelta(days=1)
+    view.delegate._day_checked = -10.0
+    assert view.delegate.layout_for(item_of(view, 1)).sent_text == "yesterday 23:58"
 
 
 def test_each_message_shows_when_it_was_written_with_the_full_date_on_hover(
