@@ -132,14 +132,17 @@ def render_markdown(text: str, *, dark: bool, hard_breaks: bool = True) -> tuple
     tail_parts = r.render(tokens)
     parts = (base.parts if base else []) + tail_parts
     codes = (base.codes if base else []) + r.codes
-    if len(tail_parts) > 1 and not env.get("references"):
-        # Every top-level block but the last is final: text added later cannot change it
-        # (the last can: a paragraph may turn into a heading or a table, a fence close).
+    if len(tail_parts) > 2 and not env.get("references"):
+        # Every top-level block but the last two is final: text added later cannot change
+        # it. The last can change (a paragraph may turn into a heading or a table, a fence
+        # close), and so can the one before it: the last block's first line may still be
+        # growing and turn out not to start a block ("```x`" is no fence), joining the
+        # block before. Blocks are decided line by line, so the rest stands.
         lines = tail.split("\n")
-        cut = sum(len(line) + 1 for line in lines[: r.starts[-1]])
-        kept = len(codes) - len(r.codes) + r.code_counts[-2]
+        cut = sum(len(line) + 1 for line in lines[: r.starts[-2]])
+        kept = len(codes) - len(r.codes) + r.code_counts[-3]
         prefix = (base.prefix if base else "") + tail[:cut]
-        _remember(_Stable(prefix, dark, hard_breaks, parts[:-1], codes[:kept]))
+        _remember(_Stable(prefix, dark, hard_breaks, parts[:-2], codes[:kept]))
     if parts:
         # The message's own padding spaces it; outer margins would only add uneven gaps.
         # Each element's own style comes first in its string, so count=1 hits that one.
@@ -152,9 +155,9 @@ def render_markdown(text: str, *, dark: bool, hard_breaks: bool = True) -> tuple
 @dataclass(frozen=True, slots=True)
 class _Stable:
     """The leading top-level blocks of a text already rendered, which text appended to it
-    cannot change (the last block can: a paragraph may become a heading or a table, a
-    fence may close). A streaming reply is re-rendered every flush; with this, each
-    flush parses only its last block, not the whole reply."""
+    cannot change (all but the last two; see render_markdown). A streaming reply is
+    re-rendered every flush; with this, each flush parses only its last blocks, not the
+    whole reply."""
 
     prefix: str  # the blocks' source, up to the start of the line after them
     dark: bool

@@ -347,6 +347,8 @@ STREAMED = (
     "- [ ] task\n- [x] done\n\n"
     "> quote\n> ```js\n> let x\n> ```\n\n"
     "    indented code\n\n"
+    "Para then a line that starts like a fence\n```x` y but is not one\n\n"
+    "Para\n#\n\nPara\n#hashtag\n\nPara\n-\n\nPara\n- item\n\n"
     "~~~\nopen fence to the end\n\n\ntrailing"
 )
 
@@ -357,7 +359,7 @@ def test_streaming_renders_exactly_what_a_full_render_gives(dark: bool) -> None:
     every point of the stream the result is the same as rendering the text from scratch."""
     forget_prefixes()
     streamed = []
-    for cut in range(1, len(STREAMED) + 1, 3):
+    for cut in range(1, len(STREAMED) + 1):
         streamed.append((cut, render_markdown(STREAMED[:cut], dark=dark)))
     streamed.append((len(STREAMED), render_markdown(STREAMED, dark=dark)))
     for cut, got in streamed:
