@@ -394,3 +394,14 @@ def test_a_streaming_reply_keeps_one_remembered_prefix() -> None:
         render_markdown(STREAMED[:cut], dark=False)
     assert len(markdown._STABLE) == 1
     assert STREAMED.startswith(markdown._STABLE[0].prefix)
+
+
+def test_a_huge_block_stays_plain_but_exact() -> None:
+    from halext_desktop.ui import highlight
+
+    code = "x = 1\n" * (highlight.MAX_CHARS // 6 + 1)
+    html, codes = render_markdown(f"```python\n{code}```", dark=False)
+    assert codes == [code.removesuffix("\n")]
+    assert "<span" not in pre_of(html)
+    small = render_markdown("```python\nx = 1\n```", dark=False)[0]
+    assert "<span" in pre_of(small)
