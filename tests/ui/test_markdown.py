@@ -405,3 +405,10 @@ def test_a_huge_block_stays_plain_but_exact() -> None:
     assert "<span" not in pre_of(html)
     small = render_markdown("```python\nx = 1\n```", dark=False)[0]
     assert "<span" in pre_of(small)
+
+
+def test_a_model_cannot_forge_a_copy_link() -> None:
+    html, codes = render_markdown("[copy me](copy:0) <copy:1>\n\n```\nreal\n```", dark=False)
+    assert codes == ["real"]
+    assert copy_links(html) == ["copy:0"]  # only the code block's own
+    assert "copy me" in html
