@@ -237,6 +237,9 @@ def outcome_json(outcome: AssistantOutcome, problem: str | None) -> dict[str, An
         "model_answered": str(outcome.answered) if outcome.answered else None,
         "locality": outcome.locality.value if outcome.locality else None,
         "notes": list(outcome.notes),
+        # How the JSON was asked for: "schema", "json" (the server rejected the schema) or
+        # "prompt" (it rejected JSON mode too).
+        "json_mode": outcome.json_mode,
         "usage": usage_json(outcome.usage) if outcome.usage is not None else None,
     }
     if outcome.result is None:

@@ -18,31 +18,11 @@ from typing import TYPE_CHECKING
 
 from halext_desktop.routing.backends.base import Backend, CredentialStore
 from halext_desktop.routing.backends.halext import HalextBackend
-from halext_desktop.routing.backends.halext_admin import (
-    AdminNodeList,
-    HalextAdmin,
-    NodeAction,
-    NodeInfo,
-    NodeTest,
-)
 from halext_desktop.routing.backends.http_guard import plain_http_key
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend, normalize_ollama_url
-from halext_desktop.routing.backends.ollama_models import (
-    LoadedModel,
-    ModelCard,
-    OllamaModels,
-    PullProgress,
-)
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.policy import CLOUD_REASON, Policy
 from halext_desktop.routing.refs import ModelRef, ModelRefError
-from halext_desktop.routing.route_check import (
-    RouteCheck,
-    RouteInfo,
-    check_route,
-    route_models,
-    whoami_is_admin,
-)
 from halext_desktop.routing.router import Router
 from halext_desktop.routing.types import Health, Locality, ModelInfo, ModelListing
 from halext_desktop.storage.chats import Conversations
@@ -54,6 +34,22 @@ from halext_desktop.storage.store import OpenReport, Storage, Usage
 from halext_desktop.storage.turns import Turns
 
 if TYPE_CHECKING:
+    # Model management, halext's nodes and the route checks are imported where they are
+    # used: a chat from the command line needs none of them.
+    from halext_desktop.routing.backends.halext_admin import (
+        AdminNodeList,
+        HalextAdmin,
+        NodeAction,
+        NodeInfo,
+        NodeTest,
+    )
+    from halext_desktop.routing.backends.ollama_models import (
+        LoadedModel,
+        ModelCard,
+        OllamaModels,
+        PullProgress,
+    )
+    from halext_desktop.routing.route_check import RouteCheck, RouteInfo
     from halext_desktop.ui.services import Services
 
 log = logging.getLogger(__name__)
@@ -61,6 +57,7 @@ log = logging.getLogger(__name__)
 # Keyring names of the per-host Ollama API keys (an Ollama behind an authenticating proxy).
 OLLAMA_KEY_PREFIX = "ollama-key:"
 OPENAI_KEY_PREFIX = "openai-key:"
+KEYRING_CACHE = "keyring-absent.json"  # names only (storage.secrets), never a value
 PLAIN_HTTP_CONSENT = "consent"  # the window: credentials cross plain http only if accepted
 PLAIN_HTTP_WARN = "warn"  # the command line: they do, and the command says so on stderr
 
@@ -117,7 +114,9 @@ class Core:
             retention_days=self.settings.usage_retention_days,
             background_checks=background_checks,
         )
-        self.secrets = secrets or SecretStore()
+        # Names the keyring lacks are remembered next to the database for a day, so a start
+        # that needs no secret (an Ollama host without a key) never loads the keyring.
+        self.secrets = secrets or SecretStore(absent_cache=self.db.path.parent / KEYRING_CACHE)
         self.conversations: Conversations = self.storage.conversations
         self.usage: Usage = self.storage.usage
         self.env_credentials = EnvCredentials.from_env(self.env)
@@ -301,6 +300,8 @@ class Core:
         return self.db.path
 
     def routes(self) -> list[RouteInfo]:
+        from halext_desktop.routing.route_check import RouteInfo
+
         return [RouteInfo.of(b) for b in self.router.backends.values()]
 
     def _contactable(self, route_id: str) -> Backend:
@@ -319,9 +320,13 @@ class Core:
         return backend
 
     async def check_route(self, route_id: str) -> RouteCheck:
+        from halext_desktop.routing.route_check import check_route
+
         return await check_route(self._contactable(route_id))
 
     async def route_models(self, route_id: str) -> list[ModelInfo]:
+        from halext_desktop.routing.route_check import route_models
+
         return await route_models(self._contactable(route_id))
 
     async def health_all(self) -> list[Health]:
@@ -367,6 +372,8 @@ class Core:
 
     def halext_admin(self) -> HalextAdmin:
         """The halext server's node routes (policy permitting); RouteError when there is none."""
+        from halext_desktop.routing.backends.halext_admin import HalextAdmin
+
         backend = self._contactable("halext")
         assert isinstance(backend, HalextBackend)
         return HalextAdmin(backend)
@@ -375,6 +382,9 @@ class Core:
         h = self.halext()
         if h is None or self.policy().route_allowed(h.kind) or not h.signed_in_user():
             return None
+        from halext_desktop.routing.backends.halext_admin import HalextAdmin
+        from halext_desktop.routing.route_check import whoami_is_admin
+
         if not await whoami_is_admin(h):
             return None
         return await HalextAdmin(h).nodes()
@@ -395,13 +405,11 @@ class Core:
         return await self.halext_admin().delete(node_id, model)
 
     async def aclose(self) -> None:
-        """Close every HTTP client. Fresh backends (no I/O) take their place, because
+        """Close every HTTP client. Backends make new ones at their next request, because
         clients are bound to the event loop that used them and the CLI and tests run
-        several ``asyncio.run`` calls over one Core."""
-        old = self.router.backends
-        await self.router.set_backends(self.build_backends())
-        for backend in old.values():
-            await backend.aclose()
+        several ``asyncio.run`` calls over one Core (nothing is rebuilt: a command's exit
+        costs no new backends, nor a keyring read)."""
+        await self.router.aclose()
 
     async def interrupt_replies(self, timeout: float = 5.0) -> int:
         """Stop every reply in flight as ``interrupted`` and wait (up to ``timeout``) until
@@ -470,6 +478,8 @@ def ollama_models_of(backend: Backend, route_id: str) -> OllamaModels:
             "Use an ollama/… or ollama@<host>/… reference",
             route_id=route_id,
         )
+    from halext_desktop.routing.backends.ollama_models import OllamaModels
+
     return OllamaModels(backend)
 
 

@@ -68,6 +68,9 @@ class PacedBackend:
     async def listed_locality(self, model: str) -> Locality | None:
         return Locality.LOCAL
 
+    async def context_length(self, model: str) -> int | None:
+        return None
+
     def may_poll(self) -> bool:
         return True
 

@@ -1,9 +1,12 @@
-"""Run every GUI benchmark, each in its own process (so memory readings do not mix).
+"""Run every benchmark, each in its own process (so memory readings do not mix), then the
+issue-13 goal table (``bench/goals.py``: each speed goal against its baseline, met or not).
 
-    .venv/bin/python bench/run_all.py [--quick]
+    .venv/bin/python bench/run_all.py [--quick] [--no-goals]
 
 Benchmarks print numbers next to an in-run baseline; they never fail on timings.
-The exit status is non-zero only if a benchmark itself crashed.
+The exit status is non-zero only if a benchmark itself crashed. The goal table's large
+databases are generated on first use and cached outside the repository
+(``$XDG_CACHE_HOME/halext-bench``, or ``$HALEXT_BENCH_CACHE``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ QUICK: dict[str, list[str]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the GUI benchmarks.")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    parser.add_argument("--no-goals", action="store_true", help="skip the goal table")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             check=False,
         )
         print(f"   ({time.perf_counter() - started:.1f} s, exit {result.returncode})\n", flush=True)
+        failed += result.returncode != 0
+    if not args.no_goals:
+        result = subprocess.run(
+            [sys.executable, str(HERE / "goals.py"), *(["--quick"] if args.quick else [])],
+            env=env,
+            check=False,
+        )
         failed += result.returncode != 0
     return 1 if failed else 0
 

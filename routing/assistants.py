@@ -39,12 +39,14 @@ from pydantic_core import PydanticCustomError
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import (
+    JSON_MODES,
     Cancelled,
     ChatMessage,
     ChatOptions,
     ChatRequest,
     Failed,
     Finished,
+    JsonMode,
     Locality,
     Started,
     UsageRecord,
@@ -473,17 +475,44 @@ def build_messages(kind: str, data: AssistantInput) -> tuple[ChatMessage, ...]:
     )
 
 
-def build_request(kind: str, data: AssistantInput, ref: ModelRef) -> ChatRequest:
+def build_request(
+    kind: str, data: AssistantInput, ref: ModelRef, *, json_mode: JsonMode = "schema"
+) -> ChatRequest:
     """The router request for one assistant run: its own endpoint name, structured output
-    asked for, and no fallback route (the user picked this assistant's model)."""
+    asked for (``json_mode``: the schema, JSON mode, or the prompt alone), and no fallback
+    route (the user picked this assistant's model)."""
     k = check_kind(kind)
     return ChatRequest(
         ref,
         build_messages(k, data),
         endpoint_name=f"assist:{k}",
-        options=ChatOptions(json_schema=SCHEMAS[k], temperature=ASSIST_TEMPERATURE),
+        options=ChatOptions(
+            json_schema=SCHEMAS[k], temperature=ASSIST_TEMPERATURE, json_mode=json_mode
+        ),
         use_fallbacks=False,
     )
+
+
+_MODE_NAMES: dict[JsonMode, str] = {
+    "schema": "a JSON schema",
+    "json": "JSON mode",
+    "prompt": "the prompt alone",
+}
+
+
+def _fallback_note(rejected: list[JsonMode], used: JsonMode) -> str:
+    """``The server does not take a JSON schema as the output format; JSON mode was used``:
+    which way of asking for JSON the server refused, and which one answered."""
+    names = [_MODE_NAMES[m] for m in rejected]
+    refused = (
+        f"takes neither {' nor '.join(names)}" if len(names) > 1 else f"does not take {names[0]}"
+    )
+    then = (
+        "the prompt alone asked for the JSON"
+        if used == "prompt"
+        else f"{_MODE_NAMES[used]} was used"
+    )
+    return f"The server {refused} as the output format; {then}"
 
 
 # ---- parsing and validation ------------------------------------------------------------------
@@ -655,6 +684,8 @@ class AssistantOutcome:
         parse_error: one line saying why the reply is unusable, or None.
         usage: the usage row the router wrote for this run.
         cancelled: the user stopped the run.
+        json_mode: how the JSON was asked for: the schema as the format, JSON mode (the
+            server rejected the schema), or the prompt alone (it rejected JSON mode too).
     """
 
     kind: AssistantKind
@@ -668,6 +699,7 @@ class AssistantOutcome:
     parse_error: str | None = None
     usage: UsageRecord | None = None
     cancelled: bool = False
+    json_mode: JsonMode = "schema"
 
     @property
     def ok(self) -> bool:
@@ -706,14 +738,28 @@ async def run_assistant(
             ref = ModelRef.parse(ref)
         except ValueError as exc:
             raise AssistantInputError(str(exc)) from None
-    request = build_request(k, data, ref)
     started: Started | None = None
     terminal: Finished | Failed | Cancelled | None = None
-    async for event in router.stream(request, cancel):
-        if isinstance(event, Started):
-            started = event
-        elif isinstance(event, Finished | Failed | Cancelled):
-            terminal = event
+    mode: JsonMode = "schema"
+    fell_back: list[JsonMode] = []
+    for mode in JSON_MODES:
+        request = build_request(k, data, ref, json_mode=mode)
+        started, terminal = None, None
+        async for event in router.stream(request, cancel):
+            if isinstance(event, Started):
+                started = event
+            elif isinstance(event, Finished | Failed | Cancelled):
+                terminal = event
+        if not (
+            isinstance(terminal, Failed)
+            and terminal.error.kind is ErrorKind.FORMAT_REJECTED
+            and not terminal.partial_text
+        ):
+            break
+        # Some Ollama-compatible servers take only format "json", some no format at all:
+        # the schema is in the prompt either way, and the reply is validated the same.
+        fell_back.append(mode)
+    fallback_notes = (_fallback_note(fell_back, mode),) if fell_back else ()
     locality = started.locality if started else None
     started_answered = started.answered if started else None
     if isinstance(terminal, Finished):
@@ -730,9 +776,10 @@ async def run_assistant(
             terminal.text,
             answered,
             locality,
-            terminal.notes,
+            terminal.notes + fallback_notes,
             parse_error=parse_error,
             usage=terminal.usage,
+            json_mode=mode,
         )
     if isinstance(terminal, Failed):
         return AssistantOutcome(
@@ -742,9 +789,10 @@ async def run_assistant(
             terminal.partial_text,
             terminal.answered or started_answered,
             locality,
-            terminal.notes,
+            terminal.notes + fallback_notes,
             error=terminal.error,
             usage=terminal.usage,
+            json_mode=mode,
         )
     if isinstance(terminal, Cancelled):
         return AssistantOutcome(
@@ -754,9 +802,10 @@ async def run_assistant(
             terminal.partial_text,
             terminal.answered or started_answered,
             locality,
-            started.notes if started else (),
+            (started.notes if started else ()) + fallback_notes,
             usage=terminal.usage,
             cancelled=True,
+            json_mode=mode,
         )
     # The router promises a terminal event; if that promise breaks, say so plainly.
     return AssistantOutcome(

@@ -25,6 +25,7 @@ class ErrorKind(StrEnum):
     STREAM_DROPPED = "stream_dropped"  # connection lost or error line after output started
     BLOCKED = "blocked"  # refused by policy (cloud disabled, offline)
     NOT_CONFIGURED = "not_configured"  # route/host/endpoint not in settings
+    FORMAT_REJECTED = "format_rejected"  # the server refused a structured-output format
     BAD_OUTPUT = "bad_output"  # reply could not be parsed (structured output)
     REDIRECT = "redirect"  # the server answered 3xx; redirects are never followed
     PLACEHOLDER = "placeholder"  # halext had no working model and sent its mock text

@@ -16,6 +16,7 @@ from halext_desktop.routing.backends.base import Backend
 from halext_desktop.routing.backends.halext import HalextBackend
 from halext_desktop.routing.backends.halext_admin import LIST_FALLBACK_NOTE, AdminNode, HalextAdmin
 from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.display import route_name
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.types import Health, ModelInfo
 
@@ -34,15 +35,22 @@ class RouteInfo:
         route_id: ``halext``, ``ollama``, ``ollama@studio``, ``openai@groq``.
         kind: ``halext``, ``ollama`` or ``openai``.
         base_url: the server address the route talks to.
+        name: what the route is called everywhere it is shown: the host's or endpoint's
+            name in the settings (``local``, ``studio``, ``groq``), ``halext``.
     """
 
     route_id: str
     kind: str
     base_url: str
+    name: str = ""
 
     @classmethod
     def of(cls, backend: Backend) -> RouteInfo:
-        return cls(backend.route_id, backend.kind, backend.base_url)
+        # Ollama hosts and endpoints carry the name they were configured under.
+        name = getattr(backend, "name", None)
+        if not isinstance(name, str) or not name:
+            name = route_name(backend.route_id)
+        return cls(backend.route_id, backend.kind, backend.base_url, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,15 +65,22 @@ _NO_FALLBACK_KINDS = (
 
 
 class CancelToken:
-    """Set from any thread to stop a request; the router closes the backend stream."""
+    """Set from any thread to stop a request; the router closes the backend stream.
+
+    Stop costs a reply nothing while nobody presses it: the router awaits the backend's
+    stream directly, and only a cancel (``on_cancel`` callbacks, run on the router's loop)
+    interrupts the read in progress.
+    """
 
     def __init__(self) -> None:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cancelled = False
+        self._lock = threading.Lock()
+        self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
 
     def bind(self) -> asyncio.Event:
-        """Called by the router inside its loop to get the awaitable event."""
+        """An event of the running loop that is set once the token is cancelled."""
         if self._event is None:
             self._loop = asyncio.get_running_loop()
             self._event = asyncio.Event()
@@ -84,13 +92,46 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._cancelled
 
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback()`` on the running loop once the token is cancelled (soon, when it
+        already is); returns the function that forgets it."""
+        loop = asyncio.get_running_loop()
+        entry = (loop, callback)
+        with self._lock:
+            if not self._cancelled:
+                self._callbacks.append(entry)
+                added = True
+            else:
+                added = False
+        if not added:
+            loop.call_soon(callback)
+            return _nothing
+
+        def remove() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(entry)
+
+        return remove
+
     def cancel(self) -> None:
         """Thread-safe and idempotent."""
-        self._cancelled = True
-        if self._event is not None and self._loop is not None:
+        with self._lock:
+            first = not self._cancelled
+            self._cancelled = True
+            callbacks, self._callbacks = self._callbacks, []
+        if not first:
+            return
+        for loop, callback in callbacks:
             # A closed loop has nothing left to stop.
             with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback)
+        if self._event is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._event.set)
+
+
+def _nothing() -> None:
+    return None
 
 
 def same_model(asked: str, answered: str) -> bool:
@@ -174,6 +215,19 @@ class Router:
         """Why policy refuses ``ref`` now, or None."""
         return self._policy().refusal(ref, self.locality_of(ref))
 
+    async def context_length(self, ref: ModelRef) -> int | None:
+        """How many tokens ``ref``'s model takes in, when its route can tell (None when it
+        cannot, or policy refuses ``ref``: nothing is asked of a route that may not be
+        used). Never raises."""
+        backend = self.backend_for(ref)
+        if backend is None or self.refusal(ref):
+            return None
+        try:
+            return await backend.context_length(ref.model)
+        except Exception:  # a hint for the history's size is never worth failing a reply
+            log.debug("context length of %s unknown", ref, exc_info=True)
+            return None
+
     # ---- listing and health ----------------------------------------------------------
 
     async def list_models(self) -> ModelListing:
@@ -232,7 +286,6 @@ class Router:
         carry a note that says so.
         """
         cancel = cancel or CancelToken()
-        cancel_event = cancel.bind()
         policy = self._policy()
         candidates = self._candidates(request)
         notes: list[str] = []
@@ -310,7 +363,7 @@ class Router:
             outcome: list[RouterEvent] = []
             started_any = False
             async for event in self._attempt(
-                request, ref, backend, locality, policy, cancel_event, notes, index, last_error
+                request, ref, backend, locality, policy, cancel, notes, index, last_error
             ):
                 if isinstance(event, Started | Delta):
                     started_any = started_any or isinstance(event, Delta)
@@ -376,38 +429,58 @@ class Router:
         backend: Backend,
         locality: Locality,
         policy: Policy,
-        cancel_event: asyncio.Event,
+        cancel: CancelToken,
         notes: list[str],
         index: int,
         previous_error: RouteError | None,
     ) -> AsyncIterator[RouterEvent]:
-        """One route: yields Started/Delta and finally exactly one terminal event."""
+        """One route: yields Started/Delta and finally exactly one terminal event.
+
+        The backend's stream is awaited directly (no task per chunk). Stop cancels the read
+        in progress: the backend's ``finally`` closes the HTTP response, so the server stops
+        generating; a Stop that comes while the consumer holds a chunk is seen before the
+        next read."""
         attempt = self._attempt_for(request, ref)
         attempt.start()
         messages = list(request.messages)
         agen = backend.stream_chat(ref.model, messages, request.options)
-        cancel_wait = asyncio.ensure_future(cancel_event.wait())
+        task = asyncio.current_task()
+        reading = False
+        stopped = False
+
+        def stop_reading() -> None:
+            nonlocal stopped
+            if reading and not stopped and task is not None and not task.done():
+                stopped = True
+                task.cancel()
+
+        forget = cancel.on_cancel(stop_reading)
         try:
             while True:
-                next_item = asyncio.ensure_future(agen.__anext__())
-                finished, _ = await asyncio.wait(
-                    {next_item, cancel_wait}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if next_item not in finished:
-                    # Stop: cancelling the pending read runs the backend's finally, which closes
-                    # the HTTP response so the server stops generating.
-                    next_item.cancel()
-                    with contextlib.suppress(
-                        asyncio.CancelledError, StopAsyncIteration, RouteError
-                    ):
-                        await next_item
-                    usage = attempt.record(UsageStatus.CANCELLED)
-                    yield Cancelled(attempt.text, usage, attempt.answered)
-                    return
+                if cancel.cancelled:
+                    raise _Stopped
+                reading = True
                 try:
-                    item = next_item.result()
+                    item = await agen.__anext__()
                 except StopAsyncIteration:
                     break
+                except asyncio.CancelledError:
+                    if stopped and task is not None and task.uncancel() == 0:
+                        raise _Stopped from None
+                    raise  # the task itself is being cancelled (the app is shutting down)
+                except BaseException:
+                    if stopped and task is not None and task.cancelling():
+                        # The backend turned our cancel into its own error: it is a Stop.
+                        task.uncancel()
+                        raise _Stopped from None
+                    raise
+                finally:
+                    reading = False
+                if stopped:
+                    # The chunk had arrived before the cancel took effect: Stop all the same.
+                    if task is not None and task.cancelling():
+                        task.uncancel()
+                    raise _Stopped
                 if isinstance(item, BackendStarted):
                     answered = ModelRef(ref.kind, ref.host, item.answered_model or ref.model)
                     attempt.answered = answered
@@ -460,6 +533,14 @@ class Router:
                             )
                         )
                         attempt.answered = ModelRef(ref.kind, ref.host, item.answered_model)
+        except _Stopped:
+            # Stop: the read in progress was cancelled (the backend's finally closed the HTTP
+            # response), or none had begun; closing the stream below ends the rest.
+            forget()
+            await _close(agen)
+            usage = attempt.record(UsageStatus.CANCELLED)
+            yield Cancelled(attempt.text, usage, attempt.answered)
+            return
         except RouteError as err:
             err.route_id = err.route_id or ref.route_id
             usage = attempt.record(UsageStatus.ERROR, err)
@@ -480,11 +561,8 @@ class Router:
             yield Failed(crash, attempt.text, usage, tuple(notes), attempt.answered_if_text())
             return
         finally:
-            cancel_wait.cancel()
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            forget()
+            await _close(agen)
 
         if ref.kind == "halext" and attempt.answered.model.lower().startswith("mock:"):
             # halext's mock provider: the server had no working model and sent its canned
@@ -516,6 +594,18 @@ class Router:
         """The usage record of one route attempt at ``ref``; ``record`` writes its row."""
         # Until the backend names who answers, the asked reference stands for it.
         return _Attempt(request, asked=ref, answered=ref, sink=self._sink, clock=self._clock)
+
+
+class _Stopped(Exception):
+    """Stop was pressed (the cancel token): the attempt ends as Cancelled."""
+
+
+async def _close(agen: AsyncIterator[object]) -> None:
+    """Close a backend stream (a no-op once it has ended)."""
+    aclose = getattr(agen, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 @dataclass(slots=True)

@@ -41,14 +41,28 @@ class ChatMessage:
     content: str
 
 
+# How structured output is asked for: see ChatOptions.
+JsonMode = Literal["schema", "json", "prompt"]
+JSON_MODES: tuple[JsonMode, ...] = ("schema", "json", "prompt")
+
+
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
     """Per-request options. ``json_schema`` asks for structured output (assistants):
     Ollama gets it as ``format``, OpenAI-compatible endpoints get JSON mode, halext gets
-    a strict prompt (the server has no such field)."""
+    a strict prompt (the server has no such field).
+
+    ``json_mode`` says how a ``json_schema`` is asked for where the server takes one:
+    ``schema`` sends the schema itself (Ollama's ``format``), ``json`` only asks for JSON
+    (``format: "json"``, for servers that reject a schema), ``prompt`` sends no format at all
+    (the prompt alone holds the model to the schema)."""
 
     json_schema: dict[str, Any] | None = None
     temperature: float | None = None
+    json_mode: JsonMode = "schema"
+    # The context length to run the model with (Ollama's ``num_ctx``), when the
+    # conversation sets one; it also bounds the history sent.
+    num_ctx: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,12 +28,14 @@ from halext_desktop.storage.conversations import (
     ConversationRow,
     ConversationStore,
     DeletedConversation,
+    HistoryWindow,
     MessageRow,
     NotFoundError,
     _check_role,
     _check_status,
     _check_title,
     _ref_text,
+    fit_history,
 )
 from halext_desktop.storage.models import utcnow
 from halext_desktop.storage.ops import (
@@ -54,6 +56,10 @@ def _order(mid: int) -> tuple[int, int]:
     """Message order across real ids (written, older) and provisional ones (-1, -2, ...:
     newer than every written row, in the order they were handed out)."""
     return (0, mid) if mid >= 0 else (1, -mid)
+
+
+class SearchOvertaken(Exception):
+    """A search stopped because a newer one started (``Conversations.search``)."""
 
 
 class _Overlay:
@@ -167,6 +173,7 @@ class Conversations:
     def __init__(self, owner: DbOwner) -> None:
         self._owner = owner
         self._store: ConversationStore = owner.conversations
+        self._search_gen = 0  # the newest search started (older ones stop walking)
 
     def __repr__(self) -> str:
         return f"Conversations({self._owner!r})"
@@ -263,6 +270,35 @@ class Conversations:
         ]
         return turns[-limit:] if limit is not None else turns
 
+    def _history_window(
+        self, cid: int, budget: int, before_message_id: int | None
+    ) -> HistoryWindow:
+        overlay = _Overlay(self._owner)
+        real = self._real(cid)
+        if not overlay.touches(cid) and real is not None:
+            before = None if before_message_id is None else self._owner.resolve(before_message_id)
+            if before is None or before >= 0:
+                return self._store.history_window(real, budget, before)
+        # Changes of this conversation wait (the database refuses writes): fit the rows as
+        # they will be.
+        rows = self._messages(cid, None, before_message_id)
+        turns = [
+            (r.id, r.role, r.content)
+            for r in reversed(rows)
+            if r.status in HISTORY_STATUSES and r.content.strip(" \t\r\n")
+        ]
+        return fit_history(turns, budget)
+
+    async def history_window(
+        self, conversation_id: int, budget: int, *, before_message_id: int | None = None
+    ) -> HistoryWindow:
+        """The newest turns of the dialogue that fit ``budget`` estimated tokens (system
+        messages always kept), without loading the rest of a long chat; turns still
+        waiting to be written included."""
+        return await self._owner.run(
+            self._history_window, conversation_id, budget, before_message_id
+        )
+
     async def list(self, limit: int | None = None) -> builtins.list[ConversationRow]:
         """Conversations, most recently updated first (waiting ones included)."""
         return await self._owner.run(self._list, limit)
@@ -311,20 +347,40 @@ class Conversations:
     async def search(
         self, text: str, limit: int = 50
     ) -> builtins.list[tuple[ConversationRow, str | None]]:
-        return await self._owner.run(self._store.search, text, limit)
+        """Conversations whose title or messages contain every word of ``text``, the most
+        recent activity first (``ConversationStore.search``).
+
+        The owner walks the messages newest first in slices, one job each, so writes and
+        other reads queued meanwhile go between them; a search started later (the user
+        typed on) overtakes this one, which then ends with ``SearchOvertaken`` instead of
+        walking on for results nobody will show. Cancelling the awaiting task stops it too.
+        """
+        self._search_gen += 1
+        gen = self._search_gen
+        search = await self._owner.run(self._store.search_begin, text, limit)
+        while not search.done:
+            if gen != self._search_gen:
+                raise SearchOvertaken(text)
+            await self._owner.run(self._store.search_step, search)
+        return await self._owner.run(self._store.search_results, search)
 
     # ---- changes ---------------------------------------------------------------------------
 
     def queue_conversation(
-        self, title: str = "New chat", default_model_id: ModelRef | str | None = None
+        self,
+        title: str = "New chat",
+        default_model_id: ModelRef | str | None = None,
+        *,
+        within: float = 0.0,
     ) -> tuple[ConversationRow, Future[Any]]:
-        """Queue a new conversation: its row (provisional id) and the write's future."""
+        """Queue a new conversation: its row (provisional id) and the write's future
+        (``within``: see ``DbOwner.enqueue``)."""
         title = _check_title(title)
         ref = _ref_text(default_model_id)
         now = utcnow()
         op = NewConversation(new_pid(), title, ref, now)
         row = ConversationRow(op.pid, title, ref, now, now, 0)
-        return row, self._owner.enqueue(op)
+        return row, self._owner.enqueue(op, within=within)
 
     async def create(
         self, title: str = "New chat", default_model_id: ModelRef | str | None = None
@@ -350,9 +406,10 @@ class Conversations:
         meta: Mapping[str, Any] | None = None,
         writer: str | None = None,
         created_at: datetime | None = None,
+        within: float = 0.0,
     ) -> tuple[MessageRow, Future[Any]]:
         """Queue a new message: its row (provisional id) and the write's future (the real
-        id)."""
+        id; ``within``: see ``DbOwner.enqueue``)."""
         op = NewMessage(
             new_pid(),
             conversation_id,
@@ -366,7 +423,7 @@ class Conversations:
             dict(meta or {}),
             writer,
         )
-        return _row_of(op, conversation_id), self._owner.enqueue(op)
+        return _row_of(op, conversation_id), self._owner.enqueue(op, within=within)
 
     async def add_message(
         self, conversation_id: int, role: str, content: str, **kwargs: Any
@@ -388,8 +445,10 @@ class Conversations:
         meta: Mapping[str, Any] | None = None,
         meta_patch: Mapping[str, Any] | None = None,
         clear_writer: bool = False,
+        within: float = 0.0,
     ) -> Future[Any]:
-        """Queue a change of a message (None = leave as is); returns the write's future."""
+        """Queue a change of a message (None = leave as is); returns the write's future
+        (``within``: see ``DbOwner.enqueue``)."""
         return self._owner.enqueue(
             EditMessage(
                 message_id,
@@ -401,17 +460,21 @@ class Conversations:
                 None if meta_patch is None else dict(meta_patch),
                 None,
                 clear_writer,
-            )
+            ),
+            within=within,
         )
 
-    def set_default_model(self, conversation_id: int, ref: ModelRef | str | None) -> Future[Any]:
+    def set_default_model(
+        self, conversation_id: int, ref: ModelRef | str | None, *, within: float = 0.0
+    ) -> Future[Any]:
         """Queue the model the conversation's next reply goes to (None: the global one).
 
         Raises:
             ValueError: ``ref`` is not a model reference (at once, nothing is queued).
         """
         return self._owner.enqueue(
-            EditConversation(conversation_id, default_model_id=_ref_text(ref), set_default=True)
+            EditConversation(conversation_id, default_model_id=_ref_text(ref), set_default=True),
+            within=within,
         )
 
     async def rename(self, conversation_id: int, title: str) -> None:

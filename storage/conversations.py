@@ -13,11 +13,11 @@ import builtins
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, select, update
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import ChatMessage
@@ -25,13 +25,13 @@ from halext_desktop.storage.db import Database
 from halext_desktop.storage.models import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
-    Conversation,
-    Message,
+    conversations,
+    messages,
     utcnow,
 )
 
-_conv = cast(Table, Conversation.__table__)
-_msg = cast(Table, Message.__table__)
+_conv = conversations
+_msg = messages
 
 # Statuses whose text is a real turn of the dialogue (a stopped or interrupted reply is
 # still what the user saw and may refer to; an error or a blocked reply is not).
@@ -39,6 +39,85 @@ HISTORY_STATUSES = ("ok", "stopped", "interrupted")
 SNIPPET_BEFORE = 30
 SNIPPET_AFTER = 60
 MIN_FTS_TERM = 3  # the trigram tokenizer cannot match shorter strings
+
+
+# How many index hits (or message ids, when scanning) one search step looks at: the first
+# step few (a common word finds its conversations among the newest few hundred messages;
+# fetching 20,000 hits would cost ~130 ms at a million messages), each next one four times
+# more, up to the most (a rare word walks the rest in large steps).
+SEARCH_FIRST_STEP_ROWS = 256
+SEARCH_STEP_ROWS = 20_000
+# The only characters whose Python lower-case holds ASCII: İ → "i̇", K (Kelvin) → "k".
+_FOLDS_TO_ASCII = ("\u0130", "\u212a")
+
+
+@dataclass
+class Search:
+    """A search under way (``ConversationStore.search_begin`` / ``search_step``).
+
+    Attributes:
+        terms: the words searched for; ``folded`` the same, lower-cased.
+        limit: how many conversations are wanted.
+        fts: messages are walked through the full-text index (else scanned).
+        match: the FTS5 query (every trigram of every word of 3+ characters).
+        before: message ids below this one are still to walk.
+        titles: conversations whose title matches.
+        hits: conversation → (newest matching message id, its text, its time).
+        done: nothing more to walk.
+        step: how many rows the next step looks at.
+    """
+
+    terms: builtins.list[str]
+    folded: builtins.list[str]
+    limit: int
+    fts: bool = False
+    match: str = ""
+    before: int = 0
+    titles: set[int] = field(default_factory=set)
+    hits: dict[int, tuple[int, str, datetime]] = field(default_factory=dict)
+    done: bool = False
+    step: int = SEARCH_FIRST_STEP_ROWS
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _trigrams(term: str) -> builtins.list[str]:
+    """The trigram tokenizer's tokens of ``term``: every three characters in a row."""
+    return [term[i : i + 3] for i in range(len(term) - 2)]
+
+
+def _contains_all(content: str, folded: builtins.list[str]) -> bool:
+    text = content.lower()
+    return all(t in text for t in folded)
+
+
+def _prefilter(folded: builtins.list[str]) -> str:
+    """SQL that keeps every row that may contain all ``folded`` terms (the rest is read by
+    Python and checked exactly): SQLite's lower() folds ASCII only, so it is used for
+    ASCII terms, with the two characters whose lower-case is ASCII let through."""
+    if not all(t.isascii() for t in folded):
+        return " AND ".join("instr(hx_fold(content), ?) > 0" for _ in folded)
+    exact = " AND ".join("instr(lower(content), ?) > 0" for _ in folded)
+    odd = " OR ".join("instr(content, ?) > 0" for _ in _FOLDS_TO_ASCII)
+    return f"(({exact}) OR {odd})"
+
+
+def _prefilter_args(folded: builtins.list[str]) -> tuple[str, ...]:
+    if not all(t.isascii() for t in folded):
+        return tuple(folded)
+    return (*folded, *_FOLDS_TO_ASCII)
+
+
+def _as_utc(value: Any) -> datetime:
+    """A message's ``created_at`` as read with plain SQL (naive UTC text)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 class NotFoundError(LookupError):
@@ -72,6 +151,77 @@ class MessageRow:
     error: str | None
     meta: dict[str, Any]
     created_at: datetime
+
+
+def estimate_tokens(text: str) -> int:
+    """A model's token count for ``text``, estimated without its tokenizer: a token is
+    about four bytes of UTF-8 (English runs a little above, code and CJK text below; bytes
+    rather than characters keep CJK, at three bytes a character, from being undercounted),
+    plus a few for the message's framing in the chat template."""
+    return (len(text.encode("utf-8", errors="surrogatepass")) + 3) // 4 + MESSAGE_OVERHEAD
+
+
+MESSAGE_OVERHEAD = 4  # tokens a chat template adds around each message (role markers)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """The dialogue sent with a prompt: the newest turns that fit a token budget.
+
+    Attributes:
+        messages: role and content, oldest first (system messages always kept).
+        first_id: the oldest message sent (None when none was); where the model's context
+            starts in the chat.
+        cut: older turns were left out (they did not fit).
+        tokens: the estimated tokens of ``messages``.
+        budget: the token budget they had to fit.
+    """
+
+    messages: list[ChatMessage]
+    first_id: int | None
+    cut: bool
+    tokens: int
+    budget: int
+
+
+def fit_history(rows_newest_first: Iterable[tuple[int, str, str]], budget: int) -> HistoryWindow:
+    """The newest ``(id, role, content)`` rows whose estimated tokens fit ``budget``,
+    stopping at the first that does not (so what is sent is one unbroken stretch of the
+    chat); system messages are kept whatever their age, their tokens counted first. A
+    stretch that would start with a reply (its question cut off) starts after it."""
+    kept: list[tuple[int, str, str]] = []
+    system: list[tuple[int, str, str]] = []
+    used = 0
+    cut = False
+    for mid, role, content in rows_newest_first:
+        if role == "system":
+            system.append((mid, role, content))
+            continue
+        if cut:
+            continue  # only system messages are still wanted
+        cost = estimate_tokens(content)
+        if used + cost > budget:
+            cut = True
+            continue
+        kept.append((mid, role, content))
+        used += cost
+    if cut and kept and kept[-1][1] == "assistant":
+        used -= estimate_tokens(kept.pop()[2])
+    system_tokens = sum(estimate_tokens(c) for _, _, c in system)
+    ordered = sorted([*kept, *system], key=lambda r: _id_order(r[0]))
+    first = next((mid for mid, role, _ in ordered if role != "system"), None)
+    return HistoryWindow(
+        [ChatMessage(role, content) for _, role, content in ordered],  # type: ignore[arg-type]
+        first,
+        cut,
+        used + system_tokens,
+        budget,
+    )
+
+
+def _id_order(mid: int) -> tuple[int, int]:
+    """Written rows (positive ids) before provisional ones (-1, -2...: newer, in order)."""
+    return (0, mid) if mid >= 0 else (1, -mid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,95 +486,137 @@ class ConversationStore:
         self, text: str, limit: int = 50
     ) -> builtins.list[tuple[ConversationRow, str | None]]:
         """Conversations whose title or any message contains every word of ``text``
-        (case-insensitive substrings), most recently updated first.
+        (case-insensitive substrings), the most recent activity first: a title match
+        counts from the conversation's last update, a message match from that message.
+
+        Messages are walked newest first and the walk stops once ``limit`` conversations
+        are found, so a common word costs what the first hits cost, not every hit
+        (``search_begin``/``search_step`` take it in slices, for callers that let other
+        work run in between).
 
         Returns:
             ``(conversation, snippet)`` pairs; the snippet is an excerpt of the newest
             matching message, or None when only the title matched.
         """
+        search = self.search_begin(text, limit)
+        while not search.done:
+            self.search_step(search)
+        return self.search_results(search)
+
+    def search_begin(self, text: str, limit: int = 50) -> Search:
+        """A search of ``text`` (the title matches found at once; messages by steps)."""
         terms = text.split()
-        if not terms:
-            return []
+        folded = [t.lower() for t in terms]
+        search = Search(terms, folded, limit)
+        if not terms or limit <= 0:
+            search.done = True
+            return search
+        long_terms = [t for t in terms if len(t) >= MIN_FTS_TERM]
+        search.fts = self._db.has_fts and bool(long_terms)
+        if search.fts:
+            search.match = " AND ".join(
+                dict.fromkeys(_quoted(tri) for t in long_terms for tri in _trigrams(t))
+            )
         with self._db.read() as conn:
-            if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
-                title_ids, hits = self._search_fts(conn, terms)
+            search.titles = self._title_hits(conn, terms, folded)
+            top = conn.exec_driver_sql("SELECT max(id) FROM messages").scalar()
+        search.before = int(top) + 1 if top is not None else 0
+        search.done = search.before <= 0
+        return search
+
+    def search_step(self, search: Search, *, rows: int | None = None) -> None:
+        """Walk the next slice of messages (newest first) for ``search``: at most ``rows``
+        index hits, or ids, are looked at (default: ``search.step``, which grows from
+        ``SEARCH_FIRST_STEP_ROWS`` to ``SEARCH_STEP_ROWS``); ``search.done`` once ``limit``
+        conversations are found or nothing older is left."""
+        if search.done:
+            return
+        if rows is None:
+            rows = search.step
+            search.step = min(search.step * 4, SEARCH_STEP_ROWS)
+        with self._db.read() as conn:
+            if search.fts:
+                found = conn.exec_driver_sql(
+                    "SELECT m.id, m.conversation_id, m.content, m.created_at "
+                    "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                    "WHERE messages_fts MATCH ? AND messages_fts.rowid < ? "
+                    "ORDER BY messages_fts.rowid DESC LIMIT ?",
+                    (search.match, search.before, rows),
+                ).all()
+                exhausted = len(found) < rows
+                low = found[-1][0] if found else 0
             else:
-                title_ids, hits = self._search_scan(conn, terms)
-            ids = set(title_ids) | set(hits)
-            if not ids:
-                return []
-            convs = [
-                _conversation_row(r)
-                for r in conn.execute(
-                    self._select_conversations()
-                    .where(_conv.c.id.in_(ids))
-                    .order_by(_conv.c.updated_at.desc(), _conv.c.id.desc())
-                    .limit(limit)
+                low = max(search.before - rows, 0)
+                found = conn.exec_driver_sql(
+                    "SELECT id, conversation_id, content, created_at FROM messages "
+                    f"WHERE id < ? AND id >= ? AND {_prefilter(search.folded)} "
+                    "ORDER BY id DESC",
+                    (search.before, low, *_prefilter_args(search.folded)),
+                ).all()
+                exhausted = low == 0
+        for mid, cid, content, created_at in found:
+            if cid in search.hits or not _contains_all(content, search.folded):
+                continue
+            search.hits[cid] = (mid, content, _as_utc(created_at))
+            if len(search.hits) >= search.limit:
+                search.done = True
+                break
+        search.before = low
+        if exhausted:
+            search.done = True
+
+    def search_results(self, search: Search) -> builtins.list[tuple[ConversationRow, str | None]]:
+        """The conversations ``search`` found so far, most recent activity first."""
+        if not search.hits and not search.titles:
+            return []
+        ids = set(search.hits) | set(search.titles)
+        with self._db.read() as conn:
+            convs = {
+                c.id: c
+                for c in (
+                    _conversation_row(r)
+                    for r in conn.execute(self._select_conversations().where(_conv.c.id.in_(ids)))
                 )
-            ]
-            wanted = [hits[c.id] for c in convs if c.id in hits]
-            contents: dict[int, str] = {}
-            if wanted:
-                contents = {
-                    r.id: r.content
-                    for r in conn.execute(
-                        select(_msg.c.id, _msg.c.content).where(_msg.c.id.in_(wanted))
-                    )
-                }
+            }
+
+        def activity(c: ConversationRow) -> tuple[datetime, int]:
+            """The last update for a title match, the message's time for a message match
+            (the later of the two when both match)."""
+            times = [c.updated_at] if c.id in search.titles else []
+            hit = search.hits.get(c.id)
+            if hit is not None:
+                times.append(hit[2])
+            return max(times, default=c.updated_at), c.id
+
+        ordered = sorted(convs.values(), key=activity, reverse=True)[: search.limit]
         out: builtins.list[tuple[ConversationRow, str | None]] = []
-        for c in convs:
-            # .get: a message deleted between the two queries just loses its snippet.
-            content = contents.get(hits[c.id]) if c.id in hits else None
-            out.append((c, _snippet(content, terms) if content is not None else None))
+        for c in ordered:
+            hit = search.hits.get(c.id)
+            out.append((c, _snippet(hit[1], search.terms) if hit is not None else None))
         return out
 
-    @staticmethod
-    def _search_fts(
-        conn: Connection, terms: builtins.list[str]
-    ) -> tuple[builtins.list[int], dict[int, int]]:
-        # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
-        query = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        title_ids = [
-            r[0]
-            for r in conn.exec_driver_sql(
-                "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?", (query,)
-            )
-        ]
-        hits = {
-            r[0]: r[1]
-            for r in conn.exec_driver_sql(
-                "SELECT m.conversation_id, max(m.id) FROM messages_fts "
-                "JOIN messages m ON m.id = messages_fts.rowid "
-                "WHERE messages_fts MATCH ? GROUP BY m.conversation_id",
-                (query,),
-            )
-        }
-        return title_ids, hits
-
-    @staticmethod
-    def _search_scan(
-        conn: Connection, terms: builtins.list[str]
-    ) -> tuple[builtins.list[int], dict[int, int]]:
+    def _title_hits(
+        self, conn: Connection, terms: builtins.list[str], folded: builtins.list[str]
+    ) -> set[int]:
+        if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
+            # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
+            query = " AND ".join(_quoted(t) for t in terms)
+            return {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?",
+                    (query,),
+                )
+            }
         # instr() on lower-cased text rather than LIKE: LIKE folds ASCII only, and '%'/'_'
         # in the user's text would be wildcards.
-        folded = tuple(t.lower() for t in terms)
-        title_where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
-        content_where = " AND ".join("instr(hx_fold(content), ?) > 0" for _ in folded)
-        title_ids = [
+        where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
+        return {
             r[0]
             for r in conn.exec_driver_sql(
-                f"SELECT id FROM conversations WHERE {title_where}", folded
-            )
-        ]
-        hits = {
-            r[0]: r[1]
-            for r in conn.exec_driver_sql(
-                f"SELECT conversation_id, max(id) FROM messages WHERE {content_where} "
-                "GROUP BY conversation_id",
-                folded,
+                f"SELECT id FROM conversations WHERE {where}", tuple(folded)
             )
         }
-        return title_ids, hits
 
     # ---- messages --------------------------------------------------------------------------
 
@@ -660,6 +852,43 @@ class ConversationStore:
                 ).rowcount
             )
 
+    def history_window(
+        self, conversation_id: int, budget: int, before_message_id: int | None = None
+    ) -> HistoryWindow:
+        """The newest turns of the dialogue (``history``'s rows) that fit ``budget``
+        estimated tokens, system messages always kept (``fit_history``). Reads newest
+        first and stops at the first turn that does not fit: a long chat is not loaded."""
+        where = "conversation_id = ? AND status IN ({}) AND trim(content, ' \t\r\n') != ''".format(
+            ", ".join("?" for _ in HISTORY_STATUSES)
+        )
+        args: list[Any] = [conversation_id, *HISTORY_STATUSES]
+        if before_message_id is not None:
+            where += " AND id < ?"
+            args.append(before_message_id)
+        with self._db.read() as conn:
+            cursor = conn.exec_driver_sql(
+                f"SELECT id, role, content FROM messages WHERE {where} ORDER BY id DESC",
+                tuple(args),
+            )
+            try:
+                window = fit_history(_until_cut(cursor, budget), budget)
+            finally:
+                cursor.close()
+            if window.cut:
+                # Older system messages, which the walk stopped before reaching.
+                oldest = window.first_id if window.first_id is not None else 0
+                older_system = [
+                    (r[0], r[1], r[2])
+                    for r in conn.exec_driver_sql(
+                        f"SELECT id, role, content FROM messages WHERE {where} "
+                        "AND role = 'system' AND id < ? ORDER BY id",
+                        (*args, oldest),
+                    )
+                ]
+                if older_system:
+                    window = _with_system(window, older_system)
+        return window
+
     def history(
         self,
         conversation_id: int,
@@ -688,3 +917,28 @@ class ConversationStore:
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()
         return [ChatMessage(r.role, r.content) for r in reversed(rows)]
+
+
+def _until_cut(rows: Iterable[Any], budget: int) -> Iterable[tuple[int, str, str]]:
+    """Rows as ``fit_history`` takes them, newest first, ending one row after the budget
+    is used up (that row shows that older ones were cut; later rows are not read)."""
+    used = 0
+    for r in rows:
+        yield (r[0], r[1], r[2])
+        if r[1] != "system":
+            used += estimate_tokens(r[2])
+            if used > budget:
+                return
+
+
+def _with_system(window: HistoryWindow, system: list[tuple[int, str, str]]) -> HistoryWindow:
+    """``window`` with older system messages put first (their tokens added)."""
+    extra = [ChatMessage(role, content) for _, role, content in system]  # type: ignore[arg-type]
+    tokens = sum(estimate_tokens(c) for _, _, c in system)
+    return HistoryWindow(
+        [*extra, *window.messages],
+        window.first_id,
+        window.cut,
+        window.tokens + tokens,
+        window.budget,
+    )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -36,15 +37,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
 from halext_desktop.storage import threads
+
+if TYPE_CHECKING:
+    # Alembic (with its dialects, mako and pygments: ~0.3 s) is imported only when a file
+    # is behind the newest schema; every other start reads the revision with one query.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +243,8 @@ def _migration_lock(db_file: Path) -> Iterator[None]:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config built in code: ``script_location`` is the migrations package."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -248,10 +253,28 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest schema revision this version of the app knows."""
+    """The newest schema revision this version of the app knows (asks Alembic)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "storage/migrations has no revisions"
     return head
+
+
+_VERSION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
+
+
+def schema_head() -> str:
+    """The newest revision, read from the migration files' names (``0004_rollup.py`` →
+    ``"0004"``) without importing Alembic. Revisions are numbered in order, each revising
+    the one before (a test holds this equal to ``head_revision()``)."""
+    found = [
+        m.group(1)
+        for name in os.listdir(MIGRATIONS_DIR / "versions")
+        if (m := _VERSION_FILE.match(name))
+    ]
+    assert found, "storage/migrations/versions has no revisions"
+    return max(found)
 
 
 def companions(path: Path) -> list[Path]:
@@ -441,17 +464,36 @@ class Database:
         )
 
     def _migrate(self, engine: Engine) -> None:
+        if self._stamped_revision(engine) == schema_head():
+            return  # the usual start: one query, no Alembic, no lock file, no waiting
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(alembic_config())
         head = script.get_current_head()
-        if self._revision(engine)[0] == head:
-            return  # the usual start: no lock file, no waiting
         with _migration_lock(self.path):
             # Another process may have migrated while this one waited for the lock.
             self._migrate_locked(engine, script, head)
 
     @staticmethod
+    def _stamped_revision(engine: Engine) -> str | None:
+        """The revision in the file's ``alembic_version`` table (None: no table, or not
+        exactly one row — Alembic then looks closer)."""
+        with engine.connect() as conn:
+            # Reading the schema touches the file header: a non-database fails right here.
+            conn.exec_driver_sql("PRAGMA schema_version").scalar()
+            has_table = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+            ).first()
+            if has_table is None:
+                return None
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        return str(rows[0][0]) if len(rows) == 1 else None
+
+    @staticmethod
     def _revision(engine: Engine) -> tuple[str | None, bool]:
         """The file's schema revision and whether it has any tables."""
+        from alembic.runtime.migration import MigrationContext
+
         with engine.connect() as conn:
             # Reading the schema touches the file header: a non-database fails right here.
             conn.exec_driver_sql("PRAGMA schema_version").scalar()
@@ -481,6 +523,8 @@ class Database:
                 )
         if has_tables:
             self.backup(label=current or "base")
+        from alembic import command
+
         with engine.connect().execution_options(hx_write=True) as conn, conn.begin():
             command.upgrade(alembic_config(conn), "head")
         log.info("database %s upgraded from %s to %s", self.path, current or "empty", head)

@@ -1,7 +1,9 @@
-"""SQLAlchemy models: conversations, their messages, and the local ``ai_usage_logs`` mirror.
+"""The tables: conversations, their messages, and the local ``ai_usage_logs`` mirror.
 
 The schema itself is owned by the Alembic migrations in ``storage/migrations``; these
-classes describe it for queries (and for ``alembic revision --autogenerate``).
+SQLAlchemy Core tables describe it for queries (and for ``alembic revision
+--autogenerate``, through ``metadata``). Core, not the ORM: storage reads and writes plain
+rows, and ``sqlalchemy.orm`` alone would add ~60 ms to every start.
 ``ai_usage_logs`` keeps the halext server's column names and types (halext-api.md §8) so
 rows can be compared or exported side by side, plus what only the desktop knows.
 """
@@ -12,18 +14,20 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     func,
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MESSAGE_ROLES = ("user", "assistant", "system")
 # "placeholder": halext's mock text stood in for a model that did not work (shown with a
@@ -69,107 +73,125 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Base(DeclarativeBase):
-    pass
+metadata = MetaData()
 
-
-class Conversation(Base):
-    """A local chat: a title and the model reference new replies go to."""
-
-    __tablename__ = "conversations"
-    # AUTOINCREMENT: ids are never reused, so Undo can put a deleted chat back with its ids.
-    __table_args__ = ({"sqlite_autoincrement": True},)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String, nullable=False, default="New chat")
-    default_model_id: Mapped[str | None] = mapped_column(String, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+# A local chat: a title and the model reference new replies go to. AUTOINCREMENT: ids are
+# never reused, so Undo can put a deleted chat back with its ids.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String, nullable=False, default="New chat"),
+    Column("default_model_id", String, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     # Indexed: the sidebar lists conversations newest-updated first.
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, index=True
-    )
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow, index=True),
+    sqlite_autoincrement=True,
+)
 
-
-class Message(Base):
-    """One message of a conversation. ``meta`` is JSON text with the reply chip's details
-    (ttft_ms, latency_ms, tokens, tokens_exact, locality, notes)."""
-
-    __tablename__ = "messages"
-    __table_args__ = (
-        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
-        # Tiny (only replies in flight): what start-up crash recovery scans.
-        Index(
-            "ix_messages_live",
-            "status",
-            sqlite_where=text("status IN ('pending', 'streaming')"),
-        ),
-        {"sqlite_autoincrement": True},
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    )
-    role: Mapped[str] = mapped_column(String, nullable=False)
-    content: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    status: Mapped[str] = mapped_column(String, nullable=False, default="ok")
-    model_ref: Mapped[str | None] = mapped_column(String, nullable=True)
-    requested_model: Mapped[str | None] = mapped_column(String, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    meta: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+# One message of a conversation. ``meta`` is JSON text with the reply chip's details
+# (ttft_ms, latency_ms, tokens, tokens_exact, locality, notes).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("role", String, nullable=False),
+    Column("content", Text, nullable=False, default=""),
+    Column("status", String, nullable=False, default="ok"),
+    Column("model_ref", String, nullable=True),
+    Column("requested_model", String, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("meta", Text, nullable=False, default="{}"),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     # The app session writing a reply in flight (``storage.session``): recovery leaves the
     # rows of sessions still running alone.
-    writer: Mapped[str | None] = mapped_column(String, nullable=True)
+    Column("writer", String, nullable=True),
+    Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    # Tiny (only replies in flight): what start-up crash recovery scans.
+    Index(
+        "ix_messages_live",
+        "status",
+        sqlite_where=text("status IN ('pending', 'streaming')"),
+    ),
+    sqlite_autoincrement=True,
+)
 
-
-class UsageLog(Base):
-    """One routed request, whatever its outcome (the halext server's columns first)."""
-
-    __tablename__ = "ai_usage_logs"
-    __table_args__ = (
-        Index("ix_ai_usage_logs_created_model_status", "created_at", "model_identifier", "status"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+# One routed request, whatever its outcome (the halext server's columns first).
+usage_logs = Table(
+    "ai_usage_logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=True, index=True),
     # No FK: a usage row outlives the conversation it belonged to (deleting a chat keeps stats).
-    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    model_identifier: Mapped[str] = mapped_column(String, nullable=False, index=True)
-    endpoint: Mapped[str] = mapped_column(String, nullable=False)
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
-    response_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
-    total_tokens: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
-    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    Column("conversation_id", Integer, nullable=True, index=True),
+    Column("model_identifier", String, nullable=False, index=True),
+    Column("endpoint", String, nullable=False),
+    Column("prompt_tokens", Integer, nullable=True, default=0, server_default="0"),
+    Column("response_tokens", Integer, nullable=True, default=0, server_default="0"),
+    Column("total_tokens", Integer, nullable=True, default=0, server_default="0"),
+    Column("latency_ms", Integer, nullable=True),
     # Nullable like the server's column; we always write it (UTC).
-    created_at: Mapped[datetime] = mapped_column(
+    Column(
+        "created_at",
         UTCDateTime,
         nullable=True,
         default=utcnow,
         server_default=func.current_timestamp(),
         index=True,
-    )
+    ),
     # desktop extras
-    route: Mapped[str] = mapped_column(String, nullable=False, default="", server_default="")
-    requested_model: Mapped[str] = mapped_column(
-        String, nullable=False, default="", server_default=""
-    )
-    status: Mapped[str] = mapped_column(String, nullable=False, default="ok", server_default="ok")
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    tokens_exact: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, default=False, server_default="0"
-    )
+    Column("route", String, nullable=False, default="", server_default=""),
+    Column("requested_model", String, nullable=False, default="", server_default=""),
+    Column("status", String, nullable=False, default="ok", server_default="ok"),
+    Column("error", Text, nullable=True),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("tokens_exact", Boolean, nullable=False, default=False, server_default="0"),
     # The chat reply this request produced, when it was one (no FK, like conversation_id):
     # crash recovery writes an ``interrupted`` row only for replies that have none.
-    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    Column("message_id", Integer, nullable=True, index=True),
+    Index("ix_ai_usage_logs_created_model_status", "created_at", "model_identifier", "status"),
+)
+
+# Spool batches already written (``storage.spool``): a batch found again after a crash
+# between its commit and the removal of its file is not written twice.
+spool_applied = Table(
+    "spool_applied",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False, default=utcnow),
+)
 
 
-class SpoolApplied(Base):
-    """Spool batches already written (``storage.spool``): a batch found again after a crash
-    between its commit and the removal of its file is not written twice."""
+def _rollup(name: str) -> Table:
+    """One level of the usage rollup (migration 0004): per period (the first 13, 10 or 7
+    characters of ``created_at``), time bucket, model, route and status, the number of
+    requests and the sums the reports need. Kept exact by triggers on ``ai_usage_logs``."""
+    return Table(
+        name,
+        metadata,
+        Column("period", String, primary_key=True),
+        Column("bucket", String, primary_key=True),
+        Column("model_identifier", String, primary_key=True),
+        Column("route", String, primary_key=True),
+        Column("status", String, primary_key=True),
+        Column("requests", Integer, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("response_tokens", Integer, nullable=False),
+        Column("total_tokens", Integer, nullable=False),
+        Column("latency_sum", Integer, nullable=False),  # over rows that have a latency
+        Column("latency_n", Integer, nullable=False),
+        Column("ttft_sum", Integer, nullable=False),  # over rows that have a first token
+        Column("ttft_n", Integer, nullable=False),
+        sqlite_with_rowid=False,
+    )
 
-    __tablename__ = "spool_applied"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+usage_hourly = _rollup("usage_hourly")
+usage_daily = _rollup("usage_daily")
+usage_monthly = _rollup("usage_monthly")

@@ -131,6 +131,7 @@ class _Entry:
     futures: list[Future[Any]] = field(default_factory=list)
     batch: str | None = None  # the spool batch it was read back from
     source: Path | None = None  # that spool file (removed once the batch is written)
+    due: float = 0.0  # monotonic time by which it is written (0: at once)
 
 
 @dataclass
@@ -245,13 +246,22 @@ class DbOwner:
         """``submit`` and wait (for threads that may block: start-up, tests, shutdown)."""
         return self.submit(fn, *args, **kw).result(timeout)
 
-    def enqueue(self, op: Op) -> Future[Any]:
-        """Queue a change; the future resolves once it is written (or fails)."""
+    def enqueue(self, op: Op, *, within: float = 0.0) -> Future[Any]:
+        """Queue a change; the future resolves once it is written (or fails).
+
+        Args:
+            within: the change may wait up to this many seconds to be written with the
+                next one (0: write it at once). A reply's usage row and its "streaming"
+                mark wait so that they share the transaction of the reply's next save
+                instead of costing one each; a read, a flush or closing writes them at
+                once (a read always sees every queued change).
+        """
         fut: Future[Any] = Future()
         if self._closed.is_set():
             fut.set_exception(DatabaseError("the database is closed"))
             return fut
-        self._jobs.put(_Entry(op, [fut]))
+        due = time.monotonic() + within if within > 0 else 0.0
+        self._jobs.put(_Entry(op, [fut], due=due))
         return fut
 
     def control(self, fn: Callable[[], T]) -> Future[T]:
@@ -355,7 +365,7 @@ class DbOwner:
                 if stop is not None:
                     self._finish(stop[1], stop[2])
                     return
-            if self._writes and self._may_try():
+            if self._writes and self._may_try() and self._due():
                 self._flush()
             elif not self._writes and self._idle and job is None:
                 idle = self._idle.popleft()
@@ -366,7 +376,10 @@ class DbOwner:
         timeout: float | None = None
         now = time.monotonic()
         if self._writes and self._state.kind in (OK, BLOCKED):
-            timeout = 0.0 if self._may_try() else max(0.0, (self._retry_at or now) - now)
+            if not self._may_try():
+                timeout = max(0.0, (self._retry_at or now) - now)
+            else:
+                timeout = max(0.0, self._next_due() - now)
         elif self._idle and not self._writes:
             timeout = 0.0
         if self._drain_waiters:
@@ -376,6 +389,15 @@ class DbOwner:
             return self._jobs.get(timeout=timeout) if timeout != 0.0 else self._jobs.get_nowait()
         except queue.Empty:
             return None
+
+    def _next_due(self) -> float:
+        """When the waiting changes must be written (now, when a drain waits for them)."""
+        if self._drain_waiters:
+            return 0.0
+        return min((e.due for e in self._writes), default=0.0)
+
+    def _due(self) -> bool:
+        return self._next_due() <= time.monotonic()
 
     def _may_try(self) -> bool:
         if self._state.kind in (DAMAGED, UNAVAILABLE, STARTING, CLOSED):
@@ -431,6 +453,7 @@ class DbOwner:
                 else:
                     return False
             waiting.futures.extend(entry.futures)
+            waiting.due = min(waiting.due, entry.due)
             self._journal_dirty = True
             return True
         return False

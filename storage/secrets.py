@@ -4,17 +4,27 @@
 machine has no usable keyring (a headless Linux box, a locked-down container) it keeps
 secrets in this process only, says so in ``note``, and never falls back to a file:
 asking for a password again beats leaving it on disk in plain text.
+
+The keyring is imported and asked which backend it has only when a secret is first read
+or written (~0.15 s: a command that needs no secret never pays it). With an
+``absent_cache`` file, names the keyring did not have are remembered for a day (names
+only, never a value), so every start does not ask again for, say, the key of an Ollama
+host that has none; storing a secret through the app forgets its name there at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keyring
-import keyring.backend
-import keyring.errors
-from keyring.backends import chainer, fail
+if TYPE_CHECKING:
+    import keyring.backend
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +33,14 @@ NO_KEYRING_NOTE = (
     "No system keyring is available: passwords and tokens are kept for this session only "
     "and will be asked for again next time."
 )
+# How long a name the keyring did not have is taken as still missing without asking.
+ABSENT_TTL_S = 24 * 3600
 
 
 def _usable(backend: keyring.backend.KeyringBackend) -> bool:
     """False for the backends keyring picks when there is no real one."""
+    from keyring.backends import chainer, fail
+
     if isinstance(backend, fail.Keyring):
         return False
     # The null backend silently drops everything: as good as none, but worse (no error).
@@ -78,54 +92,104 @@ class SecretStore:
     Satisfies ``routing.backends.base.CredentialStore``.
 
     Args:
-        backend: the keyring backend to use; default ``keyring.get_keyring()``.
+        backend: the keyring backend to use; default ``keyring.get_keyring()``, asked at
+            the first read or write.
+        absent_cache: a file remembering names the keyring did not have (for
+            ``ABSENT_TTL_S``); None: always ask.
 
     Attributes:
         persistent: True while secrets go to a real keyring.
         note: a sentence for the user when they do not (else None).
     """
 
-    def __init__(self, backend: keyring.backend.KeyringBackend | None = None) -> None:
+    def __init__(
+        self,
+        backend: keyring.backend.KeyringBackend | None = None,
+        *,
+        absent_cache: Path | None = None,
+    ) -> None:
         self._memory: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.persistent = True
-        self.note: str | None = None
-        try:
-            self._backend: keyring.backend.KeyringBackend | None = backend or keyring.get_keyring()
-        except keyring.errors.KeyringError as exc:
-            self._backend = None
-            self._fall_back(exc)
+        self._lock = threading.RLock()
+        self._persistent = True
+        self._note: str | None = None
+        self._backend: keyring.backend.KeyringBackend | None = backend
+        self._resolved = False
+        self._absent_cache = absent_cache
+
+    def _ensure(self) -> None:
+        """Import keyring and find its backend (once)."""
+        if self._resolved:
             return
-        if not _usable(self._backend):
-            self._fall_back(None)
+        with self._lock:
+            if self._resolved:
+                return
+            import keyring
+            import keyring.errors
+
+            try:
+                if self._backend is None:
+                    self._backend = keyring.get_keyring()
+            except keyring.errors.KeyringError as exc:
+                self._backend = None
+                self._fall_back(exc)
+            else:
+                if not _usable(self._backend):
+                    self._fall_back(None)
+            self._resolved = True
+
+    @property
+    def persistent(self) -> bool:
+        self._ensure()
+        return self._persistent
+
+    @property
+    def note(self) -> str | None:
+        self._ensure()
+        return self._note
 
     def _fall_back(self, exc: Exception | None) -> None:
         """Switch to session-only memory (once) and explain why."""
-        if self.persistent:
+        if self._persistent:
             reason = f"{type(exc).__name__}" if exc is not None else "no backend"
             log.warning("no usable keyring (%s); secrets are kept for this session only", reason)
-        self.persistent = False
-        self.note = NO_KEYRING_NOTE
+        self._persistent = False
+        self._note = NO_KEYRING_NOTE
         self._backend = None
 
     @property
     def backend_name(self) -> str:
         """The keyring backend's class name, or ``memory``."""
+        self._ensure()
         return type(self._backend).__name__ if self._backend is not None else "memory"
 
     def get(self, name: str) -> str | None:
         """The secret called ``name``, or None."""
         with self._lock:
+            if name in self._memory:  # this session's, when there is no usable keyring
+                return self._memory[name]
+        if self._known_absent(name):
+            return None
+        self._ensure()
+        import keyring.errors
+
+        with self._lock:
             if self._backend is not None:
                 try:
-                    return self._backend.get_password(SERVICE, name)
+                    value = self._backend.get_password(SERVICE, name)
                 except keyring.errors.KeyringError as exc:
                     self._fall_back(exc)
+                else:
+                    self._remember(name, absent=value is None)
+                    return value
             return self._memory.get(name)
 
     def set(self, name: str, value: str) -> None:
         """Store ``value`` under ``name`` (replacing any previous one)."""
+        self._ensure()
+        import keyring.errors
+
         with self._lock:
+            self._remember(name, absent=False)
             if self._backend is not None:
                 try:
                     self._backend.set_password(SERVICE, name, value)
@@ -136,6 +200,9 @@ class SecretStore:
 
     def delete(self, name: str) -> None:
         """Forget ``name``; a missing secret is fine."""
+        self._ensure()
+        import keyring.errors
+
         with self._lock:
             self._memory.pop(name, None)
             if self._backend is None:
@@ -146,6 +213,52 @@ class SecretStore:
                 pass  # keyring's way of saying "there was nothing to delete"
             except keyring.errors.KeyringError as exc:
                 self._fall_back(exc)
+                return
+            self._remember(name, absent=True)
+
+    # ---- names the keyring did not have ---------------------------------------------------
+
+    def _read_absent(self) -> dict[str, float]:
+        if self._absent_cache is None:
+            return {}
+        try:
+            data: Any = json.loads(self._absent_cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        names = data.get("absent") if isinstance(data, dict) else None
+        if not isinstance(names, dict):
+            return {}
+        return {k: float(v) for k, v in names.items() if isinstance(v, int | float)}
+
+    def _known_absent(self, name: str) -> bool:
+        seen = self._read_absent().get(name)
+        return seen is not None and 0 <= time.time() - seen < ABSENT_TTL_S
+
+    def _remember(self, name: str, *, absent: bool) -> None:
+        """Note (or forget) that the keyring has no ``name``. Read again just before the
+        write, so a name another process stored meanwhile is not lost."""
+        path = self._absent_cache
+        if path is None or not self._persistent:
+            # Only a working keyring's "no such secret" is remembered: without one (or while
+            # it is locked or not up yet) nothing is known about what it holds.
+            return
+        names = self._read_absent()
+        if absent == (name in names) and not absent:
+            return
+        if absent:
+            names[name] = time.time()
+        elif names.pop(name, None) is None:
+            return
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"absent": names}, fh)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("could not update %s: %s", path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def __repr__(self) -> str:
         return f"SecretStore(backend={self.backend_name}, persistent={self.persistent})"

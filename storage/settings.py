@@ -128,7 +128,7 @@ def check_url(key: str, value: Any, *, allow_empty: bool = False) -> str:
     if parts.username is not None or parts.password is not None:
         raise SettingsError(
             f"{key}: {_shown(text, parts)} holds a user name or password (user:pass@host); "
-            "remove it — sign in in Settings → Connections or with `halext-desktop login`, "
+            "remove it — sign in from Settings → Connections or with `halext-desktop login`, "
             "and secrets go to the system keyring, never into the settings file"
         )
     if not host:
@@ -758,6 +758,13 @@ class Settings:
             return check_url("HALEXT_URL", env_url)
         except SettingsError:
             return None
+
+    def env_value(self, name: str) -> str:
+        """The raw value of an environment override (``HALEXT_URL``, ``OLLAMA_HOST``), ""
+        when unset; for saying where an address comes from."""
+        if name not in ("HALEXT_URL", "OLLAMA_HOST"):
+            raise KeyError(name)
+        return self._environ().get(name, "").strip()
 
     def env_ollama_url(self) -> str | None:
         """``OLLAMA_HOST`` as a URL, or None when it is unset or malformed."""

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a usage row may wait to share a transaction with what follows it.
+USAGE_WAIT_S = 1.0
+
 
 @dataclass
 class OpenReport:
@@ -91,7 +94,9 @@ class Usage:
                 row.error = "The reply passed the size limit; the first part is kept"
         if not row.total_tokens:
             row.total_tokens = (row.prompt_tokens or 0) + (row.response_tokens or 0)
-        self._owner.enqueue(NewUsage(row, message_id))
+        # Off the reply's path: it joins the transaction of the reply's final state, which
+        # follows at once (a read, a flush or closing writes it sooner).
+        self._owner.enqueue(NewUsage(row, message_id), within=USAGE_WAIT_S)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(usage_log, *args)`` on the owner thread (a report, a snapshot)."""

@@ -39,7 +39,12 @@ from halext_desktop.routing.types import (
     Started,
 )
 from halext_desktop.storage.chats import Conversations
-from halext_desktop.storage.conversations import ConversationRow, MessageRow
+from halext_desktop.storage.conversations import (
+    ConversationRow,
+    HistoryWindow,
+    MessageRow,
+    estimate_tokens,
+)
 from halext_desktop.storage.db import DatabaseError
 from halext_desktop.storage.replies import STOP_INTERRUPTED, STOP_TOO_LARGE, ActiveReplies
 
@@ -48,6 +53,25 @@ log = logging.getLogger(__name__)
 # Save streamed text at least this often (wall-clock seconds): bounded loss on a crash.
 PARTIAL_SAVE_INTERVAL = 1.0
 DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+# The turn's first rows (conversation, the user's message, the default model) wait for the
+# assistant's pending row, queued right after, to be written in one transaction with it.
+FIRST_ROWS_WAIT_S = 1.0
+
+# The history sent with a prompt is bounded by what the model takes in.
+# Every model takes at least this many tokens: a chat that fits needs no question asked.
+FLOOR_CONTEXT = 2048
+# When the route cannot tell (halext, OpenAI-compatible endpoints, a server that cannot be
+# asked): a context most current models take.
+DEFAULT_CONTEXT = 8192
+# Room kept for the reply: a quarter of the context, at most this many tokens.
+REPLY_RESERVE = 2048
+
+
+def history_budget(context: int, prompt: str) -> int:
+    """Tokens the history may take in a model of ``context`` tokens, with room for the
+    prompt and the reply."""
+    reserve = min(context // 4, REPLY_RESERVE)
+    return max(context - reserve - estimate_tokens(prompt), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +86,7 @@ class TurnBegun:
     user: MessageRow
     assistant: MessageRow
     conversation: ConversationRow | None = None
+    context: HistoryWindow | None = None  # the history sent; None for a new conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,19 +233,21 @@ class Turns:
         the prompt)."""
         conversation: ConversationRow | None = None
         conv_future = None
+        window: HistoryWindow | None = None
         if conversation_id is None:
             name = title or " ".join(prompt.split())[:60] or "New chat"
-            conversation, conv_future = self._chats.queue_conversation(name, str(ref))
+            conversation, conv_future = self._chats.queue_conversation(
+                name, str(ref), within=FIRST_ROWS_WAIT_S
+            )
             cid = conversation.id
-            history: list[ChatMessage] = []
         else:
             cid = conversation_id
-            history = await self._chats.history(cid)
-        user, user_future = self._chats.queue_message(cid, "user", prompt)
+            window = await self._history(cid, ref, prompt, options)
+        user, user_future = self._chats.queue_message(cid, "user", prompt, within=FIRST_ROWS_WAIT_S)
         async for event in self._run(
             cid,
             user,
-            history,
+            window,
             ref,
             cancel,
             endpoint_name,
@@ -231,6 +258,32 @@ class Turns:
             conversation_future=conv_future,
         ):
             yield event
+
+    async def _history(
+        self,
+        cid: int,
+        ref: ModelRef,
+        prompt: str,
+        options: ChatOptions | None,
+        before_message_id: int | None = None,
+    ) -> HistoryWindow:
+        """The newest turns that fit the model's context with ``prompt`` and room for the
+        reply. A chat that fits the smallest context any model takes is sent whole without
+        asking anything; a longer one is fitted to the conversation's ``num_ctx``, else the
+        model's context length (its route asked once), else ``DEFAULT_CONTEXT``."""
+        window = await self._chats.history_window(
+            cid, history_budget(FLOOR_CONTEXT, prompt), before_message_id=before_message_id
+        )
+        if not window.cut:
+            return window
+        context = options.num_ctx if options is not None and options.num_ctx else None
+        if context is None:
+            context = await self._router.context_length(ref) or DEFAULT_CONTEXT
+        if context <= FLOOR_CONTEXT:
+            return window
+        return await self._chats.history_window(
+            cid, history_budget(context, prompt), before_message_id=before_message_id
+        )
 
     async def regenerate(
         self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
@@ -244,10 +297,10 @@ class Turns:
         later = [m for m in rows if _after(m.id, last_user.id)]
         if later:
             await self._chats.delete_messages_from(conversation_id, later[0].id)
-        history = await self._chats.history(conversation_id, before_message_id=last_user.id)
-        async for event in self._run(
-            conversation_id, last_user, history, ref, cancel, "chat", None
-        ):
+        window = await self._history(
+            conversation_id, ref, last_user.content, None, before_message_id=last_user.id
+        )
+        async for event in self._run(conversation_id, last_user, window, ref, cancel, "chat", None):
             yield event
 
     async def edit_and_resend(
@@ -260,11 +313,15 @@ class Turns:
         cancel: CancelToken | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
-        history = await self._chats.history(conversation_id, before_message_id=message_id)
+        window = await self._history(
+            conversation_id, ref, new_text, None, before_message_id=message_id
+        )
         await self._chats.delete_messages_from(conversation_id, message_id)
-        user, user_future = self._chats.queue_message(conversation_id, "user", new_text)
+        user, user_future = self._chats.queue_message(
+            conversation_id, "user", new_text, within=FIRST_ROWS_WAIT_S
+        )
         async for event in self._run(
-            conversation_id, user, history, ref, cancel, "chat", None, user_future=user_future
+            conversation_id, user, window, ref, cancel, "chat", None, user_future=user_future
         ):
             yield event
 
@@ -272,7 +329,7 @@ class Turns:
         self,
         conversation_id: int,
         user: MessageRow,
-        history: list[ChatMessage],
+        window: HistoryWindow | None,
         ref: ModelRef,
         cancel: CancelToken | None,
         endpoint_name: str,
@@ -286,15 +343,25 @@ class Turns:
         chats, owner = self._chats, self._chats.owner
         cancel = cancel or CancelToken()
         cid = owner.resolve(conversation_id)  # a conversation written since: its real id
-        chats.set_default_model(cid, str(ref))
+        chats.set_default_model(cid, str(ref), within=FIRST_ROWS_WAIT_S)
+        # Where the model's context starts, when older turns did not fit (the window shows
+        # it; the reply's row keeps it).
+        context_meta = (
+            {"context_from_id": window.first_id, "context_tokens": window.tokens}
+            if window is not None and window.cut
+            else {}
+        )
+        # Written at once, with the rows queued just before it: one transaction.
         assistant, assistant_future = chats.queue_message(
             cid,
             "assistant",
             "",
             status="pending",
             requested_model=str(ref),
+            meta=context_meta,
             writer=self._writer,
         )
+        history = window.messages if window is not None else []
         reply = self._replies.begin(cid, assistant.id, cancel)
         try:
             # Normally written in a few milliseconds; while the database refuses writes the
@@ -320,7 +387,7 @@ class Turns:
         aid = assistant.id
         parts: list[str] = []
         try:
-            yield TurnBegun(user, assistant, conversation)
+            yield TurnBegun(user, assistant, conversation, window)
             async for out in self._stream(
                 cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
                 reply, assistant, parts,
@@ -385,9 +452,15 @@ class Turns:
             async for event in self._router.stream(request, cancel):
                 if isinstance(event, Started):
                     started = event
-                    meta = _meta_for(event, event)
+                    meta = {**assistant.meta, **_meta_for(event, event)}
+                    # Written with the first partial save (or the final state): recovery
+                    # treats a pending reply like a streaming one.
                     chats.update_message(
-                        aid, status="streaming", model_ref=str(event.answered), meta=meta
+                        aid,
+                        status="streaming",
+                        model_ref=str(event.answered),
+                        meta=meta,
+                        within=self._save_every,
                     )
                     yield event
                     yield TurnUpdated(
@@ -449,7 +522,7 @@ class Turns:
             # Whatever ended the stream after the cut (our stop, or the server finishing
             # first), the reply is the part up to the limit, and says so.
             status, error = "error", too_large_message(limit)
-        meta = _meta_for(event, started)
+        meta = {**assistant.meta, **_meta_for(event, started)}
         reply.final_queued = True
         final = chats.update_message(
             assistant.id,

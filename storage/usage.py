@@ -17,7 +17,15 @@ Report definitions (the usage window and ``halext-desktop usage`` use them):
                         ``outcomes_by_model`` reports each status as its own column.
     tokens_over_time    sums over every row but ``blocked`` ones.
 An authentication failure is logged under its route (``halext``), not under a model.
-All grouping happens in SQL over the (created_at, model_identifier, status) index.
+
+Reports read the rollup (migration 0004: ``usage_monthly``, ``usage_daily``,
+``usage_hourly``, kept exact by triggers however rows arrive), not the rows: a range is
+the whole months after its start, then the whole days of its first month, the whole hours
+of its first day, and the raw rows of its first, partial hour — each row exactly once, by
+the same text comparison ``created_at >= since`` a GROUP BY over the rows would make, so
+the figures are identical to one (a test compares them), at a few hundred rows read
+instead of every row ever logged. A row whose time cannot be read counts in the per-model
+reports of "all", in no time bucket.
 """
 
 from __future__ import annotations
@@ -26,27 +34,46 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Table, delete, insert, select
+from sqlalchemy import Row, delete, select
 
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import UsageLog as UsageLogModel
+from halext_desktop.storage.models import usage_logs
 
 log = logging.getLogger(__name__)
 
-_t = cast(Table, UsageLogModel.__table__)
+_t = usage_logs
 
-# Prepared once (compiled statements are cached by SQLAlchemy): a usage row must cost a reply
-# as little as possible.
-_INSERT = insert(_t)
-_INSERT_RETURNING = insert(_t).returning(_t.c.id, sort_by_parameter_order=True)
+# Plain SQL on the DBAPI cursor (sqlite3 keeps the statement prepared): about 10 µs a row,
+# where SQLAlchemy's insert construct costs ~0.3 ms — time the owner thread holds the GIL
+# while a reply streams on the loop thread.
+_COLUMNS = (
+    "user_id",
+    "conversation_id",
+    "model_identifier",
+    "endpoint",
+    "prompt_tokens",
+    "response_tokens",
+    "total_tokens",
+    "latency_ms",
+    "created_at",
+    "route",
+    "requested_model",
+    "status",
+    "error",
+    "ttft_ms",
+    "tokens_exact",
+    "message_id",
+)
+_INSERT_SQL = (
+    f"INSERT INTO ai_usage_logs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
 
 SINCE_CHOICES = ("24h", "7d", "30d", "all")
 _SINCE_RE = re.compile(r"^(\d{1,5})([hd])$")
 _BUCKETS = {"hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
-REPORT_INDEX = "ix_ai_usage_logs_created_model_status"
 
 
 class ModelCount(NamedTuple):
@@ -164,28 +191,30 @@ class UsageLog:
     # ---- writing -------------------------------------------------------------------------
 
     @staticmethod
-    def _values(row: UsageRecord, message_id: int | None = None) -> dict[str, Any]:
+    def _values(row: UsageRecord, message_id: int | None = None) -> tuple[Any, ...]:
+        """The row's values in ``_COLUMNS`` order, as SQLAlchemy would store them
+        (``created_at`` as naive UTC text, booleans as 0/1)."""
         # The server's rule (halext-api.md §8): total = prompt + response.
         total = row.total_tokens or (row.prompt_tokens or 0) + (row.response_tokens or 0)
         status = row.status.value if isinstance(row.status, UsageStatus) else str(row.status)
-        return {
-            "user_id": row.user_id,
-            "conversation_id": row.conversation_id,
-            "model_identifier": row.model_identifier,
-            "endpoint": row.endpoint,
-            "prompt_tokens": row.prompt_tokens or 0,
-            "response_tokens": row.response_tokens or 0,
-            "total_tokens": total,
-            "latency_ms": row.latency_ms,
-            "created_at": row.created_at,
-            "route": row.route or "",
-            "requested_model": row.requested_model or "",
-            "status": status,
-            "error": row.error,
-            "ttft_ms": row.ttft_ms,
-            "tokens_exact": bool(row.tokens_exact),
-            "message_id": message_id,
-        }
+        return (
+            row.user_id,
+            row.conversation_id,
+            row.model_identifier,
+            row.endpoint,
+            row.prompt_tokens or 0,
+            row.response_tokens or 0,
+            total,
+            row.latency_ms,
+            _db_time(row.created_at) if row.created_at is not None else None,
+            row.route or "",
+            row.requested_model or "",
+            status,
+            row.error,
+            row.ttft_ms,
+            1 if row.tokens_exact else 0,
+            message_id,
+        )
 
     def insert(self, row: UsageRecord, *, message_id: int | None = None) -> int:
         """Write one row (in the caller's transaction when there is one); returns its id.
@@ -198,13 +227,16 @@ class UsageLog:
         if not rows:
             return []
         params = [self._values(row, mid) for row, mid in rows]
+        ids: list[int] = []
         with self._db.write() as conn:
-            if len(params) == 1:
-                key = conn.execute(_INSERT, params[0]).inserted_primary_key
-                assert key is not None
-                return [int(key[0])]
-            result = conn.execute(_INSERT_RETURNING, params)
-            return [int(r[0]) for r in result]
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for values in params:
+                    cursor.execute(_INSERT_SQL, values)
+                    ids.append(int(cursor.lastrowid))
+            finally:
+                cursor.close()
+        return ids
 
     def record(self, row: UsageRecord) -> None:
         """Write ``row`` now and set ``row.id`` (a ``UsageSink`` for code that already runs on
@@ -264,143 +296,188 @@ class UsageLog:
         with self._db.read() as conn:
             return [_record_from(r) for r in conn.execute(stmt)]
 
-    def _report(
-        self,
-        columns: str,
-        since: datetime | None,
-        *,
-        group_by: str,
-        order_by: str,
-        where: str = "",
-        params: tuple[Any, ...] = (),
-    ) -> list[tuple[Any, ...]]:
-        """One GROUP BY over the window. ``INDEXED BY`` pins the composite index: without
-        statistics SQLite prefers the model_identifier index (to skip a sort) and then
-        reads every row ever logged, whatever the window."""
-        conds: list[str] = []
+    def _union(
+        self, since: datetime | None, levels: Sequence[tuple[str, int]], bucket: str | None
+    ) -> tuple[str, list[Any]]:
+        """SQL of the rows (rollup rows, and raw rows of the first partial period) that hold
+        every usage row with ``created_at >= since`` exactly once, as ``model_identifier,
+        status, bucket, requests, ...sums``; ``levels`` coarsest first, ``bucket`` the time
+        bucket wanted (``hour``/``day``) or None."""
+        parts: list[str] = []
         args: list[Any] = []
-        if since is not None:
-            conds.append("created_at >= ?")
-            args.append(_db_time(since))
-        if where:
-            conds.append(where)
-            args.extend(params)
-        # Without a window every row is read anyway: let SQLite choose (the model_identifier
-        # index then saves the GROUP BY's sort, about 7x faster over a million rows).
-        hint = f" INDEXED BY {REPORT_INDEX}" if since is not None else ""
-        sql = f"SELECT {columns} FROM ai_usage_logs{hint}"
-        if conds:
-            sql += " WHERE " + " AND ".join(conds)
-        sql += f" GROUP BY {group_by} ORDER BY {order_by}"
+
+        def rolled(table: str, length: int) -> str:
+            columns = f"model_identifier, status, {_bucket_of(length, bucket)}, {_SUMS}"
+            return f"SELECT {columns} FROM {table}"
+
+        if since is None:
+            table, length = levels[0]
+            return rolled(table, length), args
+        start = _db_time(since)
+        upper: str | None = None
+        for table, length in levels:
+            prefix = start[:length]
+            if upper is None:
+                parts.append(f"{rolled(table, length)} WHERE period > ?")
+                args.append(prefix)
+            else:
+                parts.append(f"{rolled(table, length)} WHERE period > ? AND period < ?")
+                args.extend((prefix, upper))
+            upper = _after(prefix)
+        raw_bucket = f"coalesce(strftime('{_BUCKETS[bucket]}', created_at), '')" if bucket else "''"
+        parts.append(
+            f"SELECT model_identifier, status, {raw_bucket}, {_RAW_SUMS} FROM ai_usage_logs "
+            "WHERE created_at >= ? AND created_at < ?"
+        )
+        args.extend((start, upper))
+        return " UNION ALL ".join(parts), args
+
+    def _by_model(self, since: datetime | None) -> dict[str, dict[str, list[int]]]:
+        """model → status → [requests, latency sum, latency count, ttft sum, ttft count]."""
+        union, args = self._union(since, _LEVELS, None)
+        sql = (
+            "SELECT model_identifier, status, sum(requests), sum(latency_sum), "
+            f"sum(latency_n), sum(ttft_sum), sum(ttft_n) FROM ({union}) "
+            "GROUP BY model_identifier, status"
+        )
+        out: dict[str, dict[str, list[int]]] = {}
         with self._db.read() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(args))]
+            for model, status, *sums in conn.exec_driver_sql(sql, tuple(args)):
+                out.setdefault(model, {})[status] = [int(v or 0) for v in sums]
+        return out
+
+    @staticmethod
+    def _count(statuses: dict[str, list[int]], *wanted: str) -> int:
+        return sum(v[0] for k, v in statuses.items() if k in wanted)
+
+    @staticmethod
+    def _busiest(counts: dict[str, int]) -> list[tuple[str, int]]:
+        """Models with a count, the largest first, then by name (as SQLite orders text)."""
+        return sorted(((m, n) for m, n in counts.items() if n), key=lambda x: (-x[1], x[0]))
 
     def requests_by_model(self, since: datetime | None = None) -> list[ModelCount]:
         """``(model, count)`` of the window's requests (every row but blocked ones),
         busiest first."""
-        rows = self._report(
-            "model_identifier, count(*) AS n",
-            since,
-            where="status != ?",
-            params=(UsageStatus.BLOCKED.value,),
-            group_by="model_identifier",
-            order_by="n DESC, model_identifier",
-        )
-        return [ModelCount(r[0], int(r[1])) for r in rows]
+        by_model = self._by_model(since)
+        counts = {
+            m: sum(v[0] for k, v in st.items() if k != UsageStatus.BLOCKED.value)
+            for m, st in by_model.items()
+        }
+        return [ModelCount(m, n) for m, n in self._busiest(counts)]
 
     def blocked_by_model(self, since: datetime | None = None) -> list[ModelCount]:
         """``(model, count)`` of the window's blocked rows (refused by policy, or a cloud
         reply discarded), most first."""
-        rows = self._report(
-            "model_identifier, count(*) AS n",
-            since,
-            where="status = ?",
-            params=(UsageStatus.BLOCKED.value,),
-            group_by="model_identifier",
-            order_by="n DESC, model_identifier",
-        )
-        return [ModelCount(r[0], int(r[1])) for r in rows]
+        by_model = self._by_model(since)
+        counts = {m: self._count(st, UsageStatus.BLOCKED.value) for m, st in by_model.items()}
+        return [ModelCount(m, n) for m, n in self._busiest(counts)]
 
     def latency_by_model(self, since: datetime | None = None) -> list[ModelLatency]:
         """``(model, avg latency ms, avg time to first token ms, count)`` over ``ok`` rows;
         averages are None when no row has the measure."""
-        rows = self._report(
-            "model_identifier, avg(latency_ms), avg(ttft_ms), count(*) AS n",
-            since,
-            where="status = ?",
-            params=(UsageStatus.OK.value,),
-            group_by="model_identifier",
-            order_by="n DESC, model_identifier",
-        )
+        ok = {
+            m: st[UsageStatus.OK.value]
+            for m, st in self._by_model(since).items()
+            if UsageStatus.OK.value in st
+        }
+        order = self._busiest({m: v[0] for m, v in ok.items()})
         return [
             ModelLatency(
-                r[0],
-                float(r[1]) if r[1] is not None else None,
-                float(r[2]) if r[2] is not None else None,
-                int(r[3]),
+                m,
+                ok[m][1] / ok[m][2] if ok[m][2] else None,
+                ok[m][3] / ok[m][4] if ok[m][4] else None,
+                n,
             )
-            for r in rows
+            for m, n in order
         ]
 
-    def _outcome_rows(self, since: datetime | None) -> list[tuple[Any, ...]]:
-        # One SUM(status = ?) per outcome; SQLite comparisons yield 0/1.
-        statuses = (
-            UsageStatus.OK,
-            UsageStatus.ERROR,
-            UsageStatus.CANCELLED,
-            UsageStatus.BLOCKED,
-            UsageStatus.PLACEHOLDER,
-        )
-        sums = ", ".join(f"sum(status = '{s.value}')" for s in statuses)
-        return self._report(
-            f"model_identifier, {sums}, count(*) AS n",
-            since,
-            group_by="model_identifier",
-            order_by="n DESC, model_identifier",
-        )
+    def outcomes_by_model(self, since: datetime | None = None) -> list[ModelOutcomes]:
+        """``(model, ok, errors, cancelled, blocked, total, placeholder)`` per model."""
+        by_model = self._by_model(since)
+        order = self._busiest({m: sum(v[0] for v in st.values()) for m, st in by_model.items()})
+        return [
+            ModelOutcomes(
+                m,
+                self._count(by_model[m], UsageStatus.OK.value),
+                self._count(by_model[m], UsageStatus.ERROR.value),
+                self._count(by_model[m], UsageStatus.CANCELLED.value),
+                self._count(by_model[m], UsageStatus.BLOCKED.value),
+                total,
+                self._count(by_model[m], UsageStatus.PLACEHOLDER.value),
+            )
+            for m, total in order
+        ]
 
     def error_rate_by_model(self, since: datetime | None = None) -> list[ModelErrorRate]:
         """``(model, errors, total, rate)``: errors = status ``error`` or ``placeholder``,
         total = every row but blocked ones (see the module docstring). Models with blocked
         rows only have no rate."""
         out = []
-        for r in self._outcome_rows(since):
-            errors, total = int(r[2]) + int(r[5]), int(r[6]) - int(r[4])
+        for r in self.outcomes_by_model(since):
+            errors, total = r.errors + r.placeholder, r.total - r.blocked
             if total:
-                out.append(ModelErrorRate(r[0], errors, total, errors / total))
+                out.append(ModelErrorRate(r.model, errors, total, errors / total))
         return out
-
-    def outcomes_by_model(self, since: datetime | None = None) -> list[ModelOutcomes]:
-        """``(model, ok, errors, cancelled, blocked, total, placeholder)`` per model."""
-        return [
-            ModelOutcomes(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[6]), int(r[5]))
-            for r in self._outcome_rows(since)
-        ]
 
     def tokens_over_time(
         self, since: datetime | None = None, bucket: str = "hour"
     ) -> list[TokenBucket]:
         """Token sums of the requests (blocked rows left out) per hour or day (UTC),
         oldest first; empty buckets are omitted."""
-        fmt = _BUCKETS.get(bucket)
-        if fmt is None:
+        if bucket not in _BUCKETS:
             raise ValueError(f"bucket {bucket!r}: use one of {', '.join(_BUCKETS)}")
-        rows = self._report(
-            f"strftime('{fmt}', created_at) AS bucket, coalesce(sum(prompt_tokens), 0), "
-            "coalesce(sum(response_tokens), 0), coalesce(sum(total_tokens), 0), count(*)",
-            since,
-            where="status != ?",
-            params=(UsageStatus.BLOCKED.value,),
-            group_by="bucket",
-            order_by="bucket",
+        levels = [lv for lv in _LEVELS if lv[1] >= _BUCKET_LENGTH[bucket]]
+        union, args = self._union(since, levels, bucket)
+        sql = (
+            "SELECT bucket, sum(prompt_tokens), sum(response_tokens), sum(total_tokens), "
+            f"sum(requests) FROM ({union}) WHERE status != ? AND bucket != '' "
+            "GROUP BY bucket ORDER BY bucket"
         )
+        with self._db.read() as conn:
+            rows = conn.exec_driver_sql(sql, (*args, UsageStatus.BLOCKED.value)).all()
         return [
             TokenBucket(
                 datetime.strptime(r[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC),
-                int(r[1]),
-                int(r[2]),
-                int(r[3]),
+                int(r[1] or 0),
+                int(r[2] or 0),
+                int(r[3] or 0),
                 int(r[4]),
             )
             for r in rows
         ]
+
+
+# The rollup's levels (migration 0004), coarsest first: (table, length of the created_at
+# prefix it rolls up by).
+_LEVELS: tuple[tuple[str, int], ...] = (
+    ("usage_monthly", 7),
+    ("usage_daily", 10),
+    ("usage_hourly", 13),
+)
+_BUCKET_LENGTH = {"hour": 13, "day": 10}
+_SUMS = (
+    "requests, prompt_tokens, response_tokens, total_tokens, latency_sum, latency_n, "
+    "ttft_sum, ttft_n"
+)
+# The same of one raw row.
+_RAW_SUMS = (
+    "1, coalesce(prompt_tokens, 0), coalesce(response_tokens, 0), coalesce(total_tokens, 0), "
+    "coalesce(latency_ms, 0), (latency_ms IS NOT NULL), coalesce(ttft_ms, 0), "
+    "(ttft_ms IS NOT NULL)"
+)
+
+
+def _bucket_of(length: int, bucket: str | None) -> str:
+    """The ``bucket`` column of a rollup level, as the time bucket wanted."""
+    if bucket is None:
+        return "'' AS bucket"
+    if _BUCKET_LENGTH[bucket] == length:
+        return "bucket"
+    # An hour's bucket ('2026-03-01 14:00:00') gives its day.
+    return "CASE WHEN bucket = '' THEN '' ELSE substr(bucket, 1, 10) || ' 00:00:00' END"
+
+
+def _after(prefix: str) -> str:
+    """The least text above every text that starts with ``prefix`` (its last character
+    one higher)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -61,6 +61,7 @@ from halext_desktop.routing.types import ModelListing
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.model_picker import ModelPickerButton
 from halext_desktop.ui.services import Services
+from halext_desktop.ui.text import plain
 
 TAB_TITLES: dict[AssistantKind, str] = {"task": "Task", "event": "Event", "note": "Note"}
 
@@ -190,6 +191,7 @@ class AssistantPage(QWidget):
         self._running = False
         self.last_outcome: AssistantOutcome | None = None
         self.lists: dict[str, EditableList] = {}
+        self._names: dict[str, str] = {route.route_id: route.name for route in services.routes()}
 
         # ---- inputs ------------------------------------------------------------------
         inputs = QFormLayout()
@@ -234,6 +236,7 @@ class AssistantPage(QWidget):
 
         # ---- model and run -----------------------------------------------------------
         self.picker = ModelPickerButton(self)
+        self.picker.set_route_titles(self._names)
         self.picker.setAccessibleName(f"Model for the {self.kind} assistant")
         self.run_button = QPushButton("Run", self)
         self.run_button.setAccessibleName(f"Run the {self.kind} assistant")
@@ -365,6 +368,11 @@ class AssistantPage(QWidget):
         if default:
             self.picker.set_current(default)
 
+    def set_route_names(self, names: dict[str, str]) -> None:
+        """What each route is called (its host's name in the settings)."""
+        self._names = dict(names)
+        self.picker.set_route_titles(names)
+
     def set_model(self, ref: str | None) -> None:
         """Use ``ref`` for the next run (e.g. the model of the chat the user came from); a
         later listing keeps it, like a choice made in the picker."""
@@ -452,7 +460,11 @@ class AssistantPage(QWidget):
         self.last_outcome = outcome
         self._set_running(False)
         who = outcome.answered or outcome.requested
-        chip = chip_label(who, outcome.locality) if outcome.locality is not None else str(who)
+        chip = (
+            chip_label(who, outcome.locality, self._names)
+            if outcome.locality is not None
+            else str(who)
+        )
         notes = "".join(f"\n⚠ {note}" for note in outcome.notes)
         if outcome.result is not None:
             self.show_result(outcome.result)
@@ -494,7 +506,7 @@ class AssistantPage(QWidget):
             self.lists["extracted_tasks"].set_items(result.extracted_tasks)
 
     def _show_problem(self, message: str, raw_text: str) -> None:
-        self.error_label.setText(message)
+        self.error_label.setText(plain(message))
         self.error_label.show()
         self.raw_box.setPlainText(raw_text)
         self.raw_label.setVisible(bool(raw_text))
@@ -577,6 +589,10 @@ class AssistantDialog(QDialog):
     def set_listing(self, listing: ModelListing | None) -> None:
         for page in self.pages.values():
             page.set_listing(listing)
+
+    def set_route_names(self, names: dict[str, str]) -> None:
+        for page in self.pages.values():
+            page.set_route_names(names)
 
     def stop_all(self) -> None:
         for page in self.pages.values():

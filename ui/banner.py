@@ -3,10 +3,11 @@ button. Errors are shown here, in place, instead of in modal dialogs (ux.md)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from halext_desktop.ui import theme
+from halext_desktop.ui.text import plain
 
 KINDS: tuple[str, ...] = ("error", "warning", "info")
 _KIND_NAMES = {"error": "Error", "warning": "Warning", "info": "Note"}
@@ -73,6 +74,7 @@ class Banner(QFrame):
     ) -> None:
         """Show (or replace) the banner. Unknown kinds are shown as ``info``."""
         self._kind = kind if kind in KINDS else "info"
+        text = plain(text)
         self.label.setText(text)
         if action_label:
             self._action_id = action_id or action_label
@@ -114,5 +116,7 @@ class Banner(QFrame):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and self.isVisible():
-            self._restyle()
+        if event.type() == QEvent.Type.PaletteChange:
+            # A theme switch reaches the banner before its parent has the new palette:
+            # take the colours once every widget has it (an open banner follows the theme).
+            QTimer.singleShot(0, self, self._restyle)

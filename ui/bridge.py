@@ -27,6 +27,8 @@ from typing import Any, Protocol, TypeVar
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from halext_desktop.ui.text import plain
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -64,7 +66,7 @@ def describe_error(exc: BaseException) -> str:
     has them (``one_line``), else the exception's type and text."""
     one_line = getattr(exc, "one_line", None)
     if callable(one_line):
-        return str(one_line())
+        return plain(str(one_line()))
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -196,6 +196,8 @@ class BarChartCard(ChartCard):
         unit: appended to value labels ("ms", "%"); "" for plain counts.
         decimals: digits after the point in value labels (values are rounded to them).
         danger: colour the (single) set with the palette's error colour.
+        ceiling: the largest value the measure can have (100 for a rate in %): the axis
+            never goes past it.
     """
 
     def __init__(
@@ -205,11 +207,13 @@ class BarChartCard(ChartCard):
         unit: str = "",
         decimals: int = 0,
         danger: bool = False,
+        ceiling: float | None = None,
         parent: QWidget | None = None,
     ) -> None:
         self._unit = unit
         self._decimals = decimals
         self._danger = danger
+        self._ceiling = ceiling
         self._series: QHorizontalBarSeries | None = None
         self._sets: list[QBarSet] = []
         self._categories: list[str] = []  # full names, top first
@@ -241,7 +245,14 @@ class BarChartCard(ChartCard):
             series.append(bar_set)
             self._sets.append(bar_set)
         series.setLabelsVisible(True)
-        series.setLabelsPosition(QAbstractBarSeries.LabelsPosition.LabelsOutsideEnd)
+        # Room for the value after the bar, unless that would take the axis past what the
+        # measure can be (an error rate of 100 % on a 125 % axis): then inside the bar.
+        capped = self._ceiling is not None and top * _LABEL_HEADROOM > self._ceiling
+        series.setLabelsPosition(
+            QAbstractBarSeries.LabelsPosition.LabelsInsideEnd
+            if capped
+            else QAbstractBarSeries.LabelsPosition.LabelsOutsideEnd
+        )
         series.setLabelsPrecision(12)
         series.setLabelsFormat(f"@value {self._unit}".rstrip())
         series.hovered.connect(self._on_hover)
@@ -251,7 +262,12 @@ class BarChartCard(ChartCard):
         cat_axis = QBarCategoryAxis()
         cat_axis.append(self._display_names([self._categories[i] for i in rev]))
         value_axis = QValueAxis()
-        maximum, ticks = nice_axis(top * _LABEL_HEADROOM, integer=self._decimals == 0)
+        wanted = top * _LABEL_HEADROOM
+        if self._ceiling is not None:
+            wanted = min(wanted, self._ceiling)
+        maximum, ticks = nice_axis(wanted, integer=self._decimals == 0)
+        if self._ceiling is not None and maximum > self._ceiling:
+            maximum, ticks = nice_axis(self._ceiling, integer=self._decimals == 0)
         value_axis.setRange(0.0, maximum)
         value_axis.setTickCount(ticks)
         whole_steps = (maximum / (ticks - 1)).is_integer()
@@ -311,6 +327,13 @@ class BarChartCard(ChartCard):
                 self._categories[n - 1 - i]: float(bar_set.at(i)) for i in range(bar_set.count())
             }
         return out
+
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) of the value axis as drawn."""
+        for axis in self.chart.axes(Qt.Orientation.Horizontal):
+            if isinstance(axis, QValueAxis):
+                return float(axis.min()), float(axis.max())
+        return 0.0, 0.0
 
     def axis_labels(self) -> list[str]:
         """The category labels as drawn (possibly elided), top first."""

@@ -8,6 +8,7 @@ their answers come back through the Bridge.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
@@ -34,48 +35,133 @@ PAGE = 200
 # Banner action ids (ChatView.sig_banner_action -> MainWindow).
 ACTION_SIGN_IN = "sign_in"
 ACTION_SETTINGS = "settings"
+ACTION_CONNECTIONS = "connections"  # Settings → Connections (hosts, keys, sign-in)
 ACTION_RETRY = "retry"
 ACTION_PICK_MODEL = "pick_model"
 ACTION_CANCEL_EDIT = "cancel_edit"
 
 
 def banner_for(
-    error: RouteError, *, partial: bool, not_sent: str | None = None
+    error: RouteError, *, partial: bool, not_sent: str | None = None, inline: bool = False
 ) -> tuple[str, str, str | None, str | None]:
-    """(kind, text, action label, action id) for a failed request."""
+    """(kind, text, action label, action id) for a failed request.
+
+    ``inline``: the reply's own row already says what failed (its ⚠ line); the banner then
+    says what to do next instead of repeating it.
+    """
     kept = " The partial reply is kept." if partial else ""
-    text = error.message + (f" — {error.hint}" if error.hint else "") + kept
+    full = error.message + (f" — {error.hint}" if error.hint else "") + kept
     kind = error.kind
+
+    def text(next_step: str) -> str:
+        return next_step if inline else full
+
     if not_sent == UNLISTED_REASON:
         # The server does not offer that model (any more): another one is the way out.
-        return "warning", text, "Pick a model", ACTION_PICK_MODEL
+        return (
+            "warning",
+            text("Nothing was sent: pick another model."),
+            "Pick a model",
+            ACTION_PICK_MODEL,
+        )
     if kind is ErrorKind.AUTH_FAILED and error.route_id != "halext":
         # An API key of an Ollama host or an endpoint: fixed in Settings, not by signing in.
-        return "error", text, "Open settings", ACTION_SETTINGS
+        return (
+            "error",
+            text("Check the API key in Settings → Connections."),
+            "Open settings",
+            ACTION_CONNECTIONS,
+        )
     if kind in (ErrorKind.SIGNED_OUT, ErrorKind.AUTH_FAILED):
-        return "error", text, "Sign in again", ACTION_SIGN_IN
+        return "error", text("Sign in again, then Retry."), "Sign in again", ACTION_SIGN_IN
     if kind in (ErrorKind.BLOCKED, ErrorKind.NOT_CONFIGURED, ErrorKind.INSECURE):
-        return "warning", text, "Open settings", ACTION_SETTINGS
+        return (
+            "warning",
+            text("Nothing was sent: pick another model, or change Settings."),
+            "Open settings",
+            ACTION_SETTINGS,
+        )
     if kind is ErrorKind.REDIRECT:
-        return "error", text, "Open settings", ACTION_SETTINGS
+        return (
+            "error",
+            text("Check the address in Settings → Connections."),
+            "Open settings",
+            ACTION_CONNECTIONS,
+        )
     if kind is ErrorKind.MODEL_NOT_FOUND:
-        return "error", text, "Pick a model", ACTION_PICK_MODEL
+        return (
+            "error",
+            text("Pick another model, or get this one in Models."),
+            "Pick a model",
+            ACTION_PICK_MODEL,
+        )
     if kind is ErrorKind.PLACEHOLDER:
-        return "warning", text, "Pick a model", ACTION_PICK_MODEL
-    return "error", text, "Retry", ACTION_RETRY
+        return (
+            "warning",
+            text("Pick a model that works on the server."),
+            "Pick a model",
+            ACTION_PICK_MODEL,
+        )
+    step = (
+        "The reply stopped part-way (what arrived is kept); Retry when the route is back."
+        if partial
+        else "The reply failed; Retry when the route is back."
+    )
+    return "error", text(step), "Retry", ACTION_RETRY
 
 
 INTERRUPTED_TEXT = "Interrupted — partial reply kept"
 
 
+class _Reply:
+    """One reply in flight, in whichever conversation it belongs to (shown or not)."""
+
+    __slots__ = (
+        "cid",
+        "cancel",
+        "handle",
+        "user",
+        "assistant",
+        "parts",
+        "user_already_shown",
+        "unsent",
+        "shown",
+        "attached",
+        "view_id",
+    )
+
+    def __init__(self, cid: int | None, *, user_already_shown: bool) -> None:
+        self.cid = cid  # None until the turn has created the conversation
+        self.cancel = CancelToken()
+        self.handle: Future[None] | None = None
+        self.user: MessageRow | None = None
+        self.assistant: MessageRow | None = None
+        self.parts: list[str] = []  # the text so far, for when its chat is opened again
+        self.user_already_shown = user_already_shown
+        self.unsent: str | None = None  # sent, not yet stored: given back on failure
+        self.shown = True  # it belongs to the conversation on screen
+        self.attached = False  # its rows are in the view, which takes its text as it comes
+        self.view_id: int | None = None  # the assistant row's id as the view knows it
+
+
 class ChatController(QObject):
-    """Owns the conversation being shown and the request in flight.
+    """Owns the conversation being shown and every reply in flight.
+
+    Replies go on in the background: opening another conversation (or a new chat) leaves
+    them streaming, several at once, each stoppable on its own. The one of the conversation
+    on screen feeds the view; the others keep their text until that conversation is opened
+    again.
 
     Signals:
-        sig_streaming(bool): a request started or ended (composer Send/Stop, status).
+        sig_streaming(bool): the conversation on screen has a reply in flight, or not any
+            more (composer Send/Stop, the Esc shortcut).
+        sig_replies_changed(object): the set of conversation ids with a reply in flight
+            changed (the sidebar marks them); carries the set.
+        sig_reply_unseen(object): a reply finished in a conversation that is not on screen
+            (the sidebar marks it unread); carries its id.
         sig_conversation_changed(object): a conversation was created or touched (sidebar
             refresh); its id (``object``: a provisional id can be any integer).
-        sig_model_used(str): the model reference the conversation now uses.
+        sig_model_used(str): the model reference a reply was sent to.
         sig_signed_out(): a reply failed because the halext session ended (every place
             that shows the sign-in state must say so now).
         sig_loaded(object): a conversation's messages are on screen (its id, or None).
@@ -84,6 +170,8 @@ class ChatController(QObject):
     """
 
     sig_streaming = Signal(bool)
+    sig_replies_changed = Signal(object)
+    sig_reply_unseen = Signal(object)
     sig_conversation_changed = Signal(object)
     sig_model_used = Signal(str)
     sig_signed_out = Signal()
@@ -106,35 +194,60 @@ class ChatController(QObject):
         self._composer = composer
         self._current_model = current_model
         self.conversation_id: int | None = None
-        self._handle: Future[None] | None = None
-        self._cancel: CancelToken | None = None
-        self._streaming_id: int | None = None
+        self._replies: list[_Reply] = []
         self._editing_id: int | None = None
-        self._last_failed_text: str | None = None
-        self._unsent_text: str | None = None  # sent, not yet stored: given back on failure
-        self._user_already_shown = False
         self._load_gen = 0
+        self._view_ready = True  # the view shows the conversation's messages (not loading)
+        # What a reply that ended off screen left to say, shown when its chat is opened.
+        self._later: dict[int, tuple[str, str, str | None, str | None]] = {}
 
     # ---- conversations ------------------------------------------------------------
 
     @property
     def streaming(self) -> bool:
-        return self._handle is not None
+        """The conversation on screen has a reply in flight."""
+        return self._shown_reply() is not None
+
+    @property
+    def any_streaming(self) -> bool:
+        """Some conversation has a reply in flight."""
+        return bool(self._replies)
+
+    def streaming_conversations(self) -> set[int]:
+        """The conversations with a reply in flight (real ids once written)."""
+        return {self._real(r.cid) for r in self._replies if r.cid is not None}
+
+    def is_streaming_in(self, conversation_id: int) -> bool:
+        return any(self._same(r.cid, conversation_id) for r in self._replies)
+
+    def _real(self, some_id: int) -> int:
+        return self._svc.conversations.resolve(some_id)
+
+    def _same(self, a: int | None, b: int | None) -> bool:
+        return a is not None and b is not None and self._real(a) == self._real(b)
+
+    def _shown_reply(self) -> _Reply | None:
+        return next((r for r in self._replies if r.shown), None)
 
     def open_conversation(self, conversation_id: int | None) -> None:
         """Show a conversation (None = the empty new-chat state); its messages arrive from
-        the database owner (``sig_loaded`` says when they are on screen)."""
-        if self.streaming:
-            self.stop()
+        the database owner (``sig_loaded`` says when they are on screen). Replies in flight
+        go on, here or in the background."""
         self._editing_id = None
         self._view.clear_banner()
         self.conversation_id = conversation_id
+        for reply in self._replies:
+            reply.shown = self._same(reply.cid, conversation_id)
+            reply.attached = False
         self._load_gen += 1
         gen = self._load_gen
+        self._show_streaming_state()
         if conversation_id is None:
             self._view.load([], has_more=False)
+            self._view_ready = True
             self.sig_loaded.emit(None)
             return
+        self._view_ready = False
         self._view.load([], has_more=False)
         self._bridge.call(
             self._svc.conversations.page(conversation_id, PAGE),
@@ -148,8 +261,20 @@ class ChatController(QObject):
             return  # another conversation was opened meanwhile
         rows, has_more = page
         self._view.load(rows, has_more=has_more)
+        self._view_ready = True
+        for reply in self._replies:
+            if reply.shown and reply.assistant is not None:
+                self._attach(reply)
         last = next((m for m in reversed(rows) if m.role == "assistant"), None)
-        if last is not None and last.status == "interrupted" and last is rows[-1]:
+        later = next((key for key in self._later if self._same(key, cid)), None)
+        if later is not None:
+            self._view.show_banner(*self._later.pop(later))
+        elif (
+            last is not None
+            and last.status == "interrupted"
+            and last is rows[-1]
+            and not self.streaming
+        ):
             self._view.show_banner(
                 "warning",
                 f"{INTERRUPTED_TEXT}: the app stopped before this reply finished.",
@@ -157,6 +282,29 @@ class ChatController(QObject):
                 ACTION_RETRY,
             )
         self.sig_loaded.emit(cid)
+
+    def _attach(self, reply: _Reply) -> None:
+        """Show a reply in flight in the view (its chat was opened again): its rows as
+        stored, then all of the text that has arrived so far."""
+        assistant = reply.assistant
+        assert assistant is not None
+        view = self._view
+        aid = assistant.id
+        if view.model.item_by_id(aid) is None and view.model.item_by_id(self._real(aid)):
+            aid = self._real(aid)  # written since the turn began: the view has the real id
+        if view.model.item_by_id(aid) is None:
+            user = reply.user
+            if user is not None and view.model.item_by_id(self._real(user.id)) is None:
+                view.append_message(user)
+            view.append_message(assistant)
+        reply.view_id = aid
+        reply.attached = True
+        view.stream_begin(aid)
+        text = "".join(reply.parts)
+        if text:
+            view.update_message(
+                dataclasses.replace(assistant, id=aid, content=text, status="streaming")
+            )
 
     def _on_read_failed(self, gen: int, exc: BaseException) -> None:
         if gen != self._load_gen:
@@ -228,7 +376,8 @@ class ChatController(QObject):
             return False
         self._view.clear_banner()
         cid = self.conversation_id
-        self._unsent_text = text
+        reply = _Reply(cid, user_already_shown=False)
+        reply.unsent = text
         if cid is None:
             # The turn creates the conversation with its first message (one transaction).
             self._view.load([], has_more=False)
@@ -248,7 +397,7 @@ class ChatController(QObject):
             def make(token: CancelToken) -> AsyncIterator[Any]:
                 return self._svc.turns.send(cid, text, ref, cancel=token)
 
-        self._start(make)
+        self._start(reply, make, ref)
         return True
 
     def regenerate(self, _message_id: int | None = None) -> None:
@@ -274,7 +423,7 @@ class ChatController(QObject):
             def make(token: CancelToken) -> AsyncIterator[Any]:
                 return self._svc.turns.regenerate(cid, ref, cancel=token)
 
-            self._start(make, user_already_shown=True)
+            self._start(_Reply(cid, user_already_shown=True), make, ref)
 
         self._bridge.call(
             self._svc.conversations.messages(cid, limit=50),
@@ -317,74 +466,123 @@ class ChatController(QObject):
         self._view.clear_banner()
 
     def stop(self) -> None:
-        """Stop the reply in flight; the partial text stays, marked stopped."""
-        if self._cancel is not None:
-            self._cancel.cancel()
+        """Stop the reply of the conversation on screen; the partial text stays, marked
+        stopped."""
+        reply = self._shown_reply()
+        if reply is not None:
+            reply.cancel.cancel()
+
+    def stop_conversation(self, conversation_id: int) -> bool:
+        """Stop the reply in flight in ``conversation_id`` (on screen or not); False when
+        it has none."""
+        stopped = False
+        for reply in self._replies:
+            if self._same(reply.cid, conversation_id):
+                reply.cancel.cancel()
+                stopped = True
+        return stopped
 
     def interrupt(self) -> None:
-        """The window is closing mid-reply: stop it and keep the partial text, marked
-        interrupted (the user did not press Stop; the app went away)."""
-        if self._cancel is not None and not self._svc.turns.interrupt(self._cancel):
-            self._cancel.cancel()
+        """The window is closing: stop every reply in flight and keep the partial texts,
+        marked interrupted (the user did not press Stop; the app went away)."""
+        for reply in self._replies:
+            if not self._svc.turns.interrupt(reply.cancel):
+                reply.cancel.cancel()
 
     # ---- stream plumbing --------------------------------------------------------------
 
     def _start(
-        self,
-        make: Callable[[CancelToken], AsyncIterator[Any]],
-        *,
-        user_already_shown: bool = False,
+        self, reply: _Reply, make: Callable[[CancelToken], AsyncIterator[Any]], ref: ModelRef
     ) -> None:
-        token = self._cancel = CancelToken()
-        self._user_already_shown = user_already_shown
-        self._handle = self._bridge.stream(lambda: make(token), self._on_event, self._on_crash)
-        self._composer.set_streaming(True)
-        self.sig_streaming.emit(True)
+        self._replies.append(reply)
+        token = reply.cancel
+        reply.handle = self._bridge.stream(
+            lambda: make(token),
+            lambda event: self._on_event(reply, event),
+            lambda exc: self._on_crash(reply, exc),
+            owner=self,
+        )
+        self.sig_model_used.emit(str(ref))
+        self._show_streaming_state()
+        self.sig_replies_changed.emit(self.streaming_conversations())
 
-    def _on_event(self, event: Any) -> None:
+    def _show_streaming_state(self) -> None:
+        streaming = self.streaming
+        self._composer.set_streaming(streaming)
+        self.sig_streaming.emit(streaming)
+
+    def _view_row(self, reply: _Reply, row: MessageRow) -> MessageRow:
+        """``row`` under the id the view knows it by."""
+        if reply.view_id is None or reply.view_id == row.id:
+            return row
+        return dataclasses.replace(row, id=reply.view_id)
+
+    def _on_event(self, reply: _Reply, event: Any) -> None:
+        view = self._view
         if isinstance(event, TurnBegun):
-            self._unsent_text = None  # stored (or queued for the database): never lost now
+            reply.unsent = None  # stored (or queued for the database): never lost now
+            reply.user, reply.assistant = event.user, event.assistant
             if event.conversation is not None:
-                self.conversation_id = event.conversation.id
-            if not self._user_already_shown:
-                self._view.append_message(event.user)
-            self._view.append_message(event.assistant)
-            self._streaming_id = event.assistant.id
-            self._view.stream_begin(event.assistant.id)
-            if self.conversation_id is not None:
-                self.sig_conversation_changed.emit(self.conversation_id)
+                reply.cid = event.conversation.id
+                if reply.shown and self.conversation_id is None:
+                    self.conversation_id = reply.cid  # the new chat on screen is this one
+            if reply.shown and self._view_ready:
+                if not reply.user_already_shown:
+                    view.append_message(event.user)
+                view.append_message(event.assistant)
+                reply.view_id = event.assistant.id
+                reply.attached = True
+                view.stream_begin(event.assistant.id)
+            if reply.cid is not None:
+                self.sig_conversation_changed.emit(reply.cid)
+            self.sig_replies_changed.emit(self.streaming_conversations())
         elif isinstance(event, TurnUpdated):
-            if self._streaming_id is not None:
-                self._view.update_message(event.assistant)
+            reply.assistant = event.assistant
+            if reply.attached:
+                view.update_message(self._view_row(reply, event.assistant))
         elif isinstance(event, Started):
-            self.sig_model_used.emit(str(event.requested))
+            pass  # the chip shows what answers (TurnUpdated)
         elif isinstance(event, Delta):
-            if self._streaming_id is not None:
-                self._view.stream_delta(self._streaming_id, event.text)
+            reply.parts.append(event.text)
+            if reply.attached and reply.view_id is not None:
+                view.stream_delta(reply.view_id, event.text)
         elif isinstance(event, TurnSaved):
-            self._view.stream_end(event.assistant.id, event.assistant)
-            terminal = event.event
-            if isinstance(terminal, Failed):
-                partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
-                kind, text, label, action = banner_for(
-                    terminal.error, partial=bool(partial), not_sent=terminal.not_sent
-                )
-                self._view.show_banner(kind, text, label, action)
-                if terminal.error.kind is ErrorKind.SIGNED_OUT:
-                    self.sig_signed_out.emit()
-            elif event.assistant.status == "error" and event.assistant.error:
-                self._view.show_banner("warning", event.assistant.error)
-            if not event.saved and event.problem and self._svc.storage.state.kind == "damaged":
-                self._view.show_banner(
-                    "error", f"The reply is shown but could not be saved: {event.problem}"
-                )
-            self._finish()
+            reply.assistant = event.assistant
+            banner = self._banner_after(reply, event)
+            if reply.attached and reply.view_id is not None:
+                view.stream_end(reply.view_id, self._view_row(reply, event.assistant))
+            if banner is not None:
+                if reply.shown:
+                    view.show_banner(*banner)
+                elif reply.cid is not None:
+                    self._later[reply.cid] = banner
+            if not reply.shown and reply.cid is not None:
+                self.sig_reply_unseen.emit(self._real(reply.cid))
+            self._finish(reply)
 
-    def _on_crash(self, exc: BaseException) -> None:
+    def _banner_after(
+        self, reply: _Reply, event: TurnSaved
+    ) -> tuple[str, str, str | None, str | None] | None:
+        terminal = event.event
+        banner: tuple[str, str, str | None, str | None] | None = None
+        if isinstance(terminal, Failed):
+            partial = terminal.partial_text and terminal.error.kind is not ErrorKind.PLACEHOLDER
+            # The reply's ⚠ line says what failed; the banner says what to do about it.
+            banner = banner_for(
+                terminal.error, partial=bool(partial), not_sent=terminal.not_sent, inline=True
+            )
+            if terminal.error.kind is ErrorKind.SIGNED_OUT:
+                self.sig_signed_out.emit()
+        if not event.saved and event.problem and self._svc.storage.state.kind == "damaged":
+            text = f"The reply is shown but could not be saved: {event.problem}"
+            banner = ("error", text, None, None)
+        return banner
+
+    def _on_crash(self, reply: _Reply, exc: BaseException) -> None:
         """The turn's stream raised instead of ending with TurnSaved: the database refused
         the turn (damaged, unavailable) or a bug below the router. Say which; give back
         the text that was not stored; end the reply with what the database holds for it."""
-        unsent, self._unsent_text = self._unsent_text, None
+        unsent, reply.unsent = reply.unsent, None
         if isinstance(exc, DatabaseError):
             if unsent is not None and not self._composer.text().strip():
                 self._composer.set_text(unsent)  # nothing was stored: nothing typed is lost
@@ -406,27 +604,32 @@ class ChatController(QObject):
                 "Retry",
                 ACTION_RETRY,
             )
-        self._view.show_banner(kind, text, label, action)
-        streaming_id = self._streaming_id
-        if streaming_id is not None:
+        if reply.shown or reply.cid is None:
+            self._view.show_banner(kind, text, label, action)
+        else:
+            self._later[reply.cid] = (kind, text, label, action)
+        view_id = reply.view_id if reply.attached else None
+        assistant = reply.assistant
+        if assistant is not None and view_id is not None:
 
             def show(row: MessageRow | None) -> None:
-                if row is not None:
-                    self._view.stream_end(row.id, row)
+                if row is not None and reply.attached:
+                    self._view.stream_end(view_id, self._view_row(reply, row))
 
             self._bridge.call(
-                self._svc.conversations.get_message(streaming_id),
+                self._svc.conversations.get_message(assistant.id),
                 show,
-                lambda _exc: self._view.stream_end(streaming_id, None),
+                lambda _exc: self._view.stream_end(view_id, None) if reply.attached else None,
                 owner=self,
             )
-        self._finish()
+        self._finish(reply)
 
-    def _finish(self) -> None:
-        self._handle = None
-        self._cancel = None
-        self._streaming_id = None
-        self._composer.set_streaming(False)
-        self.sig_streaming.emit(False)
-        if self.conversation_id is not None:
-            self.sig_conversation_changed.emit(self.conversation_id)
+    def _finish(self, reply: _Reply) -> None:
+        if reply in self._replies:
+            self._replies.remove(reply)
+        reply.handle = None
+        if reply.shown:
+            self._show_streaming_state()
+        self.sig_replies_changed.emit(self.streaming_conversations())
+        if reply.cid is not None:
+            self.sig_conversation_changed.emit(reply.cid)

@@ -192,6 +192,9 @@ class ChatDelegate(QStyledItemDelegate):
         self.on_height_mismatch: Callable[[int], None] | None = None
         # The height a row has in the view's current layout (set by the view).
         self.laid_out_height: Callable[[int], int | None] | None = None
+        # The message whose text the view's text view shows (selectable) over its row: its
+        # body is drawn there, with the selection, not here.
+        self.text_id: int | None = None
 
     # ---- configuration -----------------------------------------------------------------------
 
@@ -218,6 +221,12 @@ class ChatDelegate(QStyledItemDelegate):
             self._dark = dark
             self._docs.clear()
             self._latest.clear()
+
+    def forget_renderings(self) -> None:
+        """The rows' texts around the body changed (a route's name): render them again,
+        heights stay."""
+        self._docs.clear()
+        self._latest.clear()
 
     def clear_caches(self) -> None:
         self._heights.clear()
@@ -391,7 +400,7 @@ class ChatDelegate(QStyledItemDelegate):
         # Header: "You" or the chip on the left; on the right, quietly, the timings and
         # when the message was written.
         rl.header = QRectF(text_x, y, text_w, m.header_h)
-        rl.chip_text = chip_text(item)
+        rl.chip_text = chip_text(item, self._model.route_names)
         right = text_x + text_w  # the right-hand pieces are laid out leftwards from here
         if item.role == "assistant":
             rl.stats_text = stats_text(item.meta)
@@ -512,7 +521,7 @@ class ChatDelegate(QStyledItemDelegate):
 
         self._paint_header(painter, pal, item, rl)
 
-        if rl.doc is not None and not rl.body.isNull():
+        if rl.doc is not None and not rl.body.isNull() and item.id != self.text_id:
             painter.save()
             painter.translate(rl.body.topLeft())
             ctx = QAbstractTextDocumentLayout.PaintContext()

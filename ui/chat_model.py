@@ -15,9 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from halext_desktop.routing.display import chip_label, failed_label, not_sent_label
+from halext_desktop.routing.display import (
+    RouteNames,
+    chip_label,
+    failed_label,
+    not_sent_label,
+    route_name,
+)
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality, tokens_per_second
+from halext_desktop.ui.text import plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -130,37 +137,39 @@ def _locality_of(item: MessageItem, ref: ModelRef) -> Locality:
         return Locality.CLOUD if ref.kind == "openai" else Locality.SELF_HOSTED
 
 
-def chip_text(item: MessageItem) -> str:
+def chip_text(item: MessageItem, names: RouteNames | None = None) -> str:
     """``AI • openai:gpt-4o-mini · halext`` for what answered; the asked model while a reply
     is on its way; for a reply no model gave, why (``Not sent — cloud providers are
     disabled``) or which route failed (``Failed — halext``), never the asked model as if it
-    had answered. ``You`` / ``System`` for the other roles."""
+    had answered. ``You`` / ``System`` for the other roles. ``names``: what each route is
+    called (its host's name in the settings)."""
     if item.role == "user":
         return "You"
     if item.role == "system":
         return "System"
     if item.model_ref:
-        return _ref_chip(item, item.model_ref)
+        return _ref_chip(item, item.model_ref, names)
     if item.is_live and item.requested_model:
-        return _ref_chip(item, item.requested_model)
+        return _ref_chip(item, item.requested_model, names)
     not_sent = item.meta.get("not_sent")
     if item.status == "blocked" or (not_sent and item.status == "error"):
         return not_sent_label(str(not_sent or "blocked by the cloud setting"))
     if item.status in ("error", "placeholder"):
-        return failed_label(str(item.meta.get("failed_route") or _route_of(item) or "the route"))
+        route = item.meta.get("failed_route") or _route_of(item)
+        return failed_label(route_name(str(route), names) if route else "the route")
     if item.status == "stopped":
         return "Stopped — no reply"
     if item.requested_model:  # an older row that did finish: what it was asked of
-        return _ref_chip(item, item.requested_model)
+        return _ref_chip(item, item.requested_model, names)
     return "AI"
 
 
-def _ref_chip(item: MessageItem, raw: str) -> str:
+def _ref_chip(item: MessageItem, raw: str, names: RouteNames | None) -> str:
     try:
         ref = ModelRef.parse(raw)
     except ModelRefError:
         return f"AI • {raw}"
-    return chip_label(ref, _locality_of(item, ref))
+    return chip_label(ref, _locality_of(item, ref), names)
 
 
 def _route_of(item: MessageItem) -> str | None:
@@ -200,8 +209,10 @@ def stats_text(meta: dict[str, Any]) -> str:
     elif ttft is not None:
         parts.append(f"first token {_seconds(ttft)}")
     tokens = _number(meta, "response_tokens")
-    if tokens is not None:
-        approx = "" if meta.get("tokens_exact") else "~"
+    exact = bool(meta.get("tokens_exact"))
+    # An estimate of nothing ("~0 tok", before any text came) says nothing: left out.
+    if tokens is not None and (tokens > 0 or exact):
+        approx = "" if exact else "~"
         parts.append(f"{approx}{int(tokens)} tok")
     rate = tokens_per_second(meta.get("eval_count"), meta.get("eval_duration_ns"))
     if rate is not None:
@@ -309,12 +320,15 @@ def warning_lines(item: MessageItem) -> list[str]:
         lines.append(
             f"⚠ {error}" if error else "⚠ halext had no working model and sent its placeholder text"
         )
-    return lines
+    elif item.role == "assistant" and not has_text and not item.is_live:
+        # Finished, and nothing came: say so rather than show an empty reply.
+        lines.append("⚠ Empty reply: the model sent no text — Regenerate, or try another model")
+    return [plain(line) for line in lines]
 
 
-def accessible_text(item: MessageItem) -> str:
+def accessible_text(item: MessageItem, names: RouteNames | None = None) -> str:
     """What a screen reader says for a row."""
-    head = chip_text(item)
+    head = chip_text(item, names)
     warn = " ".join(warning_lines(item))
     tail = f" {warn}" if warn else ""
     return f"{head}: {item.content}{tail}"
@@ -340,6 +354,7 @@ class ChatModel(QAbstractListModel):
         super().__init__(parent)
         self._items: list[MessageItem] = []
         self._rows: dict[int, int] = {}  # id -> row, rebuilt after structural changes
+        self.route_names: dict[str, str] = {}  # route id -> the name it is shown by
 
     # ---- Qt model API ------------------------------------------------------------------------
 
@@ -355,11 +370,11 @@ class ChatModel(QAbstractListModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return item.content
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return accessible_text(item)
+            return accessible_text(item, self.route_names)
         if role == self.IdRole:
             return item.id
         if role == self.ChipRole:
-            return chip_text(item)
+            return chip_text(item, self.route_names)
         if role == self.StatsRole:
             return stats_text(item.meta) if item.role == "assistant" else ""
         if role == self.WarningsRole:

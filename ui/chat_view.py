@@ -23,9 +23,11 @@ from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
+    QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QPointF,
     QRect,
     QSize,
     Qt,
@@ -42,9 +44,11 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPalette,
     QResizeEvent,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -62,9 +66,12 @@ from halext_desktop.ui import theme
 from halext_desktop.ui.banner import Banner
 from halext_desktop.ui.chat_delegate import ChatDelegate
 from halext_desktop.ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
+from halext_desktop.ui.chat_selection import MessageText
 from halext_desktop.ui.markdown import COPY_SCHEME
 
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
+# Once a model is chosen there is nothing to pick: only what to do next.
+EMPTY_HINT_READY = "Start a conversation — type below; Enter sends"
 
 
 class _ChatListView(QListView):
@@ -122,27 +129,45 @@ class _ChatListView(QListView):
         super().resizeEvent(event)
         self._owner._after_resize()
 
+    # ---- mouse: a press on a message's text hands it to the text view ----------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._owner._press_text(event):
+            return
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._owner._press_text(event):
+            return
+        super().mouseDoubleClickEvent(event)
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._owner._drag_text(event):
+            return
         super().mouseMoveEvent(event)
         self._owner._on_hover(event.position().toPoint())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._owner._drag_text(event):
+            return
+        super().mouseReleaseEvent(event)
 
     def leaveEvent(self, event: QEvent) -> None:
         super().leaveEvent(event)
         self._owner._on_leave()
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        pos = event.pos()
-        current = self.currentIndex()
-        if event.reason() != QContextMenuEvent.Reason.Mouse and current.isValid():
+        if event.reason() == QContextMenuEvent.Reason.Mouse:
+            self._owner._on_context_menu(event.pos())
+        else:
             # Menu key / Shift+F10: the message with keyboard focus, not whatever the
             # middle of the viewport happens to show.
-            rect = self.visualRect(current).intersected(self.viewport().rect())
-            if not rect.isEmpty():
-                pos = rect.center()
-        self._owner._on_context_menu(pos)
+            self._owner._keyboard_context_menu()
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._owner._key_for_text(event):
+            return
         if event.matches(QKeySequence.StandardKey.Copy):
             index = self.currentIndex()
             if index.isValid():
@@ -212,6 +237,7 @@ class ChatView(QWidget):
     # Below this many rows a relayout costs about a millisecond: no reserve needed.
     RESERVE_MIN_ROWS = 300
     PIN_SLOP_PX = 4
+    TOAST_MS = 1600
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -294,7 +320,26 @@ class ChatView(QWidget):
         self.hover_bar.edit_button.clicked.connect(self._hover_edit)
         self.hover_bar.regenerate_button.clicked.connect(self._hover_regenerate)
 
-        self.delegate.sig_copied.connect(self.sig_copied)
+        # The one message whose text can be selected (laid over its row on a press).
+        self.text_view = MessageText(lv.viewport(), self._scroll_by)
+        self.text_view.sig_copied.connect(self._copied)
+        self.text_view.sig_leave.connect(self._leave_text)
+        self.text_view.sig_anchor.connect(self._text_anchor)
+        self.text_view.sig_menu.connect(self._text_menu)
+        self._forwarding = False  # a press on a row's text: its drag goes to the text view
+
+        # "Copied": a short note over the conversation after anything is copied.
+        self.toast = QLabel(self)
+        self.toast.setObjectName("chatToast")
+        self.toast.setAccessibleName("Copied")
+        self.toast.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.toast.hide()
+        self._toast_timer = QTimer(self)
+        self._toast_timer.setSingleShot(True)
+        self._toast_timer.setInterval(self.TOAST_MS)
+        self._toast_timer.timeout.connect(self.toast.hide)
+
+        self.delegate.sig_copied.connect(self._copied)
         sb = lv.verticalScrollBar()
         sb.valueChanged.connect(self._on_scroll_value)
         sb.rangeChanged.connect(self._on_scroll_range)
@@ -318,6 +363,7 @@ class ChatView(QWidget):
         """
         self._drop_streams()
         self._hide_hover()
+        self._release_text()
         items = [MessageItem.from_row(m) for m in messages]
         self.delegate.clear_caches()
         self._has_more = False
@@ -373,6 +419,8 @@ class ChatView(QWidget):
             item.status = STATUS_STREAMING
         self._refit(item)
         self._refresh_hover()
+        if mid == self.delegate.text_id:
+            self._place_text_view()
 
     def remove_from(self, message_id: int) -> None:
         """Remove that message and every later one (edit-and-resend, regenerate)."""
@@ -432,6 +480,8 @@ class ChatView(QWidget):
         if item is not None:
             self._refit(item)
         self._refresh_hover()
+        if message_id == self.delegate.text_id:
+            self._place_text_view()
 
     def is_streaming(self, message_id: int | None = None) -> bool:
         return bool(self._streaming) if message_id is None else message_id in self._streaming
@@ -454,6 +504,8 @@ class ChatView(QWidget):
             self._scroll_to_bottom()
         if self.hover_bar.isVisible() and self.hover_bar.message_id in pending:
             self._refresh_hover()
+        if self.delegate.text_id in pending:
+            self._place_text_view()  # its text grew: the selection stays, on the new text
         # A slow flush (a very long reply) spaces the next ones out, keeping input responsive.
         elapsed_ms = (time.perf_counter() - started) * 1000
         interval = min(self.MAX_FLUSH_INTERVAL_MS, max(self.FLUSH_INTERVAL_MS, int(elapsed_ms * 3)))
@@ -468,6 +520,20 @@ class ChatView(QWidget):
         self._flush_timer.stop()
         self._pending.clear()
         self._streaming.clear()
+
+    def set_model_chosen(self, chosen: bool) -> None:
+        """The empty chat's hint: pick a model (none chosen yet), or just type."""
+        hint = EMPTY_HINT_READY if chosen else EMPTY_HINT
+        self.empty_label.setText(hint)
+        self.empty_label.setAccessibleName(hint)
+
+    def set_route_names(self, names: dict[str, str]) -> None:
+        """What each route is called in the chips (its host's name in the settings)."""
+        if names != self.model.route_names:
+            self.model.route_names = dict(names)
+            self.delegate.forget_renderings()
+            self.list_view.viewport().update()
+            self._place_text_view()
 
     # ---- banner ------------------------------------------------------------------------------
 
@@ -494,7 +560,7 @@ class ChatView(QWidget):
         if item is None:
             return
         QGuiApplication.clipboard().setText(item.content)
-        self.sig_copied.emit(item.content)
+        self._copied(item.content)
 
     def can_edit(self, message_id: int) -> bool:
         item = self.model.item_by_id(message_id)
@@ -509,7 +575,8 @@ class ChatView(QWidget):
 
     def context_menu_for(self, message_id: int, href: str | None = None) -> QMenu | None:
         """The actions for a message (built, not shown). ``href`` is the link under the
-        mouse, which adds "Copy code block" for a code block's copy link."""
+        mouse, which adds "Copy code block" for a code block's copy link; a selection in
+        the message adds "Copy" (the selection) before "Copy message"."""
         item = self.model.item_by_id(message_id)
         if item is None:
             return None
@@ -519,9 +586,19 @@ class ChatView(QWidget):
             code = QAction("Copy code block", menu)
             code.triggered.connect(lambda: self.delegate.activate_anchor(item, href))
             menu.addAction(code)
-        copy = QAction("Copy", menu)
+        if self.text_view.message_id == message_id and self.text_view.has_selection():
+            selection = QAction("Copy", menu)
+            selection.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+            selection.triggered.connect(self.text_view.copy_selection)
+            menu.addAction(selection)
+        copy = QAction("Copy message", menu)
         copy.triggered.connect(lambda: self.copy_message(message_id))
         menu.addAction(copy)
+        if item.content:
+            select = QAction("Select all", menu)
+            select.setShortcut(QKeySequence(QKeySequence.StandardKey.SelectAll))
+            select.triggered.connect(lambda: self.select_all_text(message_id))
+            menu.addAction(select)
         if self.can_edit(message_id):
             edit = QAction("Edit and resend", menu)
             edit.triggered.connect(lambda: self.sig_edit_requested.emit(message_id))
@@ -541,6 +618,7 @@ class ChatView(QWidget):
         return self.delegate.anchor_rect(item, self.list_view.visualRect(index), href)
 
     def _on_context_menu(self, pos: QPoint) -> None:
+        """The mouse's menu at ``pos`` (viewport coordinates)."""
         index = self.list_view.indexAt(pos)
         if not index.isValid():
             index = self.list_view.currentIndex()
@@ -548,12 +626,48 @@ class ChatView(QWidget):
             return
         item = self.model.item(index.row())
         href = self.delegate.anchor_at(item, self.list_view.visualRect(index), pos)
-        menu = self.context_menu_for(item.id, href)
+        if self.text_view.message_id != item.id:
+            self._release_text()  # a menu for another message: its selection is over
+        self._popup(self.context_menu_for(item.id, href), pos)
+
+    def _keyboard_context_menu(self) -> None:
+        """Menu key / Shift+F10 on the list: the current message's menu, at the start of
+        its text where it is on screen (a tall message's middle may be far off-window)."""
+        index = self.list_view.currentIndex()
+        if not index.isValid():
+            return
+        self.list_view.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+        viewport = self.list_view.viewport()
+        rect = self.list_view.visualRect(index)
+        visible = rect.intersected(viewport.rect())
+        if visible.isEmpty():
+            return
+        item = self.model.item(index.row())
+        rl = self.delegate.layout_for(item)
+        x = rect.left() + int(rl.text_x)
+        y = max(visible.top(), rect.top() + int(rl.header.top())) + self.fontMetrics().height()
+        self._popup(self.context_menu_for(item.id), QPoint(x, min(y, visible.bottom())))
+
+    def _popup(self, menu: QMenu | None, pos: QPoint) -> None:
+        """Show ``menu`` at ``pos`` (list viewport coordinates), inside the window."""
         if menu is None:
             return
         self.menu = menu
         menu.destroyed.connect(self._forget_menu)
-        menu.popup(self.list_view.viewport().mapToGlobal(pos))
+        viewport = self.list_view.viewport()
+        inside = QPoint(
+            max(0, min(pos.x(), viewport.width() - 1)), max(0, min(pos.y(), viewport.height() - 1))
+        )
+        target = viewport.mapToGlobal(inside)
+        window = self.window()
+        area = QRect(window.mapToGlobal(QPoint(0, 0)), window.size())
+        size = menu.sizeHint()
+        # Open upwards/leftwards rather than past the window's edge, when it fits.
+        if target.y() + size.height() > area.bottom() and target.y() - size.height() >= area.top():
+            target.setY(target.y() - size.height())
+        if target.x() + size.width() > area.right():
+            target.setX(max(area.left(), area.right() - size.width()))
+        menu.popup(target)
 
     def _forget_menu(self, *_args: object) -> None:
         self.menu = None
@@ -571,6 +685,236 @@ class ChatView(QWidget):
         mid = self.hover_bar.message_id
         if mid is not None and self.can_regenerate(mid):
             self.sig_regenerate_requested.emit(mid)
+
+    # ---- selectable text ---------------------------------------------------------------------
+
+    def select_text(self, message_id: int, *, focus: bool = True) -> MessageText | None:
+        """Lay the text view over message ``message_id``'s text so it can be selected (the
+        mouse, Shift+arrows, Ctrl+A); None when the message has no text shown."""
+        index = self.model.index_of(message_id)
+        if not index.isValid():
+            return None
+        item = self.model.item(index.row())
+        rl = self.delegate.layout_for(item)
+        if rl.doc is None or rl.body.isNull():
+            return None
+        if self.text_view.message_id not in (None, message_id):
+            self._release_text()
+        self.text_view.whole_text = lambda: self._content_of(message_id)
+        self.delegate.text_id = message_id
+        self._place_text_view()
+        # The message under the pointer becomes the current one, without the item view's
+        # scroll-to-current: a press on a message's text must not move it.
+        self.list_view.setAutoScroll(False)
+        try:
+            self.list_view.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+        finally:
+            self.list_view.setAutoScroll(True)
+        if focus:
+            self.text_view.setFocus(Qt.FocusReason.OtherFocusReason)
+        return self.text_view
+
+    def select_all_text(self, message_id: int) -> None:
+        """Select the whole text of a message (Ctrl+A on it, or the menu's Select all)."""
+        view = self.select_text(message_id)
+        if view is not None:
+            view.selectAll()
+
+    def selected_text(self) -> str:
+        """What is selected in the conversation (plain text), "" when nothing is."""
+        return self.text_view.selected_text() if self.text_view.message_id is not None else ""
+
+    def _content_of(self, message_id: int) -> str:
+        item = self.model.item_by_id(message_id)
+        return item.content if item is not None else ""
+
+    def _place_text_view(self) -> None:
+        """Keep the text view over its row's text (after a scroll, a relayout, new text)."""
+        mid = self.delegate.text_id
+        if mid is None:
+            return
+        index = self.model.index_of(mid)
+        if not index.isValid():
+            self._release_text()
+            return
+        rl = self.delegate.layout_for(self.model.item(index.row()))
+        if rl.doc is None or rl.body.isNull():
+            self._release_text()
+            return
+        self.text_view.show_document(mid, rl.doc, int(rl.body.width()))
+        top_left = self.list_view.visualRect(index).topLeft()
+        body = rl.body.translated(QPointF(top_left)).toAlignedRect()
+        # +2: the delegate's clip lets italics and the last glyph overhang the column.
+        geometry = QRect(body.x(), body.y(), body.width() + 2, body.height())
+        if self.text_view.geometry() != geometry:
+            self.text_view.setGeometry(geometry)
+        if not self.text_view.isVisible():
+            self.text_view.show()
+
+    def _release_text(self) -> None:
+        mid = self.text_view.message_id
+        if mid is None and self.delegate.text_id is None:
+            return
+        self._forwarding = False
+        had_focus = self.text_view.hasFocus()
+        self.text_view.release()
+        self.delegate.text_id = None
+        if had_focus:
+            self.list_view.setFocus(Qt.FocusReason.OtherFocusReason)
+        index = self.model.index_of(mid) if mid is not None else QModelIndex()
+        if index.isValid():
+            self.list_view.viewport().update(self.list_view.visualRect(index))
+
+    def _scroll_by(self, pixels: int) -> None:
+        sb = self.list_view.verticalScrollBar()
+        sb.setValue(sb.value() + pixels)
+
+    def _press_text(self, event: QMouseEvent) -> bool:
+        """A left press (or double-click) on the list: on a message's text it goes to the
+        text view, which takes the drag from there. True when it was taken."""
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        pos = event.position().toPoint()
+        index = self.list_view.indexAt(pos)
+        if not index.isValid():
+            self._release_text()
+            return False
+        item = self.model.item(index.row())
+        rect = self.list_view.visualRect(index)
+        if self.delegate.anchor_at(item, rect, pos):
+            return False  # a link: the delegate opens it (or copies the code block)
+        rl = self.delegate.layout_for(item)
+        local = QPointF(pos - rect.topLeft())
+        if rl.doc is None or not rl.body.adjusted(0, 0, 2, 0).contains(local):
+            self._release_text()  # a click beside the text ends a selection, as anywhere
+            return False
+        if self.select_text(item.id) is None:
+            return False
+        self._forwarding = True
+        self._forward_mouse(event)
+        return True
+
+    def _drag_text(self, event: QMouseEvent) -> bool:
+        """Moves and the release after a press that went to the text view follow it."""
+        if not self._forwarding:
+            return False
+        if event.type() == QEvent.Type.MouseButtonRelease:
+            self._forwarding = False
+        if self.text_view.isVisible():
+            self._forward_mouse(event)
+        return True
+
+    def _forward_mouse(self, event: QMouseEvent) -> None:
+        target = self.text_view.viewport()
+        local = target.mapFrom(self.list_view.viewport(), event.position().toPoint())
+        forwarded = QMouseEvent(
+            event.type(),
+            QPointF(local),
+            event.globalPosition(),
+            event.button(),
+            event.buttons(),
+            event.modifiers(),
+        )
+        QApplication.sendEvent(target, forwarded)
+
+    def _key_for_text(self, event: QKeyEvent) -> bool:
+        """Keys on the list that select text in the current message: Shift+arrows
+        (Home/End) start a selection at its start or end, Ctrl+A selects all of it, Ctrl+C
+        copies what is selected in it."""
+        index = self.list_view.currentIndex()
+        if not index.isValid():
+            return False
+        mid = int(index.data(ChatModel.IdRole))
+        if event.matches(QKeySequence.StandardKey.SelectAll):
+            self.select_all_text(mid)
+            return self.text_view.message_id == mid
+        if event.matches(QKeySequence.StandardKey.Copy):
+            if self.text_view.message_id == mid and self.text_view.has_selection():
+                self.text_view.copy_selection()
+                return True
+            return False
+        mods = event.modifiers()
+        keys = (
+            Qt.Key.Key_Left,
+            Qt.Key.Key_Right,
+            Qt.Key.Key_Up,
+            Qt.Key.Key_Down,
+            Qt.Key.Key_Home,
+            Qt.Key.Key_End,
+        )
+        if event.key() not in keys or not mods & Qt.KeyboardModifier.ShiftModifier:
+            return False
+        had = self.text_view.message_id == mid
+        view = self.select_text(mid)
+        if view is None:
+            return False
+        if not had or not view.has_selection():
+            cursor = view.textCursor()
+            forward = event.key() in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_End)
+            cursor.movePosition(
+                QTextCursor.MoveOperation.Start if forward else QTextCursor.MoveOperation.End
+            )
+            view.setTextCursor(cursor)
+        copy = QKeyEvent(event.type(), event.key(), mods, event.text())
+        QApplication.sendEvent(view, copy)
+        return True
+
+    def _leave_text(self, direction: int) -> None:
+        """The keyboard left the message's text: back to the list, on this message or the
+        one above (-1) or below (+1)."""
+        mid = self.text_view.message_id
+        self._release_text()
+        self.list_view.setFocus(Qt.FocusReason.OtherFocusReason)
+        index = self.model.index_of(mid) if mid is not None else QModelIndex()
+        if not index.isValid():
+            return
+        row = max(0, min(self.model.rowCount() - 1, index.row() + direction))
+        target = self.model.index(row, 0)
+        self.list_view.setCurrentIndex(target)
+        self.list_view.scrollTo(target)
+
+    def _text_anchor(self, href: str) -> None:
+        item = (
+            self.model.item_by_id(self.text_view.message_id)
+            if self.text_view.message_id is not None
+            else None
+        )
+        if item is not None:
+            self.delegate.activate_anchor(item, href)
+
+    def _text_menu(self, pos: QPoint) -> None:
+        mid = self.text_view.message_id
+        if mid is None:
+            return
+        href = self.text_view.anchorAt(pos) or None
+        self._popup(
+            self.context_menu_for(mid, href),
+            self.text_view.mapTo(self.list_view.viewport(), pos),
+        )
+
+    # ---- copied ------------------------------------------------------------------------------
+
+    def _copied(self, text: str) -> None:
+        """Anything went to the clipboard: say so for a moment, and tell the window."""
+        lines = text.count("\n") + 1 if text else 0
+        what = f"{lines} lines" if lines > 1 else f"{len(text)} characters"
+        self.toast.setText(f"Copied {what}")
+        self.toast.adjustSize()
+        self.toast.resize(self.toast.width() + 24, self.toast.height() + 10)
+        self._place_toast()
+        self.toast.show()
+        self.toast.raise_()
+        self._toast_timer.start()
+        self.sig_copied.emit(text)
+
+    def _place_toast(self) -> None:
+        area = self._stack.geometry()
+        self.toast.move(
+            area.x() + (area.width() - self.toast.width()) // 2,
+            area.bottom() - self.toast.height() - 12,
+        )
 
     # ---- hover -------------------------------------------------------------------------------
 
@@ -681,6 +1025,7 @@ class ChatView(QWidget):
             value = bottom
         self._pinned = value >= bottom - self.PIN_SLOP_PX
         self._refine_visible()
+        self._place_text_view()
         self._maybe_load_more()
 
     def _on_scroll_range(self, _minimum: int, _maximum: int) -> None:
@@ -718,6 +1063,7 @@ class ChatView(QWidget):
             self._restore_anchor(anchor)
         self._refresh_hover()
         self._refine_visible()
+        self._place_text_view()
         self._maybe_load_more()
 
     def _request_relayout(self) -> None:
@@ -858,18 +1204,29 @@ class ChatView(QWidget):
                 self._restore_anchor(anchor)
             self._refine_visible()
         self._refresh_hover()
+        self._place_text_view()
+        if self.toast.isVisible():
+            self._place_toast()
 
     def _update_empty_state(self, *_args: object) -> None:
         empty = self.model.rowCount() == 0
         self._stack.setCurrentWidget(self.empty_label if empty else self.list_view)
         if empty:
             self._hide_hover()
+            self._release_text()
 
     def _apply_palette(self) -> None:
         pal = self.palette()
         self.delegate.set_dark(theme.is_dark(pal))
         muted = theme.css(theme.muted_text(pal))
         self.empty_label.setStyleSheet(f"QLabel#chatEmptyHint {{ color: {muted}; }}")
+        # The "Copied" note: a small dark (light, on a dark theme) pill over the messages.
+        text = pal.color(QPalette.ColorRole.Text)
+        base = pal.color(QPalette.ColorRole.Base)
+        self.toast.setStyleSheet(
+            f"QLabel#chatToast {{ background: {theme.css(theme.mix(text, base, 0.12))}; "
+            f"color: {theme.css(base)}; border-radius: 8px; padding: 4px 10px; }}"
+        )
         # The empty state sits on the same surface as the messages.
         self._stack.setAutoFillBackground(True)
         stack_pal = self._stack.palette()
@@ -882,6 +1239,7 @@ class ChatView(QWidget):
         if etype == QEvent.Type.PaletteChange:
             self._apply_palette()
             self.list_view.viewport().update()
+            self._place_text_view()  # the row was rendered again in the new colours
         elif etype == QEvent.Type.FontChange:
             self.delegate.set_font(self.font())
             self.list_view.scheduleDelayedItemsLayout()

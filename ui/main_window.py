@@ -10,10 +10,11 @@ file brings up a dialog that offers a restore or a fresh start.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -32,10 +33,12 @@ from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Health, ModelListing
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
+from halext_desktop.ui.app_menu import APP_NAME, build_menu_bar
 from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
+    ACTION_CONNECTIONS,
     ACTION_PICK_MODEL,
     ACTION_RETRY,
     ACTION_SETTINGS,
@@ -45,7 +48,7 @@ from halext_desktop.ui.chat_controller import (
 from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
-from halext_desktop.ui.model_picker import ModelPickerButton, route_titles
+from halext_desktop.ui.model_picker import ModelPickerButton
 from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
 from halext_desktop.ui.providers.panel import ProvidersPanel
@@ -53,12 +56,19 @@ from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
 from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
-from halext_desktop.ui.status_bar import StatusBarWidget
+from halext_desktop.ui.status_bar import (
+    HALEXT_ERROR,
+    HALEXT_NOT_CONFIGURED,
+    HALEXT_SIGNED_OUT,
+    StatusBarWidget,
+)
 from halext_desktop.ui.theme import apply_theme
 from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
+# Coming back to the window after this long (s) asks the routes for their models again.
+STALE_LISTING_S = 60.0
 # Banner action: open the Models window (an Ollama host that has no model yet).
 ACTION_MODELS = "models"
 
@@ -88,10 +98,20 @@ class MainWindow(QMainWindow):
         # whether the next listing should check that the chat's model still exists.
         self._pulled_ref: str | None = None
         self._check_current_model = False
+        # The model sent to or picked last: where a new chat starts (without a default).
+        self._last_model: str | None = None
+        self._auto_picked = True  # the empty chat's model was chosen for the user
+        # Model lists: which request is the newest, when the last one arrived (monotonic
+        # clock, replaceable by tests), and the banner it put up (cleared once models come).
+        self._listing_gen = 0
+        self._clock = time.monotonic
+        self._listed_at: float | None = None
+        self._listing_banner: str | None = None
+        self._closed = False  # closeEvent ran: no more requests from this window
         # Requests of the Models window still in flight when this window closed: the app
         # waits for them before it closes the routes.
         self.pending_on_close: list[Future[Any]] = []
-        self.setWindowTitle("Halext Desktop")
+        self.setWindowTitle(APP_NAME)
         self.setObjectName("MainWindow")
         self.resize(1200, 780)
 
@@ -183,8 +203,20 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_conversation_deleted.connect(self._on_conversation_deleted)
         self.picker.sig_model_chosen.connect(self._on_model_chosen)
         self.picker.sig_manage_models.connect(lambda: self.open_models())
+        self.picker.sig_refresh_requested.connect(self.refresh_routes)
+        self.picker.sig_current_changed.connect(
+            lambda ref: self.chat_view.set_model_chosen(ref is not None)
+        )
         self.models_button.clicked.connect(lambda: self.open_models())
         self.controller.sig_conversation_changed.connect(self._on_conversation_touched)
+        self.controller.sig_model_used.connect(self._remember_model)
+        self.picker.sig_model_chosen.connect(self._remember_model)
+        self.picker.sig_model_chosen.connect(self._on_model_picked)
+        self.sidebar.sig_typing.connect(self._type_in_composer)
+        # Replies go on in other chats: the sidebar marks those streaming and those unread.
+        self.controller.sig_replies_changed.connect(self.sidebar.set_streaming)
+        self.controller.sig_reply_unseen.connect(self.sidebar.mark_unread)
+        self.sidebar.sig_stop_requested.connect(self.controller.stop_conversation)
         # A reply that met an ended session: the status bar and Settings say so at once.
         self.controller.sig_signed_out.connect(self._show_halext_state)
         self.settings_button.clicked.connect(self.open_settings)
@@ -196,12 +228,13 @@ class MainWindow(QMainWindow):
 
         self._shortcut("Ctrl+N", self.new_chat)
         self._shortcut("Ctrl+K", self.picker.open_popup)
-        self._shortcut("Ctrl+,", self.open_settings)
+        self._shortcut("Ctrl+,", self.settings_shortcut)
         self._shortcut("Ctrl+F", self.sidebar.focus_search)
         self._shortcut("Ctrl+Shift+P", self.open_providers)
         self._shortcut("Ctrl+Shift+M", lambda: self.open_models())
         self._shortcut("Ctrl+Shift+A", self.open_assistants)
         self._shortcut("Ctrl+Shift+U", self.open_usage)
+        self._shortcut("F5", self.refresh_routes)
         # Esc stops a reply. Enabled only while one streams: an enabled shortcut takes the
         # key from every widget, and Esc also clears the search and cancels a rename.
         self._stop_shortcut = self._shortcut(
@@ -209,6 +242,21 @@ class MainWindow(QMainWindow):
         )
         self._stop_shortcut.setEnabled(False)
         self.controller.sig_streaming.connect(self._stop_shortcut.setEnabled)
+
+        self.menu = build_menu_bar(
+            self,
+            new_chat=self.new_chat,
+            settings=self.open_settings,
+            models=self.open_models,
+            providers=self.open_providers,
+            assistants=self.open_assistants,
+            usage=self.open_usage,
+            refresh=self.refresh_routes,
+        )
+        # The window title names the open chat (taskbars and window switchers show it).
+        self.controller.sig_loaded.connect(lambda _cid: self._update_title())
+        self.controller.sig_conversation_changed.connect(self._title_if_shown)
+        self.sidebar.sig_conversation_renamed.connect(self._title_if_shown)
 
         self._health_timer = QTimer(self)
         self._health_timer.setInterval(HEALTH_INTERVAL_MS)
@@ -265,6 +313,12 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             cid = None
         self.new_chat()
+        self._bridge.call(
+            self._svc.conversations.list(limit=1),
+            self._seed_last_model,
+            lambda _exc: None,  # the sidebar says when the database cannot be read
+            owner=self,
+        )
         if cid is not None and cid > 0:
             # Reopen the last chat once the database confirms it still exists.
             self._bridge.call(
@@ -281,12 +335,13 @@ class MainWindow(QMainWindow):
         self.sidebar.select(conv.id)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self._closed = True
         qs = self._window_state()
         qs.setValue("main/geometry", self.saveGeometry())
         cid = self.controller.conversation_id
         qs.setValue("main/conversation", self._svc.conversations.resolve(cid) if cid else "")
         self.repair.stop_watching()
-        if self.controller.streaming:
+        if self.controller.any_streaming:
             self.controller.interrupt()
         if self._models is not None:
             # Closing the HTTP streams is what stops Ollama; it keeps what it downloaded.
@@ -298,12 +353,38 @@ class MainWindow(QMainWindow):
     # ---- conversations ------------------------------------------------------------------
 
     def new_chat(self) -> None:
-        """Ctrl+N: an empty chat on the global default model (created on first send)."""
+        """Ctrl+N: an empty chat (created on first send) on the default model when one is
+        set, else on the model used last."""
         self.controller.open_conversation(None)
         self.sidebar.select(None)
-        default = self._svc.resolve_default(self._listing)
-        self.picker.set_current(str(default) if default else None)
+        self.picker.set_current(self.model_for_new_chat())
+        self._auto_picked = True
         self.composer.setFocus()
+
+    def model_for_new_chat(self) -> str | None:
+        """The default model setting; else the model used last (sent to, or picked); else
+        the first allowed model of the listing, as at start."""
+        if self._svc.settings.default_model:
+            return self._svc.settings.default_model
+        if self._last_model:
+            return self._last_model
+        default = self._svc.resolve_default(self._listing)
+        return str(default) if default else None
+
+    def _remember_model(self, ref: str) -> None:
+        self._last_model = ref
+
+    def _on_model_picked(self, _ref: str) -> None:
+        self._auto_picked = False
+
+    def _seed_last_model(self, rows: list[Any]) -> None:
+        """At start: the model of the chat used last (its newest reply's); the empty chat
+        the window opened on takes it, unless the user already chose."""
+        if self._last_model is not None or not rows or not rows[0].default_model_id:
+            return
+        self._last_model = str(rows[0].default_model_id)
+        if self.controller.conversation_id is None and self._auto_picked:
+            self.picker.set_current(self.model_for_new_chat())
 
     def open_files(self, args: list[str]) -> None:
         """Files or ``file://`` URLs from the desktop ("Open with"): text files go into the
@@ -324,6 +405,8 @@ class MainWindow(QMainWindow):
         if cid == self.controller.conversation_id:
             return
         self.controller.open_conversation(cid)
+        self.sidebar.select(cid)
+        self.sidebar.mark_read(self._svc.conversations.resolve(cid))
         if conv is not None:
             self._pick_model_of(cid, conv)
         else:
@@ -333,7 +416,10 @@ class MainWindow(QMainWindow):
                 lambda _exc: None,  # the chat view shows the read's failure
                 owner=self,
             )
-        self.composer.setFocus()
+        # Chosen from the list with the mouse or the keys: the keyboard stays there (F2
+        # renames, Delete deletes, typing goes on in the message box).
+        if not self.sidebar.list.hasFocus():
+            self.composer.setFocus()
 
     def _pick_model_of(self, cid: int, conv: Any) -> None:
         if cid != self.controller.conversation_id:
@@ -344,12 +430,21 @@ class MainWindow(QMainWindow):
             model = str(d) if d else None
         self.picker.set_current(model)
 
+    def _type_in_composer(self, text: str) -> None:
+        """Typing in the chat list goes on in the message box (Enter just moves there)."""
+        self.composer.setFocus()
+        if text:
+            self.composer.editor.insertPlainText(text)
+
     def _on_send(self, text: str) -> None:
         # Nothing was sent: give the text back so nothing typed is lost.
         if not self.controller.send(text) and not self.composer.text().strip():
             self.composer.set_text(text)
 
     def _on_conversation_deleted(self, cid: int) -> None:
+        # A reply on its way into a deleted chat has nowhere to go: stop it (its text is
+        # kept with the chat, which Undo brings back).
+        self.controller.stop_conversation(cid)
         # The open chat is gone: showing it (and sending into it) would fail. Undo reopens it.
         if cid == self.controller.conversation_id:
             self.new_chat()
@@ -365,8 +460,37 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _on_conversation_touched(self, cid: int) -> None:
-        self.sidebar.select(cid)
+        # A reply in a chat in the background must not pull the selection away.
+        if self._svc.conversations.resolve(cid) == self._shown_id():
+            self.sidebar.select(cid)
         self.sidebar.refresh()
+
+    def _title_if_shown(self, cid: Any, *_rest: Any) -> None:
+        if cid is not None and self._svc.conversations.resolve(cid) == self._shown_id():
+            self._update_title()
+
+    def _update_title(self) -> None:
+        """``<chat title> — Halext Desktop``; ``New chat — …`` before the first send."""
+        cid = self.controller.conversation_id
+        if cid is None:
+            self.setWindowTitle(f"New chat — {APP_NAME}")
+            return
+        self._bridge.call(
+            self._svc.conversations.get(cid),
+            lambda conv: self._show_title(cid, conv),
+            lambda _exc: None,  # the chat view shows the read's failure
+            owner=self,
+        )
+
+    def _show_title(self, cid: Any, conv: Any) -> None:
+        if cid != self.controller.conversation_id:
+            return  # another chat was opened meanwhile
+        title = (getattr(conv, "title", "") or "").strip() if conv is not None else ""
+        self.setWindowTitle(f"{title or 'Untitled chat'} — {APP_NAME}")
+
+    def _shown_id(self) -> int | None:
+        cid = self.controller.conversation_id
+        return self._svc.conversations.resolve(cid) if cid is not None else None
 
     def _after_repair(self, _what: str) -> None:
         """The database was restored or started fresh: show what it holds now."""
@@ -379,6 +503,8 @@ class MainWindow(QMainWindow):
             self.open_settings("connections")
         elif action == ACTION_SETTINGS:
             self.open_settings()
+        elif action == ACTION_CONNECTIONS:
+            self.open_settings("connections")
         elif action == ACTION_PICK_MODEL:
             self.picker.open_popup()
         elif action == ACTION_RETRY:
@@ -472,6 +598,13 @@ class MainWindow(QMainWindow):
 
     # ---- settings -----------------------------------------------------------------------
 
+    def settings_shortcut(self) -> None:
+        """Ctrl+,: Settings where the user left them — the first time, at Connections while
+        the status bar asks to sign in to halext (or says it is unreachable)."""
+        first = self._settings_dialog is None
+        wants_sign_in = self.status.halext_state in (HALEXT_SIGNED_OUT, HALEXT_ERROR)
+        self.open_settings("connections" if first and wants_sign_in else None)
+
     def open_settings(self, tab: str | None = None) -> None:
         if self._settings_dialog is None:
             self._settings_dialog = SettingsDialog(self._svc, self._bridge, self._notifier, self)
@@ -529,9 +662,16 @@ class MainWindow(QMainWindow):
         elif key == "default_model" and self.controller.conversation_id is None:
             self.picker.set_current(_value or None)
 
+    def route_names(self) -> dict[str, str]:
+        """Route id → the one name its host is shown by everywhere (the settings' name)."""
+        return {route.route_id: route.name for route in self._svc.routes()}
+
     def _apply_route_titles(self) -> None:
-        st = self._svc.settings
-        self.picker.set_route_titles(route_titles(st.effective_ollama_hosts(), st.openai_endpoints))
+        names = self.route_names()
+        self.picker.set_route_titles(names)
+        self.chat_view.set_route_names(names)
+        if self._assistants is not None:
+            self._assistants.set_route_names(names)
 
     def _after_rebuild(self) -> None:
         self._apply_route_titles()
@@ -549,12 +689,41 @@ class MainWindow(QMainWindow):
 
     # ---- models and health --------------------------------------------------------------
 
-    def refresh_models(self) -> None:
-        self.picker.set_loading(True)
-        self._bridge.call(self._svc.list_models(), self._on_listing, self._on_listing_error)
+    def refresh_routes(self) -> None:
+        """F5 (or the picker's Refresh): the routes' models and health, now."""
+        self.refresh_models()
+        self.refresh_health()
 
-    def _on_listing(self, listing: ModelListing) -> None:
+    def refresh_models(self) -> None:
+        if self._closed:
+            return  # the routes are being closed; nobody is left to show a listing to
+        self._listing_gen += 1
+        gen = self._listing_gen
+        self.picker.set_loading(True)
+        self._bridge.call(
+            self._svc.list_models(),
+            lambda listing: self._on_listing(listing, gen),
+            lambda exc: self._on_listing_error(exc, gen),
+            owner=self,
+        )
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        # Back after a while (Ollama started meanwhile, a model pulled in a terminal): what
+        # the picker offers may be stale. (None: the first listing is still on its way.)
+        if (
+            event.type() == QEvent.Type.ActivationChange
+            and self.isActiveWindow()
+            and self._listed_at is not None
+            and self._clock() - self._listed_at >= STALE_LISTING_S
+        ):
+            self.refresh_routes()
+
+    def _on_listing(self, listing: ModelListing, gen: int | None = None) -> None:
+        if gen is not None and gen != self._listing_gen:
+            return  # a newer request is on its way
         self._listing = listing
+        self._listed_at = self._clock()
         self.picker.set_loading(False)
         self.picker.set_listing(listing, self._svc.policy())
         if self._settings_dialog is not None:
@@ -574,12 +743,23 @@ class MainWindow(QMainWindow):
         elif check and current is not None:
             self._warn_if_gone(current, listing)
         if not self.picker.current():
-            default = self._svc.resolve_default(listing)
-            if default is not None:
-                self.picker.set_current(str(default))
-                cid = self.controller.conversation_id
+            # Nothing chosen yet (the app started before any route answered): choose as a
+            # new chat does, so the user can simply type and send.
+            cid = self.controller.conversation_id
+            if cid is None:
+                chosen = self.model_for_new_chat()
+            else:
+                default = self._svc.resolve_default(listing)
+                chosen = str(default) if default is not None else None
+            if chosen:
+                self.picker.set_current(chosen)
                 if cid is not None:
-                    self._svc.conversations.set_default_model(cid, str(default))
+                    self._svc.conversations.set_default_model(cid, chosen)
+        if listing.models and self._listing_banner is not None:
+            # Models arrived: the "nothing reachable" banner has nothing left to say.
+            if self.chat_view.banner.text == self._listing_banner:
+                self.chat_view.clear_banner()
+            self._listing_banner = None
         halext_err = listing.errors.get("halext")
         if halext_err is not None and halext_err.kind is ErrorKind.SIGNED_OUT:
             self._show_halext_state()
@@ -590,21 +770,19 @@ class MainWindow(QMainWindow):
                 if r.kind == "ollama" and r.route_id not in listing.errors
             ]
             if reachable:
-                self.chat_view.show_banner(
-                    "info",
+                text = (
                     "Ollama is running but has no models yet. Get one in the Models window — "
-                    "a few small ones are suggested there, one click each.",
-                    "Get a model",
-                    ACTION_MODELS,
+                    "a few small ones are suggested there, one click each."
                 )
+                self.chat_view.show_banner("info", text, "Get a model", ACTION_MODELS)
             else:
-                self.chat_view.show_banner(
-                    "info",
-                    "No models are reachable yet. Start Ollama (`ollama serve`) for local "
-                    "models, or sign in to halext in Settings → Connections.",
-                    "Open settings",
-                    ACTION_SETTINGS,
+                text = (
+                    "No models are reachable yet. Start Ollama (run “ollama serve”) for "
+                    "local models, or sign in to halext in Settings → Connections. The list "
+                    "updates by itself when a route comes up (F5 asks now)."
                 )
+                self.chat_view.show_banner("info", text, "Open settings", ACTION_CONNECTIONS)
+            self._listing_banner = text
 
     def _warn_if_gone(self, current: str, listing: ModelListing) -> None:
         """After a delete: the open chat's model is no longer there — say so, offer the picker."""
@@ -626,19 +804,39 @@ class MainWindow(QMainWindow):
             ACTION_PICK_MODEL,
         )
 
-    def _on_listing_error(self, exc: BaseException) -> None:
+    def _on_listing_error(self, exc: BaseException, gen: int | None = None) -> None:
+        if gen is not None and gen != self._listing_gen:
+            return
         self.picker.set_loading(False)
         msg = exc.one_line() if isinstance(exc, RouteError) else f"{type(exc).__name__}: {exc}"
         self.chat_view.show_banner("error", f"Could not list models: {msg}", "Retry", ACTION_RETRY)
 
     def refresh_health(self) -> None:
+        if self._closed:
+            return
         self._bridge.call(self._svc.health_all(), self._on_health)
 
     def _on_health(self, healths: list[Health]) -> None:
         hosts = [h for h in healths if h.route_id.startswith("ollama")]
         addresses = {route.route_id: route.base_url for route in self._svc.routes()}
-        self.status.set_hosts(hosts, addresses)
+        self.status.set_hosts(hosts, addresses, self.route_names())
         self._show_halext_state()
+        if self._listing_disagrees(healths):
+            # A route came up (or went down) since its models were listed: list again, so
+            # the picker and the banner say what the status bar says.
+            self.refresh_models()
+
+    def _listing_disagrees(self, healths: list[Health]) -> bool:
+        listing = self._listing
+        if listing is None:
+            return False
+        for health in healths:
+            listed = health.route_id not in listing.errors
+            if health.route_id in listing.skipped:
+                continue
+            if health.ok != listed:
+                return True
+        return False
 
     def _show_halext_state(self) -> None:
         """Every place that shows the halext sign-in state (status bar, Settings →
@@ -649,6 +847,10 @@ class MainWindow(QMainWindow):
             self.status.set_halext("offline", None)
             return
         user = self._svc.signed_in_user()
+        if user is None and not self._svc.settings.halext_url:
+            # No server set: "signed out — Sign in…" would ask for what cannot be done yet.
+            self.status.set_halext(HALEXT_NOT_CONFIGURED, None)
+            return
         self.status.set_halext("signed_in" if user else "signed_out", user)
 
 

@@ -2,7 +2,7 @@
 
 ```
 ┌ filter: qwen_                                   ┐
-│ LOCAL · Ollama 127.0.0.1:11434                  │
+│ LOCAL · Ollama local                            │
 │   qwen2.5:7b           4.7 GB  Q4_K_M  32k ctx  │
 │ SELF-HOSTED · halext                            │
 │   client:3:qwen2.5:7b  Studio node   22 ms      │
@@ -40,6 +40,7 @@ from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
@@ -52,7 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from halext_desktop.routing.display import route_label
+from halext_desktop.routing.display import route_label, route_name, route_title
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.policy import (
     CLOUD_REASON,
@@ -62,6 +63,7 @@ from halext_desktop.routing.policy import (
 )
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Locality, ModelInfo, ModelListing
+from halext_desktop.ui.text import plain
 
 _LOCALITY_ORDER = {Locality.LOCAL: 0, Locality.SELF_HOSTED: 1, Locality.CLOUD: 2}
 _LOCALITY_TITLE = {
@@ -160,31 +162,21 @@ def short_address(url: str) -> str:
 
 
 def default_route_title(route_id: str) -> str:
-    """A readable route name when the caller gave none: ``halext``, ``Ollama studio``."""
-    kind, _sep, host = route_id.partition("@")
-    if kind == "ollama":
-        return f"Ollama {host}" if host else "Ollama"
-    if kind == "openai":
-        return f"OpenAI-compatible {host}" if host else "OpenAI-compatible"
-    return route_id
+    """A route's name when the caller gave none: ``halext``, ``studio``; the default Ollama
+    host (route ``ollama``) is named by its settings, else ``ollama``."""
+    return route_name(route_id)
 
 
 def route_titles(
     ollama_hosts: Sequence[_HostLike], openai_endpoints: Sequence[_HostLike] = ()
 ) -> dict[str, str]:
-    """Route id → group title from the configured hosts (settings' ``ollama_hosts``).
-
-    The first Ollama host is the default route ``ollama`` and is named by its address
-    ("Ollama 127.0.0.1:11434"), the others by the name the user gave them.
-    """
+    """Route id → the name it is shown by, from the configured hosts: every host by the
+    name the user gave it (the first Ollama host is the default route ``ollama``)."""
     titles: dict[str, str] = {}
     for i, host in enumerate(ollama_hosts):
-        if i == 0:
-            titles["ollama"] = f"Ollama {short_address(host.url)}"
-        else:
-            titles[f"ollama@{host.name}"] = f"Ollama {host.name}"
+        titles["ollama" if i == 0 else f"ollama@{host.name}"] = host.name
     for ep in openai_endpoints:
-        titles[f"openai@{ep.name}"] = f"{ep.name} (OpenAI-compatible)"
+        titles[f"openai@{ep.name}"] = ep.name
     return titles
 
 
@@ -193,14 +185,14 @@ def short_reason(reason: str) -> str:
 
 
 def error_line(title: str, error: RouteError | str) -> str:
-    """``halext — signed out: Sign in in Settings``."""
+    """``halext — signed out: sign in from Settings → Connections``."""
     if isinstance(error, RouteError):
         text = error.message[:1].lower() + error.message[1:] if error.message else ""
         if error.hint:
             text = f"{text}: {error.hint}"
     else:
         text = error
-    return f"{title} — {text}"
+    return plain(f"{title} — {text}")
 
 
 def build_rows(
@@ -219,7 +211,7 @@ def build_rows(
     for locality, route in sorted(
         groups, key=lambda k: (_LOCALITY_ORDER.get(k[0], 9), route_order[k[1]])
     ):
-        title = titles.get(route) or default_route_title(route)
+        title = route_title(route, titles)
         header = f"{_LOCALITY_TITLE.get(locality, locality.value.upper())} · {title}"
         rows.append(PickerRow(RowKind.HEADER, header, haystack=header.lower()))
         for info in sorted(groups[(locality, route)], key=lambda m: (m.provider, m.ref.model)):
@@ -260,12 +252,9 @@ def build_rows(
                     tooltip=tip,
                 )
             )
-    notes = [
-        (r, error_line(titles.get(r) or default_route_title(r), e))
-        for r, e in listing.errors.items()
-    ]
+    notes = [(r, error_line(route_title(r, titles), e)) for r, e in listing.errors.items()]
     notes += [
-        (r, error_line(titles.get(r) or default_route_title(r), f"not asked: {why}"))
+        (r, error_line(route_title(r, titles), f"not asked: {why}"))
         for r, why in listing.skipped.items()
     ]
     for route, text in notes:
@@ -457,10 +446,13 @@ class ModelPickerPopup(QFrame):
 
     Signals:
         sig_picked(str): a model reference was chosen (Enter or click); the popup has closed.
+        sig_manage(): "Manage models…" was clicked; the popup has closed.
+        sig_refresh(): Refresh (or F5): ask the routes for their models again.
     """
 
     sig_picked = Signal(str)
     sig_manage = Signal()
+    sig_refresh = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Popup)
@@ -476,6 +468,13 @@ class ModelPickerPopup(QFrame):
         self.filter_edit.setToolTip("Type to filter · ↑/↓ move · Enter picks · Esc closes")
         self.filter_edit.textChanged.connect(self._apply_filter)
         self.filter_edit.installEventFilter(self)
+        self.refresh_button = QToolButton(self)
+        self.refresh_button.setText("↻")
+        self.refresh_button.setAccessibleName("Refresh the model list")
+        self.refresh_button.setToolTip("Ask every route for its models again (F5)")
+        self.refresh_button.setAutoRaise(True)
+        self.refresh_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.refresh_button.clicked.connect(self.sig_refresh)
 
         self.model = PickerModel(self)
         self.view = QListView(self)
@@ -507,7 +506,11 @@ class ModelPickerPopup(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
-        layout.addWidget(self.filter_edit)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.refresh_button)
+        layout.addLayout(top)
         layout.addWidget(self.status_label)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.manage_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -583,6 +586,9 @@ class ModelPickerPopup(QFrame):
                 return True
             if key == Qt.Key.Key_Escape:
                 self.close()
+                return True
+            if key == Qt.Key.Key_F5:
+                self.sig_refresh.emit()
                 return True
         return super().eventFilter(obj, event)
 
@@ -674,10 +680,15 @@ class ModelPickerButton(QToolButton):
     Signals:
         sig_model_chosen(str): the reference string the user picked.
         sig_manage_models(): "Manage models…" was clicked in the popup.
+        sig_refresh_requested(): Refresh (or F5) in the popup.
+        sig_current_changed(object): the current model changed, by the user or the app;
+            carries the reference, or None.
     """
 
     sig_model_chosen = Signal(str)
     sig_manage_models = Signal()
+    sig_refresh_requested = Signal()
+    sig_current_changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -694,6 +705,7 @@ class ModelPickerButton(QToolButton):
         self.popup = ModelPickerPopup(self)
         self.popup.sig_picked.connect(self._on_picked)
         self.popup.sig_manage.connect(self.sig_manage_models)
+        self.popup.sig_refresh.connect(self.sig_refresh_requested)
         self.clicked.connect(self.open_popup)
         self._render()
 
@@ -717,15 +729,20 @@ class ModelPickerButton(QToolButton):
         self._render()
 
     def set_route_titles(self, titles: Mapping[str, str]) -> None:
-        """Group titles per route id (see ``route_titles``), e.g. ``Ollama 127.0.0.1:11434``."""
+        """What each route is called (see ``route_titles``), e.g. ``local``: the group titles
+        and the button's label."""
         self._titles = dict(titles)
         if self._listing is not None:
             self.popup.set_rows(build_rows(self._listing, self._policy, self._titles))
+        self._render()
 
     def set_current(self, ref_str: str | None) -> None:
+        changed = (ref_str or None) != self._current
         self._current = ref_str or None
         self.popup.set_current(self._current)
         self._render()
+        if changed:
+            self.sig_current_changed.emit(self._current)
 
     def current(self) -> str | None:
         return self._current
@@ -799,7 +816,7 @@ class ModelPickerButton(QToolButton):
             locality = Locality.LOCAL
         else:
             locality = Locality.SELF_HOSTED
-        return f"{ref.model} · {route_label(ref, locality)}"
+        return f"{ref.model} · {route_label(ref, locality, self._titles)}"
 
 
 ModelPicker = ModelPickerButton

@@ -35,7 +35,16 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -47,6 +56,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -75,6 +85,13 @@ class ItemRole(IntEnum):
     ID = Qt.ItemDataRole.UserRole + 1
     SNIPPET = Qt.ItemDataRole.UserRole + 2
     HEADER = Qt.ItemDataRole.UserRole + 3
+    STREAMING = Qt.ItemDataRole.UserRole + 4  # a reply is on its way in this chat
+    UNREAD = Qt.ItemDataRole.UserRole + 5  # a reply came while another chat was open
+
+
+# The marks at the right of a row: a reply streaming in it, a reply not read yet.
+STREAMING_MARK = "replying…"
+UNREAD_MARK = "●"
 
 
 def local_date(moment: datetime) -> date:
@@ -162,10 +179,37 @@ class _ItemDelegate(QStyledItemDelegate):
                 ),
             )
         else:
+            streaming = bool(index.data(ItemRole.STREAMING))
+            unread = bool(index.data(ItemRole.UNREAD))
+            mark = STREAMING_MARK if streaming else UNREAD_MARK if unread else ""
+            title_rect = inner
+            if mark:
+                small = QFont(opt.font)
+                if streaming:
+                    small.setPointSizeF(max(small.pointSizeF() * 0.85, 6.0))
+                    small.setItalic(True)
+                sfm = QFontMetrics(small)
+                mark_w = sfm.horizontalAdvance(mark) + 6
+                title_rect = inner.adjusted(0, 0, -mark_w, 0)
+                painter.save()
+                painter.setFont(small)
+                if not selected:
+                    painter.setPen(muted if streaming else pal.color(QPalette.ColorRole.Highlight))
+                painter.drawText(
+                    inner.adjusted(inner.width() - mark_w, 0, 0, 0),
+                    Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                    mark,
+                )
+                painter.restore()
+            if unread:
+                bold = QFont(opt.font)
+                bold.setBold(True)
+                painter.setFont(bold)
+                fm = QFontMetrics(bold)
             painter.drawText(
-                inner,
+                title_rect,
                 Qt.AlignmentFlag.AlignVCenter,
-                fm.elidedText(text, Qt.TextElideMode.ElideRight, inner.width()),
+                fm.elidedText(text, Qt.TextElideMode.ElideRight, title_rect.width()),
             )
         painter.restore()
 
@@ -189,6 +233,11 @@ class UndoBar(QFrame):
         self.label = QLabel(self)
         self.label.setAccessibleName("Deleted conversation")
         self.label.setWordWrap(False)
+        # The bar takes the width the sidebar has, never more: the title is shortened to
+        # fit (whole in the tooltip) instead of widening the sidebar.
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setMinimumWidth(0)
+        self._title = ""
         self.undo_button = QToolButton(self)
         self.undo_button.setText("Undo")
         self.undo_button.setAccessibleName("Undo delete")
@@ -205,12 +254,23 @@ class UndoBar(QFrame):
         self.hide()
 
     def show_for(self, title: str, timeout_ms: int) -> None:
-        fm = QFontMetrics(self.label.font())
-        short = fm.elidedText(title, Qt.TextElideMode.ElideRight, 160)
-        self.label.setText(f"Deleted “{short}” —")
+        self._title = title
         self.label.setToolTip(f"Deleted “{title}”")
+        self._elide()
         self.timer.start(timeout_ms)
         self.show()
+
+    def _elide(self) -> None:
+        fm = QFontMetrics(self.label.font())
+        room = self.label.width() if self.label.width() > 0 else 160
+        room -= fm.horizontalAdvance("Deleted “” —") + 4
+        short = fm.elidedText(self._title, Qt.TextElideMode.ElideRight, max(24, room))
+        self.label.setText(f"Deleted “{short}” —")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._title:
+            self._elide()
 
 
 class ConversationSidebar(QWidget):
@@ -227,6 +287,9 @@ class ConversationSidebar(QWidget):
         sig_conversation_restored(object): Undo brought a deleted conversation back.
         sig_refreshed(): the list shows what the database answered.
         sig_failed(str): the database could not answer (the list says so too).
+        sig_stop_requested(object): "Stop reply" on a chat whose reply is streaming.
+        sig_typing(str): text typed while the list had the keyboard (it belongs in the
+            message box); "" for Enter, which only moves there.
     """
 
     sig_conversation_selected = Signal(object)
@@ -236,6 +299,8 @@ class ConversationSidebar(QWidget):
     sig_conversation_restored = Signal(object)
     sig_refreshed = Signal()
     sig_failed = Signal(str)
+    sig_stop_requested = Signal(object)
+    sig_typing = Signal(str)
 
     def __init__(
         self,
@@ -256,6 +321,8 @@ class ConversationSidebar(QWidget):
         self._selected: int | None = None
         self._populating = False
         self._pending_undo: tuple[Any, int, bool] | None = None  # (snapshot, id, was selected)
+        self._streaming: set[int] = set()  # chats with a reply on its way
+        self._unread: set[int] = set()  # chats with a reply that came while not open
 
         self.new_button = QPushButton("+ New chat", self)
         self.new_button.setAccessibleName("New chat")
@@ -306,6 +373,8 @@ class ConversationSidebar(QWidget):
         self.delete_action = QAction("Delete", self)
         self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self.delete_action.triggered.connect(self.delete_current)
+        self.stop_action = QAction("Stop reply", self)
+        self.stop_action.triggered.connect(self._stop_current)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -341,6 +410,67 @@ class ConversationSidebar(QWidget):
 
     def selected_id(self) -> int | None:
         return self._selected
+
+    # ---- marks: a reply streaming, a reply not read yet -----------------------------------
+
+    def set_streaming(self, conversation_ids: set[int]) -> None:
+        """The chats with a reply on its way (all of them; the others lose the mark)."""
+        self._streaming = set(conversation_ids)
+        self._apply_marks()
+
+    def mark_unread(self, conversation_id: int) -> None:
+        """A reply came in a chat that was not open."""
+        self._unread.add(conversation_id)
+        self._apply_marks()
+
+    def mark_read(self, conversation_id: int | None) -> None:
+        if conversation_id in self._unread:
+            self._unread.discard(conversation_id)
+            self._apply_marks()
+
+    def is_streaming(self, conversation_id: int) -> bool:
+        return conversation_id in self._streaming
+
+    def is_unread(self, conversation_id: int) -> bool:
+        return conversation_id in self._unread
+
+    def marks(self) -> dict[str, str]:
+        """Title → its mark as shown (``replying…``, ``●``), for rows that have one."""
+        out: dict[str, str] = {}
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(ItemRole.STREAMING):
+                out[item.text()] = STREAMING_MARK
+            elif item.data(ItemRole.UNREAD):
+                out[item.text()] = UNREAD_MARK
+        return out
+
+    def _apply_marks(self) -> None:
+        self._populating = True
+        try:
+            for i in range(self.list.count()):
+                self._mark(self.list.item(i))
+        finally:
+            self._populating = False
+        self.list.viewport().update()
+
+    def _mark(self, item: QListWidgetItem) -> None:
+        cid = item.data(ItemRole.ID)
+        if cid is None:
+            return
+        streaming, unread = cid in self._streaming, cid in self._unread
+        if bool(item.data(ItemRole.STREAMING)) != streaming:
+            item.setData(ItemRole.STREAMING, streaming)
+        if bool(item.data(ItemRole.UNREAD)) != unread:
+            item.setData(ItemRole.UNREAD, unread)
+        state = ", replying" if streaming else ", new reply" if unread else ""
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{item.text()}{state}")
+
+    def _stop_current(self) -> None:
+        item = self.list.currentItem()
+        cid = item.data(ItemRole.ID) if item is not None else None
+        if cid is not None and cid in self._streaming:
+            self.sig_stop_requested.emit(cid)
 
     def focus_search(self) -> None:
         self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -453,6 +583,16 @@ class ConversationSidebar(QWidget):
                 if event.matches(QKeySequence.StandardKey.Undo) and self._pending_undo:
                     self.undo_delete()
                     return True
+                if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+                    self.sig_typing.emit("")
+                    return True
+                text = event.text()
+                typed = not event.modifiers() & ~(
+                    Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+                )
+                if typed and text and text.isprintable() and not text.isspace():
+                    self.sig_typing.emit(text)
+                    return True
         return super().eventFilter(obj, event)
 
     def _focus_first(self, open_it: bool) -> None:
@@ -555,6 +695,7 @@ class ConversationSidebar(QWidget):
         item.setFlags(
             Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
         )
+        self._mark(item)
         self.list.addItem(item)
 
     def _on_current_changed(
@@ -613,6 +754,8 @@ class ConversationSidebar(QWidget):
             return
         self.list.setCurrentItem(item)
         menu = QMenu(self)
+        if item.data(ItemRole.ID) in self._streaming:
+            menu.addAction(self.stop_action)
         menu.addAction(self.rename_action)
         menu.addAction(self.delete_action)
         menu.exec(self.list.viewport().mapToGlobal(pos))

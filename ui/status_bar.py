@@ -1,6 +1,9 @@
 """The status line at the bottom of the main window: halext sign-in, Ollama hosts, cloud.
 
-``halext: signed in as dev · Ollama 127.0.0.1:11434 ● up · studio ○ down · cloud: off``
+``halext: signed in as dev · local ● up · studio ○ down · cloud: off``
+
+Each host is called by its name in the settings, as everywhere else; its address is in
+the tooltip.
 
 It only shows what it is told (the lead feeds it from health checks and settings); it never
 asks anything itself, so it can never cause a network call while offline.
@@ -14,7 +17,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
+from halext_desktop.routing.display import route_name
 from halext_desktop.routing.types import Health
+from halext_desktop.ui.text import plain
 
 HALEXT_SIGNED_IN = "signed_in"
 HALEXT_SIGNED_OUT = "signed_out"
@@ -27,12 +32,9 @@ DOWN_DOT = "○"
 SEPARATOR = "·"
 
 
-def host_label(route_id: str, address: str | None) -> str:
-    """``Ollama 127.0.0.1:11434`` for the default host, ``studio`` for a named one."""
-    if route_id == "ollama":
-        return f"Ollama {address}" if address else "Ollama"
-    _kind, _sep, name = route_id.partition("@")
-    return name or route_id
+def host_label(route_id: str, names: Mapping[str, str] | None = None) -> str:
+    """The host's name (``local``, ``studio``): ``names[route_id]``, else from the id."""
+    return route_name(route_id, names)
 
 
 def short_address(url: str) -> str:
@@ -47,7 +49,8 @@ class StatusBarWidget(QWidget):
     """Halext state, one entry per Ollama host and the cloud switch, for QMainWindow's status bar.
 
     Signals:
-        sig_open_settings(): the halext part was clicked (open Settings → Connections).
+        sig_open_settings(): the halext part was clicked (open Settings → Connections,
+            where signing in happens).
     """
 
     sig_open_settings = Signal()
@@ -89,6 +92,11 @@ class StatusBarWidget(QWidget):
 
     # ---- public API -------------------------------------------------------------------
 
+    @property
+    def halext_state(self) -> str:
+        """What the halext part says now (HALEXT_SIGNED_IN, HALEXT_SIGNED_OUT…)."""
+        return self._halext_state
+
     def set_halext(self, state: str, user: str | None = None, detail: str = "") -> None:
         """Show the halext sign-in state.
 
@@ -116,13 +124,17 @@ class StatusBarWidget(QWidget):
         )
 
     def set_hosts(
-        self, healths: Sequence[Health], addresses: Mapping[str, str] | None = None
+        self,
+        healths: Sequence[Health],
+        addresses: Mapping[str, str] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
-        """One ``● up`` / ``○ down`` entry per Ollama host.
+        """One ``local ● up`` / ``studio ○ down`` entry per Ollama host.
 
         Args:
             healths: health results; only Ollama routes are shown (halext has its own part).
-            addresses: optional route id → URL, to name the default host by its address.
+            addresses: optional route id → URL, for the tooltip.
+            names: route id → the host's name in the settings.
         """
         for label in self._host_labels:
             self._hosts_layout.removeWidget(label)
@@ -133,12 +145,14 @@ class StatusBarWidget(QWidget):
             if health.route_id != "ollama" and not health.route_id.startswith("ollama@"):
                 continue
             address = addresses.get(health.route_id)
-            name = host_label(health.route_id, short_address(address) if address else None)
+            name = host_label(health.route_id, names)
             state = f"{UP_DOT} up" if health.ok else f"{DOWN_DOT} down"
             label = QLabel(f"{SEPARATOR} {name} {state}", self._hosts_box)
             label.setObjectName(f"host:{health.route_id}")
-            label.setAccessibleName(f"{name} {'up' if health.ok else 'down'}")
-            label.setToolTip(health.detail or name)
+            label.setAccessibleName(f"Ollama host {name} {'up' if health.ok else 'down'}")
+            where = f" at {short_address(address)}" if address else ""
+            tip = f"Ollama host “{name}”{where}"
+            label.setToolTip(f"{tip}\n{plain(health.detail)}" if health.detail else tip)
             self._hosts_layout.addWidget(label)
             self._host_labels.append(label)
 
@@ -164,13 +178,14 @@ class StatusBarWidget(QWidget):
         if self._offline:
             text, tip = "halext: offline", "Offline — local models only (Settings → AI, Ctrl+,)"
         elif self._halext_state == HALEXT_SIGNED_IN and self._halext_user:
-            text, tip = f"halext: signed in as {self._halext_user}", "Open Settings (Ctrl+,)"
+            text = f"halext: signed in as {self._halext_user}"
+            tip = "Settings → Connections"
         elif self._halext_state == HALEXT_NOT_CONFIGURED:
-            text, tip = "halext: not set up — Settings (Ctrl+,)", "Set the halext server URL"
+            text, tip = "halext: not set up — Set up…", "Set the halext server URL"
         elif self._halext_state == HALEXT_ERROR:
-            text = "halext: unreachable — Settings (Ctrl+,)"
-            tip = self._halext_detail or "The halext server could not be reached"
+            text = "halext: unreachable — Check…"
+            tip = plain(self._halext_detail) or "The halext server could not be reached"
         else:
-            text, tip = "halext: signed out — Sign in (Ctrl+,)", "Sign in in Settings (Ctrl+,)"
+            text, tip = "halext: signed out — Sign in…", "Sign in: Settings → Connections"
         self.halext_button.setText(text)
         self.halext_button.setToolTip(tip)

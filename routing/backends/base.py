@@ -60,6 +60,12 @@ class Backend(Protocol):
         """
         ...
 
+    async def context_length(self, model: str) -> int | None:
+        """How many tokens ``model`` takes in (prompt and reply), when the route can tell
+        (Ollama: ``/api/show``, asked once per model); None when it cannot, or the server
+        cannot be asked. Never raises."""
+        ...
+
     def may_poll(self) -> bool:
         """Whether unattended checks (start-up, the status bar's timer) may contact this
         route without the user asking: halext only after the user signed in to it."""

@@ -86,7 +86,7 @@ _SELF_HOSTED_KEYS = frozenset({"ollama", "ollama-local", "client", "openwebui", 
 # deactivates mid-conversation must be noticed before the next prompt leaves, or the server
 # re-routes that prompt to its default model, which may be OpenAI.
 LISTING_TTL_S = 5.0
-_SIGN_IN_HINT = "Sign in in Settings → Connections, or run `halext-desktop login`"
+_SIGN_IN_HINT = "Sign in from Settings → Connections, or run `halext-desktop login`"
 _SERVER_HINT = "The halext server or its proxy failed; try again, or tell the server's admin"
 
 
@@ -560,6 +560,10 @@ class HalextBackend:
         if not (fresh and key in self._listed):
             await self.list_models()
         return self._listed.get(key)
+
+    async def context_length(self, model: str) -> int | None:
+        """Unknown: the server does not say (the caller bounds the history by a default)."""
+        return None
 
     async def health(self) -> Health:
         """``GET /health`` (no auth). Never raises."""

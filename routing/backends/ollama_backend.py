@@ -18,8 +18,11 @@ it sends ``OLLAMA_API_KEY`` to every host it talks to.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -159,23 +162,11 @@ class OllamaBackend:
         }
         self._hooks = hooks
         self._trust_env = trust_env
-        self._client = ollama.AsyncClient(
-            host=self.base_url,
-            timeout=self.chat_timeout,
-            trust_env=trust_env,
-            follow_redirects=False,
-            event_hooks=hooks,
-            transport=transport,
-        )
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=self.meta_timeout,
-            trust_env=trust_env,
-            follow_redirects=False,
-            event_hooks=hooks,
-            headers={"Accept": "application/json"},
-            transport=transport,
-        )
+        self._transport = transport
+        # Made at first use (and again after ``aclose``): building an HTTP client costs
+        # milliseconds (an SSL context each), and a command may never talk to this host.
+        self._chat_client: ollama.AsyncClient | None = None
+        self._meta_client: httpx.AsyncClient | None = None
         self._remote_models: set[str] = set()
         self._details: dict[str, ModelInfo] = {}
 
@@ -194,7 +185,41 @@ class OllamaBackend:
             follow_redirects=False,
             event_hooks=self._hooks,
             headers={"Accept": "application/json"},
+            **self._tls(),
         )
+
+    def _tls(self) -> dict[str, Any]:
+        """For a plain-http host: a TLS context that trusts nothing, instead of loading the
+        CA bundle for connections this client never makes (it speaks only to this http://
+        address and follows no redirect; were TLS ever attempted, it would fail closed)."""
+        return {"verify": _no_tls()} if self.base_url.startswith("http://") else {}
+
+    def _chat(self) -> ollama.AsyncClient:
+        if self._chat_client is None:
+            self._chat_client = ollama.AsyncClient(
+                host=self.base_url,
+                timeout=self.chat_timeout,
+                trust_env=self._trust_env,
+                follow_redirects=False,
+                event_hooks=self._hooks,
+                transport=self._transport,
+                **self._tls(),
+            )
+        return self._chat_client
+
+    def _meta(self) -> httpx.AsyncClient:
+        if self._meta_client is None:
+            self._meta_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.meta_timeout,
+                trust_env=self._trust_env,
+                follow_redirects=False,
+                event_hooks=self._hooks,
+                headers={"Accept": "application/json"},
+                transport=self._transport,
+                **self._tls(),
+            )
+        return self._meta_client
 
     # ---- Backend protocol ---------------------------------------------------------------------
 
@@ -229,7 +254,7 @@ class OllamaBackend:
                     size_bytes=int(entry.size) if entry.size is not None else None,
                     context_length=ctx if isinstance(ctx, int) else None,
                     family=details.family if details else None,
-                    quantization=details.quantization_level if details else None,
+                    quantization=quantization_of(details.quantization_level if details else None),
                     parameter_size=details.parameter_size if details else None,
                     capabilities=(
                         tuple(caps)
@@ -258,6 +283,7 @@ class OllamaBackend:
         info = dict(shown.modelinfo or {})
         arch = info.get("general.architecture")
         ctx = info.get(f"{arch}.context_length") if arch else None
+        num_ctx = _num_ctx(shown.parameters)
         details = shown.details
         result = ModelInfo(
             ref=ModelRef("ollama", self._ref_host, model),
@@ -267,13 +293,27 @@ class OllamaBackend:
             locality=self.locality_of(model),
             context_length=ctx if isinstance(ctx, int) else None,
             family=details.family if details else None,
-            quantization=details.quantization_level if details else None,
+            quantization=quantization_of(details.quantization_level if details else None),
             parameter_size=details.parameter_size if details else None,
             capabilities=tuple(shown.capabilities or ()),
-            extra={"architecture": arch} if arch else {},
+            extra={
+                **({"architecture": arch} if arch else {}),
+                **({"num_ctx": num_ctx} if num_ctx else {}),
+            },
         )
         self._details[model] = result
         return result
+
+    async def context_length(self, model: str) -> int | None:
+        """The context the model runs with: its Modelfile's ``num_ctx`` when it sets one,
+        else the length it was trained for (``/api/show``, asked once per model). None when
+        the server cannot be asked."""
+        try:
+            info = await self.model_details(model)
+        except RouteError:
+            return None
+        num_ctx = info.extra.get("num_ctx")
+        return num_ctx if isinstance(num_ctx, int) else info.context_length
 
     async def show(self, model: str) -> dict[str, Any]:
         """The raw ``/api/show`` object (license, template, model_info...)."""
@@ -304,15 +344,20 @@ class OllamaBackend:
         """Stream one reply; see the Backend protocol. Closing this generator closes the HTTP
         stream, so Ollama stops generating."""
         kwargs: dict[str, Any] = {}
-        if options.json_schema is not None:
-            kwargs["format"] = options.json_schema
+        if options.json_schema is not None and options.json_mode != "prompt":
+            kwargs["format"] = options.json_schema if options.json_mode == "schema" else "json"
+        model_options: dict[str, Any] = {}
         if options.temperature is not None:
-            kwargs["options"] = {"temperature": options.temperature}
+            model_options["temperature"] = options.temperature
+        if options.num_ctx is not None:
+            model_options["num_ctx"] = options.num_ctx
+        if model_options:
+            kwargs["options"] = model_options
         payload = [{"role": m.role, "content": m.content} for m in messages]
         stream: AsyncIterator[ollama.ChatResponse] | None = None
         started = False
         try:
-            stream = await self._client.chat(model=model, messages=payload, stream=True, **kwargs)
+            stream = await self._chat().chat(model=model, messages=payload, stream=True, **kwargs)
             async for part in stream:
                 if not started:
                     started = True
@@ -322,7 +367,7 @@ class OllamaBackend:
                 if text:
                     yield BackendDelta(text)
                 if part.done:
-                    yield BackendDone(
+                    done = BackendDone(
                         prompt_tokens=part.prompt_eval_count,
                         response_tokens=part.eval_count,
                         exact_tokens=True,
@@ -330,6 +375,11 @@ class OllamaBackend:
                         answered_model=part.model,
                         eval_duration_ns=part.eval_duration,
                     )
+                    # Read the response to its end (the chunked body's last bytes follow the
+                    # done line at once): a response closed unread takes its connection with
+                    # it, and the next request would pay a new TCP (and TLS) handshake.
+                    await _drain(stream)
+                    yield done
                     return
             raise RouteError(
                 ErrorKind.STREAM_DROPPED if started else ErrorKind.SERVER,
@@ -338,7 +388,13 @@ class OllamaBackend:
                 route_id=self.route_id,
             )
         except Exception as exc:
-            raise self._error(exc, model=model, started=started, op="chat") from None
+            raise self._error(
+                exc,
+                model=model,
+                started=started,
+                op="chat",
+                asked_format="format" in kwargs,
+            ) from None
         finally:
             if stream is not None:
                 # Without this the connection stays open and Ollama keeps generating.
@@ -365,8 +421,14 @@ class OllamaBackend:
         return True
 
     async def aclose(self) -> None:
-        await self._client.close()
-        await self._http.aclose()
+        """Close the HTTP clients; the next request makes new ones (for another event
+        loop, say: clients belong to the loop that used them)."""
+        chat, self._chat_client = self._chat_client, None
+        meta, self._meta_client = self._meta_client, None
+        if chat is not None:
+            await chat.close()
+        if meta is not None:
+            await meta.aclose()
 
     # ---- for model management (routing/backends/ollama_models.py makes its own requests) --
 
@@ -383,7 +445,7 @@ class OllamaBackend:
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _get_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._http.request(method, path, **kwargs)
+        response = await self._meta().request(method, path, **kwargs)
         if response.status_code >= 400:
             # Same shape as the library's errors, so one translation covers both clients.
             raise ollama.ResponseError(response.text, response.status_code)
@@ -399,8 +461,11 @@ class OllamaBackend:
         model: str | None = None,
         started: bool = False,
         op: str = "chat",
+        asked_format: bool = False,
     ) -> RouteError:
-        """Translate any exception from the clients into one specific RouteError."""
+        """Translate any exception from the clients into one specific RouteError.
+        ``asked_format``: the request carried a ``format`` (structured output), so a
+        rejection that names it is a format error, not a model or memory problem."""
         if isinstance(exc, RouteError):
             return exc
         if isinstance(exc, RedirectRefused):
@@ -416,6 +481,13 @@ class OllamaBackend:
             status, text = exc.status_code, one_line(exc.error)
             if status in (401, 403):
                 return self._auth_error(status, text)
+            if asked_format and not started and status in (-1, 400, 422) and _about_format(text):
+                return err(
+                    ErrorKind.FORMAT_REJECTED,
+                    f"Ollama on {where} does not accept the requested output format: {text}",
+                    "Ask for JSON mode or no format; the assistants do so on their own.",
+                    status if status > 0 else None,
+                )
             if status == -1:
                 if op == "pull":
                     return err(
@@ -424,6 +496,14 @@ class OllamaBackend:
                         else ErrorKind.STREAM_DROPPED,
                         f"Pulling '{model}' on {where} failed: {text}",
                         "Check the model name and the Ollama server's internet access.",
+                    )
+                if not started:
+                    # An error line before any text: the model did not start (out of
+                    # memory while loading, a bad option), nothing was cut off.
+                    return err(
+                        ErrorKind.SERVER,
+                        f"Ollama on {where} could not answer: {text}",
+                        "Check the Ollama server log (a model too big for memory, a bad option).",
                     )
                 return err(
                     ErrorKind.STREAM_DROPPED,
@@ -567,6 +647,67 @@ class OllamaBackend:
                 "Ollama speaks plain HTTP unless a proxy adds TLS: try http:// instead of https://."
             )
         return "Check the address and that the machine is on and reachable."
+
+
+_FORMAT_WORDS = re.compile(r"\bformat\b|schema|json", re.IGNORECASE)
+
+
+def _about_format(text: str) -> bool:
+    """A server's error names the ``format`` field (``invalid format…``, Go's ``cannot
+    unmarshal object into Go struct field ChatRequest.format of type string``)."""
+    return bool(_FORMAT_WORDS.search(text))
+
+
+# What servers put in ``quantization_level`` when a model has none to report.
+_NO_QUANTIZATION = frozenset({"", "none", "unknown", "n/a", "na", "null", "-", "?"})
+
+
+def quantization_of(value: object) -> str | None:
+    """A model's quantization as a server reports it (``Q4_K_M``, ``F16``), or None when
+    it reports none (empty, ``none``, ``unknown``…): nothing to show, not a tag."""
+    if not isinstance(value, str) or value.strip().lower() in _NO_QUANTIZATION:
+        return None
+    return value.strip()
+
+
+_NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+def _num_ctx(parameters: str | None) -> int | None:
+    """``num_ctx`` from ``/api/show``'s ``parameters`` (the Modelfile's PARAMETER lines)."""
+    found = _NUM_CTX.search(parameters or "")
+    return int(found.group(1)) if found else None
+
+
+_NO_TLS: ssl.SSLContext | None = None
+
+
+def _no_tls() -> ssl.SSLContext:
+    """One TLS client context that verifies certificates and trusts no authority."""
+    global _NO_TLS
+    if _NO_TLS is None:
+        _NO_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return _NO_TLS
+
+
+# What may follow the done line before the stream is given up (and its connection with it):
+# nothing, normally. A server that goes on is not waited for.
+_DRAIN_LINES = 4
+_DRAIN_SECONDS = 1.0
+
+
+async def _drain(stream: AsyncIterator[Any]) -> None:
+    """Read what is left of a finished stream (normally only the end of its body), so httpx
+    returns the connection to its pool. Never raises: the reply is already complete."""
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            extra = 0
+            async for _part in stream:
+                extra += 1
+                if extra >= _DRAIN_LINES:
+                    break
+    except Exception:  # TimeoutError too: the connection is simply not reused
+        log.debug("the stream went on after its done line; its connection is dropped")
 
 
 def _guess_capabilities(model: str, family: str | None) -> tuple[str, ...]:

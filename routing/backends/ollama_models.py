@@ -34,7 +34,7 @@ import httpx
 
 from halext_desktop.routing.backends.http_errors import one_line
 from halext_desktop.routing.backends.http_guard import RedirectRefused
-from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+from halext_desktop.routing.backends.ollama_backend import OllamaBackend, quantization_of
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
 
@@ -295,8 +295,7 @@ class ModelCard:
 
     @property
     def quantization(self) -> str | None:
-        value = self.details.get("quantization_level")
-        return value if isinstance(value, str) and value else None
+        return quantization_of(self.details.get("quantization_level"))
 
     def parameter_pairs(self) -> list[tuple[str, str]]:
         """The ``parameters`` text as (name, value) pairs, one per line: ``num_keep 24`` →
@@ -583,7 +582,7 @@ class OllamaModels:
                     expires_at=_time(entry.get("expires_at")),
                     family=_str(details.get("family")) or None,
                     parameter_size=_str(details.get("parameter_size")) or None,
-                    quantization=_str(details.get("quantization_level")) or None,
+                    quantization=quantization_of(details.get("quantization_level")),
                 )
             )
         return out

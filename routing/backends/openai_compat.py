@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -115,28 +116,46 @@ class OpenAICompatBackend:
         self._secret = api_key or ""
         self.chat_timeout = _as_timeout(timeout, CHAT_TIMEOUT)
         self.meta_timeout = _as_timeout(meta_timeout, META_TIMEOUT)
-        # Local and LAN endpoints must never be sent through a proxy from the environment.
-        http_client = openai.DefaultAsyncHttpx2Client(
-            trust_env=self._locality is Locality.CLOUD,
-            timeout=self.chat_timeout,
-            follow_redirects=False,
-            event_hooks={
-                "request": [
-                    bind_authorization(self.base_url, f"Bearer {api_key}" if api_key else None)
-                ],
-                "response": [refuse_redirects],
-            },
-        )
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            # The library insists on a key; keyless local servers get no header at all
-            # (the request hook drops the placeholder).
-            api_key=api_key or "none",
-            max_retries=max_retries,
-            timeout=self.chat_timeout,
-            http_client=http_client,
-        )
-        self._quick = self._client.with_options(max_retries=0, timeout=self.meta_timeout)
+        self._api_key = api_key
+        self._max_retries = max_retries
+        # Made at first use (and again after ``aclose``): a client costs an SSL context, and
+        # clients belong to the event loop that used them.
+        self._openai: openai.AsyncOpenAI | None = None
+        self._openai_quick: openai.AsyncOpenAI | None = None
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._openai is None:
+            api_key = self._api_key
+            # Local and LAN endpoints must never be sent through a proxy from the environment.
+            http_client = openai.DefaultAsyncHttpx2Client(
+                trust_env=self._locality is Locality.CLOUD,
+                timeout=self.chat_timeout,
+                follow_redirects=False,
+                event_hooks={
+                    "request": [
+                        bind_authorization(self.base_url, f"Bearer {api_key}" if api_key else None)
+                    ],
+                    "response": [refuse_redirects],
+                },
+            )
+            self._openai = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                # The library insists on a key; keyless local servers get no header at all
+                # (the request hook drops the placeholder).
+                api_key=api_key or "none",
+                max_retries=self._max_retries,
+                timeout=self.chat_timeout,
+                http_client=http_client,
+            )
+            self._openai_quick = None
+        return self._openai
+
+    @property
+    def _quick(self) -> openai.AsyncOpenAI:
+        if self._openai_quick is None or self._openai is None:
+            self._openai_quick = self._client.with_options(max_retries=0, timeout=self.meta_timeout)
+        return self._openai_quick
 
     def __repr__(self) -> str:
         return f"OpenAICompatBackend({self.route_id!r}, {self.base_url!r})"
@@ -180,7 +199,7 @@ class OpenAICompatBackend:
         """Stream one reply; see the Backend protocol. Closing this generator closes the
         HTTP response, so the server stops generating."""
         kwargs: dict[str, Any] = {}
-        if options.json_schema is not None:
+        if options.json_schema is not None and options.json_mode != "prompt":
             # JSON mode is the widely supported subset; the schema itself travels in the prompt.
             kwargs["response_format"] = {"type": "json_object"}
         if options.temperature is not None:
@@ -228,7 +247,22 @@ class OpenAICompatBackend:
                 answered_model=answered,
             )
         except Exception as exc:
-            raise self._error(exc, model=model, started=started, op="chat") from None
+            error = self._error(exc, model=model, started=started, op="chat")
+            if (
+                "response_format" in kwargs
+                and not started
+                and error.kind is ErrorKind.BAD_REQUEST
+                and error.status in (400, 422)
+                and re.search(r"format|schema|json", error.message, re.IGNORECASE)
+            ):
+                error = RouteError(
+                    ErrorKind.FORMAT_REJECTED,
+                    f"{self.netloc} does not accept JSON mode (HTTP {error.status})",
+                    "Ask for no format; the assistants do so on their own.",
+                    status=error.status,
+                    route_id=self.route_id,
+                )
+            raise error from None
         finally:
             if stream is not None:
                 await stream.close()
@@ -250,8 +284,15 @@ class OpenAICompatBackend:
         """A configured host the user added: checking it in the background is expected."""
         return True
 
+    async def context_length(self, model: str) -> int | None:
+        """Unknown: the server does not say (the caller bounds the history by a default)."""
+        return None
+
     async def aclose(self) -> None:
-        await self._client.close()
+        """Close the HTTP client; the next request makes a new one."""
+        client, self._openai, self._openai_quick = self._openai, None, None
+        if client is not None:
+            await client.close()
 
     # ---- helpers ----------------------------------------------------------------------------
 

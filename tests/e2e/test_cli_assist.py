@@ -113,6 +113,30 @@ def test_task_json_matches_the_schema_filled_by_the_server(
     assert obj["result"] == _expected(ollama, "task", TaskInput("Ship v1"))
 
 
+def test_a_server_that_rejects_the_schema_is_asked_for_json_mode(
+    ollama: OllamaServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ollama.set_formats("json")
+    answer = _expected(ollama, "task", TaskInput("Ship v1"))
+    ollama.queue_reply(json.dumps(answer))
+    code, out, err, rows = _cli(
+        ["task", "-t", "Ship v1", "-m", f"ollama/{MODEL}", "--json"], capsys
+    )
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["result"] == answer
+    assert obj["json_mode"] == "json"
+    assert obj["notes"] == [
+        "The server does not take a JSON schema as the output format; JSON mode was used"
+    ]
+    assert sorted(r.status.value for r in rows) == ["error", "ok"]  # the rejected try, counted
+    # Without --json the note is on stderr.
+    ollama.queue_reply(json.dumps(answer))
+    code, out, err, _ = _cli(["task", "-t", "Ship v1", "-m", f"ollama/{MODEL}"], capsys)
+    assert code == 0, err
+    assert "JSON mode was used" in err
+
+
 def test_note_json_from_stdin(
     ollama: OllamaServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

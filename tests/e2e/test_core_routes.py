@@ -35,9 +35,9 @@ def test_routes_are_listed_in_order_without_any_request(
 ) -> None:
     core = make_core(openai_endpoints=[{"name": "lm", "url": f"{ollama_server.url}/v1"}])
     assert core.routes() == [
-        RouteInfo("halext", "halext", halext_server.url),
-        RouteInfo("ollama", "ollama", ollama_server.url),
-        RouteInfo("openai@lm", "openai", f"{ollama_server.url}/v1"),
+        RouteInfo("halext", "halext", halext_server.url, "halext"),
+        RouteInfo("ollama", "ollama", ollama_server.url, "local"),
+        RouteInfo("openai@lm", "openai", f"{ollama_server.url}/v1", "lm"),
     ]
     assert halext_server.requests == [] and ollama_server.requests == []
     assert core.database_path() == paths.db_path()

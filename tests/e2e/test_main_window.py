@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
+from halext_desktop.ui.chat_controller import ACTION_RETRY, ACTION_SIGN_IN
 from halext_desktop.ui.chat_model import chip_text, warning_lines
 from halext_desktop.ui.main_window import MainWindow
 from tests.helpers.storage import on_owner
@@ -149,7 +150,10 @@ def test_disable_cloud_disables_cloud_entries_and_sends_nothing_cloud(
     send(qtbot, window, "this must not leave")
     wait_idle(qtbot, window)
     assert chat_bodies(halext_server) == []
-    assert "cloud providers are disabled" in window.chat_view.banner.text
+    # Why, once, under the reply; the banner says what to do about it.
+    assert any("cloud providers are disabled" in w for w in warning_lines(last_reply(window)))
+    assert "cloud providers are disabled" not in window.chat_view.banner.text
+    assert window.chat_view.banner.text.startswith("Nothing was sent")
     # The user's text is kept in the conversation.
     cid = window.controller.conversation_id
     assert cid is not None
@@ -238,7 +242,8 @@ def test_server_error_shows_banner_and_loses_nothing(qtbot, open_window, halext_
     send(qtbot, window, "please survive a 500")
     wait_idle(qtbot, window)
     banner = window.chat_view.banner
-    assert banner.isVisible() and "500" in banner.text
+    assert any("500" in w for w in warning_lines(last_reply(window)))
+    assert banner.isVisible() and banner.action_id == ACTION_RETRY and "500" not in banner.text
     rows = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert rows[-2].content == "please survive a 500" and rows[-1].status == "error"
     assert on_owner(window._svc).usage.recent(1)[0].status.value == "error"
@@ -252,7 +257,8 @@ def test_expired_sign_in_shows_sign_in_banner(qtbot, open_window, halext_server)
     send(qtbot, window, "still there?")
     wait_idle(qtbot, window)
     banner = window.chat_view.banner
-    assert "Signed out" in banner.text
+    assert any("Signed out" in w for w in warning_lines(last_reply(window)))
+    assert banner.text == "Sign in again, then Retry." and banner.action_id == ACTION_SIGN_IN
     rows = on_owner(window._svc).conversations.messages(window.controller.conversation_id)
     assert rows[-2].content == "still there?"
     with qtbot.waitSignal(window.chat_view.sig_banner_action, timeout=WAIT):

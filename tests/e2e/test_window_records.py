@@ -11,7 +11,11 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from halext_desktop.ui.chat_controller import ACTION_PICK_MODEL, ACTION_SETTINGS, ACTION_SIGN_IN
+from halext_desktop.ui.chat_controller import (
+    ACTION_CONNECTIONS,
+    ACTION_PICK_MODEL,
+    ACTION_SIGN_IN,
+)
 from halext_desktop.ui.chat_model import chip_text, warning_lines
 from halext_desktop.ui.main_window import MainWindow
 from tests.e2e.test_main_window import (  # noqa: F401 (open_window is a fixture)
@@ -43,8 +47,9 @@ def test_a_blocked_reply_says_not_sent_and_why(qtbot, open_window, halext_server
     # An id halext does not list: refused too, and the banner says why.
     reply = send_to(qtbot, window, "halext/client:1:qwen2.5:7b", "to a node that is gone")
     assert chip_text(reply) == "Not sent — halext does not list this model"
+    assert any("default model, which may be a cloud model" in w for w in warning_lines(reply))
     banner = window.chat_view.banner
-    assert "default model, which may be a cloud model" in banner.text
+    assert banner.text == "Nothing was sent: pick another model."
     assert banner.action_id == ACTION_PICK_MODEL
     # Nothing was sent: the reply shows no timing and no token count.
     assert (
@@ -66,13 +71,17 @@ def test_a_redirecting_ollama_host_names_the_redirect(
         window = open_window()
         ollama_server.redirect_to(elsewhere.url)
         reply = send_to(qtbot, window, "ollama/qwen2.5:7b", "the secret plan")
-        assert chip_text(reply) == "Failed — ollama"
+        # The chip names the host as the settings do ("local"), not by its route id.
+        view = window.chat_view
+        shown = view.model.data(view.model.index(view.model.rowCount() - 1), view.model.ChipRole)
+        assert shown == "Failed — local"
+        assert warning_lines(reply) == [
+            f"⚠ Failed: 127.0.0.1:{ollama_server.port} answered with a redirect to "
+            f"{elsewhere.url}/api/chat; not followed — set the address you mean in Settings"
+        ]
         banner = window.chat_view.banner
-        assert banner.text == (
-            f"127.0.0.1:{ollama_server.port} answered with a redirect to {elsewhere.url}/api/chat;"
-            " not followed — set the address you mean in Settings"
-        )
-        assert banner.action_id == ACTION_SETTINGS
+        assert banner.text == "Check the address in Settings → Connections."
+        assert banner.action_id == ACTION_CONNECTIONS
         assert elsewhere.requests == []
 
 
@@ -91,8 +100,8 @@ def test_the_servers_placeholder_is_not_an_answer(
         for line in warning_lines(reply)
     )
     banner = window.chat_view.banner
-    assert "halext had no working model for ollama:nope" in banner.text
-    assert "partial reply" not in banner.text and banner.action_id == ACTION_PICK_MODEL
+    assert banner.text == "Pick a model that works on the server."
+    assert banner.action_id == ACTION_PICK_MODEL
     # The next turn does not send the placeholder back as history.
     send_to(qtbot, window, "halext/ollama:llama3.1:8b", "try again")
     history = halext_server.requests_to("/ai/chat/stream")[-1].json["history"]

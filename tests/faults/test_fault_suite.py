@@ -693,6 +693,9 @@ def test_the_window_offers_a_restore_and_keeps_the_unsent_text(
         win.composer.set_text("do not lose this")
         win._on_send("do not lose this")
         qtbot.waitUntil(lambda: win.repair.dialog is not None, timeout=10_000)
+        # The dialog may come first (the owner reports the damage as it finds it); the
+        # turn's own failure, which words the banner, follows through the loop thread.
+        qtbot.waitUntil(lambda: bool(win.chat_view.banner.text), timeout=10_000)
         assert win.composer.text() == "do not lose this"
         banner = win.chat_view.banner.text
         assert "is damaged" in banner and "not sent" in banner and "INSERT" not in banner

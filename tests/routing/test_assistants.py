@@ -479,6 +479,97 @@ def test_openai_compatible_route_gets_json_mode(ollama: OllamaServer) -> None:
     assert [r.endpoint for r in sink.rows] == ["assist:task:/chat/completions"]
 
 
+def test_a_server_that_rejects_a_schema_gets_json_mode_and_says_so(ollama: OllamaServer) -> None:
+    # Ollama before 0.5 (and servers copying its API) take only format "json".
+    ollama.set_formats("json")
+    data = TaskInput("Write the quarterly report")
+    # The model follows the schema in the prompt (scripted: the server's JSON mode would
+    # otherwise answer its generic {"response": ...}).
+    answer = json.dumps(_expected_object(ollama, "task", data))
+    ollama.queue_reply(answer)
+    outcome, sink = run(_run_ollama(ollama.url, "task", data))
+
+    assert outcome.result is not None, outcome.problem()
+    assert result_to_dict(outcome.result) == json.loads(answer)
+    assert outcome.json_mode == "json"
+    first, second = _chat_requests(ollama)
+    assert first.json["format"] == TASK_SCHEMA and first.status == 400
+    assert second.json["format"] == "json" and second.status == 200
+    assert outcome.notes == (
+        "The server does not take a JSON schema as the output format; JSON mode was used",
+    )
+    assert [r.status for r in sink.rows] == [UsageStatus.ERROR, UsageStatus.OK]
+
+
+def test_a_server_with_no_structured_output_gets_the_prompt_alone(ollama: OllamaServer) -> None:
+    ollama.set_formats("none")
+    data = NoteInput("Call Bob about the lease.")
+    answer = json.dumps(_expected_object(ollama, "note", data))
+    ollama.queue_reply(answer)
+    outcome, sink = run(_run_ollama(ollama.url, "note", data))
+
+    assert outcome.result is not None, outcome.problem()
+    assert result_to_dict(outcome.result) == json.loads(answer)
+    assert outcome.json_mode == "prompt"
+    formats = [r.json.get("format") for r in _chat_requests(ollama)]
+    assert formats == [NOTE_SCHEMA, "json", None]
+    assert [r.status for r in _chat_requests(ollama)] == [400, 400, 200]
+    # The schema travels in the prompt every time.
+    assert all(
+        json.dumps(NOTE_SCHEMA, indent=2) in r.json["messages"][0]["content"]
+        for r in _chat_requests(ollama)
+    )
+    assert outcome.notes == (
+        "The server takes neither a JSON schema nor JSON mode as the output format; "
+        "the prompt alone asked for the JSON",
+    )
+    assert len(sink.rows) == 3
+
+
+def test_a_format_error_is_one_sentence_without_a_memory_hint(ollama: OllamaServer) -> None:
+    # A server whose rejection arrives as an error line before any text (status 200).
+    ollama.error_after(0, 'invalid format: expected "json" or a valid JSON schema')
+    answer = json.dumps(_expected_object(ollama, "task", TaskInput("Plan")))
+    ollama.queue_reply(answer)  # taken by the failed stream
+    ollama.queue_reply(answer)  # the retry's
+    outcome, _ = run(_run_ollama(ollama.url, "task", TaskInput("Plan")))
+    assert outcome.result is not None, outcome.problem()
+    assert outcome.json_mode == "json"
+    # Another failure before any text is not "mid-reply".
+    ollama.error_after(0, "model requires more system memory (9 GiB) than is available")
+    outcome, _ = run(_run_ollama(ollama.url, "task", TaskInput("Plan")))
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.SERVER
+    problem = outcome.problem()
+    assert problem is not None and "mid-reply" not in problem
+    assert "\n" not in problem and "could not answer" in problem
+    assert outcome.json_mode == "schema"  # not a format problem: no retry
+
+
+def test_an_openai_compatible_server_without_json_mode_gets_the_prompt_alone(
+    ollama: OllamaServer,
+) -> None:
+    ollama.set_formats("none")
+    data = TaskInput("Plan")
+    answer = json.dumps(_expected_object(ollama, "task", data))
+    ollama.queue_reply(answer)
+
+    async def scenario() -> AssistantOutcome:
+        backend = OpenAICompatBackend("lan", f"{ollama.url}/v1", None)
+        router = _router([backend], MemoryUsageSink())
+        try:
+            return await run_assistant(router, "task", data, "openai@lan/llama3.2")
+        finally:
+            await router.aclose()
+
+    outcome = run(scenario())
+    assert outcome.result is not None, outcome.problem()
+    assert outcome.json_mode == "prompt"
+    sent = [r.json.get("response_format") for r in ollama.requests_to("/v1/chat/completions")]
+    # JSON mode is all this route ever asks for, so both structured tries send it.
+    assert sent == [{"type": "json_object"}, {"type": "json_object"}, None]
+    assert "the prompt alone asked for the JSON" in outcome.notes[-1]
+
+
 # ---- halext: a strict prompt, no structured-output field -------------------------------------
 
 

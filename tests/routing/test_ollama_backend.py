@@ -139,6 +139,35 @@ def test_list_models_maps_tags_and_refs_round_trip(server: OllamaServer) -> None
     assert first.extra["digest"] == spec.digest
 
 
+def test_a_server_that_reports_no_quantization_tags_no_model_with_it(
+    server: OllamaServer,
+) -> None:
+    # Some Ollama-compatible servers say "none" (or "unknown", or "") for every model.
+    server.set_models(
+        [
+            {"name": "plain:1b", "quantization_level": "none"},
+            {"name": "other:1b", "quantization_level": "unknown"},
+            {"name": "blank:1b", "quantization_level": ""},
+            {"name": "real:1b", "quantization_level": "Q8_0"},
+        ]
+    )
+
+    async def go() -> list:
+        b = backend_for(server.url)
+        try:
+            return await b.list_models()
+        finally:
+            await b.aclose()
+
+    quants = {m.name: m.quantization for m in run(go())}
+    assert quants == {
+        "plain:1b": None,
+        "other:1b": None,
+        "blank:1b": None,
+        "real:1b": "Q8_0",
+    }
+
+
 def test_named_host_refs_and_cloud_models_are_marked(server: OllamaServer) -> None:
     server.set_models(
         ["llama3.2", ModelSpec("gpt-oss:120b-cloud", remote_host="https://ollama.com:443")]
@@ -179,6 +208,29 @@ def test_model_details_reads_context_length_from_show(server: OllamaServer) -> N
     assert info is again and len(server.requests_to("/api/show")) == 3
     assert missing.kind is ErrorKind.MODEL_NOT_FOUND and "ghost" in missing.message
     assert raw["model_info"]["llama.context_length"] == 131072
+
+
+def test_context_length_is_the_modelfiles_num_ctx_else_the_trained_length() -> None:
+    """The context a model runs with: a Modelfile's ``PARAMETER num_ctx`` when it sets one
+    (Ollama then uses that, not the length it was trained for)."""
+    models = [ModelSpec("plain:1b", context_length=32768), ModelSpec("tuned:1b", num_ctx=4096)]
+    with OllamaServer(models=models) as srv:
+
+        async def go() -> tuple[int | None, ...]:
+            b = backend_for(srv.url)
+            try:
+                return (
+                    await b.context_length("plain:1b"),
+                    await b.context_length("tuned:1b"),
+                    await b.context_length("tuned:1b"),  # asked once per model
+                    await b.context_length("ghost:1b"),  # not installed: unknown, no error
+                )
+            finally:
+                await b.aclose()
+
+        assert run(go()) == (32768, 4096, 4096, None)
+        assert len(srv.requests_to("/api/show")) == 3
+    assert srv.errors == []
 
 
 def test_list_failures_are_route_errors(server: OllamaServer) -> None:
@@ -316,6 +368,50 @@ def test_json_schema_goes_as_format_and_temperature_as_option(server: OllamaServ
     assert sent["format"] == schema and sent["options"] == {"temperature": 0.3}
     text = "".join(e.text for e in events if isinstance(e, BackendDelta))
     assert text == server.expected_reply("llama3.2", WIRE, schema)
+
+
+def test_num_ctx_goes_as_an_option(server: OllamaServer) -> None:
+    run(chat_events(backend_for(server.url), options=ChatOptions(num_ctx=8192)))
+    assert server.requests_to("/api/chat")[0].json["options"] == {"num_ctx": 8192}
+
+
+def test_replies_reuse_one_connection(server: OllamaServer) -> None:
+    """Each reply is read to the end of its response (the done line, then the chunked
+    body's end), so the connection goes back to the pool: three replies, one TCP
+    connection (a response closed unread takes its connection with it)."""
+
+    async def go() -> list[list[BackendEvent]]:
+        b = backend_for(server.url)
+        try:
+            return [
+                await collect(b.stream_chat("llama3.2", MESSAGES, ChatOptions())) for _ in "abc"
+            ]
+        finally:
+            await b.aclose()
+
+    replies = run(go())
+    assert all(isinstance(events[-1], BackendDone) for events in replies)
+    assert len(server.requests_to("/api/chat")) == 3 and not server.closed_early
+    assert server.connections == 1
+
+
+def test_a_backend_makes_no_http_client_until_it_is_used(
+    server: OllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the routes costs a command nothing: the HTTP clients (an SSL context each)
+    are made at the first request, and again after ``aclose`` (for another event loop)."""
+    made: list[str] = []
+    real_init = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: object, **kwargs: object) -> None:
+        made.append("client")
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    b = backend_for(server.url)
+    assert made == []
+    assert run(chat_events(b))[-1] == run(chat_events(b))[-1]  # closed in between
+    assert made == ["client", "client"]  # the chat client, made again after aclose
 
 
 def test_unknown_model_is_model_not_found_with_pull_hint(server: OllamaServer) -> None:

@@ -78,7 +78,7 @@ def models_of(url: str) -> list[ModelInfo]:
 
 def test_route_info_names_a_backend_without_io(ollama: OllamaServer) -> None:
     backend = OllamaBackend("studio", ollama.url, is_default=False)
-    assert RouteInfo.of(backend) == RouteInfo("ollama@studio", "ollama", ollama.url)
+    assert RouteInfo.of(backend) == RouteInfo("ollama@studio", "ollama", ollama.url, "studio")
     assert ollama.requests == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,7 @@ class ScriptedBackend:
         # What the server itself lists (model -> locality); None: it re-routes nothing.
         self.listed: dict[str, Locality] | None = None
         self.pollable = True
+        self.context: int | None = None  # what context_length answers
 
     async def list_models(self) -> list[ModelInfo]:
         self.calls.append("list")
@@ -89,6 +91,10 @@ class ScriptedBackend:
         if self.kind == "halext" and model.startswith(("openai:", "gemini:")):
             return Locality.CLOUD
         return self.locality
+
+    async def context_length(self, model: str) -> int | None:
+        self.calls.append(f"context:{model}")
+        return self.context
 
     async def listed_locality(self, model: str) -> Locality | None:
         self.calls.append(f"listed:{model}")
@@ -259,6 +265,86 @@ def test_cancel_mid_stream_closes_backend_and_writes_cancelled_row() -> None:
     assert events[-1].partial_text == "one "
     assert b.closed
     assert [r.status for r in sink.rows] == [UsageStatus.CANCELLED]
+
+
+def test_stop_from_another_thread_interrupts_the_read_in_progress() -> None:
+    """The backend waits for its next chunk (the server stalls): Stop, pressed on another
+    thread, cancels that read (so the backend's finally closes the stream), the reply ends
+    as Cancelled with what arrived, and the consuming task goes on uncancelled."""
+
+    async def go() -> tuple[list[RouterEvent], ScriptedBackend, MemoryUsageSink, int]:
+        g = asyncio.Event()  # never set: only Stop can end the read
+        b = ScriptedBackend("ollama", "ollama", ok_script("m", ["one ", "two ", "three"]), gate=g)
+        router, sink = make_router(b)
+        token = CancelToken()
+        events: list[RouterEvent] = []
+        req = ChatRequest(ModelRef.parse("ollama/m"), (ChatMessage("user", "x"),))
+        loop = asyncio.get_running_loop()
+        stopper = None
+        async for e in router.stream(req, token):
+            events.append(e)
+            if isinstance(e, Delta) and stopper is None:
+                stopper = loop.run_in_executor(None, token.cancel)
+        assert stopper is not None
+        await stopper
+        await asyncio.sleep(0)  # the task is not left cancelling
+        task = asyncio.current_task()
+        assert task is not None
+        return events, b, sink, task.cancelling()
+
+    events, b, sink, cancelling = asyncio.run(go())
+    assert isinstance(events[-1], Cancelled) and events[-1].partial_text == "one "
+    assert b.closed and cancelling == 0
+    assert [r.status for r in sink.rows] == [UsageStatus.CANCELLED]
+
+
+def test_streaming_makes_no_task_per_chunk() -> None:
+    """The router awaits the backend's stream itself: a 500-chunk reply creates no task per
+    chunk (it used to create two and wait on both, three loop turns a chunk)."""
+    text = [f"w{i} " for i in range(500)]
+
+    async def go() -> tuple[list[RouterEvent], int]:
+        loop = asyncio.get_running_loop()
+        created = 0
+        default = loop.get_task_factory()
+
+        def counting(lp: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Future[Any]:
+            nonlocal created
+            created += 1
+            if default is not None:
+                return default(lp, coro, **kw)
+            return asyncio.Task(coro, loop=lp, **kw)
+
+        loop.set_task_factory(counting)  # type: ignore[arg-type]
+        router, _ = make_router(ScriptedBackend("ollama", "ollama", ok_script("m", text)))
+        req = ChatRequest(ModelRef.parse("ollama/m"), (ChatMessage("user", "x"),))
+        try:
+            events = [e async for e in router.stream(req)]
+        finally:
+            loop.set_task_factory(default)
+        return events, created
+
+    events, created = asyncio.run(go())
+    assert isinstance(events[-1], Finished) and events[-1].text == "".join(text)
+    assert created <= 2
+
+
+def test_context_length_comes_from_the_route_and_never_from_a_refused_one() -> None:
+    local = ScriptedBackend("ollama", "ollama", ok_script("m", ["x"]))
+    local.context = 4096
+    cloud = ScriptedBackend("halext", "halext", ok_script("m", ["x"]), locality=Locality.CLOUD)
+    cloud.context = 128000
+    router, _ = make_router(local, cloud, policy=Policy(disable_cloud=True))
+
+    async def go() -> tuple[int | None, ...]:
+        return (
+            await router.context_length(ModelRef.parse("ollama/m")),
+            await router.context_length(ModelRef.parse("halext/openai:gpt-4o")),
+            await router.context_length(ModelRef.parse("ollama@nowhere/m")),
+        )
+
+    assert asyncio.run(go()) == (4096, None, None)
+    assert local.calls == ["context:m"] and cloud.calls == []
 
 
 def test_unknown_route_fails_clearly() -> None:

@@ -81,6 +81,7 @@ class RecordingServer(Generic[RecT]):
         self._requests: list[RecT] = []
         self.errors: list[str] = []  # unexpected handler exceptions (a server bug if non-empty)
         self._conns: set[socket.socket] = set()
+        self.connections = 0  # TCP connections accepted so far (keep-alive reuse shows here)
         self._stopping = threading.Event()
         self._httpd: PlumbingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -185,6 +186,7 @@ class RecordingServer(Generic[RecT]):
     def _track(self, conn: socket.socket) -> None:
         with self._lock:
             self._conns.add(conn)
+            self.connections += 1
 
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:

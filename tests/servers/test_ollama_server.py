@@ -254,6 +254,31 @@ def test_queued_reply_can_be_invalid_json(
     )
 
 
+def test_servers_with_less_structured_output_reject_formats_as_they_would(
+    http: httpx.Client, ollama_server: OllamaServer
+) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    body = {"model": "llama3.2", "messages": MSGS, "stream": False}
+    ollama_server.set_formats("json")  # Ollama before 0.5: format is a string field
+    r = http.post("/api/chat", json={**body, "format": schema})
+    assert (r.status_code, r.json()) == (
+        400,
+        {
+            "error": "json: cannot unmarshal object into Go struct field "
+            "ChatRequest.format of type string"
+        },
+    )
+    r = http.post("/api/chat", json={**body, "format": "json"})
+    assert r.status_code == 200 and json.loads(r.json()["message"]["content"])
+    ollama_server.set_formats("none")
+    for fmt in (schema, "json"):
+        r = http.post("/api/chat", json={**body, "format": fmt})
+        assert r.status_code == 400 and "format" in r.json()["error"]
+    assert http.post("/api/chat", json=body).status_code == 200
+    ollama_server.reset_faults()  # back to Ollama's own: a schema is taken
+    assert http.post("/api/chat", json={**body, "format": schema}).status_code == 200
+
+
 def test_unknown_model_is_404_before_streaming(client: ollama.Client, http: httpx.Client) -> None:
     stream = client.chat(model="nope:1b", messages=MSGS, stream=True)
     with pytest.raises(ollama.ResponseError) as info:

@@ -24,8 +24,9 @@ from halext_desktop.storage.db import (
     DatabaseError,
     alembic_config,
     head_revision,
+    schema_head,
 )
-from halext_desktop.storage.models import Base
+from halext_desktop.storage.models import metadata
 from halext_desktop.storage.paths import backups_dir, db_path
 
 FTS_NAMES = ("messages_fts", "conversations_fts")
@@ -119,7 +120,7 @@ def test_models_match_the_migrations() -> None:
 
     with Database() as db, db.read() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_name": ours})
-        diffs = compare_metadata(ctx, Base.metadata)
+        diffs = compare_metadata(ctx, metadata)
     assert diffs == []
 
 
@@ -309,3 +310,9 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
                 p.communicate()
     assert [out.strip() for out, _ in results] == ["opened"] * len(procs), results
     assert all(revision_of(path) == head_revision() for path in paths)
+
+
+def test_the_quick_schema_check_knows_the_same_head_as_alembic() -> None:
+    """An ordinary start checks the revision with one query against ``schema_head`` (read
+    from the migration files' names) and imports Alembic only to migrate."""
+    assert schema_head() == head_revision()

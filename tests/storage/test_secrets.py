@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keyring
@@ -86,9 +87,77 @@ def test_default_backend_is_keyrings_choice() -> None:
     keyring.set_keyring(fail.Keyring())
     try:
         store = SecretStore()
+        persistent = store.persistent  # keyring is asked for its backend at first use
     finally:
         keyring.set_keyring(previous)
-    assert store.persistent is False
+    assert persistent is False
+
+
+def test_the_keyring_is_not_asked_until_a_secret_is_used(
+    monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """Building a store costs nothing: keyring picks its backend (~0.1 s of imports and
+    probing) only when a secret is first read or written."""
+    asked: list[int] = []
+    real = keyring.get_keyring
+
+    def counting() -> keyring.backend.KeyringBackend:
+        asked.append(1)
+        return real()
+
+    monkeypatch.setattr(keyring, "get_keyring", counting)
+    store = SecretStore()
+    assert asked == []
+    assert store.get("ollama-key:local") is None
+    assert asked == [1]
+    store.set("ollama-key:local", SECRET)
+    assert store.get("ollama-key:local") == SECRET
+    assert asked == [1]  # once per store
+
+
+def test_names_the_keyring_lacks_are_remembered_for_a_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """A start that needs no secret (an Ollama host without a key) does not load the
+    keyring again; a secret stored through the app is found at once, and a name is asked
+    again after a day (a key added some other way is found then)."""
+    cache = tmp_path / "keyring-absent.json"
+    asked: list[int] = []
+    real = keyring.get_keyring
+
+    def counting() -> keyring.backend.KeyringBackend:
+        asked.append(1)
+        return real()
+
+    monkeypatch.setattr(keyring, "get_keyring", counting)
+    assert SecretStore(absent_cache=cache).get("ollama-key:local") is None
+    assert asked == [1]
+    assert SECRET not in cache.read_text() and "ollama-key:local" in cache.read_text()
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+    later = SecretStore(absent_cache=cache)
+    assert later.get("ollama-key:local") is None
+    assert asked == [1]  # known missing: the keyring was not loaded
+
+    SecretStore(absent_cache=cache).set("ollama-key:local", SECRET)
+    assert SecretStore(absent_cache=cache).get("ollama-key:local") == SECRET
+    assert SECRET not in cache.read_text()
+
+    memory_keyring.store[(SERVICE, "openai-key:groq")] = "from elsewhere"
+    SecretStore(absent_cache=cache).delete("openai-key:groq")  # now missing, remembered
+    memory_keyring.store[(SERVICE, "openai-key:groq")] = "from elsewhere"
+    assert SecretStore(absent_cache=cache).get("openai-key:groq") is None
+    day_later = time.time() + 24 * 3600 + 1
+    monkeypatch.setattr(time, "time", lambda: day_later)
+    assert SecretStore(absent_cache=cache).get("openai-key:groq") == "from elsewhere"
+
+
+def test_names_are_not_remembered_without_a_keyring(tmp_path: Path) -> None:
+    """Session-only secrets vanish at exit: nothing about them is kept."""
+    cache = tmp_path / "keyring-absent.json"
+    store = SecretStore(fail.Keyring(), absent_cache=cache)
+    assert store.get("ollama-key:local") is None
+    assert not cache.exists()
 
 
 def test_keyring_error_on_use_switches_to_memory(caplog: pytest.LogCaptureFixture) -> None:

@@ -33,10 +33,17 @@ from halext_desktop.routing.types import (
     ModelInfo,
     UsageStatus,
 )
+from halext_desktop.storage.conversations import estimate_tokens, fit_history
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.owner import BLOCKED
 from halext_desktop.storage.store import Storage
-from halext_desktop.storage.turns import TurnBegun, Turns, TurnSaved, too_large_message
+from halext_desktop.storage.turns import (
+    DEFAULT_CONTEXT,
+    TurnBegun,
+    Turns,
+    TurnSaved,
+    too_large_message,
+)
 from tests.helpers.storage import on_owner
 
 REF = ModelRef.parse("ollama/scripted:1b")
@@ -58,6 +65,9 @@ class StallingBackend:
 
     def locality_of(self, model: str) -> Locality:
         return Locality.LOCAL
+
+    async def context_length(self, model: str) -> int | None:
+        return None
 
     async def list_models(self) -> list[ModelInfo]:
         return []
@@ -304,3 +314,172 @@ def test_a_turn_closed_by_its_consumer_never_leaves_a_reply_pending(storage: Sto
 def _all_messages(storage: Storage) -> list[Any]:
     store = on_owner(storage).conversations
     return [m for c in store.list() for m in store.messages(c.id)]
+
+
+# ---- the history sent: what the model can take ------------------------------------------------
+
+
+class RecordingBackend:
+    """Answers every request at once and keeps what it was sent; ``context`` is what its
+    ``context_length`` answers (counted in ``context_asked``)."""
+
+    kind = "ollama"
+    route_id = "ollama"
+    base_url = "scripted://"
+
+    def __init__(self, context: int | None = None) -> None:
+        self.context = context
+        self.context_asked = 0
+        self.sent: list[list[ChatMessage]] = []
+
+    def locality_of(self, model: str) -> Locality:
+        return Locality.LOCAL
+
+    async def listed_locality(self, model: str) -> Locality | None:
+        return Locality.LOCAL
+
+    async def context_length(self, model: str) -> int | None:
+        self.context_asked += 1
+        return self.context
+
+    def may_poll(self) -> bool:
+        return True
+
+    async def list_models(self) -> list[ModelInfo]:
+        return []
+
+    async def health(self) -> Health:
+        return Health(self.route_id, True)
+
+    async def aclose(self) -> None:
+        pass
+
+    async def stream_chat(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions
+    ) -> AsyncIterator[BackendEvent]:
+        self.sent.append(list(messages))
+        yield BackendStarted(answered_model=model)
+        yield BackendDelta("ok")
+        yield BackendDone(prompt_tokens=1, response_tokens=1, exact_tokens=True)
+
+
+def long_chat(storage: Storage, turns: int, size: int, *, system: str | None = None) -> int:
+    """A conversation of ``turns`` questions and answers of ``size`` characters each
+    (an optional system prompt first); returns its id."""
+    conv = on_owner(storage).conversations.create("long")
+    rows: list[tuple[str, str]] = [("system", system)] if system else []
+    for i in range(turns):
+        rows.append(("user", f"q{i} " + "x" * size))
+        rows.append(("assistant", f"a{i} " + "y" * size))
+    on_owner(storage).conversations.add_messages_bulk(conv.id, rows)
+    return conv.id
+
+
+def send_once(turns: Turns, cid: int, prompt: str = "next?", **kw: Any) -> list[Any]:
+    async def go() -> list[Any]:
+        return [e async for e in turns.send(cid, prompt, REF, **kw)]
+
+    return asyncio.run(go())
+
+
+def test_a_short_chat_is_sent_whole_without_asking_the_model(storage: Storage) -> None:
+    backend = RecordingBackend(context=8192)
+    cid = long_chat(storage, 5, 100)
+    events = send_once(make_turns(storage, backend), cid)
+    (sent,) = backend.sent
+    assert len(sent) == 11 and sent[-1] == ChatMessage("user", "next?")
+    assert backend.context_asked == 0  # it fits any model: nothing to ask
+    begun = next(e for e in events if isinstance(e, TurnBegun))
+    assert begun.context is not None and not begun.context.cut
+    stored = on_owner(storage).conversations.messages(cid)
+    assert begun.context.first_id == stored[0].id
+    assert "context_from_id" not in events[-1].assistant.meta
+
+
+def test_a_long_chat_sends_the_newest_turns_that_fit_the_models_context(
+    storage: Storage,
+) -> None:
+    """2,000 messages of ~1 KB (~500k tokens): the model takes 4,096, so only the newest
+    turns that fit go out, the system prompt kept; the window and the reply's row say
+    where the model's context starts."""
+    backend = RecordingBackend(context=4096)
+    cid = long_chat(storage, 1000, 1000, system="You are terse.")
+    events = send_once(make_turns(storage, backend), cid)
+    (sent,) = backend.sent
+    assert sent[0] == ChatMessage("system", "You are terse.")
+    assert sent[-1] == ChatMessage("user", "next?")
+    history = sent[1:-1]
+    assert 2 <= len(history) < 20
+    assert history[0].role == "user"  # never a reply whose question was cut off
+    assert history[-1].content.startswith("a999 ")  # the newest turns
+    tokens = sum(estimate_tokens(m.content) for m in sent)
+    assert tokens <= 4096 - min(4096 // 4, 2048)  # room left for the reply
+    assert backend.context_asked == 1
+    begun = next(e for e in events if isinstance(e, TurnBegun))
+    window = begun.context
+    assert window is not None and window.cut
+    stored = on_owner(storage).conversations.messages(cid)
+    first = next(m for m in stored if m.content == history[0].content)
+    assert window.first_id == first.id
+    saved = events[-1]
+    assert isinstance(saved, TurnSaved) and saved.assistant.meta["context_from_id"] == first.id
+    on_owner(storage).flush()
+    reply = on_owner(storage).conversations.get_message(saved.assistant.id)
+    assert reply is not None and reply.meta["context_from_id"] == first.id
+
+
+def test_the_conversations_num_ctx_bounds_the_history_and_unknown_uses_a_default(
+    storage: Storage,
+) -> None:
+    cid = long_chat(storage, 1000, 1000)
+    wide = RecordingBackend(context=None)  # the route cannot tell
+    send_once(make_turns(storage, wide), cid)
+    narrow = RecordingBackend(context=None)
+    send_once(make_turns(storage, narrow), cid, options=ChatOptions(num_ctx=3000))
+    assert narrow.context_asked == 0  # the conversation said: nothing to ask
+    default_tokens = sum(estimate_tokens(m.content) for m in wide.sent[0])
+    narrow_tokens = sum(estimate_tokens(m.content) for m in narrow.sent[0])
+    assert narrow_tokens <= 3000 - 750 < default_tokens <= DEFAULT_CONTEXT - 2048
+
+
+def test_fit_history_keeps_system_messages_and_one_unbroken_stretch() -> None:
+    rows = [
+        (7, "assistant", "a" * 400),
+        (6, "user", "u" * 400),
+        (5, "assistant", "b" * 4000),  # too big: the stretch ends here
+        (4, "user", "v" * 10),
+        (1, "system", "sys"),
+    ]
+    window = fit_history(rows, 300)
+    assert [m.role for m in window.messages] == ["system", "user", "assistant"]
+    assert window.first_id == 6 and window.cut
+    assert window.tokens == sum(estimate_tokens(c) for c in ("sys", "u" * 400, "a" * 400))
+    empty = fit_history([(3, "assistant", "z" * 4000)], 100)
+    assert empty.messages == [] and empty.first_id is None and empty.cut
+
+
+def test_a_short_turn_costs_two_write_transactions(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn's first rows (the user's message, the default model, the pending reply)
+    share one transaction, and the reply's final state, its 'streaming' mark and its usage
+    row another: two per turn (there were six). The waits are long here, so only what is
+    written at once counts."""
+    import halext_desktop.storage.store as store_module
+    import halext_desktop.storage.turns as turns_module
+
+    monkeypatch.setattr(turns_module, "FIRST_ROWS_WAIT_S", 60.0)
+    monkeypatch.setattr(store_module, "USAGE_WAIT_S", 60.0)
+    cid = long_chat(storage, 2, 10)
+    on_owner(storage).flush()
+    before = storage.owner.stats["transactions"]
+    events = send_once(make_turns(storage, RecordingBackend(), save_every=60.0), cid)
+    assert isinstance(events[-1], TurnSaved) and events[-1].saved
+    assert storage.owner.stats["transactions"] - before == 2
+    stored = on_owner(storage).conversations.messages(cid)
+    assert [(m.role, m.content, m.status) for m in stored[-2:]] == [
+        ("user", "next?", "ok"),
+        ("assistant", "ok", "ok"),
+    ]
+    (row,) = on_owner(storage).usage.recent(1)
+    assert row.status is UsageStatus.OK and row.conversation_id == cid

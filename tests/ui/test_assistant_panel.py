@@ -17,6 +17,7 @@ from halext_desktop.routing.assistants import (
     SCHEMAS,
     AssistantOutcome,
     EventInput,
+    NoteInput,
     TaskInput,
     build_messages,
     schema_for,
@@ -31,6 +32,7 @@ from halext_desktop.routing.usage_sink import MemoryUsageSink
 from halext_desktop.storage.settings import Settings
 from halext_desktop.ui.assistant_panel import AssistantDialog, AssistantPage
 from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.text import plain
 from tests.helpers.fake_services import FakeServices
 from tests.servers.ollama_server import OllamaServer
 
@@ -174,6 +176,44 @@ def test_unparseable_reply_shows_message_and_raw_text(
     assert page.error_label.isHidden() and page.raw_box.isHidden()
 
 
+def test_a_rejected_schema_falls_back_to_json_mode_and_says_so(
+    qtbot: QtBot,
+    dialog: AssistantDialog,
+    ollama: OllamaServer,
+    sink: MemoryUsageSink,
+    listing: ModelListing,
+) -> None:
+    ollama.set_formats("json")  # an Ollama-compatible server that takes only "json"
+    page = dialog.show_kind("note")
+    current = page.picker.current()
+    assert current is not None
+    model = ModelRef.parse(current).model
+    qtbot.keyClicks(page.text_edit, "Call Bob about the lease.")
+    answer = _expected(ollama, model, "note", NoteInput("Call Bob about the lease."))
+    ollama.queue_reply(json.dumps(answer))  # the model follows the schema in the prompt
+    outcome = _run(qtbot, page)
+
+    assert outcome.result is not None, outcome.problem()
+    assert page.error_label.isHidden()
+    assert page.lists["tags"].items() == answer["tags"]
+    assert (
+        "⚠ The server does not take a JSON schema as the output format; JSON mode was used"
+        in page.status_label.text()
+    )
+    assert [r.json.get("format") for r in ollama.requests_to("/api/chat")] == [
+        SCHEMAS["note"],
+        "json",
+    ]
+    assert [r.status for r in sink.rows] == [UsageStatus.ERROR, UsageStatus.OK]
+
+    # With no format at all the prompt alone asks for the JSON, and the panel says so.
+    ollama.set_formats("none")
+    ollama.queue_reply(json.dumps(answer))
+    outcome = _run(qtbot, page)
+    assert outcome.result is not None, outcome.problem()
+    assert "the prompt alone asked for the JSON" in page.status_label.text()
+
+
 def test_route_failure_shows_the_error_line(
     qtbot: QtBot, dialog: AssistantDialog, sink: MemoryUsageSink
 ) -> None:
@@ -182,7 +222,9 @@ def test_route_failure_shows_the_error_line(
     qtbot.keyClicks(page.text_edit, "Call Bob about the lease.")
     outcome = _run(qtbot, page)
     assert outcome.error is not None and outcome.error.kind is ErrorKind.MODEL_NOT_FOUND
-    assert page.error_label.text() == outcome.error.one_line()
+    # One sentence as the core words it, the command quoted rather than in backticks.
+    assert page.error_label.text() == plain(outcome.error.one_line())
+    assert "`" not in page.error_label.text()
     assert page.raw_box.isHidden()
     assert [(r.endpoint, r.status) for r in sink.rows] == [
         ("assist:note:/api/chat", UsageStatus.ERROR)

@@ -24,7 +24,7 @@ from halext_desktop.ui.chat_model import (
     stats_tooltip,
     warning_lines,
 )
-from halext_desktop.ui.chat_view import EMPTY_HINT, ChatView
+from halext_desktop.ui.chat_view import EMPTY_HINT, EMPTY_HINT_READY, ChatView
 
 
 @dataclass
@@ -168,6 +168,26 @@ def test_stats_text_leaves_out_what_is_unknown() -> None:
     assert stats_text(
         {"ttft_ms": 50, "latency_ms": 90, "response_tokens": 3, "tokens_exact": True}
     ) == ("50 ms / 90 ms · 3 tok")
+    # Nothing came yet: an estimate of nothing is not shown ("~0 tok")...
+    assert stats_text({"latency_ms": 40, "response_tokens": 0, "tokens_exact": False}) == "40 ms"
+    # ...but a count the server gave is, even when it is zero.
+    assert stats_text({"latency_ms": 40, "response_tokens": 0, "tokens_exact": True}) == (
+        "40 ms · 0 tok"
+    )
+
+
+def test_an_empty_finished_reply_says_so(view: ChatView) -> None:
+    view.load(
+        [
+            Msg(1, "user", "say nothing"),
+            reply(2, "", meta={"locality": "local", "response_tokens": 0, "tokens_exact": True}),
+            reply(3, "", status="pending"),
+        ]
+    )
+    assert view.model.data(view.model.index(1), ChatModel.WarningsRole) == [
+        "⚠ Empty reply: the model sent no text — Regenerate, or try another model"
+    ]
+    assert view.model.data(view.model.index(2), ChatModel.WarningsRole) == []  # on its way
 
 
 def test_tokens_per_second_only_when_the_route_measured_it() -> None:
@@ -554,9 +574,9 @@ def action_texts(view: ChatView, mid: int) -> list[str]:
 
 def test_context_menu_offers_the_right_actions(view: ChatView, qtbot: QtBot) -> None:
     conversation(view)
-    assert action_texts(view, 1) == ["Copy", "Edit and resend"]
-    assert action_texts(view, 2) == ["Copy"]  # not the last reply
-    assert action_texts(view, 4) == ["Copy", "Regenerate"]
+    assert action_texts(view, 1) == ["Copy message", "Select all", "Edit and resend"]
+    assert action_texts(view, 2) == ["Copy message", "Select all"]  # not the last reply
+    assert action_texts(view, 4) == ["Copy message", "Select all", "Regenerate"]
 
     menu = view.context_menu_for(3)
     assert menu is not None
@@ -570,7 +590,7 @@ def test_context_menu_offers_the_right_actions(view: ChatView, qtbot: QtBot) -> 
     assert regen.args == [4]
     menu = view.context_menu_for(2)
     assert menu is not None
-    next(a for a in menu.actions() if a.text() == "Copy").trigger()
+    next(a for a in menu.actions() if a.text() == "Copy message").trigger()
     assert QGuiApplication.clipboard().text() == "first answer"
 
 
@@ -579,7 +599,7 @@ def test_no_edit_or_regenerate_while_a_reply_streams(view: ChatView) -> None:
     view.append_message(Msg(5, "user", "third"))
     view.append_message(reply(6, "", status="pending"))
     view.stream_begin(6)
-    assert action_texts(view, 1) == ["Copy"]
+    assert action_texts(view, 1) == ["Copy message", "Select all"]
     assert "Regenerate" not in action_texts(view, 6)
 
 
@@ -675,7 +695,7 @@ def test_right_click_and_menu_key_open_the_message_menu(view: ChatView, qtbot: Q
     QApplication.sendEvent(viewport, event)
     menu = view.menu
     assert menu is not None and menu.isVisible()
-    assert [a.text() for a in menu.actions()] == ["Copy", "Edit and resend"]
+    assert [a.text() for a in menu.actions()] == ["Copy message", "Select all", "Edit and resend"]
     menu.close()
     qtbot.waitUntil(lambda: view.menu is None)
 
@@ -687,7 +707,7 @@ def test_right_click_and_menu_key_open_the_message_menu(view: ChatView, qtbot: Q
     QApplication.sendEvent(view.list_view, key_event)
     menu = view.menu
     assert menu is not None
-    assert [a.text() for a in menu.actions()] == ["Copy", "Regenerate"]
+    assert [a.text() for a in menu.actions()] == ["Copy message", "Select all", "Regenerate"]
     menu.close()
 
 
@@ -806,9 +826,17 @@ def test_chip_names_only_what_answered() -> None:
             requested_model="ollama@studio/q:7b",
             meta={"failed_route": "ollama@studio"},
         )
-        == "Failed — ollama@studio"
+        == "Failed — studio"
     )
     assert chip(status="error", requested_model="ollama/q:7b") == "Failed — ollama"
+    # With the settings' names, the default host is called by its own name everywhere.
+    names = {"ollama": "home"}
+    failed = MessageItem.from_row(
+        Msg(1, "assistant", "", status="error", requested_model="ollama/q")
+    )
+    assert chip_text(failed, names) == "Failed — home"
+    answered = MessageItem.from_row(reply(2, "hi", model_ref="ollama/q:7b"))
+    assert chip_text(answered, names) == "AI • q:7b · home"
     assert (
         chip(
             status="error",
@@ -839,3 +867,29 @@ def test_chip_names_only_what_answered() -> None:
     assert warning_lines(placeholder) == [
         "⚠ halext had no working model for ollama:nope and sent its placeholder text"
     ]
+
+
+def test_an_open_banner_follows_a_theme_switch(view: ChatView, qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    theme.apply_theme(app, "light")
+    try:
+        view.show_banner("info", "Ollama is running but has no models yet.")
+        light = view.banner.styleSheet()
+        theme.apply_theme(app, "dark")
+        qtbot.waitUntil(lambda: view.banner.styleSheet() != light)
+        bg, _border, text = theme.banner_colors(theme.dark_palette(), "info")
+        assert f"background: {theme.css(bg)}" in view.banner.styleSheet()
+        assert f"color: {theme.css(text)}" in view.banner.styleSheet()
+        assert bg.lightness() < 80  # dark, not the light banner on a dark window
+    finally:
+        theme.apply_theme(app, "system")
+
+
+def test_the_empty_hint_asks_for_a_model_only_while_none_is_chosen(view: ChatView) -> None:
+    assert view.empty_label.text() == EMPTY_HINT
+    view.set_model_chosen(True)
+    assert "Ctrl+K" not in view.empty_label.text()
+    assert view.empty_label.text() == EMPTY_HINT_READY
+    view.set_model_chosen(False)
+    assert view.empty_label.text() == EMPTY_HINT

@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMenu
 from pytestqt.qtbot import QtBot
 
+from halext_desktop import __version__
 from halext_desktop.app.core import Core
 from halext_desktop.app.gui import build_window
 from halext_desktop.app.loop_thread import LoopThread
 from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
+from halext_desktop.ui.app_menu import about_text
 from halext_desktop.ui.chat_controller import ACTION_RETRY
 from halext_desktop.ui.main_window import MainWindow
 from tests.helpers.storage import on_owner
@@ -232,3 +234,80 @@ def test_a_reply_that_crashes_names_the_error_and_the_log_file(
     assert any(
         "database is locked forever" in str(r.exc_info[1]) for r in caplog.records if r.exc_info
     )
+
+
+def test_the_window_title_names_the_open_chat_and_follows_a_rename(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    assert window.windowTitle() == "New chat — Halext Desktop"
+    cid = conversation_with_message(qtbot, window, "Trip to Lisbon", "hello")
+    open_and_wait(qtbot, window, cid)
+    qtbot.waitUntil(lambda: window.windowTitle() == "Trip to Lisbon — Halext Desktop")
+    # Renamed in the list (F2, type, Enter): the title follows.
+    window.sidebar.list.setFocus()
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_F2)
+    editor = window.sidebar.list.focusWidget()
+    assert editor is not None and editor is not window.sidebar.list
+    editor.selectAll()  # type: ignore[attr-defined]
+    qtbot.keyClicks(editor, "Lisbon, May")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.windowTitle() == "Lisbon, May — Halext Desktop")
+    # Ctrl+N: a new chat has no title yet.
+    qtbot.keyClick(window.composer, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.windowTitle() == "New chat — Halext Desktop")
+
+
+def test_the_menu_bar_has_quit_shortcuts_and_about(qtbot: QtBot, window: MainWindow) -> None:
+    bar = window.menuBar()
+    menus = [a.text() for a in bar.actions()]
+    assert menus == ["&File", "&Window", "&Help"]
+    file_menu = bar.actions()[0].menu()
+    assert isinstance(file_menu, QMenu)
+    texts = [a.text().split("\t")[0] for a in file_menu.actions() if not a.isSeparator()]
+    assert texts == ["&New chat", "&Settings…", "&Quit"]
+    assert window.menu.quit.shortcut().toString() == "Ctrl+Q"
+    assert __version__ in about_text()
+
+    # Help → Keyboard shortcuts (F1): one table of every key, Esc closes it.
+    qtbot.keyClick(window.composer, Qt.Key.Key_F1)
+    dialog = window.menu.shortcuts_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    rows = dialog.rows()
+    assert ["", "Ctrl+Q", "Quit"] in rows
+    assert any(r[1] == "Ctrl+Shift+M" and r[2] == "Models" for r in rows)
+    qtbot.keyClick(dialog.table, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+
+    # A menu entry does what its key does (the key itself stays the window's).
+    window.menu.usage.trigger()
+    assert window._usage is not None
+    qtbot.waitUntil(window._usage.isVisible)
+    window._usage.close()
+
+    # Ctrl+Q closes the window (the app ends with its last window).
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.composer, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert window._closed
+
+
+def test_ctrl_comma_opens_connections_while_the_status_bar_asks_to_sign_in(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    # No halext server set: the status bar does not ask to sign in to it.
+    assert window.status.halext_text() == "halext: not set up — Set up…"
+    window.status.set_halext("signed_out")  # as with a server set and no session
+    assert window.status.halext_text() == "halext: signed out — Sign in…"
+    qtbot.keyClick(window.composer, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    dialog = window._settings_dialog
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Connections"
+    # Then Settings open where the user left them.
+    dialog.tabs.setCurrentIndex(dialog.tabs.indexOf(dialog.appearance))
+    dialog.close()
+    window.settings_shortcut()
+    qtbot.waitExposed(dialog)
+    assert dialog.tabs.currentWidget() is dialog.appearance

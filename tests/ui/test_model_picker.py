@@ -87,7 +87,7 @@ def texts(picker: ModelPickerButton) -> list[tuple[RowKind, str]]:
 def test_rows_are_grouped_by_locality_then_route_with_headers(picker: ModelPickerButton) -> None:
     picker.set_listing(listing(), Policy())
     assert texts(picker) == [
-        (RowKind.HEADER, "LOCAL · Ollama 127.0.0.1:11434"),
+        (RowKind.HEADER, "LOCAL · Ollama local"),
         (RowKind.MODEL, "llama3.1:8b"),
         (RowKind.MODEL, "qwen2.5:7b"),
         (RowKind.HEADER, "SELF-HOSTED · halext"),
@@ -99,7 +99,7 @@ def test_rows_are_grouped_by_locality_then_route_with_headers(picker: ModelPicke
         (RowKind.MODEL, "openai:gpt-4o-mini"),
         (
             RowKind.NOTE,
-            "OpenAI-compatible groq — connection refused at 10.0.0.5:8000: Is it running?",
+            "groq (OpenAI-compatible) — connection refused at 10.0.0.5:8000: Is it running?",
         ),
     ]
 
@@ -114,10 +114,10 @@ def test_rows_show_size_quantization_context_node_and_latency(picker: ModelPicke
 
 
 def test_signed_out_and_skipped_routes_show_a_muted_line(picker: ModelPickerButton) -> None:
-    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in in Settings")
+    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in from Settings")
     picker.set_listing(ModelListing([QWEN], errors={"halext": out}), Policy())
     notes = [r for r in picker.popup.visible_rows() if r.kind is RowKind.NOTE]
-    assert [n.text for n in notes] == ["halext — signed out: Sign in in Settings"]
+    assert [n.text for n in notes] == ["halext — signed out: Sign in from Settings"]
     picker.set_listing(ModelListing([QWEN], skipped={"halext": OFFLINE_REASON}), Policy())
     notes = [r for r in picker.popup.visible_rows() if r.kind is RowKind.NOTE]
     assert [n.text for n in notes] == [f"halext — not asked: {OFFLINE_REASON}"]
@@ -150,7 +150,7 @@ def test_offline_policy_disables_everything_but_ollama(picker: ModelPickerButton
 def test_only_route_errors_say_no_models_yet_not_no_match(picker: ModelPickerButton) -> None:
     # First start with nothing reachable: the list holds only error lines, no filter typed.
     down = RouteError(ErrorKind.CONNECTION, "Connection refused at 127.0.0.1:2", "Is it running?")
-    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in in Settings")
+    out = RouteError(ErrorKind.SIGNED_OUT, "Signed out", "Sign in from Settings")
     picker.set_listing(ModelListing([], errors={"ollama": down, "halext": out}), Policy())
     picker.open_popup()
     assert [r.kind for r in picker.popup.visible_rows()] == [RowKind.NOTE, RowKind.NOTE]
@@ -164,7 +164,7 @@ def test_typing_filters_by_name_provider_and_node_case_insensitively(
     picker.open_popup()
     qtbot.keyClicks(picker.popup.filter_edit, "QWEN")
     assert texts(picker) == [
-        (RowKind.HEADER, "LOCAL · Ollama 127.0.0.1:11434"),
+        (RowKind.HEADER, "LOCAL · Ollama local"),
         (RowKind.MODEL, "qwen2.5:7b"),
         (RowKind.HEADER, "SELF-HOSTED · halext"),
         (RowKind.MODEL, "client:3:qwen2.5:7b"),
@@ -318,7 +318,8 @@ def test_format_helpers() -> None:
     assert format_context(1_048_576) == "1M ctx"
     assert format_context(None) == ""
     titles = route_titles([Host("local", "http://127.0.0.1:11434"), Host("gpu", "http://g:1")])
-    assert titles == {"ollama": "Ollama 127.0.0.1:11434", "ollama@gpu": "Ollama gpu"}
+    # Every host by the name it was given (the default route "ollama" is the first one).
+    assert titles == {"ollama": "local", "ollama@gpu": "gpu"}
 
 
 def test_embedding_only_models_are_listed_but_cannot_be_picked(qtbot) -> None:

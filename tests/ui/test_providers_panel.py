@@ -409,3 +409,26 @@ def test_non_admin_is_not_shown_nodes(
     assert halext.requests_to("/users/me/")  # asked who we are
     assert not halext.requests_to("/admin/ai-clients")  # and did not try the admin list
     assert not panel.nodes.isVisibleTo(panel)
+
+
+def test_esc_and_close_close_the_window_and_hosts_are_named_as_in_settings(
+    qtbot: QtBot,
+    make_halext: HalextFactory,
+    make_core: CoreFactory,
+    bridge: Bridge,
+    ollama: OllamaServer,
+) -> None:
+    core = make_core(make_halext(), ollama_hosts=[{"name": "home", "url": ollama.url}])
+    panel = open_panel(qtbot, core, bridge)
+    qtbot.waitExposed(panel)
+    # The default host (route id "ollama") is called by its name, as everywhere else.
+    assert panel.row_texts("ollama")["Route"] == "home"
+    panel.activateWindow()  # as the main window presents it
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.routes_table.setFocus()
+    qtbot.keyClick(panel.routes_table, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not panel.isVisible())
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.mouseClick(panel.close_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.isVisible())

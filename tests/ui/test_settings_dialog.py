@@ -388,8 +388,9 @@ def test_ollama_hosts_add_edit_remove_and_test(
     )
     qtbot.mouseClick(c.host_test, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "✗" in c.host_result.text(), timeout=3000)
+    # A label shows no Markdown: the command is quoted, not in literal backticks.
     assert c.host_result.text() == (
-        "studio: ✗ Connection refused at studio.lan:11434 — is `ollama serve` running?"
+        "studio: ✗ Connection refused at studio.lan:11434 — is “ollama serve” running?"
     )
 
     qtbot.mouseClick(c.host_remove, Qt.MouseButton.LeftButton)

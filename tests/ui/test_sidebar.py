@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListWidgetItem, QSplitter, QWidget
 from pytestqt.qtbot import QtBot
 
 from halext_desktop.app.loop_thread import LoopThread
@@ -318,3 +318,32 @@ def test_focus_search_and_refresh_keep_selection(
     assert sidebar.visible_titles() == ["Beta", "Alpha"]
     assert sidebar.list.currentItem().data(ItemRole.ID) == a.id
     assert b.id != a.id
+
+
+def test_the_undo_bar_does_not_widen_the_sidebar(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
+    long_title = "A very long conversation title about planning the whole quarter in detail"
+    gone = store.create(long_title)
+    store.create("Keep")
+    sidebar = ConversationSidebar(storage.conversations, bridge, clock=lambda: NOW)
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    splitter.addWidget(sidebar)
+    splitter.addWidget(QWidget())
+    qtbot.addWidget(splitter)
+    splitter.resize(900, 500)
+    splitter.setSizes([200, 700])
+    with qtbot.waitSignal(sidebar.sig_refreshed, timeout=5000):
+        splitter.show()
+    qtbot.waitExposed(splitter)
+    width = sidebar.width()
+    sidebar.delete_conversation(gone.id)
+    qtbot.waitUntil(sidebar.undo_pending, timeout=5000)
+    qtbot.waitUntil(sidebar.undo_bar.isVisible)
+    assert sidebar.width() == width
+    assert sidebar.minimumSizeHint().width() <= width
+    # The title is shortened to fit, and whole in the tooltip.
+    assert sidebar.undo_bar.label.text().endswith("” —")
+    assert long_title in sidebar.undo_bar.label.toolTip()
+    assert sidebar.undo_bar.undo_button.isVisible()
+    assert sidebar.undo_bar.geometry().right() <= sidebar.rect().right()

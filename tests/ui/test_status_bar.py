@@ -23,13 +23,13 @@ def bar(qtbot: QtBot) -> StatusBarWidget:
 
 
 def test_halext_states(bar: StatusBarWidget) -> None:
-    assert bar.halext_text() == "halext: signed out — Sign in (Ctrl+,)"
+    assert bar.halext_text() == "halext: signed out — Sign in…"
     bar.set_halext("signed_in", "dev")
     assert bar.halext_text() == "halext: signed in as dev"
     bar.set_halext("signed_out", None)
-    assert bar.halext_text() == "halext: signed out — Sign in (Ctrl+,)"
+    assert bar.halext_text() == "halext: signed out — Sign in…"
     bar.set_halext("error", None, detail="Connection refused at org.halext.org:443")
-    assert bar.halext_text() == "halext: unreachable — Settings (Ctrl+,)"
+    assert bar.halext_text() == "halext: unreachable — Check…"
     assert bar.halext_button.toolTip() == "Connection refused at org.halext.org:443"
 
 
@@ -40,9 +40,9 @@ def test_offline_wins_over_sign_in_until_switched_off(bar: StatusBarWidget) -> N
     bar.set_halext("signed_out", None)
     assert bar.halext_text() == "halext: offline"
     bar.set_offline(False)
-    assert bar.halext_text() == "halext: signed out — Sign in (Ctrl+,)"
+    assert bar.halext_text() == "halext: signed out — Sign in…"
     bar.set_halext("offline", None)
-    assert bar.halext_text() == "halext: signed out — Sign in (Ctrl+,)"  # unknown state
+    assert bar.halext_text() == "halext: signed out — Sign in…"  # unknown state
 
 
 def test_hosts_show_up_and_down_with_names_and_details(bar: StatusBarWidget) -> None:
@@ -53,12 +53,17 @@ def test_hosts_show_up_and_down_with_names_and_details(bar: StatusBarWidget) -> 
             Health("halext", True),  # shown by the halext part, not as a host
         ],
         {"ollama": "http://127.0.0.1:11434/"},
+        {"ollama": "local", "ollama@studio": "studio"},
     )
-    assert bar.host_texts() == ["· Ollama 127.0.0.1:11434 ● up", "· studio ○ down"]
+    # Each host by its one name (the settings'), its address and state in the tooltip.
+    assert bar.host_texts() == ["· local ● up", "· studio ○ down"]
     tips = [label.toolTip() for label in bar._host_labels]
-    assert tips == ["Ollama 0.12.3 · 7 models · 4 ms", "Connection refused at studio.lan:11434"]
-    bar.set_hosts([Health("ollama", False)])
-    assert bar.host_texts() == ["· Ollama ○ down"]
+    assert tips == [
+        "Ollama host “local” at 127.0.0.1:11434\nOllama 0.12.3 · 7 models · 4 ms",
+        "Ollama host “studio”\nConnection refused at studio.lan:11434",
+    ]
+    bar.set_hosts([Health("ollama", False)], names={"ollama": "home"})
+    assert bar.host_texts() == ["· home ○ down"]
 
 
 def test_cloud_switch_text(bar: StatusBarWidget) -> None:

@@ -458,8 +458,32 @@ def test_empty_log_shows_the_empty_state(
     dash = open_dashboard(qtbot, services, bridge)
     assert dash.chart_stack.currentWidget() is dash.empty_label
     assert "No requests in the last 24 hours" in dash.empty_label.text()
+    # Nothing anywhere: a longer range would not help, so it is not suggested.
+    assert "longer range" not in dash.empty_label.text()
     assert dash.visible_rows() == []
     assert dash.snapshot is not None and dash.snapshot.total == 0
+
+
+def test_an_empty_range_with_older_requests_suggests_a_longer_range(
+    qtbot: QtBot, services: FakeServices, bridge: Bridge
+) -> None:
+    record(on_owner(services).usage, Spec("qwen2.5:7b", "ollama", UsageStatus.OK, 3 * D, 900))
+    dash = open_dashboard(qtbot, services, bridge)
+    assert dash.chart_stack.currentWidget() is dash.empty_label
+    assert "Older requests are in a longer range." in dash.empty_label.text()
+    switch(qtbot, dash, "7d")
+    assert dash.snapshot is not None and dash.snapshot.total == 1
+
+
+def test_the_error_rate_axis_stops_at_100_percent(qtbot: QtBot) -> None:
+    from halext_desktop.ui.charts import BarChartCard
+
+    card = BarChartCard("Error rate by model", unit="%", decimals=1, danger=True, ceiling=100.0)
+    qtbot.addWidget(card)
+    card.set_data(["always-fails", "sometimes"], [("Error rate", [100.0, 40.0])])
+    assert card.value_range() == (0.0, 100.0)
+    card.set_data(["sometimes"], [("Error rate", [12.5])])
+    assert card.value_range()[1] < 100.0  # room for the label, well below the ceiling
 
 
 class BrokenUsageLog(UsageLog):
@@ -528,3 +552,17 @@ def test_charts_follow_the_palette(
     assert dash.latency_chart.chart.legend().isVisible()
     assert dash.requests_chart.chart.legend().isVisible()
     assert not dash.errors_chart.chart.legend().isVisible()
+
+
+def test_esc_and_close_close_the_usage_window(
+    qtbot: QtBot, services: FakeServices, bridge: Bridge
+) -> None:
+    dash = open_dashboard(qtbot, services, bridge)
+    qtbot.waitExposed(dash)
+    dash.table.setFocus()
+    qtbot.keyClick(dash.table, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dash.isVisible())
+    with qtbot.waitSignal(dash.sig_loaded, timeout=WAIT_MS):
+        dash.show()
+    qtbot.mouseClick(dash.close_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dash.isVisible())

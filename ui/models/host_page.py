@@ -62,6 +62,7 @@ from halext_desktop.ui.models.pulls import PullQueue
 from halext_desktop.ui.providers.cells import bold, item, small_button, style_note, table
 from halext_desktop.ui.providers.text import context_text
 from halext_desktop.ui.status_bar import short_address
+from halext_desktop.ui.text import plain
 
 if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
@@ -90,7 +91,7 @@ InUse = Callable[[str], str | None]
 
 def describe_error(exc: BaseException, what: str) -> str:
     if isinstance(exc, RouteError):
-        return exc.one_line()
+        return plain(exc.one_line())
     log.error("%s failed", what, exc_info=exc)
     return f"{what} failed unexpectedly ({type(exc).__name__}); {see_the_log()}"
 
@@ -460,7 +461,7 @@ class OllamaHostPage(QWidget):
         else:
             self.summary.setText("down")
             style_note(self.summary, "error", self.palette())
-            self._say(h.detail, "error")
+            self._say(plain(h.detail), "error")
 
     def _on_checked_failed(self, gen: int, exc: BaseException) -> None:
         if gen == self._gen["check"]:

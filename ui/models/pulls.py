@@ -18,6 +18,7 @@ from halext_desktop.routing.backends.ollama_models import PullProgress
 from halext_desktop.routing.errors import RouteError
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.ui.models.jobs import JobState, PullJob
+from halext_desktop.ui.text import plain
 
 if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
@@ -180,7 +181,7 @@ class PullQueue(QObject):
         if not self._current(job, run):
             return
         if isinstance(exc, RouteError):
-            job.error = exc.one_line()
+            job.error = plain(exc.one_line())
         else:
             log.error("pulling %s on %s failed", job.model, job.route_id, exc_info=exc)
             job.error = f"Unexpected error ({type(exc).__name__}); {see_the_log()}"

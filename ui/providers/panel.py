@@ -37,7 +37,9 @@ from halext_desktop.ui.providers.cells import DOT, bold, item, small_button, tab
 from halext_desktop.ui.providers.models_list import ModelsList
 from halext_desktop.ui.providers.text import time_text
 from halext_desktop.ui.status_bar import short_address
+from halext_desktop.ui.text import plain
 from halext_desktop.ui.theme import css, error_color, muted_text, success_color, warning_color
+from halext_desktop.ui.window_close import close_row
 
 if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
@@ -80,6 +82,7 @@ class RouteRow:
     route_id: str
     kind: str
     address: str
+    name: str = ""  # the host's name in the settings, as everywhere else
     state: RouteState = RouteState.UNCHECKED
     check: RouteCheck | None = None
     gen: int = 0
@@ -165,6 +168,8 @@ class ProvidersPanel(QWidget):
         root.addLayout(top)
         root.addWidget(self.offline_label)
         root.addWidget(self.splitter, 1)
+        bottom, self.close_button = close_row(self, "Providers")
+        root.addLayout(bottom)
 
         self._restyle()
         self.resize(1180, 720)
@@ -215,9 +220,10 @@ class ProvidersPanel(QWidget):
             prev = old.get(route.route_id)
             address = short_address(route.base_url)
             if prev is not None and prev.kind == route.kind and prev.address == address:
+                prev.name = route.name
                 rows.append(prev)
             else:
-                rows.append(RouteRow(route.route_id, route.kind, address))
+                rows.append(RouteRow(route.route_id, route.kind, address, route.name))
         self._rows = rows
         offline = self._svc.policy().offline
         self.offline_label.setVisible(offline)
@@ -262,7 +268,7 @@ class ProvidersPanel(QWidget):
         self._models_gen += 1
         gen = self._models_gen
         self._models_route = route_id
-        self.models.title.setText(f"Models · {route_id}")
+        self.models.title.setText(f"Models · {r.name or route_id}")
         if self._skip_reason(r.kind):
             name = PROVIDER_NAMES.get(r.kind, r.kind)
             note = f"{OFFLINE_SKIP} — {name} is not contacted while offline mode is on"
@@ -301,7 +307,7 @@ class ProvidersPanel(QWidget):
         # A route that is down is a RouteCheck, not an error: this is a route gone from the
         # settings meanwhile, policy, or a bug. Either way the row says it.
         if isinstance(exc, RouteError):
-            text = exc.one_line()
+            text = plain(exc.one_line())
         else:
             log.error("checking %s failed", route_id, exc_info=exc)
             text = f"unexpected error ({type(exc).__name__}); {see_the_log()}"
@@ -321,7 +327,7 @@ class ProvidersPanel(QWidget):
         if gen != self._models_gen:
             return
         if isinstance(exc, RouteError):
-            text = exc.one_line()
+            text = plain(exc.one_line())
         else:
             log.error("listing %s failed", route_id, exc_info=exc)
             text = f"unexpected error ({type(exc).__name__}); {see_the_log()}"
@@ -391,7 +397,7 @@ class ProvidersPanel(QWidget):
         if r.state is RouteState.SKIPPED:
             detail = "not contacted — offline mode uses only the configured Ollama hosts"
         elif h is not None:
-            detail = h.detail
+            detail = plain(h.detail)
         elif r.state is RouteState.CHECKING:
             detail = ""
         else:
@@ -403,7 +409,7 @@ class ProvidersPanel(QWidget):
             models_text = "—"
             models_tip = check.models_note
         cells = {
-            "Route": item(r.route_id, self._route_tooltip(r)),
+            "Route": item(r.name or r.route_id, self._route_tooltip(r)),
             "Provider": item(PROVIDER_NAMES.get(r.kind, r.kind)),
             "Address": item(r.address),
             "Status": status,

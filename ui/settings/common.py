@@ -18,6 +18,7 @@ from halext_desktop.routing.errors import RouteError
 from halext_desktop.routing.types import Health
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import SettingsError
+from halext_desktop.ui.text import plain
 
 if TYPE_CHECKING:
     from halext_desktop.storage.settings import Settings
@@ -31,7 +32,7 @@ def error_text(exc: BaseException) -> str:
     """One line for the user. Unknown exceptions are named, not echoed: their text may
     carry a URL with credentials or a library's internals."""
     if isinstance(exc, RouteError):
-        return exc.one_line()
+        return plain(exc.one_line())
     if isinstance(exc, SettingsError | OSError):
         return str(exc)
     return f"Unexpected error ({type(exc).__name__}); {see_the_log()}"
@@ -41,10 +42,10 @@ def health_text(health: Health) -> str:
     """``✓ Ollama 0.12.3 · 7 models · 4 ms`` or ``✗ <the exact failure>``."""
     if health.ok:
         if health.detail:
-            return f"✓ {health.detail}"
+            return f"✓ {plain(health.detail)}"
         latency = f" · {health.latency_ms} ms" if health.latency_ms is not None else ""
         return f"✓ reachable{latency}"
-    return f"✗ {health.detail or 'not reachable'}"
+    return f"✗ {plain(health.detail) or 'not reachable'}"
 
 
 def muted(label: QLabel) -> QLabel:
@@ -64,7 +65,7 @@ class FieldError(QLabel):
         self.hide()
 
     def show_error(self, message: str | None) -> None:
-        self.setText(f"⚠ {message}" if message else "")
+        self.setText(f"⚠ {plain(message)}" if message else "")
         self.setVisible(bool(message))
 
     def message(self) -> str:

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "openai-key:"
 OLLAMA_KEY_PREFIX = "ollama-key:"
+# A host's URL cell when OLLAMA_HOST overrides it: the URL in the settings (the cell shows
+# the one in use), or ENV_ONLY for a host that exists only because of the environment.
+STORED_URL_ROLE = Qt.ItemDataRole.UserRole + 1
+ENV_ONLY = "env-only"
 
 
 class HostTable(QTableWidget):
@@ -64,16 +68,29 @@ class HostTable(QTableWidget):
         self.setMaximumHeight(120)
 
     def entries(self) -> list[dict[str, str]]:
+        """The rows as the settings hold them (what a change writes back): a URL the
+        environment overrides is the stored one, a host only the environment adds is left
+        out."""
         out = []
         for r in range(self.rowCount()):
             name, url = self.item(r, 0), self.item(r, 1)
+            stored = url.data(STORED_URL_ROLE) if url is not None else None
+            if stored == ENV_ONLY:
+                continue
             out.append(
                 {
                     "name": name.text().strip() if name else "",
-                    "url": url.text().strip() if url else "",
+                    "url": stored
+                    if isinstance(stored, str)
+                    else (url.text().strip() if url else ""),
                 }
             )
         return out
+
+    def shown(self, row: int) -> tuple[str, str]:
+        """(name, URL in use) of a row, as shown."""
+        name, url = self.item(row, 0), self.item(row, 1)
+        return (name.text().strip() if name else "", url.text().strip() if url else "")
 
     def selected_row(self) -> int:
         rows = self.selectionModel().selectedRows()
@@ -181,6 +198,12 @@ class ConnectionsPage(Page):
         )  # fmt: skip
         self.host_result = muted(QLabel(self))
         self.host_result.setAccessibleName("Ollama test result")
+        # OLLAMA_HOST in the environment decides where the first host is: say so.
+        self.host_env_note = QLabel(self)
+        self.host_env_note.setAccessibleName("Environment override")
+        self.host_env_note.setWordWrap(True)
+        self.host_env_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.host_env_note.hide()
         self.host_error = FieldError("Ollama hosts", self)
 
         # -- OpenAI-compatible endpoints
@@ -251,6 +274,7 @@ class ConnectionsPage(Page):
         hosts_box = QGroupBox("Ollama hosts", self)
         hl = QVBoxLayout(hosts_box)
         hl.addWidget(self.hosts)
+        hl.addWidget(self.host_env_note)
         add_row = QHBoxLayout()
         add_row.addWidget(self.host_name, 1)
         add_row.addWidget(self.host_url, 2)
@@ -432,13 +456,14 @@ class ConnectionsPage(Page):
 
     def _test_host(self) -> None:
         row = self.hosts.selected_row()
-        entries = self.hosts.entries()
-        if row < 0 and entries:
+        if row < 0 and self.hosts.rowCount():
             row = 0  # nothing selected: test the default host
         if row < 0:
             self.host_result.setText("Add a host first")
             return
-        entry = entries[row]
+        # The address the app really talks to (OLLAMA_HOST's, when it overrides the setting).
+        name, url = self.hosts.shown(row)
+        entry = {"name": name, "url": url}
         self.host_test.setEnabled(False)
         self.host_result.setText(f"Testing {entry['name']}…")
 
@@ -664,6 +689,7 @@ class ConnectionsPage(Page):
             self.remember.setChecked(s.halext_remember)
             self.remember.blockSignals(False)
         if key in (None, "ollama_hosts"):
+            hosts = s.effective_ollama_hosts()
             rows = [
                 [
                     h.name,
@@ -672,10 +698,11 @@ class ConnectionsPage(Page):
                     if self.secrets.get(OLLAMA_KEY_PREFIX + h.name)
                     else "no key",
                 ]
-                for h in s.ollama_hosts
+                for h in hosts
             ]
             self._fill(self.hosts, rows, 2)
-            self.host_remove.setEnabled(bool(rows))
+            self._show_env_override()
+            self.host_remove.setEnabled(bool(s.ollama_hosts))
             self._update_host_key_buttons()
         if key in (None, "openai_endpoints"):
             rows = [
@@ -703,6 +730,51 @@ class ConnectionsPage(Page):
             self.plain_http_forget.setVisible(bool(consents))
         if key in (None, "offline", "halext_url"):
             self.refresh_sign_in_state()
+
+    def _show_env_override(self) -> None:
+        """OLLAMA_HOST overrides the first host's URL (or adds a host): the table shows the
+        address in use, marked as coming from the environment, and a note says so."""
+        s = self.settings
+        env_url = s.env_ollama_url()
+        if env_url is None or not self.hosts.rowCount():
+            self.host_env_note.hide()
+            return
+        stored = s.ollama_hosts
+        cell = self.hosts.item(0, 1)
+        name_cell = self.hosts.item(0, 0)
+        if cell is None or name_cell is None:
+            return
+        self._filling = True
+        try:
+            cell.setData(STORED_URL_ROLE, stored[0].url if stored else ENV_ONLY)
+            cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            font = cell.font()
+            font.setItalic(True)
+            cell.setFont(font)
+            cell.setText(f"{env_url}")
+            where = (
+                f"the setting, {stored[0].url}, applies when it is unset"
+                if stored
+                else "no host is configured in Settings"
+            )
+            tip = f"From OLLAMA_HOST in the environment; {where}"
+            cell.setToolTip(tip)
+            name_cell.setToolTip(tip)
+            if not stored:
+                name_cell.setFlags(name_cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        finally:
+            self._filling = False
+        name = name_cell.text()
+        shown = f"OLLAMA_HOST={s.env_value('OLLAMA_HOST')}"
+        self.host_env_note.setText(
+            f"⚠ {shown} in the environment: the host “{name}” is reached at {env_url} "
+            + (
+                f"(Settings says {stored[0].url}, used when OLLAMA_HOST is unset)."
+                if stored
+                else "(it is not in Settings)."
+            )
+        )
+        self.host_env_note.show()
 
     def key_status(self, name: str) -> str:
         """The key column's text for endpoint ``name`` (for tests and accessibility)."""

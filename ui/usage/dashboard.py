@@ -46,6 +46,7 @@ from halext_desktop.routing.types import UsageStatus
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.usage import TokenBucket
 from halext_desktop.ui.charts import BarChartCard, TimeSeriesCard, bucket_starts
+from halext_desktop.ui.text import plain
 from halext_desktop.ui.theme import css, error_color, muted_text
 from halext_desktop.ui.usage.csv_export import shown_rows, write_csv
 from halext_desktop.ui.usage.retention import RetentionBar
@@ -59,6 +60,7 @@ from halext_desktop.ui.usage.snapshot import (
     read_snapshot,
 )
 from halext_desktop.ui.usage.table_model import COLUMNS, SORT_ROLE, UsageTableModel
+from halext_desktop.ui.window_close import close_row
 
 if TYPE_CHECKING:
     from halext_desktop.ui.bridge import Bridge
@@ -164,7 +166,9 @@ class UsageDashboard(QWidget):
         # ---- charts (or the empty state) -------------------------------------------------
         self.requests_chart = BarChartCard("Requests by model")
         self.latency_chart = BarChartCard("Latency and time to first token", unit="ms")
-        self.errors_chart = BarChartCard("Error rate by model", unit="%", decimals=1, danger=True)
+        self.errors_chart = BarChartCard(
+            "Error rate by model", unit="%", decimals=1, danger=True, ceiling=100.0
+        )
         self.tokens_chart = TimeSeriesCard("Tokens over time", unit="tokens")
         grid_host = QWidget()
         grid = QGridLayout(grid_host)
@@ -275,7 +279,9 @@ class UsageDashboard(QWidget):
         root.setSpacing(10)
         root.addLayout(top)
         root.addWidget(self.splitter, 1)
-        root.addWidget(self.retention)
+        bottom, self.close_button = close_row(self, "Usage")
+        bottom.insertWidget(0, self.retention, 1)
+        root.addLayout(bottom)
 
         self.model_filter.currentIndexChanged.connect(self._filters_changed)
         self.route_filter.currentIndexChanged.connect(self._filters_changed)
@@ -363,7 +369,7 @@ class UsageDashboard(QWidget):
                 f"<p style='font-size:large'><b>No requests {phrase}.</b></p>"
                 "<p>Every chat, assistant and command-line request is counted here: the "
                 "model that answered, its route, latency, time to first token and tokens."
-                + ("" if snap.range_key == "all" else " Try a longer range.")
+                + (" Older requests are in a longer range." if snap.has_older else "")
                 + "</p>"
             )
         else:
@@ -386,7 +392,7 @@ class UsageDashboard(QWidget):
         self._pending = None
         self.refresh_button.setEnabled(True)
         if isinstance(exc, RouteError):
-            text = exc.one_line()
+            text = plain(exc.one_line())
         elif isinstance(exc, ValueError | OSError):
             text = str(exc)
         else:

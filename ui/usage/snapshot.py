@@ -66,6 +66,8 @@ class UsageSnapshot:
     routes: list[str] = field(default_factory=list)  # routes of the range's newest rows
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     blocked: list[ModelCount] = field(default_factory=list)  # counted apart from requests
+    # The log has rows outside the range (a longer range would show something).
+    has_older: bool = False
 
     @property
     def total(self) -> int:
@@ -99,17 +101,23 @@ def read_snapshot(
     # filter left (or choosing a model would hide the other routes from the route box).
     unfiltered = usage.recent(limit, since=since) if filters.active else rows
     routes = sorted({r.route for r in unfiltered if r.route})
+    requests = usage.requests_by_model(since)
+    blocked = usage.blocked_by_model(since)
+    # Nothing in the range: is there anything at all? ("Try a longer range" only then.)
+    empty = not any(c.requests for c in requests) and not any(c.requests for c in blocked)
+    has_older = since is not None and empty and bool(usage.recent(1))
     return UsageSnapshot(
         range_key=range_key,
         since=since,
         bucket=bucket,
         filters=filters,
-        requests=usage.requests_by_model(since),
+        requests=requests,
         latency=usage.latency_by_model(since),
         errors=usage.error_rate_by_model(since),
         tokens=usage.tokens_over_time(since, bucket),
         rows=rows,
         routes=routes,
         read_at=now,
-        blocked=usage.blocked_by_model(since),
+        blocked=blocked,
+        has_older=has_older,
     )

@@ -1,0 +1,69 @@
+"""What ``halext-desktop ask`` loads: the command's start-up is most of what it costs (issue
+13), so what a chat does not need stays unimported — Alembic (the schema is checked with
+one query), the ORM, the openai package and the assistants' command, model management,
+and the keyring when no secret is needed (the keyring's "none" for a name is remembered)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from halext_desktop.app.core import KEYRING_CACHE
+from halext_desktop.storage.db import Database
+from halext_desktop.storage.paths import data_dir
+from halext_desktop.storage.settings import Settings
+from tests.servers.ollama_server import OllamaServer
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = """
+import json, sys
+from halext_desktop.app.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+NOT_FOR_A_CHAT = (
+    "alembic",
+    "mako",
+    "sqlalchemy.orm",
+    "openai",
+    "keyring",
+    "halext_desktop.app.cli_assist",
+    "halext_desktop.routing.assistants",
+    "halext_desktop.routing.backends.ollama_models",
+    "halext_desktop.routing.backends.halext_admin",
+)
+
+
+def test_ask_loads_nothing_a_chat_does_not_need(
+    ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    hosts = Settings.load().effective_ollama_hosts()
+    with Database():
+        pass  # an existing database at the newest schema: an ordinary start
+    # An earlier start asked a working keyring for the host's key and it had none.
+    names = {f"ollama-key:{h.name}": time.time() for h in hosts}
+    (data_dir() / KEYRING_CACHE).write_text(json.dumps({"absent": names}))
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, "ask", "--model", "ollama/qwen2.5:7b", "hello"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0
+    loaded = set(report["modules"])
+    unwanted = sorted(m for m in loaded if m in NOT_FOR_A_CHAT or m.split(".")[0] in NOT_FOR_A_CHAT)
+    assert unwanted == []
+    assert "sqlalchemy" in loaded and "ollama" in loaded  # it did use the database and Ollama
+    assert len(ollama_server.requests_to("/api/chat")) == 1
