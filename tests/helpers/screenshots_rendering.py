@@ -78,7 +78,7 @@ def main(outdir: str) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QToolTip
 
-    from tests.servers.ollama_server import OllamaServer
+    from tests.servers.ollama_server import EVAL_NS_PER_TOKEN, OllamaServer
 
     QCoreApplication.setOrganizationName("halext-screenshots")
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -101,6 +101,9 @@ def main(outdir: str) -> int:
         core = Core(settings=settings)
         lt = LoopThread().start()
         conv = lt.run(core.conversations.create(title="Merge sorted lists"))
+        # The server reports 12 ms a token (eval_duration); let it take that long, too, so
+        # the timings on the chip and the speed it reports tell the same story.
+        ollama.set_token_delay(EVAL_NS_PER_TOKEN / 1e9)
 
         async def ask(text: str, reply: str) -> None:
             ollama.queue_reply(reply)
