@@ -598,7 +598,16 @@ class Router:
             yield Failed(placeholder, attempt.text, usage, tuple(notes), attempt.answered)
             return
         usage = attempt.record(UsageStatus.OK)
-        yield Finished(attempt.text, usage, tuple(notes), attempt.answered)
+        # The route's own measurement of its speed, when it made one (Ollama does).
+        timed = attempt.done if attempt.done and attempt.done.exact_tokens else None
+        yield Finished(
+            attempt.text,
+            usage,
+            tuple(notes),
+            attempt.answered,
+            eval_count=timed.response_tokens if timed else None,
+            eval_duration_ns=timed.eval_duration_ns if timed else None,
+        )
 
     # ---- usage -----------------------------------------------------------------------
 
