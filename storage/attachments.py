@@ -18,11 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.models import attachments as _att
+from halext_desktop.storage.models import messages as _msg
 from halext_desktop.storage.models import utcnow
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # what Ollama and OpenAI take comfortably
@@ -264,3 +265,10 @@ class AttachmentStore:
                 select(_att.c.mime, _att.c.data).where(_att.c.sha256 == sha256)
             ).first()
         return (r.mime, bytes(r.data)) if r is not None else None
+
+    def sweep(self) -> int:
+        """Delete the attachments no message names any more (their conversations were
+        deleted, past Undo); returns how many. Run when the database is idle at start."""
+        named = exists().where(_msg.c.meta.contains(_att.c.sha256))
+        with self._db.write() as conn:
+            return int(conn.execute(_att.delete().where(~named)).rowcount or 0)

@@ -498,7 +498,10 @@ class Conversations:
         Waits for the database (a locked one delays it)."""
 
         def delete(ctx: ApplyContext, cid: int) -> DeletedConversation:
-            return self._store.delete(ctx.real(cid))
+            real = ctx.real(cid)
+            # Its settings go with it (ON DELETE CASCADE): keep them for Undo.
+            kept = ChatSettingsStore(self._store.db).get(real)
+            return dataclasses.replace(self._store.delete(real), settings=kept.to_dict())
 
         result = await asyncio.wrap_future(self._owner.enqueue(Call(delete, (conversation_id,))))
         assert isinstance(result, DeletedConversation)
@@ -508,7 +511,11 @@ class Conversations:
         """Undo a delete (same ids). Raises ValueError when it exists again."""
 
         def restore(_ctx: ApplyContext, snap: DeletedConversation) -> ConversationRow:
-            return self._store.restore(snap)
+            row = self._store.restore(snap)
+            if snap.settings:
+                settings = ChatSettings.from_dict(snap.settings)
+                ChatSettingsStore(self._store.db).set(row.id, settings)
+            return row
 
         result = await asyncio.wrap_future(self._owner.enqueue(Call(restore, (snapshot,))))
         assert isinstance(result, ConversationRow)

@@ -151,3 +151,47 @@ def test_settings_and_attachment_changes_can_wait_in_the_spool_file() -> None:
     for op in (put, setting):
         assert op_from_json(json.loads(json.dumps(op.to_json()))) == op
     assert setting.remap(lambda pid: 42) == SetChatSettings(42, {"system": "hi", "seed": 1})
+
+
+def test_undo_of_a_delete_brings_the_settings_back_and_unused_attachments_are_swept(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from halext_desktop.storage.attachments import AttachmentStore
+    from halext_desktop.storage.chats import Conversations
+    from halext_desktop.storage.db import Database
+    from halext_desktop.storage.store import Storage
+
+    path = tmp_path / "data" / "halext.db"
+    st = Storage(Database(path))
+    st.wait_open()
+    chats = Conversations(st.owner)
+    kept_image = prepare_bytes("kept.png", PNG)
+    gone_image = prepare_bytes("gone.png", PNG + b"\x01")
+
+    async def setup() -> tuple[int, int]:
+        keep = await chats.create("keep")
+        gone = await chats.create("gone")
+        await chats.set_chat_settings(keep.id, ChatSettings(system="Be brief.", seed=2))
+        for cid, image in ((keep.id, kept_image), (gone.id, gone_image)):
+            chats.queue_attachment(image)
+            meta = {"attachments": [image.ref.to_dict()]}
+            await chats.add_message(cid, "user", "look", meta=meta)
+        return keep.id, gone.id
+
+    keep_id, gone_id = asyncio.run(setup())
+
+    async def delete_and_undo() -> ChatSettings:
+        snapshot = await chats.delete(keep_id)
+        assert await chats.chat_settings(keep_id) == ChatSettings()
+        await chats.restore(snapshot)
+        return await chats.chat_settings(keep_id)
+
+    assert asyncio.run(delete_and_undo()) == ChatSettings(system="Be brief.", seed=2)
+    asyncio.run(chats.delete(gone_id))
+    store = AttachmentStore(st.db)
+    assert st.owner.call(store.sweep) == 1
+    assert st.owner.call(store.get, kept_image.ref.sha256) is not None
+    assert st.owner.call(store.get, gone_image.ref.sha256) is None
+    st.close()
