@@ -270,5 +270,12 @@ class AttachmentStore:
         """Delete the attachments no message names any more (their conversations were
         deleted, past Undo); returns how many. Run when the database is idle at start."""
         named = exists().where(_msg.c.meta.contains(_att.c.sha256))
+        # Read first: the write lock is taken only when there is something to delete (a
+        # start must not hold up another program that is about to write).
+        with self._db.read() as conn:
+            unused = [r[0] for r in conn.execute(select(_att.c.sha256).where(~named))]
+        if not unused:
+            return 0
         with self._db.write() as conn:
-            return int(conn.execute(_att.delete().where(~named)).rowcount or 0)
+            gone = _att.delete().where(_att.c.sha256.in_(unused), ~named)
+            return int(conn.execute(gone).rowcount or 0)
