@@ -67,3 +67,39 @@ def test_ask_loads_nothing_a_chat_does_not_need(
     assert unwanted == []
     assert "sqlalchemy" in loaded and "ollama" in loaded  # it did use the database and Ollama
     assert len(ollama_server.requests_to("/api/chat")) == 1
+
+
+def _modules_of(*argv: str) -> set[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0, result.stderr
+    return set(report["modules"])
+
+
+def test_usage_and_a_keyless_ask_never_ask_the_keyring(
+    ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No patching: whatever keyring this machine has (a working one, or none at all), a
+    command that contacts no host never loads it, and an ask to a host without a key loads
+    it at most at the first start: what it found is remembered next to the database."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    with Database():
+        pass
+    assert not (data_dir() / KEYRING_CACHE).exists()
+    assert "keyring" not in _modules_of("usage")
+    assert "keyring" not in _modules_of("usage", "--json")
+    _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello")  # the first start may ask
+    assert (data_dir() / KEYRING_CACHE).exists()
+    loaded = _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello again")
+    assert "keyring" not in loaded and "ollama" in loaded
+    assert "keyring" not in _modules_of("usage")
+    assert len(ollama_server.requests_to("/api/chat")) == 2
