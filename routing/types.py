@@ -136,8 +136,14 @@ class BackendStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class BackendDelta:
+class Delta:
+    """A piece of the reply's text: what a backend yields and the router passes on as it
+    is (one class for both: no copy per chunk)."""
+
     text: str
+
+
+BackendDelta = Delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +216,6 @@ class Started:
     answered_model: str  # provider-side id as reported, e.g. "mock:llama3.1"
     locality: Locality
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
