@@ -135,10 +135,12 @@ class BackendStarted:
     provider: str | None = None  # routing key when the backend knows it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delta:
     """A piece of the reply's text: what a backend yields and the router passes on as it
-    is (one class for both: no copy per chunk)."""
+    is (one class for both: no copy per chunk). Not frozen, unlike the other events: one is
+    made per chunk, and a frozen dataclass costs twice as much to make (~0.3 µs more, 2-3 %
+    of a fast local reply); nothing changes one once made."""
 
     text: str
 
