@@ -177,6 +177,12 @@ class OllamaBackend:
             }
         return self._hooks_made
 
+    async def read_key(self) -> None:
+        """Read this host's key now, off the event loop, unless it was read already (a
+        keyring may take a while to answer; ``new_http_client`` would read it in place)."""
+        if not self._key.resolved:
+            await self._key.aresolve()
+
     @property
     def key_withheld(self) -> bool:
         """A key was given but is not sent (plain http without consent). Reads the key."""
@@ -366,7 +372,7 @@ class OllamaBackend:
         stream: AsyncIterator[ollama.ChatResponse] | None = None
         started = False
         if not self._key.resolved:
-            await self._key.aresolve()
+            await self._key.aresolve()  # the first request: its key, off the loop
         try:
             stream = await self._chat().chat(model=model, messages=payload, stream=True, **kwargs)
             async for part in stream:
