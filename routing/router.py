@@ -371,13 +371,14 @@ class Router:
             terminal: RouterEvent | None = None
             forget = cancel.on_cancel(reader.stop)
             parts = attempt.parts
+            next_item = agen.__anext__
             try:
                 while True:
                     if cancel._cancelled:
                         raise _Stopped  # a Stop while the consumer held the last chunk
                     reader.reading = True
                     try:
-                        item = await agen.__anext__()
+                        item = await next_item()
                     except StopAsyncIteration:
                         break
                     except asyncio.CancelledError:
@@ -399,10 +400,11 @@ class Router:
                         raise _Stopped
                     if type(item) is Delta:
                         # The hot path: the backend's chunk is passed on as it is.
-                        if item.text:
+                        text = item.text
+                        if text:
                             if not parts:
                                 attempt.first_text()
-                            parts.append(item.text)
+                            parts.append(text)
                             started_any = True
                             yield item
                         continue
