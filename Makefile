@@ -35,6 +35,7 @@ screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.issue8_screenshots docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_nothing_lost docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_issue10 docs/screenshots
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_rendering docs/screenshots
 
 # Every benchmark, then issue 13's goal table (minutes; `make bench BENCH_ARGS=--quick` for a
 # short run). Large databases are generated once and cached in ~/.cache/halext-bench.

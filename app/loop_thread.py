@@ -23,6 +23,9 @@ class LoopThread:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # Set by stop(): work submitted after it (a late signal while the window closes)
+        # is dropped, not scheduled on a loop that will never run it.
+        self._stopping = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -47,14 +50,26 @@ class LoopThread:
         self._loop.close()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        """Schedule a coroutine on the loop; thread-safe; returns a concurrent Future."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Schedule a coroutine on the loop; thread-safe; returns a concurrent Future.
+
+        Once the loop is stopping, the coroutine is closed unrun and the future comes back
+        cancelled (the bridge delivers nothing for a cancelled future)."""
+        if not self._stopping:
+            try:
+                return asyncio.run_coroutine_threadsafe(coro, self._loop)
+            except RuntimeError:  # closed between the check and the call
+                pass
+        coro.close()
+        dropped: Future[T] = Future()
+        dropped.cancel()
+        return dropped
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the loop and wait for it (for set-up/tear-down, never the GUI)."""
         return self.submit(coro).result(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
         if not self._thread.is_alive():
             return
         self._loop.call_soon_threadsafe(self._loop.stop)

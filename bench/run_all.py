@@ -23,12 +23,14 @@ HERE = Path(__file__).resolve().parent
 BENCHES: dict[str, list[str]] = {
     "bench_stream_stall.py": [],
     "bench_open_conversation.py": [],
+    "bench_markdown.py": [],
     "bench_usage_report.py": [],
     "bench_db_writer.py": [],
 }
 QUICK: dict[str, list[str]] = {
     "bench_stream_stall.py": ["--seconds", "2", "--messages", "2000"],
     "bench_open_conversation.py": ["--messages", "3000"],
+    "bench_markdown.py": ["--sections", "8", "--repeat", "3"],
     "bench_usage_report.py": ["--rows", "100000", "--repeat", "1"],
     "bench_db_writer.py": ["--rows", "5000", "--parser-mb", "8"],
 }

@@ -568,7 +568,16 @@ class Router:
             usage = attempt.record(UsageStatus.PLACEHOLDER, placeholder)
             return Failed(placeholder, attempt.text, usage, tuple(notes), attempt.answered)
         usage = attempt.record(UsageStatus.OK)
-        return Finished(attempt.text, usage, tuple(notes), attempt.answered)
+        # The route's own measurement of its speed, when it made one (Ollama does).
+        timed = attempt.done if attempt.done and attempt.done.exact_tokens else None
+        return Finished(
+            attempt.text,
+            usage,
+            tuple(notes),
+            attempt.answered,
+            eval_count=timed.response_tokens if timed else None,
+            eval_duration_ns=timed.eval_duration_ns if timed else None,
+        )
 
     # ---- usage -----------------------------------------------------------------------
 

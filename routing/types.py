@@ -155,6 +155,9 @@ class BackendDone:
     exact_tokens: bool = False  # Ollama's eval counts are exact; halext's are estimates
     done_reason: str | None = None
     answered_model: str | None = None  # when only known at the end
+    # Ollama's ``eval_duration``: nanoseconds spent generating ``response_tokens`` (its
+    # ``eval_count``), both exact, so tokens/s is measured, not guessed. None elsewhere.
+    eval_duration_ns: int | None = None
 
 
 BackendEvent = BackendStarted | BackendDelta | BackendDone
@@ -228,6 +231,14 @@ class Finished:
     answered: ModelRef | None = (
         None  # final word on what answered (a server fallback may show only at the end)
     )
+    # The generation speed a route measured (Ollama: eval_count tokens in eval_duration
+    # ns); None when the route reports none, so nothing is shown rather than a guess.
+    eval_count: int | None = None
+    eval_duration_ns: int | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return tokens_per_second(self.eval_count, self.eval_duration_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +272,20 @@ class ModelListing:
     models: list[ModelInfo]
     errors: dict[str, RouteError] = field(default_factory=dict)  # route_id -> error
     skipped: dict[str, str] = field(default_factory=dict)  # route_id -> reason (offline)
+
+
+def tokens_per_second(eval_count: object, eval_duration_ns: object) -> float | None:
+    """``eval_count / eval_duration`` per second, as ollama-protocol.md defines it; None
+    unless both are positive integers (a missing or zero duration is no measurement)."""
+    if not isinstance(eval_count, int) or isinstance(eval_count, bool) or eval_count <= 0:
+        return None
+    if (
+        not isinstance(eval_duration_ns, int)
+        or isinstance(eval_duration_ns, bool)
+        or eval_duration_ns <= 0
+    ):
+        return None
+    return eval_count / eval_duration_ns * 1e9
 
 
 RouterEvent = Started | Delta | Finished | Failed | Cancelled

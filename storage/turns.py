@@ -148,6 +148,9 @@ def _meta_for(event: RouterEvent, started: Started | None) -> dict[str, Any]:
                 response_tokens=usage.response_tokens,
                 tokens_exact=usage.tokens_exact,
             )
+    if isinstance(event, Finished) and event.tokens_per_second is not None:
+        # Measured by the route (Ollama's eval_count / eval_duration): the chip's tok/s.
+        meta.update(eval_count=event.eval_count, eval_duration_ns=event.eval_duration_ns)
     return meta
 
 

@@ -16,8 +16,10 @@ grow with the length of the conversation.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from PySide6.QtCore import (
@@ -60,6 +62,8 @@ from halext_desktop.ui.chat_model import (
     ChatModel,
     MessageItem,
     chip_text,
+    sent_text,
+    sent_tooltip,
     stats_text,
     stats_tooltip,
     warning_lines,
@@ -74,6 +78,7 @@ DOC_CACHE_SIZE = 160
 # The reading column stops growing here (characters of the body font).
 MAX_COLUMN_CHARS = 104
 STREAM_CURSOR = "…"
+SENT_SEPARATOR = "  ·  "
 
 
 class _Metrics:
@@ -121,6 +126,8 @@ class RowLayout:
         "chip_text",
         "stats",
         "stats_text",
+        "sent",
+        "sent_text",
         "warnings",
         "warn_rect",
         "footer",
@@ -140,6 +147,8 @@ class RowLayout:
         self.chip_text = ""
         self.stats = QRectF()
         self.stats_text = ""
+        self.sent = QRectF()  # when the message was written, left of the stats
+        self.sent_text = ""
         self.warnings: list[tuple[str, QRectF]] = []
         self.warn_rect = QRectF()
         self.footer = QRectF()
@@ -174,6 +183,11 @@ class ChatDelegate(QStyledItemDelegate):
         self._reserve: dict[int, int] = {}
         self._docs: OrderedDict[tuple[int, int, int], RowLayout] = OrderedDict()
         self._latest: dict[int, tuple[int, int, int]] = {}  # id -> its key in _docs
+        # The local date the rows' "today 14:02" labels count from; on a new day the rows
+        # are rendered again (checked at most once a second). Replaceable for tests.
+        self.today: Callable[[], date] = date.today
+        self._day = self.today()
+        self._day_checked = time.monotonic()
         # Called when a painted row turns out to need another height than it was given.
         self.on_height_mismatch: Callable[[int], None] | None = None
         # The height a row has in the view's current layout (set by the view).
@@ -323,6 +337,14 @@ class ChatDelegate(QStyledItemDelegate):
 
     def layout_for(self, item: MessageItem) -> RowLayout:
         """The row's layout at the current width, from the cache or rendered now."""
+        clock = time.monotonic()
+        if clock - self._day_checked >= 1.0:
+            self._day_checked = clock
+            day = self.today()
+            if day != self._day:  # "today 23:59" is "yesterday 23:59" now
+                self._day = day
+                self._docs.clear()
+                self._latest.clear()
         key = (item.id, item.version, self._width)
         cached = self._docs.get(key)
         if cached is not None:
@@ -375,20 +397,32 @@ class ChatDelegate(QStyledItemDelegate):
         if boxed:
             y += m.pad_v
 
-        # Header: "You" or the chip, and the timings on the right.
+        # Header: "You" or the chip on the left; on the right, quietly, the timings and
+        # when the message was written.
         rl.header = QRectF(text_x, y, text_w, m.header_h)
         rl.chip_text = chip_text(item, self._model.route_names)
+        right = text_x + text_w  # the right-hand pieces are laid out leftwards from here
         if item.role == "assistant":
             rl.stats_text = stats_text(item.meta)
             stats_w = m.small_fm.horizontalAdvance(rl.stats_text) if rl.stats_text else 0
             if stats_w:
-                rl.stats = QRectF(text_x + text_w - stats_w, y, stats_w, m.header_h)
-            chip_max = max(40, text_w - stats_w - 16)
+                rl.stats = QRectF(right - stats_w, y, stats_w, m.header_h)
+                right -= stats_w
+        sent = sent_text(item.created_at, self._day)
+        if sent:
+            rl.sent_text = f"{sent}{SENT_SEPARATOR}" if rl.stats_text else sent
+            sent_w = m.small_fm.horizontalAdvance(rl.sent_text)
+            rl.sent = QRectF(right - sent_w, y, sent_w, m.header_h)
+            right -= sent_w
+        if item.role == "assistant":
+            chip_max = max(40, right - text_x - 16)
             chip_w = min(chip_max, m.small_fm.horizontalAdvance(rl.chip_text) + 16)
             rl.chip = QRectF(text_x, y + (m.header_h - m.chip_h) / 2, chip_w, m.chip_h)
         else:
             w = m.small_bold_fm.horizontalAdvance(rl.chip_text)
             rl.chip = QRectF(text_x, y, w, m.header_h)
+        if not rl.sent.isNull() and rl.sent.left() < rl.chip.right() + 8:
+            rl.sent, rl.sent_text = QRectF(), ""  # too narrow: the chip matters more
         y += m.header_h + m.header_gap
 
         # Body.
@@ -516,6 +550,14 @@ class ChatDelegate(QStyledItemDelegate):
         self, painter: QPainter, pal: QPalette, item: MessageItem, rl: RowLayout
     ) -> None:
         m = self._metrics
+        if rl.sent_text:
+            painter.setFont(m.small)
+            painter.setPen(theme.muted_text(pal))
+            painter.drawText(
+                rl.sent,
+                int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                rl.sent_text,
+            )
         if item.role != "assistant":
             painter.setFont(m.small_bold)
             painter.setPen(theme.muted_text(pal))
@@ -648,7 +690,9 @@ class ChatDelegate(QStyledItemDelegate):
         rl = self.layout_for(item)
         local = QPointF(event.pos() - option.rect.topLeft())
         tip = ""
-        if item.role == "assistant" and rl.stats.contains(local):
+        if rl.sent.contains(local):
+            tip = sent_tooltip(item)
+        elif item.role == "assistant" and rl.stats.contains(local):
             tip = stats_tooltip(item.meta)
         elif item.role == "assistant" and rl.chip.contains(local):
             tip = _chip_tooltip(item)

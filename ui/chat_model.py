@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
@@ -23,7 +23,7 @@ from halext_desktop.routing.display import (
     route_name,
 )
 from halext_desktop.routing.refs import ModelRef, ModelRefError
-from halext_desktop.routing.types import Locality
+from halext_desktop.routing.types import Locality, tokens_per_second
 from halext_desktop.ui.text import plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -214,7 +214,14 @@ def stats_text(meta: dict[str, Any]) -> str:
     if tokens is not None and (tokens > 0 or exact):
         approx = "" if exact else "~"
         parts.append(f"{approx}{int(tokens)} tok")
+    rate = tokens_per_second(meta.get("eval_count"), meta.get("eval_duration_ns"))
+    if rate is not None:
+        parts.append(f"{_rate(rate)} tok/s")
     return " · ".join(parts)
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:.1f}" if rate < 100 else f"{rate:.0f}"
 
 
 def stats_tooltip(meta: dict[str, Any]) -> str:
@@ -231,7 +238,50 @@ def stats_tooltip(meta: dict[str, Any]) -> str:
         if value is not None:
             how = "exact" if exact else "estimated"
             lines.append(f"{label}: {int(value)} tokens ({how})")
+    count, duration = meta.get("eval_count"), meta.get("eval_duration_ns")
+    rate = tokens_per_second(count, duration)
+    if rate is not None and isinstance(duration, int):
+        lines.append(
+            f"Speed: {_rate(rate)} tokens/s ({count} tokens in {_seconds(duration / 1e6)}, "
+            "measured by the model's server)"
+        )
     return "\n".join(lines)
+
+
+def _local(moment: datetime) -> datetime:
+    # The database keeps UTC without a zone; an aware time is converted as it is.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone()
+
+
+def sent_text(created_at: datetime | None, today: date | None = None) -> str:
+    """When a message was written, in local time, briefly: ``today 14:02``,
+    ``yesterday 09:15``, ``3 Nov 14:02`` this year, ``3 Nov 2025`` before; "" if unknown.
+    ``today``: the local date to count from (the current one if None)."""
+    if created_at is None:
+        return ""
+    when = _local(created_at)
+    today = today or date.today()
+    clock = f"{when.hour:02d}:{when.minute:02d}"
+    day = when.date()
+    if day == today:
+        return f"today {clock}"
+    if day == today - timedelta(days=1):
+        return f"yesterday {clock}"
+    month = when.strftime("%b")
+    if day.year == today.year:
+        return f"{day.day} {month} {clock}"
+    return f"{day.day} {month} {day.year}"
+
+
+def sent_tooltip(item: MessageItem) -> str:
+    """The full local date and time, for the tooltip over ``sent_text``."""
+    if item.created_at is None:
+        return ""
+    when = _local(item.created_at)
+    verb = "Answered" if item.role == "assistant" else "Sent"
+    return f"{verb} {when.strftime('%A')} {when.day} {when.strftime('%B %Y')}, {when:%H:%M:%S}"
 
 
 def warning_lines(item: MessageItem) -> list[str]:

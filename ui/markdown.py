@@ -1,25 +1,47 @@
 """Markdown → rich text for QTextDocument, with an exact code-block ↔ copy-link mapping.
 
-A small, linear-time renderer of the Markdown chat models actually write: fenced code
-blocks (``` / ~~~ with a language), ATX and setext headings, bullet and numbered lists
-(nested), block quotes, GFM pipe tables, rules, paragraphs; inline code, bold, italic,
-strikethrough, links and bare URLs. All text is HTML-escaped.
+Parsing is markdown-it-py's (CommonMark, plus GFM tables, strikethrough and task lists from
+mdit-py-plugins); this module only turns its token stream into the subset of HTML that
+QTextDocument lays out well, with inline styles (QTextDocument has no stylesheet cascade
+worth relying on), and adds what a chat needs:
 
-Why not ``QTextDocument.setMarkdown``: it cannot add the per-block "Copy" link, and its
-code blocks lose their language; a streaming reply must also show an unclosed fence as
-code so far, which this parser does by construction.
+* every code block (fenced or indented) gets a header row with its language and a
+  ``copy:n`` link, and its exact text (without fences or indentation) is returned at index
+  ``n``, in source order, nested blocks included — copying gives byte for byte what the
+  model sent, blank lines, tabs and trailing spaces included;
+* closed code blocks are syntax-highlighted (ui/highlight.py, cached); the block a reply is
+  still streaming into (an unclosed fence, which markdown-it renders as code to the end by
+  construction) stays plain until it closes;
+* raw HTML is never interpreted: markdown-it runs with ``html`` off, so tags are text;
+  images are never loaded (the alt text is shown, linked to the image's address);
+  links are live only for http, https and mailto (others show their text);
+* a single newline inside a paragraph is a line break (chat style, as GitHub comments do);
+* bare http(s) URLs in text become links.
 
-Code block ``n`` (in source order, nested ones included) has a link ``copy:n`` and its exact
-text, without the fences, at index ``n`` of the returned list.
+Why not ``QTextDocument.setMarkdown``: it cannot add the per-block Copy link, loses the
+code's language, and would interpret raw HTML.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.tasklists import tasklists_plugin
+
+from halext_desktop.ui.highlight import highlight
 
 COPY_SCHEME = "copy:"
+# What a task list item starts with (the glyph, then a no-break space), checked or not, and
+# an ordinary item in a task list.
+CHECKED_BOX = "\u2611\u00a0"
+UNCHECKED_BOX = "\u2610\u00a0"
+PLAIN_BULLET = "\u2022\u00a0"
 
 # Monospace families, most specific first; Qt takes the first it has.
 MONO_FAMILIES = (
@@ -60,37 +82,26 @@ _DARK = _Colors(
     table_head="#24272c",
 )
 
-# ---- block-level patterns ---------------------------------------------------------------
 
-_FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*(.*?)\s*$")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_RULE = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_QUOTE = re.compile(r"^ {0,3}> ?(.*)$")
-_LIST_ITEM = re.compile(r"^( {0,3})([-*+]|\d{1,9}[.)])(?:([ \t]+)(.*)|$)")
-_TABLE_SEP = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.use(tasklists_plugin)
+    # Every link is parsed as a link, so an unsafe one shows its text rather than its raw
+    # source ("[bad](javascript:…)"); _Renderer decides which become live.
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
 
-# ---- inline patterns -------------------------------------------------------------------------
 
-# Private-use characters frame placeholders for pieces already rendered (code spans, links).
-_PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
-_PLACEHOLDER = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
-_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>])")
-_LINK = re.compile(
-    r"\[([^\]\n]+)\]\(\s*<?([^\s()<>]+(?:\([^\s()]*\))?[^\s()<>]*)>?(?:\s+\"[^\"]*\")?\s*\)"
-)
-_AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
+_MD = _parser()
+
 _BARE_URL = re.compile(r"(?<![\w/\"'=])(https?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]}*_~])")
-_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_ITALIC_STAR = re.compile(r"(?<![*\w])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![*\w])")
-_ITALIC_UNDER = re.compile(r"(?<![_\w])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![_\w])")
-_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
-
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
-_PARA_OPEN = '<p style="margin-top:0px; margin-bottom:8px">'
 _MARGIN_TOP = re.compile(r"margin-top:\d+px")
 _MARGIN_BOTTOM = re.compile(r"margin-bottom:\d+px")
+_PARA = '<p style="margin-top:0px; margin-bottom:8px">'
+_HEADING_SIZE = {1: "x-large", 2: "large", 3: "medium"}
+_ALIGN = re.compile(r"text-align:\s*(left|center|right)")
 
 
 def render_markdown(text: str, *, dark: bool, hard_breaks: bool = True) -> tuple[str, list[str]]:
@@ -99,181 +110,285 @@ def render_markdown(text: str, *, dark: bool, hard_breaks: bool = True) -> tuple
     Args:
         text: the message, possibly still streaming (an unclosed fence renders as code).
         dark: pick colours for a dark base.
-        hard_breaks: a single newline inside a paragraph is a line break (chat style, as
-            GitHub comments do) rather than a space (strict CommonMark).
+        hard_breaks: a single newline inside a paragraph is a line break (chat style)
+            rather than a space (strict CommonMark).
 
     Returns:
         (html, code_blocks): code_blocks[n] is the exact text of the block whose copy link
         is ``copy:n``.
     """
-    r = _Renderer(_DARK if dark else _LIGHT, hard_breaks)
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    parts = r.block_list(lines)
+    # markdown-it counts lines in the normalised text; the stable prefix is cut by lines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    base = _stable_prefix(text, dark, hard_breaks)
+    tail = text[len(base.prefix) :] if base else text
+    env: dict[str, Any] = {}
+    tokens = _MD.parse(tail, env)
+    if base is not None and env.get("references"):
+        # A link reference definition applies to the whole text, earlier blocks included.
+        base, tail, env = None, text, {}
+        tokens = _MD.parse(text, env)
+    colors = _DARK if dark else _LIGHT
+    r = _Renderer(colors, dark, hard_breaks, first_code=len(base.codes) if base else 0)
+    tail_parts = r.render(tokens)
+    parts = (base.parts if base else []) + tail_parts
+    codes = (base.codes if base else []) + r.codes
+    if len(tail_parts) > 2 and not env.get("references"):
+        # Every top-level block but the last two is final: text added later cannot change
+        # it. The last can change (a paragraph may turn into a heading or a table, a fence
+        # close), and so can the one before it: the last block's first line may still be
+        # growing and turn out not to start a block ("```x`" is no fence), joining the
+        # block before. Blocks are decided line by line, so the rest stands.
+        lines = tail.split("\n")
+        cut = sum(len(line) + 1 for line in lines[: r.starts[-2]])
+        kept = len(codes) - len(r.codes) + r.code_counts[-3]
+        prefix = (base.prefix if base else "") + tail[:cut]
+        _remember(_Stable(prefix, dark, hard_breaks, parts[:-2], codes[:kept]))
     if parts:
         # The message's own padding spaces it; outer margins would only add uneven gaps.
         # Each element's own style comes first in its string, so count=1 hits that one.
+        parts = list(parts)
         parts[0] = _MARGIN_TOP.sub("margin-top:0px", parts[0], count=1)
         parts[-1] = _MARGIN_BOTTOM.sub("margin-bottom:0px", parts[-1], count=1)
-    return f"<html><body>{''.join(parts)}</body></html>", r.codes
+    return f"<html><body>{''.join(parts)}</body></html>", codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Stable:
+    """The leading top-level blocks of a text already rendered, which text appended to it
+    cannot change (all but the last two; see render_markdown). A streaming reply is
+    re-rendered every flush; with this, each flush parses only its last blocks, not the
+    whole reply."""
+
+    prefix: str  # the blocks' source, up to the start of the line after them
+    dark: bool
+    hard_breaks: bool
+    parts: list[str]
+    codes: list[str]
+
+
+# The prefixes of the texts rendered last (several replies may stream at once).
+_STABLE: list[_Stable] = []
+STABLE_KEPT = 8
+
+
+def _stable_prefix(text: str, dark: bool, hard_breaks: bool) -> _Stable | None:
+    best: _Stable | None = None
+    for entry in _STABLE:
+        if (
+            entry.dark == dark
+            and entry.hard_breaks == hard_breaks
+            and (best is None or len(entry.prefix) > len(best.prefix))
+            and text.startswith(entry.prefix)
+        ):
+            best = entry
+    return best
+
+
+def _remember(entry: _Stable) -> None:
+    # A prefix this one extends belongs to the same reply, earlier in its stream: drop it,
+    # so each reply holds one entry however long it streams.
+    _STABLE[:] = [
+        old
+        for old in _STABLE
+        if not (
+            old.dark == entry.dark
+            and old.hard_breaks == entry.hard_breaks
+            and entry.prefix.startswith(old.prefix)
+        )
+    ]
+    _STABLE.append(entry)
+    del _STABLE[:-STABLE_KEPT]
+
+
+def forget_prefixes() -> None:
+    """Drop the remembered prefixes (tests and benches that time a full render)."""
+    _STABLE.clear()
+
+
+def fence_is_closed(token: Token) -> bool:
+    """Did markdown-it find the closing fence of this ``fence`` token?
+
+    Its fence rule sets ``map = [first line, line after the block]`` and the content to
+    the lines between the fences; a closing fence is one more line in the map.
+    """
+    if token.map is None:
+        return False
+    content = token.content
+    lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
+    return token.map[1] - token.map[0] - 2 == lines
 
 
 class _Renderer:
-    """One rendering pass; collects code blocks in source order."""
+    """One rendering pass over markdown-it's tokens; collects code blocks in source order."""
 
-    def __init__(self, colors: _Colors, hard_breaks: bool) -> None:
+    def __init__(self, colors: _Colors, dark: bool, hard_breaks: bool, first_code: int = 0) -> None:
         self.c = colors
+        self.dark = dark
         self.hard_breaks = hard_breaks
+        self.first_code = first_code  # the number of this pass's first code block
         self.codes: list[str] = []
+        # Per rendered top-level part: its first source line, and how many code blocks
+        # this pass had collected at its end.
+        self.starts: list[int] = []
+        self.code_counts: list[int] = []
 
     # ---- blocks ------------------------------------------------------------------------------
 
-    def blocks(self, lines: list[str]) -> str:
-        return "".join(self.block_list(lines))
-
-    def block_list(self, lines: list[str]) -> list[str]:
-        """The rendered top-level elements of ``lines``, one string each."""
+    def render(self, tokens: Sequence[Token]) -> list[str]:
+        """The rendered top-level elements, one string each."""
+        parts: list[str] = []
         out: list[str] = []
-        i, n = 0, len(lines)
-        while i < n:
-            line = lines[i]
-            if not line.strip():
-                i += 1
-                continue
-            if m := _FENCE_OPEN.match(line):
-                fence_char, info = m.group(2)[0], m.group(3)
-                if not (fence_char == "`" and "`" in info):
-                    i = self._fenced(lines, i, len(m.group(1)), m.group(2), info, out)
-                    continue
-            if m := _HEADING.match(line):
-                level = len(m.group(1))
-                out.append(self._heading(level, m.group(2) or ""))
-                i += 1
-                continue
-            if _RULE.match(line):
-                out.append(self._rule())
-                i += 1
-                continue
-            if _QUOTE.match(line):
-                quoted: list[str] = []
-                while i < n and (qm := _QUOTE.match(lines[i])):
-                    quoted.append(qm.group(1))
-                    i += 1
-                out.append(self._quote(quoted))
-                continue
-            if _LIST_ITEM.match(line):
-                i = self._list(lines, i, out)
-                continue
-            if "|" in line and i + 1 < n and _TABLE_SEP.match(lines[i + 1]) and "|" in lines[i + 1]:
-                i = self._table(lines, i, out)
-                continue
-            i = self._paragraph(lines, i, out)
-        return out
+        # Per open list item: has its first paragraph been opened yet (it goes without <p>,
+        # so items stay tight), and for each open paragraph whether it wrote a <p>.
+        item_fresh: list[bool] = []
+        para_tags: list[bool] = []
+        bullets: list[bool] = []  # per open list: does it draw its bullets itself?
+        part_line = 0
+        for i, tok in enumerate(tokens):
+            t = tok.type
+            if not out and tok.level == 0 and tok.map is not None:
+                part_line = tok.map[0]
+            if t == "paragraph_open":
+                bare = tok.hidden or (bool(item_fresh) and item_fresh[-1])
+                if item_fresh:
+                    item_fresh[-1] = False
+                para_tags.append(not bare)
+                if not bare:
+                    out.append(_PARA)
+            elif t == "paragraph_close":
+                if para_tags.pop():
+                    out.append("</p>")
+            elif t == "inline":
+                out.append(self.inline(tok.children or []))
+            elif t == "heading_open":
+                level = int(tok.tag[1:])
+                top = 10 if level <= 2 else 8
+                size = _HEADING_SIZE.get(level, "medium")
+                out.append(
+                    f'<p style="margin-top:{top}px; margin-bottom:4px; font-size:{size}; '
+                    f'font-weight:600">'
+                )
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t == "heading_close":
+                out.append("</p>")
+            elif t in ("bullet_list_open", "ordered_list_open"):
+                tag = tok.tag
+                start = ""
+                if t == "ordered_list_open":
+                    number = tok.attrGet("start")
+                    if number is not None and int(number) != 1:
+                        start = f' start="{int(number)}"'
+                # A bullet list of tasks: the boxes stand where the bullets would.
+                tasks = t == "bullet_list_open" and "contains-task-list" in str(
+                    tok.attrGet("class") or ""
+                )
+                bullets.append(tasks)
+                style = "margin-top:0px; margin-bottom:8px" + (
+                    "; list-style-type:none" if tasks else ""
+                )
+                out.append(f'<{tag}{start} style="{style}">')
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t in ("bullet_list_close", "ordered_list_close"):
+                bullets.pop()
+                out.append(f"</{tok.tag}>")
+            elif t == "list_item_open":
+                task = _task_state(tokens, i)
+                out.append("<li>")
+                if task is not None:
+                    out.append(self._checkbox(task))
+                elif bullets and bullets[-1]:
+                    out.append(f'<span style="color:{self.c.muted}">{PLAIN_BULLET}</span>')
+                item_fresh.append(True)
+            elif t == "list_item_close":
+                item_fresh.pop()
+                out.append("</li>")
+            elif t == "blockquote_open":
+                out.append(
+                    f'<table width="100%" cellspacing="0" cellpadding="0" '
+                    f'style="margin-top:2px; margin-bottom:8px; border-collapse:collapse">'
+                    f'<tr><td width="3" bgcolor="{self.c.quote_bar}"></td>'
+                    f'<td style="padding-left:10px; color:{self.c.muted}">'
+                )
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t == "blockquote_close":
+                out.append("</td></tr></table>")
+            elif t == "hr":
+                out.append('<hr style="margin-top:6px; margin-bottom:6px"/>')
+            elif t == "fence":
+                info = tok.info.split()
+                out.append(
+                    self._code_block(tok.content, info[0] if info else "", fence_is_closed(tok))
+                )
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t == "code_block":
+                out.append(self._code_block(tok.content, "", True))
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t == "table_open":
+                out.append(
+                    f'<table cellspacing="0" cellpadding="5" border="1" '
+                    f'style="margin-top:2px; margin-bottom:10px; border-collapse:collapse; '
+                    f'border-style:solid; border-color:{self.c.table_border}">'
+                )
+                if item_fresh:
+                    item_fresh[-1] = False
+            elif t == "table_close":
+                out.append("</table>")
+            elif t == "tr_open":
+                head = i > 0 and tokens[i - 1].type == "thead_open"
+                out.append(f'<tr bgcolor="{self.c.table_head}">' if head else "<tr>")
+            elif t == "tr_close":
+                out.append("</tr>")
+            elif t in ("th_open", "td_open"):
+                m = _ALIGN.search(str(tok.attrGet("style") or ""))
+                align = m.group(1) if m and m.group(1) != "left" else ""
+                attr = f' align="{align}"' if align else ""
+                out.append(f"<{tok.tag}{attr}>")
+            elif t in ("th_close", "td_close"):
+                out.append(f"</{tok.tag}>")
+            elif t == "html_block":  # off in the parser; shown as text should it ever come
+                out.append(f"{_PARA}{html.escape(tok.content.rstrip(), quote=False)}</p>")
+            # thead/tbody open/close: QTextDocument needs neither.
+            if tok.level == 0 and tok.nesting <= 0 and out:
+                parts.append("".join(out))
+                self.starts.append(part_line)
+                self.code_counts.append(len(self.codes))
+                out.clear()
+        if out:
+            parts.append("".join(out))
+            self.starts.append(part_line)
+            self.code_counts.append(len(self.codes))
+        return parts
 
-    def _starts_block(self, lines: list[str], i: int) -> bool:
-        """Does line ``i`` begin a block that interrupts a paragraph?"""
-        line = lines[i]
-        if not line.strip():
-            return True
-        if (m := _FENCE_OPEN.match(line)) and not (m.group(2)[0] == "`" and "`" in m.group(3)):
-            return True
-        if _HEADING.match(line) or _RULE.match(line) or _QUOTE.match(line):
-            return True
-        if (lm := _LIST_ITEM.match(line)) and lm.group(4):
-            # A numbered line only interrupts a paragraph when it starts a list at 1,
-            # so "in 2024. we..." stays prose.
-            marker = lm.group(2)
-            return not marker[0].isdigit() or marker[:-1] == "1"
-        return False
+    def _checkbox(self, checked: bool) -> str:
+        """A task's box, drawn as text: Qt's own list markers lose the tick when painted
+        through a style (the delegate's painter), and text copies as what it shows."""
+        if checked:
+            return f'<span style="color:{self.c.link}">{CHECKED_BOX}</span>'
+        return f'<span style="color:{self.c.muted}">{UNCHECKED_BOX}</span>'
 
-    def _paragraph(self, lines: list[str], i: int, out: list[str]) -> int:
-        para = [lines[i]]
-        i += 1
-        n = len(lines)
-        while i < n and not self._starts_block(lines, i):
-            if (sm := _SETEXT.match(lines[i])) and len(para) >= 1:
-                level = 1 if sm.group(1)[0] == "=" else 2
-                out.append(self._heading(level, " ".join(p.strip() for p in para)))
-                return i + 1
-            if (
-                "|" in lines[i]
-                and i + 1 < n
-                and _TABLE_SEP.match(lines[i + 1])
-                and "|" in lines[i + 1]
-            ):
-                break
-            para.append(lines[i])
-            i += 1
-        out.append(f'<p style="margin-top:0px; margin-bottom:8px">{self._para_inline(para)}</p>')
-        return i
-
-    def _para_inline(self, para: list[str]) -> str:
-        pieces: list[str] = []
-        last = len(para) - 1
-        for k, raw in enumerate(para):
-            line = raw.strip() if k == last else raw.lstrip()
-            hard = False
-            if k < last:
-                if raw.endswith("  ") or (raw.endswith("\\") and not raw.endswith("\\\\")):
-                    hard = True
-                    line = line.rstrip().removesuffix("\\")
-                else:
-                    line = line.rstrip()
-            pieces.append(line)
-            if k < last:
-                pieces.append("\n" if (hard or self.hard_breaks) else " ")
-        # Inline spans may cross soft line breaks, so the paragraph is one inline run.
-        rendered = self.inline("".join(pieces))
-        return rendered.replace("\n", "<br/>")
-
-    def _heading(self, level: int, text: str) -> str:
-        size = {1: "x-large", 2: "large", 3: "medium"}.get(level, "medium")
-        top = 10 if level <= 2 else 8
-        return (
-            f'<p style="margin-top:{top}px; margin-bottom:4px; font-size:{size}; '
-            f'font-weight:600">{self.inline(text.strip())}</p>'
-        )
-
-    def _rule(self) -> str:
-        return '<hr style="margin-top:6px; margin-bottom:6px"/>'
-
-    def _quote(self, quoted: list[str]) -> str:
-        inner = self.blocks(quoted)
-        return (
-            f'<table width="100%" cellspacing="0" cellpadding="0" '
-            f'style="margin-top:2px; margin-bottom:8px; border-collapse:collapse">'
-            f'<tr><td width="3" bgcolor="{self.c.quote_bar}"></td>'
-            f'<td style="padding-left:10px; color:{self.c.muted}">{inner}</td></tr></table>'
-        )
-
-    def _fenced(
-        self, lines: list[str], i: int, indent: int, fence: str, info: str, out: list[str]
-    ) -> int:
-        body: list[str] = []
-        i += 1
-        n = len(lines)
-        closing = re.compile(
-            r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$"
-        )
-        while i < n and not closing.match(lines[i]):
-            line = lines[i]
-            # Remove up to the opening fence's indentation, as CommonMark does.
-            strip = min(indent, len(line) - len(line.lstrip(" ")))
-            body.append(line[strip:])
-            i += 1
-        closed = i < n
-        code = "\n".join(body)
-        out.append(self._code_block(code, info.split()[0] if info.split() else "", closed))
-        return i + 1 if closed else i
-
-    def _code_block(self, code: str, lang: str, closed: bool) -> str:
-        index = len(self.codes)
+    def _code_block(self, content: str, lang: str, closed: bool) -> str:
+        # markdown-it ends a block's content with the newline of its last line.
+        code = content[:-1] if content.endswith("\n") else content
+        index = self.first_code + len(self.codes)
         self.codes.append(code)
         c = self.c
         label = html.escape(lang) if lang else "code"
-        escaped = html.escape(code, quote=False)
+        body = highlight(code, lang, dark=self.dark) if closed and lang else None
+        if body is None:
+            body = html.escape(code, quote=False)
         # A trailing empty line would be swallowed by the rich-text parser; keep its height.
-        if escaped.endswith("\n") or not escaped:
-            escaped += "&nbsp;" if not escaped else " "
+        if not code:
+            body = "&nbsp;"
+        elif code.endswith("\n"):
+            body += " "
+        # ...and so would a leading one (HTML drops a newline right after <pre>).
+        if code.startswith("\n"):
+            body = "\n" + body
         return (
             f'<table width="100%" cellspacing="0" cellpadding="0" bgcolor="{c.code_bg}" '
             f'style="margin-top:2px; margin-bottom:10px">'
@@ -284,200 +399,103 @@ class _Renderer:
             f'font-size:small">Copy</a></td></tr>'
             f'<tr><td colspan="2" style="padding:4px 10px 8px 10px">'
             f'<pre style="margin:0; white-space:pre-wrap; font-family:{MONO_FAMILIES}; '
-            f'color:{c.code_text}">{escaped}</pre></td></tr></table>'
+            f'color:{c.code_text}">{body}</pre></td></tr></table>'
         )
-
-    def _list(self, lines: list[str], i: int, out: list[str]) -> int:
-        first = _LIST_ITEM.match(lines[i])
-        assert first is not None
-        ordered = first.group(2)[0].isdigit()
-        delimiter = first.group(2)[-1]
-        base_indent = len(first.group(1))
-        items: list[list[str]] = []
-        n = len(lines)
-        while i < n:
-            m = _LIST_ITEM.match(lines[i])
-            if (
-                not m
-                or len(m.group(1)) > base_indent + 1
-                or m.group(2)[0].isdigit() != ordered
-                or m.group(2)[-1] != delimiter
-            ):
-                break
-            content_indent = len(m.group(1)) + len(m.group(2)) + len(m.group(3) or " ")
-            if m.group(3) and len(m.group(3)) > 4:
-                content_indent = len(m.group(1)) + len(m.group(2)) + 1
-            item = [m.group(4) or ""]
-            i += 1
-            blank_run = 0
-            while i < n:
-                line = lines[i]
-                if not line.strip():
-                    blank_run += 1
-                    item.append("")
-                    i += 1
-                    continue
-                indent = len(line) - len(line.lstrip(" "))
-                if indent >= content_indent or (indent > base_indent and _LIST_ITEM.match(line)):
-                    item.append(line[min(indent, content_indent) :])
-                    blank_run = 0
-                    i += 1
-                    continue
-                if (
-                    blank_run == 0
-                    and not self._starts_block(lines, i)
-                    and not _LIST_ITEM.match(line)
-                ):
-                    item.append(line.strip())  # lazy continuation of the item's paragraph
-                    i += 1
-                    continue
-                break
-            while item and not item[-1].strip():
-                item.pop()
-            items.append(item)
-            # A blank line between items keeps the list; anything else unindented ends it.
-            if i < n and not _LIST_ITEM.match(lines[i]):
-                break
-            if blank_run and i < n and not _LIST_ITEM.match(lines[i]):
-                break
-        tag = "ol" if ordered else "ul"
-        start = ""
-        if ordered:
-            number = int(first.group(2)[:-1])
-            if number != 1:
-                start = f' start="{number}"'
-        rendered = []
-        for item in items:
-            rendered.append(f"<li>{self._item_body(item)}</li>")
-        out.append(
-            f'<{tag}{start} style="margin-top:0px; margin-bottom:8px">{"".join(rendered)}</{tag}>'
-        )
-        return i
-
-    def _item_body(self, item: list[str]) -> str:
-        # A single paragraph stays inline so tight lists stay tight.
-        simple = all(
-            line.strip() and not self._starts_block(item, k) for k, line in enumerate(item) if k
-        )
-        if simple and item and not _FENCE_OPEN.match(item[0]) and not _LIST_ITEM.match(item[0]):
-            return self._para_inline(item) if item[0].strip() else ""
-        inner = self.blocks(item)
-        # Paragraph margins inside an item would make every item loose; drop the outer <p>.
-        if inner.startswith(_PARA_OPEN):
-            end = inner.find("</p>")
-            inner = inner[len(_PARA_OPEN) : end] + inner[end + 4 :]
-        return inner
-
-    def _table(self, lines: list[str], i: int, out: list[str]) -> int:
-        header = _split_row(lines[i])
-        aligns = [_align(cell) for cell in _split_row(lines[i + 1])]
-        i += 2
-        rows: list[list[str]] = []
-        n = len(lines)
-        while i < n and lines[i].strip() and "|" in lines[i]:
-            rows.append(_split_row(lines[i]))
-            i += 1
-        cols = len(header)
-        c = self.c
-
-        def cell(tag: str, text: str, k: int) -> str:
-            align = aligns[k] if k < len(aligns) else ""
-            attr = f' align="{align}"' if align else ""
-            return f"<{tag}{attr}>{self.inline(text)}</{tag}>"
-
-        parts = [
-            f'<table cellspacing="0" cellpadding="5" border="1" '
-            f'style="margin-top:2px; margin-bottom:10px; border-collapse:collapse; '
-            f'border-style:solid; border-color:{c.table_border}">',
-            f'<tr bgcolor="{c.table_head}">'
-            + "".join(cell("th", header[k], k) for k in range(cols))
-            + "</tr>",
-        ]
-        for row in rows:
-            cells = (row + [""] * cols)[:cols]
-            parts.append("<tr>" + "".join(cell("td", cells[k], k) for k in range(cols)) + "</tr>")
-        parts.append("</table>")
-        out.append("".join(parts))
-        return i
 
     # ---- inline ------------------------------------------------------------------------------
 
-    def inline(self, text: str) -> str:
-        """Escape ``text`` and render its inline Markdown."""
-        saved: list[str] = []
-
-        def keep(rendered: str) -> str:
-            saved.append(rendered)
-            return f"{_PH_OPEN}{len(saved) - 1}{_PH_CLOSE}"
-
+    def inline(self, children: Sequence[Token]) -> str:
+        """Escaped rich text of an inline token's children."""
         c = self.c
-        text = text.replace(_PH_OPEN, "").replace(_PH_CLOSE, "")
+        out: list[str] = []
+        links: list[bool] = []  # per open link: did it write an <a>?
+        after_checkbox = False
+        for tok in children:
+            t = tok.type
+            if t in ("text", "text_special"):
+                value = tok.content
+                if after_checkbox:
+                    value = value.removeprefix(" ")
+                if any(links):
+                    out.append(html.escape(value, quote=False))
+                else:
+                    out.append(self._text(value))
+            elif t == "code_inline":
+                # The hair spaces pad the tint; outside <code> they stay hair-thin.
+                out.append(
+                    f'<span style="background-color:{c.inline_bg}">&#8202;'
+                    f'<code style="font-family:{MONO_FAMILIES}">'
+                    f"{html.escape(tok.content, quote=False)}</code>&#8202;</span>"
+                )
+            elif t == "softbreak":
+                out.append("<br/>" if self.hard_breaks else " ")
+            elif t == "hardbreak":
+                out.append("<br/>")
+            elif t == "strong_open":
+                out.append("<b>")
+            elif t == "strong_close":
+                out.append("</b>")
+            elif t == "em_open":
+                out.append("<i>")
+            elif t == "em_close":
+                out.append("</i>")
+            elif t == "s_open":
+                out.append("<s>")
+            elif t == "s_close":
+                out.append("</s>")
+            elif t == "link_open":
+                href = str(tok.attrGet("href") or "")
+                live = href.lower().startswith(_SAFE_SCHEMES) and not any(links)
+                links.append(live)
+                if live:
+                    out.append(f'<a href="{html.escape(href, quote=True)}" style="color:{c.link}">')
+            elif t == "link_close":
+                if links and links.pop():
+                    out.append("</a>")
+            elif t == "image":
+                out.append(self._image(tok, inside_link=any(links)))
+            elif t == "html_inline":
+                if "task-list-item-checkbox" in tok.content:
+                    after_checkbox = True  # drawn by the list item's marker
+                    continue
+                out.append(html.escape(tok.content, quote=False))
+            after_checkbox = False
+        return "".join(out)
 
-        def code_span(m: re.Match[str]) -> str:
-            code = m.group(2)
-            if code.startswith(" ") and code.endswith(" ") and code.strip():
-                code = code[1:-1]
-            # The hair spaces pad the tint; outside <code> they stay hair-thin.
-            return keep(
-                f'<span style="background-color:{c.inline_bg}">&#8202;'
-                f'<code style="font-family:{MONO_FAMILIES}">{html.escape(code, quote=False)}'
-                "</code>&#8202;</span>"
+    def _text(self, value: str) -> str:
+        """Escaped text with bare http(s) URLs made links."""
+        pieces: list[str] = []
+        last = 0
+        for m in _BARE_URL.finditer(value):
+            pieces.append(html.escape(value[last : m.start()], quote=False))
+            url = m.group(1)
+            pieces.append(
+                f'<a href="{html.escape(url, quote=True)}" style="color:{self.c.link}">'
+                f"{html.escape(url, quote=False)}</a>"
             )
+            last = m.end()
+        pieces.append(html.escape(value[last:], quote=False))
+        return "".join(pieces)
 
-        # An escaped backtick opens no code span; other escapes wait until code spans are
-        # out, because inside a code span a backslash is just a backslash.
-        text = text.replace("\\`", keep("`"))
-        text = _CODE_SPAN.sub(code_span, text)
-        text = _ESCAPED.sub(lambda m: keep(html.escape(m.group(1))), text)
-
-        def link(m: re.Match[str]) -> str:
-            label, url = m.group(1), m.group(2)
-            inner = self._emphasis(html.escape(label, quote=False))
-            if not url.lower().startswith(_SAFE_SCHEMES):
-                return keep(inner)  # javascript:, file:, relative: show the text only
-            return keep(
-                f'<a href="{html.escape(url, quote=True)}" style="color:{c.link}">{inner}</a>'
-            )
-
-        def url(m: re.Match[str]) -> str:
-            target = m.group(1)
-            return keep(
-                f'<a href="{html.escape(target, quote=True)}" style="color:{c.link}">'
-                f"{html.escape(target, quote=False)}</a>"
-            )
-
-        text = _LINK.sub(link, text)
-        text = _AUTOLINK.sub(url, text)
-        text = _BARE_URL.sub(url, text)
-        text = self._emphasis(html.escape(text, quote=False))
-        # Placeholders may nest (a link label with code); resolve until none are left.
-        for _ in range(3):
-            if _PH_OPEN not in text:
-                break
-            text = _PLACEHOLDER.sub(lambda m: saved[int(m.group(1))], text)
-        return text
-
-    def _emphasis(self, escaped: str) -> str:
-        escaped = _BOLD.sub(r"<b>\2</b>", escaped)
-        escaped = _ITALIC_STAR.sub(r"<i>\1</i>", escaped)
-        escaped = _ITALIC_UNDER.sub(r"<i>\1</i>", escaped)
-        return _STRIKE.sub(r"<s>\1</s>", escaped)
+    def _image(self, tok: Token, *, inside_link: bool) -> str:
+        """An image is never fetched: its alt text (or address), linked to the address."""
+        src = str(tok.attrGet("src") or "")
+        alt = "".join(child.content for child in tok.children or []) or tok.content
+        label = html.escape(f"[image: {alt}]" if alt else f"[image: {src}]", quote=False)
+        if inside_link or not src.lower().startswith(_SAFE_SCHEMES):
+            return label
+        return f'<a href="{html.escape(src, quote=True)}" style="color:{self.c.link}">{label}</a>'
 
 
-def _split_row(line: str) -> list[str]:
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells = re.split(r"(?<!\\)\|", body)
-    return [cell.strip().replace("\\|", "|") for cell in cells]
-
-
-def _align(spec: str) -> str:
-    left, right = spec.startswith(":"), spec.endswith(":")
-    if left and right:
-        return "center"
-    if right:
-        return "right"
-    return ""
+def _task_state(tokens: Sequence[Token], i: int) -> bool | None:
+    """For the list item opening at ``tokens[i]``: True/False for a checked/unchecked task
+    (mdit-py-plugins' tasklists marks it), None for an ordinary item."""
+    if "task-list-item" not in str(tokens[i].attrGet("class") or ""):
+        return None
+    for tok in tokens[i + 1 :]:
+        if tok.type == "inline":
+            for child in tok.children or []:
+                if child.type == "html_inline" and "task-list-item-checkbox" in child.content:
+                    return 'checked="checked"' in child.content
+            return None
+    return None

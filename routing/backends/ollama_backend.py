@@ -390,6 +390,7 @@ class OllamaBackend:
                         exact_tokens=True,
                         done_reason=part.done_reason,
                         answered_model=part.model,
+                        eval_duration_ns=part.eval_duration,
                     )
                     # Read the response to its end (the chunked body's last bytes follow the
                     # done line at once): a response closed unread takes its connection with

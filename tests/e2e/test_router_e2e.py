@@ -13,6 +13,7 @@ from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Sta
 from halext_desktop.storage.turns import TurnBegun, TurnSaved
 from tests.helpers.storage import on_owner
 from tests.servers.halext_server import HalextServer, expected_reply
+from tests.servers.ollama_server import EVAL_NS_PER_TOKEN
 
 
 def ask(core: Any, ref: str, prompt: str = "hello", cancel: CancelToken | None = None) -> list[Any]:
@@ -212,6 +213,35 @@ def test_exact_ollama_token_counts_in_usage(make_core, ollama_server) -> None:
     assert fin.text == "".join(tokens)
     row = on_owner(core).usage.recent(1)[0]
     assert row.tokens_exact and row.response_tokens == len(tokens)
+
+
+def test_ollama_generation_speed_reaches_the_saved_reply(make_core, ollama_server) -> None:
+    """eval_count / eval_duration from Ollama's final line, carried exactly to the message's
+    meta (what the chip's tok/s is computed from)."""
+    core = make_core()
+    events = ask(core, "ollama/qwen2.5:7b", "how fast")
+    tokens = ollama_server.expected_tokens("qwen2.5:7b", [{"role": "user", "content": "how fast"}])
+    fin = next(e for e in events if isinstance(e, Finished))
+    assert (fin.eval_count, fin.eval_duration_ns) == (len(tokens), len(tokens) * EVAL_NS_PER_TOKEN)
+    assert fin.tokens_per_second == len(tokens) / (len(tokens) * EVAL_NS_PER_TOKEN) * 1e9
+    saved = events[-1]
+    assert isinstance(saved, TurnSaved)
+    assert saved.assistant.meta["eval_count"] == len(tokens)
+    assert saved.assistant.meta["eval_duration_ns"] == len(tokens) * EVAL_NS_PER_TOKEN
+    stored = on_owner(core).conversations.messages(saved.assistant.conversation_id)
+    assert stored[-1].meta["eval_duration_ns"] == len(tokens) * EVAL_NS_PER_TOKEN
+
+
+def test_halext_reports_no_generation_speed(make_core, halext_server) -> None:
+    core = make_core()
+    sign_in(core)
+    events = ask(core, "halext/ollama:llama3.1:8b", "how fast")
+    fin = next(e for e in events if isinstance(e, Finished))
+    assert fin.eval_count is None and fin.eval_duration_ns is None
+    assert fin.tokens_per_second is None
+    saved = events[-1]
+    assert isinstance(saved, TurnSaved)
+    assert "eval_duration_ns" not in saved.assistant.meta
 
 
 def test_fallback_route_answers_and_says_so(make_core, ollama_server, halext_server) -> None:

@@ -44,6 +44,8 @@ from urllib.parse import unquote, urlsplit
 from tests.servers.http_base import CONNECTION_ERRORS, ClientGone, RecordingHandler, RecordingServer
 
 DEFAULT_VERSION = "0.12.3"
+# The generation time the server reports per token (``eval_duration`` = eval_count × this, ns).
+EVAL_NS_PER_TOKEN = 12_000_000
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 MIDSTREAM_MESSAGE = "an error was encountered while running the model"
 PULL_MISSING_MESSAGE = "pull model manifest: file does not exist"
@@ -1141,7 +1143,7 @@ class _Reply:
     def metrics(self, elapsed_ns: int, was_loaded: bool) -> dict[str, int]:
         load = 1_334_875 if not was_loaded else 21_500
         prompt_ns = self.prompt_eval_count * 250_000
-        eval_ns = self.eval_count * 12_000_000
+        eval_ns = self.eval_count * EVAL_NS_PER_TOKEN
         return {
             "total_duration": max(elapsed_ns, load + prompt_ns + eval_ns),
             "load_duration": load,

@@ -5,6 +5,7 @@ their order, and cancelling a stream closes it. Waits are on signals, never on s
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -257,3 +258,31 @@ def test_cancelling_the_streams_future_closes_the_iterator(
     assert fut.cancelled()
     assert r.got_values == ["first"]
     assert r.failures == [] and unhandled == []
+
+
+@pytest.mark.parametrize("state", ["stopping", "closed"])
+def test_a_call_after_the_loop_stops_is_dropped_quietly(qtbot: QtBot, state: str) -> None:
+    """A signal that arrives while the window closes (the loop stopping, or already gone)
+    must neither raise into Qt's event loop nor leave a coroutine never awaited."""
+    lt = LoopThread().start()
+    late_bridge = Bridge(lt)
+    announced: list[str] = []
+    late_bridge.sig_unhandled_error.connect(announced.append)
+    if state == "stopping":
+        lt._stopping = True  # stop() has begun; the loop still runs its last tasks
+    else:
+        lt.stop()
+    ran: list[str] = []
+
+    async def work() -> str:
+        ran.append("ran")
+        return "late"
+
+    coro = work()
+    receiver = new_receiver()
+    fut = late_bridge.call(coro, receiver.got, receiver.failed)
+    lt.stop()
+    assert fut.cancelled()
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED  # no "never awaited"
+    assert ran == [] and receiver.got_values == [] and receiver.failures == []
+    assert announced == []

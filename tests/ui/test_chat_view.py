@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from halext_desktop.ui.chat_model import (
     ChatModel,
     MessageItem,
     chip_text,
+    sent_text,
     stats_text,
+    stats_tooltip,
     warning_lines,
 )
 from halext_desktop.ui.chat_view import EMPTY_HINT, EMPTY_HINT_READY, ChatView
@@ -188,6 +190,86 @@ def test_an_empty_finished_reply_says_so(view: ChatView) -> None:
     assert view.model.data(view.model.index(2), ChatModel.WarningsRole) == []  # on its way
 
 
+def test_tokens_per_second_only_when_the_route_measured_it() -> None:
+    measured = {
+        "latency_ms": 4000,
+        "response_tokens": 282,
+        "tokens_exact": True,
+        "eval_count": 282,
+        "eval_duration_ns": 4_535_599_000,  # ollama-protocol.md's example: 62.2 tokens/s
+    }
+    assert stats_text(measured) == "4.0 s · 282 tok · 62.2 tok/s"
+    assert "Speed: 62.2 tokens/s (282 tokens in 4.5 s, measured by" in stats_tooltip(measured)
+    fast = dict(measured, eval_count=500, eval_duration_ns=2_000_000_000)
+    assert stats_text(fast).endswith(" · 250 tok/s")
+    for missing in ({}, {"eval_count": 282}, {"eval_count": 282, "eval_duration_ns": 0}):
+        estimate = {"latency_ms": 4000, "response_tokens": 70, **missing}
+        assert "tok/s" not in stats_text(estimate)
+        assert "Speed" not in stats_tooltip(estimate)
+
+
+def test_sent_time_is_local_and_brief() -> None:
+    today = date(2026, 11, 30)
+    assert sent_text(datetime(2026, 11, 30, 14, 2).astimezone(), today) == "today 14:02"
+    assert sent_text(datetime(2026, 11, 29, 9, 5).astimezone(), today) == "yesterday 09:05"
+    assert sent_text(datetime(2026, 3, 3, 23, 59).astimezone(), today) == "3 Mar 23:59"
+    assert sent_text(datetime(2025, 11, 3, 8, 0).astimezone(), today) == "3 Nov 2025"
+    assert sent_text(None, today) == ""
+    # The database keeps UTC without a zone: shown in local time.
+    utc_naive = datetime(2026, 11, 30, 12, 0)
+    local = utc_naive.replace(tzinfo=UTC).astimezone()
+    assert sent_text(utc_naive, local.date()) == f"today {local.hour:02d}:{local.minute:02d}"
+
+
+def test_on_a_new_day_today_becomes_yesterday(view: ChatView, qtbot: QtBot) -> None:
+    written = datetime(2026, 11, 30, 23, 58).astimezone()
+    view.delegate.today = lambda: written.date()
+    view.delegate._day_checked = -10.0  # check the date at the next layout
+    view.load([Msg(1, "user", "late question", created_at=written)])
+    qtbot.waitUntil(lambda: visible_in_viewport(view, 1))
+    assert view.delegate.layout_for(item_of(view, 1)).sent_text == "today 23:58"
+    view.delegate.today = lambda: written.date() + timedelta(days=1)
+    view.delegate._day_checked = -10.0
+    assert view.delegate.layout_for(item_of(view, 1)).sent_text == "yesterday 23:58"
+
+
+def test_each_message_shows_when_it_was_written_with_the_full_date_on_hover(
+    view: ChatView, qtbot: QtBot
+) -> None:
+    asked = datetime.now(UTC) - timedelta(minutes=3)
+    answered = asked + timedelta(seconds=2)
+    meta = {"locality": "local", "latency_ms": 1200, "response_tokens": 40, "tokens_exact": True}
+    meta |= {"eval_count": 40, "eval_duration_ns": 800_000_000}
+    view.load(
+        [Msg(1, "user", "hi", created_at=asked), reply(2, "hello", meta=meta, created_at=answered)]
+    )
+    qtbot.waitUntil(lambda: visible_in_viewport(view, 2))
+    user_rl = view.delegate.layout_for(item_of(view, 1))
+    ai_rl = view.delegate.layout_for(item_of(view, 2))
+    assert user_rl.sent_text == sent_text(asked) != ""
+    assert ai_rl.sent_text.startswith(sent_text(answered))
+    assert ai_rl.stats_text == "1.2 s · 40 tok · 50.0 tok/s"
+    # Quietly on the right of the header, left of the timings, clear of the chip.
+    assert ai_rl.sent.right() <= ai_rl.stats.left() + 0.5
+    assert ai_rl.sent.left() > ai_rl.chip.right()
+    assert user_rl.sent.right() == pytest.approx(user_rl.text_x + user_rl.text_w)
+
+    viewport = view.list_view.viewport()
+    row = view.list_view.visualRect(row_index(view, 2))
+    pos = row.topLeft() + ai_rl.sent.center().toPoint()
+    QApplication.sendEvent(
+        viewport, QHelpEvent(QEvent.Type.ToolTip, pos, viewport.mapToGlobal(pos))
+    )
+    local = answered.astimezone()
+    assert QToolTip.text().startswith("Answered ") and f"{local:%H:%M:%S}" in QToolTip.text()
+    pos = row.topLeft() + ai_rl.stats.center().toPoint()
+    QApplication.sendEvent(
+        viewport, QHelpEvent(QEvent.Type.ToolTip, pos, viewport.mapToGlobal(pos))
+    )
+    assert "Speed: 50.0 tokens/s" in QToolTip.text()
+    QToolTip.hideText()
+
+
 def test_warning_lines_for_notes_stop_error_and_block(view: ChatView) -> None:
     note = "Asked ollama:qwen2.5 — the server answered with mock:llama3.1"
     view.load(
@@ -240,6 +322,31 @@ def test_clicking_a_code_blocks_copy_link_copies_exactly_that_code(
     assert first_rect is not None and first_rect.top() < rect.top()
     qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=first_rect.center())
     assert QGuiApplication.clipboard().text() == first
+
+
+def test_a_highlighted_block_copies_byte_for_byte(view: ChatView, qtbot: QtBot) -> None:
+    code = "\n# leading blank line above\ndef f(x):\n\treturn x  \n\n\n  s = 'a\tb'   \n"
+    view.load([reply(3, f"Look:\n\n```python\n{code}\n```\n")])
+    qtbot.waitUntil(lambda: view.anchor_rect(3, "copy:0") is not None)
+    rl = view.delegate.layout_for(item_of(view, 3))
+    assert rl.doc is not None
+    # Highlighted: the block's characters carry several colours.
+    colours = set()
+    block = rl.doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            colours.add(it.fragment().charFormat().foreground().color().name())
+            it += 1
+        block = block.next()
+    assert len(colours) >= 3
+    assert code in rl.doc.toPlainText().replace("\u2029", "\n")
+    rect = view.anchor_rect(3, "copy:0")
+    assert rect is not None
+    with qtbot.waitSignal(view.sig_copied, timeout=2000) as blocker:
+        qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == [code]
+    assert QGuiApplication.clipboard().text() == code
 
 
 def test_clicking_plain_text_copies_nothing(view: ChatView, qtbot: QtBot) -> None:

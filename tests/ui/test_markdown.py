@@ -8,7 +8,14 @@ import pytest
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication
 
-from halext_desktop.ui.markdown import COPY_SCHEME, render_markdown
+from halext_desktop.ui.markdown import (
+    CHECKED_BOX,
+    COPY_SCHEME,
+    PLAIN_BULLET,
+    UNCHECKED_BOX,
+    forget_prefixes,
+    render_markdown,
+)
 
 
 def html_of(text: str, **kw: bool) -> str:
@@ -25,7 +32,9 @@ def test_fenced_code_with_language_keeps_the_exact_code() -> None:
     assert codes == [code]
     assert copy_links(html) == ["copy:0"]
     assert ">python</span>" in html
-    assert "a &lt; b and &quot;x&quot; &amp; 1" in html or 'a &lt; b and "x" &amp; 1' in html
+    # Highlighted into spans, still escaped: no raw "<" or "&" of the code reaches the HTML.
+    pre = html[html.index("<pre") : html.index("</pre>")]
+    assert "&lt;" in pre and "&amp;" in pre and " < " not in pre and " & " not in pre
     assert "<p" in html and "Intro" in html and "Outro" in html
 
 
@@ -70,11 +79,11 @@ def test_inline_code_is_monospace_escaped_and_not_emphasised() -> None:
 
 
 def test_emphasis_and_strikethrough() -> None:
-    html = html_of("**bold** and __also__, *it* and _it2_, ~~gone~~, snake_case_name, 2*3*4")
+    html = html_of("**bold** and __also__, *it* and _it2_, ~~gone~~, snake_case_name, 2 * 3 * 4")
     assert "<b>bold</b>" in html and "<b>also</b>" in html
     assert "<i>it</i>" in html and "<i>it2</i>" in html
     assert "<s>gone</s>" in html
-    assert "snake_case_name" in html and "2*3*4" in html
+    assert "snake_case_name" in html and "2 * 3 * 4" in html
 
 
 def test_backslash_escapes() -> None:
@@ -194,3 +203,212 @@ def test_qt_sees_each_copy_anchor_next_to_its_code(qapp: QApplication) -> None:
         start = anchors[f"copy:{n}"]
         end = anchors.get(f"copy:{n + 1}", len(plain) + 1)
         assert code in plain[start:end]
+
+
+# ---- markdown-it: what the maintained parser adds -----------------------------------------
+
+
+def plain_of(html: str) -> str:
+    doc = QTextDocument()
+    doc.setHtml(html)
+    return doc.toPlainText().replace("\u2029", "\n")
+
+
+def pre_of(html: str, n: int = 0) -> str:
+    """The HTML inside the n-th code block's <pre>."""
+    starts = [m.end() for m in re.finditer(r"<pre[^>]*>", html)]
+    start = starts[n]
+    return html[start : html.index("</pre>", start)]
+
+
+def test_a_closed_block_is_highlighted_and_keeps_its_exact_text(qapp: QApplication) -> None:
+    code = "\n\ndef f(x):\n\treturn  x  # note \n\n\nclass A: pass\n\n"
+    html, codes = render_markdown(f"```python\n{code}\n```", dark=False)
+    assert codes == [code]
+    pre = pre_of(html)
+    assert re.search(r'<span style="color:#[0-9A-Fa-f]{6}[^"]*">def</span>', pre)
+    # What the document holds (what a selection copies) is the code, character for character.
+    assert code in plain_of(html)
+
+
+def test_the_block_being_streamed_stays_plain_until_it_closes() -> None:
+    open_html, open_codes = render_markdown("```python\ndef f():\n    pass", dark=False)
+    assert open_codes == ["def f():\n    pass"]
+    assert "<span" not in pre_of(open_html)
+    closed_html, _ = render_markdown("```python\ndef f():\n    pass\n```", dark=False)
+    assert "<span" in pre_of(closed_html)
+
+
+def test_highlighting_is_cached_per_language_and_text() -> None:
+    from halext_desktop.ui import highlight
+
+    highlight.clear_cache()
+    text = '```rust\nfn main() { println!("hi"); }\n```\n\nand more words'
+    first = render_markdown(text, dark=False)[0]
+    assert highlight.cache_stats()["misses"] == 1 and highlight.cache_stats()["hits"] == 0
+    for extra in ("", " still", " still streaming"):
+        forget_prefixes()  # render it all again, as a reply opened anew is
+        render_markdown(text + extra, dark=False)
+    assert highlight.cache_stats()["misses"] == 1 and highlight.cache_stats()["hits"] == 3
+    assert render_markdown(text, dark=False)[0] == first
+    render_markdown(text.replace("rust", "go"), dark=False)  # same text, another language
+    assert highlight.cache_stats()["misses"] == 2
+
+
+def test_unknown_or_no_language_is_plain_but_labelled() -> None:
+    html, codes = render_markdown(
+        "```klingon-script\nqapla' <x>\n```\n\n```\nnone\n```", dark=False
+    )
+    assert codes == ["qapla' <x>", "none"]
+    assert ">klingon-script</span>" in html and ">code</span>" in html
+    assert "<span" not in pre_of(html, 0) and "&lt;x&gt;" in pre_of(html, 0)
+    assert "<span" not in pre_of(html, 1)
+
+
+def test_highlight_colours_differ_between_light_and_dark() -> None:
+    text = "```python\nimport os\n```"
+    light = set(
+        re.findall(r"color:(#[0-9A-Fa-f]{6})", pre_of(render_markdown(text, dark=False)[0]))
+    )
+    dark = set(re.findall(r"color:(#[0-9A-Fa-f]{6})", pre_of(render_markdown(text, dark=True)[0])))
+    assert light and dark and light != dark
+
+
+def test_indented_code_is_a_code_block_with_a_copy_link() -> None:
+    html, codes = render_markdown("Run this:\n\n    make  test\n    \tdone\n\nThen go.", dark=False)
+    assert codes == ["make  test\n\tdone"]
+    assert copy_links(html) == ["copy:0"]
+    assert "Then go." in html
+
+
+def test_task_lists_are_checkboxes(qapp: QApplication) -> None:
+    html, _ = render_markdown(
+        "- [ ] write tests\n- [x] ship it\n- plain item\n\n1. [X] numbered\n2. two", dark=False
+    )
+    assert "list-style-type:none" in html  # the boxes stand where the bullets were
+    assert html.count("list-style-type:none") == 1  # not for the numbered list
+    # (toPlainText shows the glyph's no-break space as a space)
+    lines = [line.replace(" ", "\xa0", 1) for line in plain_of(html).splitlines()]
+    assert lines[:3] == [
+        f"{UNCHECKED_BOX}write tests",
+        f"{CHECKED_BOX}ship it",
+        f"{PLAIN_BULLET}plain item",
+    ]
+    assert f"{CHECKED_BOX}numbered" in lines and "two" in lines
+    assert "[x]" not in "".join(lines) and "[ ]" not in "".join(lines)
+    assert render_markdown("- [ ] a", dark=True)[0] != render_markdown("- [ ] a", dark=False)[0]
+
+
+def test_brackets_that_are_no_task_stay_text() -> None:
+    html = html_of("- [link-ish] text\n- [ ]no space\n\n[x] not in a list")
+    assert CHECKED_BOX not in html and UNCHECKED_BOX not in html
+    assert "[link-ish] text" in html and "[x] not in a list" in html
+
+
+def test_raw_html_is_text_and_images_are_never_loaded(qapp: QApplication) -> None:
+    text = (
+        '<img src="http://127.0.0.1:9/x.png"> <a href="https://evil.example">click</a>\n\n'
+        '<div>\n<iframe src="file:///etc/passwd"></iframe>\n</div>\n\n'
+        "![diagram](file:///etc/passwd.png) ![chart](https://example.org/c.png)"
+    )
+    html = html_of(text)
+    assert "<img" not in html and "<iframe" not in html and "<div" not in html
+    assert '<a href="https://evil.example"' not in html and 'href="file:' not in html
+    assert '&lt;img src="http://127.0.0.1:9/x.png"&gt;' in html
+    assert '<a href="https://example.org/c.png"' in html and "[image: chart]" in html
+    assert "[image: diagram]" in html
+    doc = QTextDocument()
+    doc.setHtml(html)
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            assert not it.fragment().charFormat().isImageFormat()
+            it += 1
+        block = block.next()
+
+
+def test_loose_lists_nested_quote_and_code_in_items() -> None:
+    html, codes = render_markdown(
+        "1. first\n\n   more of first\n\n2. second\n   > quoted\n\n   ```sh\n   ls -la\n   ```\n",
+        dark=False,
+    )
+    assert codes == ["ls -la"]
+    assert "<ol" in html and "<li>first<p" in html and "more of first" in html
+    assert "quoted" in html and html.count("<li") == 2
+
+
+STREAMED = (
+    "# Plan\n\nSome *intro* text\nwith a second line.\n\n"
+    "1. first\n2. second\n   - nested [x](https://example.org)\n\n"
+    "```python\ndef f():\n    return 1\n```\n\n"
+    "Para that becomes a heading\n---\n\n"
+    "| a | b |\n|---|--:|\n| 1 | 2 |\n\n"
+    "- [ ] task\n- [x] done\n\n"
+    "> quote\n> ```js\n> let x\n> ```\n\n"
+    "    indented code\n\n"
+    "Para then a line that starts like a fence\n```x` y but is not one\n\n"
+    "Para\n#\n\nPara\n#hashtag\n\nPara\n-\n\nPara\n- item\n\n"
+    "~~~\nopen fence to the end\n\n\ntrailing"
+)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_streaming_renders_exactly_what_a_full_render_gives(dark: bool) -> None:
+    """A reply re-rendered at every flush reuses the blocks that can no longer change; at
+    every point of the stream the result is the same as rendering the text from scratch."""
+    forget_prefixes()
+    streamed = []
+    for cut in range(1, len(STREAMED) + 1):
+        streamed.append((cut, render_markdown(STREAMED[:cut], dark=dark)))
+    streamed.append((len(STREAMED), render_markdown(STREAMED, dark=dark)))
+    for cut, got in streamed:
+        forget_prefixes()
+        assert got == render_markdown(STREAMED[:cut], dark=dark), STREAMED[:cut]
+
+
+def test_a_late_link_reference_still_applies_to_earlier_text() -> None:
+    forget_prefixes()
+    first = "See [the docs][d].\n\nMore text.\n\n"
+    render_markdown(first, dark=False)
+    html = render_markdown(first + "[d]: https://example.org/docs\n", dark=False)[0]
+    assert '<a href="https://example.org/docs"' in html
+
+
+def test_one_prefix_is_not_reused_for_another_text() -> None:
+    forget_prefixes()
+    render_markdown("```py\nx = 1\n```\n\nafter", dark=False)
+    html, codes = render_markdown("```py\nx = 2\n```\n\nafter", dark=False)
+    assert codes == ["x = 2"]
+    assert (
+        render_markdown("```py\nx = 1\n```\n\nafter", dark=True)[0]
+        != render_markdown("```py\nx = 1\n```\n\nafter", dark=False)[0]
+    )
+
+
+def test_a_streaming_reply_keeps_one_remembered_prefix() -> None:
+    from halext_desktop.ui import markdown
+
+    forget_prefixes()
+    for cut in range(1, len(STREAMED) + 1, 5):
+        render_markdown(STREAMED[:cut], dark=False)
+    assert len(markdown._STABLE) == 1
+    assert STREAMED.startswith(markdown._STABLE[0].prefix)
+
+
+def test_a_huge_block_stays_plain_but_exact() -> None:
+    from halext_desktop.ui import highlight
+
+    code = "x = 1\n" * (highlight.MAX_CHARS // 6 + 1)
+    html, codes = render_markdown(f"```python\n{code}```", dark=False)
+    assert codes == [code.removesuffix("\n")]
+    assert "<span" not in pre_of(html)
+    small = render_markdown("```python\nx = 1\n```", dark=False)[0]
+    assert "<span" in pre_of(small)
+
+
+def test_a_model_cannot_forge_a_copy_link() -> None:
+    html, codes = render_markdown("[copy me](copy:0) <copy:1>\n\n```\nreal\n```", dark=False)
+    assert codes == ["real"]
+    assert copy_links(html) == ["copy:0"]  # only the code block's own
+    assert "copy me" in html
