@@ -286,10 +286,16 @@ class Turns:
         )
 
     async def regenerate(
-        self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
+        self,
+        conversation_id: int,
+        ref: ModelRef,
+        *,
+        cancel: CancelToken | None = None,
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Replace the last reply, answering the last user message again with ``ref`` (the
-        model selected now, not the one that answered before)."""
+        model selected now, not the one that answered before). ``options``: the
+        conversation's, as ``send`` takes them (its ``num_ctx`` also bounds the history)."""
         rows = await self._chats.messages(conversation_id, limit=50)
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
         if last_user is None:
@@ -298,9 +304,11 @@ class Turns:
         if later:
             await self._chats.delete_messages_from(conversation_id, later[0].id)
         window = await self._history(
-            conversation_id, ref, last_user.content, None, before_message_id=last_user.id
+            conversation_id, ref, last_user.content, options, before_message_id=last_user.id
         )
-        async for event in self._run(conversation_id, last_user, window, ref, cancel, "chat", None):
+        async for event in self._run(
+            conversation_id, last_user, window, ref, cancel, "chat", options
+        ):
             yield event
 
     async def edit_and_resend(
@@ -311,17 +319,20 @@ class Turns:
         ref: ModelRef,
         *,
         cancel: CancelToken | None = None,
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
-        """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
+        """Drop ``message_id`` and everything after it, then send ``new_text`` in its place.
+        ``options``: the conversation's, as ``send`` takes them (its ``num_ctx`` also bounds
+        the history)."""
         window = await self._history(
-            conversation_id, ref, new_text, None, before_message_id=message_id
+            conversation_id, ref, new_text, options, before_message_id=message_id
         )
         await self._chats.delete_messages_from(conversation_id, message_id)
         user, user_future = self._chats.queue_message(
             conversation_id, "user", new_text, within=FIRST_ROWS_WAIT_S
         )
         async for event in self._run(
-            conversation_id, user, window, ref, cancel, "chat", None, user_future=user_future
+            conversation_id, user, window, ref, cancel, "chat", options, user_future=user_future
         ):
             yield event
 
