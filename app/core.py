@@ -179,6 +179,14 @@ class Core:
             log.warning("could not read the API key of the Ollama host %s", name)
             return None
 
+    def openai_key(self, name: str) -> str | None:
+        """The API key of the OpenAI-compatible endpoint ``name`` (keyring ``openai-key:``)."""
+        try:
+            return self.secrets.get(OPENAI_KEY_PREFIX + name)
+        except Exception:  # a broken keyring means "no key", not a crash
+            log.warning("could not read the API key of the endpoint %s", name)
+            return None
+
     def _ollama_env_url(self) -> str:
         # The host OLLAMA_API_KEY belongs to: OLLAMA_HOST's (the ollama tools' convention),
         # the default address when it is unset, or malformed and so ignored.
@@ -205,8 +213,13 @@ class Core:
                 host.name,
                 host.url,
                 is_default=(i == 0),
-                api_key=self.ollama_key(
-                    host.name, host.url, env_host=normalize_ollama_url(host.url) == env_url
+                # Read at the host's first request: a command that talks to no host (usage,
+                # conversations) never asks the keyring.
+                api_key=functools.partial(
+                    self.ollama_key,
+                    host.name,
+                    host.url,
+                    env_host=normalize_ollama_url(host.url) == env_url,
                 ),
                 plain_http_ok=self.plain_http_ok(host.url),
             )
@@ -215,8 +228,12 @@ class Core:
             # Imported only when used: the openai package alone adds ~0.5 s to start-up.
             from halext_desktop.routing.backends.openai_compat import OpenAICompatBackend
         for ep in self.settings.openai_endpoints:
-            key = self.secrets.get(OPENAI_KEY_PREFIX + ep.name)
-            oa = OpenAICompatBackend(ep.name, ep.url, key, plain_http_ok=self.plain_http_ok(ep.url))
+            oa = OpenAICompatBackend(
+                ep.name,
+                ep.url,
+                functools.partial(self.openai_key, ep.name),
+                plain_http_ok=self.plain_http_ok(ep.url),
+            )
             backends[oa.route_id] = oa
         return backends
 
@@ -237,7 +254,8 @@ class Core:
                 "network in between"
             )
         for backend in self.router.backends.values():
-            if isinstance(backend, OllamaBackend) and backend.has_key and backend.plain_http:
+            # plain_http first: a key is read only for a host it could cross plain http to.
+            if isinstance(backend, OllamaBackend) and backend.plain_http and backend.has_key:
                 lines.append(
                     f"warning: the API key of the Ollama host {backend.name!r} goes "
                     f"unencrypted over plain http:// to {backend.netloc}"
@@ -248,8 +266,8 @@ class Core:
             for backend in self.router.backends.values():
                 if (
                     isinstance(backend, OpenAICompatBackend)
-                    and backend.has_key
                     and backend.plain_http
+                    and backend.has_key
                 ):
                     lines.append(
                         f"warning: the API key of the endpoint {backend.route_id} goes "

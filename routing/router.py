@@ -26,8 +26,8 @@ from halext_desktop.routing.policy import (
 )
 from halext_desktop.routing.refs import ModelRef, canonical_model_id
 from halext_desktop.routing.types import (
-    BackendDelta,
     BackendDone,
+    BackendEvent,
     BackendStarted,
     Cancelled,
     ChatRequest,
@@ -378,17 +378,100 @@ class Router:
                 yield Cancelled("", usage)
                 return
 
-            outcome: list[RouterEvent] = []
+            # One route, read here rather than in a nested generator: a reply's chunks pass
+            # through one generator of ours (and the backend's), not two.
+            attempt = self._attempt_for(request, ref)
+            attempt.start()
+            unsent = not_sent_note(backend.kind, request.options)
+            if unsent and unsent not in notes:
+                notes.append(unsent)  # said under the reply and by the CLI, never silently
+            agen = backend.stream_chat(ref.model, list(request.messages), request.options)
+            reader = _Reader(asyncio.current_task())
+            task = reader.task
             started_any = False
-            async for event in self._attempt(
-                request, ref, backend, locality, policy, cancel, notes, index, last_error
-            ):
-                if isinstance(event, Started | Delta):
-                    started_any = started_any or isinstance(event, Delta)
-                    yield event
-                else:
-                    outcome.append(event)
-            terminal = outcome[-1]
+            terminal: RouterEvent | None = None
+            forget = cancel.on_cancel(reader.stop)
+            parts = attempt.parts
+            next_item = agen.__anext__
+            try:
+                while True:
+                    if cancel._cancelled:
+                        raise _Stopped  # a Stop while the consumer held the last chunk
+                    reader.reading = True
+                    try:
+                        item = await next_item()
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.CancelledError:
+                        if reader.stopped and task is not None and task.uncancel() == 0:
+                            raise _Stopped from None
+                        raise  # the task itself is being cancelled (the app is shutting down)
+                    except BaseException:
+                        if reader.stopped and task is not None and task.cancelling():
+                            # The backend turned our cancel into its own error: it is a Stop.
+                            task.uncancel()
+                            raise _Stopped from None
+                        raise
+                    finally:
+                        reader.reading = False
+                    if reader.stopped:
+                        # The chunk had arrived before the cancel took effect: Stop all the same.
+                        if task is not None and task.cancelling():
+                            task.uncancel()
+                        raise _Stopped
+                    if type(item) is Delta:
+                        # The hot path: the backend's chunk is passed on as it is.
+                        text = item.text
+                        if text:
+                            if not parts:
+                                attempt.first_text()
+                            parts.append(text)
+                            started_any = True
+                            yield item
+                        continue
+                    started = self._on_event(
+                        item, attempt, request, ref, policy, notes, index, locality, last_error
+                    )
+                    if started is None:
+                        continue
+                    if isinstance(started, Failed):
+                        terminal = started
+                        break
+                    yield started
+            except _Stopped:
+                # Stop: the read in progress was cancelled (the backend's finally closed the
+                # HTTP response), or none had begun; closing the stream below ends the rest.
+                forget()
+                await _close(agen)
+                terminal = Cancelled(
+                    attempt.text, attempt.record(UsageStatus.CANCELLED), attempt.answered
+                )
+            except RouteError as err:
+                err.route_id = err.route_id or ref.route_id
+                usage = attempt.record(UsageStatus.ERROR, err)
+                terminal = Failed(
+                    err, attempt.text, usage, tuple(notes), attempt.answered_if_text()
+                )
+            except asyncio.CancelledError:
+                # The task itself was cancelled (app shutting down): still one row, then propagate.
+                attempt.record(UsageStatus.CANCELLED)
+                raise
+            except Exception as exc:  # a bug in a backend must not lose the partial reply
+                log.exception("backend %s crashed", ref.route_id)
+                crash = RouteError(
+                    ErrorKind.INTERNAL,
+                    f"Unexpected error from {ref.route_id}: {type(exc).__name__}",
+                    route_id=ref.route_id,
+                )
+                usage = attempt.record(UsageStatus.ERROR, crash)
+                terminal = Failed(
+                    crash, attempt.text, usage, tuple(notes), attempt.answered_if_text()
+                )
+            finally:
+                forget()
+                await _close(agen)
+            if terminal is None:
+                terminal = self._outcome(attempt, ref, notes)
             if (
                 isinstance(terminal, Failed)
                 and not started_any
@@ -440,151 +523,60 @@ class Router:
             return Failed(err, "", usage, not_sent=short_reason(CLOUD_REASON))
         return None
 
-    async def _attempt(
+    def _on_event(
         self,
+        item: BackendEvent,
+        attempt: _Attempt,
         request: ChatRequest,
         ref: ModelRef,
-        backend: Backend,
-        locality: Locality,
         policy: Policy,
-        cancel: CancelToken,
         notes: list[str],
         index: int,
-        previous_error: RouteError | None,
-    ) -> AsyncIterator[RouterEvent]:
-        """One route: yields Started/Delta and finally exactly one terminal event.
+        locality: Locality,
+        previous: RouteError | None,
+    ) -> Started | Failed | None:
+        """What a backend event other than text means: Started to pass on, Failed when the
+        reply must be stopped (halext revealed a cloud model with cloud disabled), or
+        None (the closing event, kept for the usage row)."""
+        if isinstance(item, BackendStarted):
+            answered = ModelRef(ref.kind, ref.host, item.answered_model or ref.model)
+            attempt.answered = answered
+            if (
+                ref.kind == "halext"
+                and policy.disable_cloud
+                and halext_model_is_cloud(item.answered_model)
+            ):
+                err = RouteError(
+                    ErrorKind.BLOCKED,
+                    f"halext answered with the cloud model {item.answered_model}; "
+                    "the reply was stopped and discarded",
+                    "Cloud providers are disabled. Pick another model, or ask the server's admin",
+                    route_id=ref.route_id,
+                )
+                attempt.discard_reply()
+                usage = attempt.record(UsageStatus.BLOCKED, err)
+                return Failed(err, "", usage, tuple(notes), answered)
+            if not same_model(ref.model, item.answered_model):
+                notes.append(f"Asked {ref.model} — the server answered with {item.answered_model}")
+            if index > 0:
+                notes.append(
+                    f"Fallback: {request.ref} failed"
+                    + (f" ({previous.message})" if previous else "")
+                    + f"; {ref} answered"
+                )
+            return Started(request.ref, answered, item.answered_model, locality, tuple(notes))
+        if isinstance(item, BackendDone):
+            attempt.done = item
+            if item.answered_model and not same_model(attempt.answered.model, item.answered_model):
+                notes.append(
+                    f"Asked {ref.model} — the server answered with {item.answered_model}"
+                    + (" (its silent fallback)" if item.done_reason == "server_fallback" else "")
+                )
+                attempt.answered = ModelRef(ref.kind, ref.host, item.answered_model)
+        return None
 
-        The backend's stream is awaited directly (no task per chunk). Stop cancels the read
-        in progress: the backend's ``finally`` closes the HTTP response, so the server stops
-        generating; a Stop that comes while the consumer holds a chunk is seen before the
-        next read."""
-        attempt = self._attempt_for(request, ref)
-        attempt.start()
-        unsent = not_sent_note(backend.kind, request.options)
-        if unsent and unsent not in notes:
-            notes.append(unsent)  # said under the reply and by the CLI, never a silent drop
-        messages = list(request.messages)
-        agen = backend.stream_chat(ref.model, messages, request.options)
-        task = asyncio.current_task()
-        reading = False
-        stopped = False
-
-        def stop_reading() -> None:
-            nonlocal stopped
-            if reading and not stopped and task is not None and not task.done():
-                stopped = True
-                task.cancel()
-
-        forget = cancel.on_cancel(stop_reading)
-        try:
-            while True:
-                if cancel.cancelled:
-                    raise _Stopped
-                reading = True
-                try:
-                    item = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-                except asyncio.CancelledError:
-                    if stopped and task is not None and task.uncancel() == 0:
-                        raise _Stopped from None
-                    raise  # the task itself is being cancelled (the app is shutting down)
-                except BaseException:
-                    if stopped and task is not None and task.cancelling():
-                        # The backend turned our cancel into its own error: it is a Stop.
-                        task.uncancel()
-                        raise _Stopped from None
-                    raise
-                finally:
-                    reading = False
-                if stopped:
-                    # The chunk had arrived before the cancel took effect: Stop all the same.
-                    if task is not None and task.cancelling():
-                        task.uncancel()
-                    raise _Stopped
-                if isinstance(item, BackendStarted):
-                    answered = ModelRef(ref.kind, ref.host, item.answered_model or ref.model)
-                    attempt.answered = answered
-                    if (
-                        ref.kind == "halext"
-                        and policy.disable_cloud
-                        and halext_model_is_cloud(item.answered_model)
-                    ):
-                        err = RouteError(
-                            ErrorKind.BLOCKED,
-                            f"halext answered with the cloud model {item.answered_model}; "
-                            "the reply was stopped and discarded",
-                            "Cloud providers are disabled. Pick another model, "
-                            "or ask the server's admin",
-                            route_id=ref.route_id,
-                        )
-                        attempt.discard_reply()
-                        usage = attempt.record(UsageStatus.BLOCKED, err)
-                        yield Failed(err, "", usage, tuple(notes), answered)
-                        return
-                    if not same_model(ref.model, item.answered_model):
-                        notes.append(
-                            f"Asked {ref.model} — the server answered with {item.answered_model}"
-                        )
-                    if index > 0:
-                        notes.append(
-                            f"Fallback: {request.ref} failed"
-                            + (f" ({previous_error.message})" if previous_error else "")
-                            + f"; {ref} answered"
-                        )
-                    yield Started(
-                        request.ref, answered, item.answered_model, locality, tuple(notes)
-                    )
-                elif isinstance(item, BackendDelta):
-                    if not item.text:
-                        continue
-                    attempt.add_text(item.text)
-                    yield Delta(item.text)
-                elif isinstance(item, BackendDone):
-                    attempt.done = item
-                    if item.answered_model and not same_model(
-                        attempt.answered.model, item.answered_model
-                    ):
-                        notes.append(
-                            f"Asked {ref.model} — the server answered with {item.answered_model}"
-                            + (
-                                " (its silent fallback)"
-                                if item.done_reason == "server_fallback"
-                                else ""
-                            )
-                        )
-                        attempt.answered = ModelRef(ref.kind, ref.host, item.answered_model)
-        except _Stopped:
-            # Stop: the read in progress was cancelled (the backend's finally closed the HTTP
-            # response), or none had begun; closing the stream below ends the rest.
-            forget()
-            await _close(agen)
-            usage = attempt.record(UsageStatus.CANCELLED)
-            yield Cancelled(attempt.text, usage, attempt.answered)
-            return
-        except RouteError as err:
-            err.route_id = err.route_id or ref.route_id
-            usage = attempt.record(UsageStatus.ERROR, err)
-            yield Failed(err, attempt.text, usage, tuple(notes), attempt.answered_if_text())
-            return
-        except asyncio.CancelledError:
-            # The task itself was cancelled (app shutting down): still one row, then propagate.
-            attempt.record(UsageStatus.CANCELLED)
-            raise
-        except Exception as exc:  # a bug in a backend must not lose the partial reply
-            log.exception("backend %s crashed", ref.route_id)
-            crash = RouteError(
-                ErrorKind.INTERNAL,
-                f"Unexpected error from {ref.route_id}: {type(exc).__name__}",
-                route_id=ref.route_id,
-            )
-            usage = attempt.record(UsageStatus.ERROR, crash)
-            yield Failed(crash, attempt.text, usage, tuple(notes), attempt.answered_if_text())
-            return
-        finally:
-            forget()
-            await _close(agen)
-
+    def _outcome(self, attempt: _Attempt, ref: ModelRef, notes: list[str]) -> Failed | Finished:
+        """The terminal event of a stream that ended normally."""
         if ref.kind == "halext" and attempt.answered.model.lower().startswith("mock:"):
             # halext's mock provider: the server had no working model and sent its canned
             # sentence. That is no answer: a failure, and never history for the next turn.
@@ -595,12 +587,11 @@ class Router:
                 route_id=ref.route_id,
             )
             usage = attempt.record(UsageStatus.PLACEHOLDER, placeholder)
-            yield Failed(placeholder, attempt.text, usage, tuple(notes), attempt.answered)
-            return
+            return Failed(placeholder, attempt.text, usage, tuple(notes), attempt.answered)
         usage = attempt.record(UsageStatus.OK)
         # The route's own measurement of its speed, when it made one (Ollama does).
         timed = attempt.done if attempt.done and attempt.done.exact_tokens else None
-        yield Finished(
+        return Finished(
             attempt.text,
             usage,
             tuple(notes),
@@ -615,6 +606,25 @@ class Router:
         """The usage record of one route attempt at ``ref``; ``record`` writes its row."""
         # Until the backend names who answers, the asked reference stands for it.
         return _Attempt(request, asked=ref, answered=ref, sink=self._sink, clock=self._clock)
+
+
+class _Reader:
+    """The read in progress of one attempt, which Stop cancels (a cancel token's callback,
+    run on the router's loop): the backend's ``finally`` closes the HTTP response, so the
+    server stops generating."""
+
+    __slots__ = ("reading", "stopped", "task")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.reading = False
+        self.stopped = False
+
+    def stop(self) -> None:
+        task = self.task
+        if self.reading and not self.stopped and task is not None and not task.done():
+            self.stopped = True
+            task.cancel()
 
 
 class _Stopped(Exception):
@@ -633,10 +643,10 @@ async def _close(agen: AsyncIterator[object]) -> None:
 class _Attempt:
     """What one route attempt has gathered so far, and the one usage row it ends with.
 
-    The router fills it in as the stream goes (``start``, ``answered``, ``add_text``,
-    ``done``) and calls ``record`` exactly once per attempt, whatever the outcome. An attempt
-    refused before any I/O (not configured, blocked, cancelled) is recorded unstarted: its
-    latency is 0.
+    The router fills it in as the stream goes (``start``, ``answered``, ``first_text``,
+    ``parts``, ``done``) and calls ``record`` exactly once per attempt, whatever the
+    outcome. An attempt refused before any I/O (not configured, blocked, cancelled) is
+    recorded unstarted: its latency is 0.
 
     Attributes:
         request: what was asked.
@@ -663,10 +673,10 @@ class _Attempt:
     def start(self) -> None:
         self.t0 = self.clock()
 
-    def add_text(self, text: str) -> None:
+    def first_text(self) -> None:
+        """The reply's first text arrived now (its time to first token)."""
         if self.ttft is None and self.t0 is not None:
             self.ttft = self.clock() - self.t0
-        self.parts.append(text)
 
     def discard_reply(self) -> None:
         """Forget what arrived (a reply stopped by policy is not kept, not even its counts)."""

@@ -188,9 +188,17 @@ class BackendStarted:
     provider: str | None = None  # routing key when the backend knows it
 
 
-@dataclass(frozen=True, slots=True)
-class BackendDelta:
+@dataclass(slots=True)
+class Delta:
+    """A piece of the reply's text: what a backend yields and the router passes on as it
+    is (one class for both: no copy per chunk). Not frozen, unlike the other events: one is
+    made per chunk, and a frozen dataclass costs twice as much to make (~0.3 µs more, 2-3 %
+    of a fast local reply); nothing changes one once made."""
+
     text: str
+
+
+BackendDelta = Delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +274,6 @@ class Started:
     answered_model: str  # provider-side id as reported, e.g. "mock:llama3.1"
     locality: Locality
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -363,10 +363,17 @@ class Turns:
         )
 
     async def regenerate(
-        self, conversation_id: int, ref: ModelRef, *, cancel: CancelToken | None = None
+        self,
+        conversation_id: int,
+        ref: ModelRef,
+        *,
+        cancel: CancelToken | None = None,
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Replace the last reply, answering the last user message again with ``ref`` (the
-        model selected now, not the one that answered before)."""
+        model selected now, not the one that answered before). ``options``: as ``send``
+        takes them; the conversation's settings apply on top (their ``num_ctx`` also bounds
+        the history). The earlier answers are kept as versions."""
         rows = await self._chats.messages(conversation_id, limit=50)
         kept = await self._chats.chat_settings(conversation_id)
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
@@ -380,11 +387,11 @@ class Turns:
         if later:
             await self._chats.delete_messages_from(conversation_id, later[0].id)
         window = await self._history(
-            conversation_id, ref, _budgeted(kept, last_user.content), kept.options(None),
+            conversation_id, ref, _budgeted(kept, last_user.content), kept.options(options),
             before_message_id=last_user.id,
         )  # fmt: skip
         async for event in self._run(
-            conversation_id, last_user, window, ref, cancel, "chat", None,
+            conversation_id, last_user, window, ref, cancel, "chat", options,
             images=images, base_meta=earlier, chat_settings=kept,
         ):  # fmt: skip
             yield event
@@ -397,11 +404,14 @@ class Turns:
         ref: ModelRef,
         *,
         cancel: CancelToken | None = None,
+        options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
-        """Drop ``message_id`` and everything after it, then send ``new_text`` in its place."""
+        """Drop ``message_id`` and everything after it, then send ``new_text`` in its place.
+        ``options``: as ``send`` takes them; the conversation's settings apply on top (their
+        ``num_ctx`` also bounds the history)."""
         kept = await self._chats.chat_settings(conversation_id)
         window = await self._history(
-            conversation_id, ref, _budgeted(kept, new_text), kept.options(None),
+            conversation_id, ref, _budgeted(kept, new_text), kept.options(options),
             before_message_id=message_id,
         )  # fmt: skip
         await self._chats.delete_messages_from(conversation_id, message_id)
@@ -409,7 +419,7 @@ class Turns:
             conversation_id, "user", new_text, within=FIRST_ROWS_WAIT_S
         )
         async for event in self._run(
-            conversation_id, user, window, ref, cancel, "chat", None, user_future=user_future,
+            conversation_id, user, window, ref, cancel, "chat", options, user_future=user_future,
             chat_settings=kept,
         ):  # fmt: skip
             yield event

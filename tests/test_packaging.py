@@ -106,7 +106,7 @@ def test_the_wheel_holds_one_package_with_its_migrations_and_resources(wheel: Pa
     assert shipped == versions and versions
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "halext-desktop = halext_desktop.app.cli:main" in text
+    assert "halext-desktop = halext_desktop.app.cli:run" in text
 
 
 def test_the_installed_wheel_runs_outside_the_repository(wheel: Path, tmp_path: Path) -> None:

@@ -32,11 +32,11 @@ import httpx
 import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
+from halext_desktop.routing.backends.host_key import HostKey, KeySource
 from halext_desktop.routing.backends.http_errors import connect_failure, netloc_of, one_line
 from halext_desktop.routing.backends.http_guard import (
     RedirectRefused,
     bind_authorization,
-    credentials_allowed,
     is_plain_http_remote,
     redirect_error,
     refuse_redirects,
@@ -110,13 +110,11 @@ class OllamaBackend:
             longest gap between two tokens, model load included).
         meta_timeout: list/show/version timeouts (default 5 s, connect 3 s).
         api_key: this host's API key (an Ollama behind an authenticating proxy, or
-            ollama.com), sent as ``Authorization: Bearer`` to this host and nowhere else.
+            ollama.com), sent as ``Authorization: Bearer`` to this host and nowhere else;
+            or a callable returning it, called once, at the first request (``HostKey``).
         plain_http_ok: the user accepted sending the key over plain http to this host
             (without it, a key is withheld from ``http://`` addresses of other machines).
         transport: an httpx transport for both clients (tests).
-
-    Attributes:
-        key_withheld: a key was given but is not sent (plain http without consent).
 
     Use it from one asyncio event loop (its HTTP connection pools belong to that loop), and
     ``await aclose()`` when done.
@@ -132,7 +130,7 @@ class OllamaBackend:
         is_default: bool,
         timeout: httpx.Timeout | None = None,
         meta_timeout: httpx.Timeout | None = None,
-        api_key: str | None = None,
+        api_key: KeySource = None,
         plain_http_ok: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -151,16 +149,9 @@ class OllamaBackend:
         # Local and LAN addresses must never be sent through a proxy from the environment.
         trust_env = where is Locality.CLOUD
         self.plain_http = is_plain_http_remote(self.base_url)
-        consented = {self.netloc} if plain_http_ok else set()
-        self.key_withheld = bool(api_key) and not credentials_allowed(self.base_url, consented)
-        self._has_key = bool(api_key) and not self.key_withheld
-        authorization = f"Bearer {api_key}" if self._has_key else None
-        hooks: dict[str, list[Any]] = {
-            # Sets this host's key, and strips the one the library adds from OLLAMA_API_KEY.
-            "request": [bind_authorization(self.base_url, authorization)],
-            "response": [refuse_redirects],
-        }
-        self._hooks = hooks
+        # Read at the first request (a provider may ask the keyring), not now.
+        self._key = HostKey(api_key, self.base_url, plain_http_ok=plain_http_ok)
+        self._hooks_made: dict[str, list[Any]] | None = None
         self._trust_env = trust_env
         self._transport = transport
         # Made at first use (and again after ``aclose``): building an HTTP client costs
@@ -172,6 +163,30 @@ class OllamaBackend:
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.route_id!r}, {self.base_url!r})"
+
+    @property
+    def _hooks(self) -> dict[str, list[Any]]:
+        """The guards of every client: this host's key only (read now if it was not yet),
+        every 3xx refused."""
+        if self._hooks_made is None:
+            key = self._key.value
+            self._hooks_made = {
+                # Sets this host's key, and strips the one the library adds from OLLAMA_API_KEY.
+                "request": [bind_authorization(self.base_url, f"Bearer {key}" if key else None)],
+                "response": [refuse_redirects],
+            }
+        return self._hooks_made
+
+    async def read_key(self) -> None:
+        """Read this host's key now, off the event loop, unless it was read already (a
+        keyring may take a while to answer; ``new_http_client`` would read it in place)."""
+        if not self._key.resolved:
+            await self._key.aresolve()
+
+    @property
+    def key_withheld(self) -> bool:
+        """A key was given but is not sent (plain http without consent). Reads the key."""
+        return self._key.withheld
 
     def new_http_client(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
         """A fresh client for this host with the same guards as the backend's own (this
@@ -365,6 +380,8 @@ class OllamaBackend:
             payload.append(item)
         stream: AsyncIterator[ollama.ChatResponse] | None = None
         started = False
+        if not self._key.resolved:
+            await self._key.aresolve()  # the first request: its key, off the loop
         try:
             stream = await self._chat().chat(model=model, messages=payload, stream=True, **kwargs)
             async for part in stream:
@@ -418,8 +435,8 @@ class OllamaBackend:
 
     @property
     def has_key(self) -> bool:
-        """An API key is sent with every request to this host."""
-        return self._has_key
+        """An API key is sent with every request to this host. Reads the key."""
+        return self._key.value is not None
 
     async def listed_locality(self, model: str) -> Locality | None:
         """This server answers ``model`` itself or fails; it never re-routes it: no I/O."""
@@ -454,6 +471,8 @@ class OllamaBackend:
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _get_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if not self._key.resolved:
+            await self._key.aresolve()
         response = await self._meta().request(method, path, **kwargs)
         if response.status_code >= 400:
             # Same shape as the library's errors, so one translation covers both clients.
@@ -619,7 +638,7 @@ class OllamaBackend:
                 "Use https://, or save the key again in Settings → Connections and accept "
                 "plain http for this host"
             )
-        elif self._has_key:
+        elif self.has_key:
             message = f"Ollama on {self.netloc} rejected the API key (HTTP {status}): {text}"
             hint = f"Check the API key of the Ollama host '{self.name}' in Settings → Connections"
         else:

@@ -518,6 +518,7 @@ class OllamaModels:
     async def _json(
         self, method: str, path: str, model: str, op: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        await self.backend.read_key()
         try:
             async with self._client(MANAGE_TIMEOUT) as http:
                 resp = await http.request(method, path, json=body)
@@ -618,6 +619,7 @@ class OllamaModels:
                     size = _int(entry.get("size")) or None
         except RouteError:
             pass  # the delete itself says what is wrong
+        await self.backend.read_key()
         try:
             async with self._client(MANAGE_TIMEOUT) as http:
                 resp = await http.request("DELETE", "/api/delete", json={"model": name})
@@ -640,6 +642,7 @@ class OllamaModels:
         tracker = PullTracker(self.route_id, name, self._clock)
         path = "/api/pull"
         started = False
+        await self.backend.read_key()
         try:
             async with (
                 self._client(PULL_TIMEOUT) as http,

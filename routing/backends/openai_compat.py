@@ -31,6 +31,7 @@ import openai
 import pydantic
 
 from halext_desktop.routing.backends.health_report import healthy, unhealthy
+from halext_desktop.routing.backends.host_key import HostKey, KeySource
 from halext_desktop.routing.backends.http_errors import (
     cause_chain,
     connect_failure,
@@ -40,7 +41,6 @@ from halext_desktop.routing.backends.http_errors import (
 from halext_desktop.routing.backends.http_guard import (
     RedirectRefused,
     bind_authorization,
-    credentials_allowed,
     is_plain_http_remote,
     redirect_error,
     refuse_redirects,
@@ -74,16 +74,13 @@ class OpenAICompatBackend:
     Args:
         name: the endpoint's name in settings (``groq``, ``lmstudio``...).
         base_url: the API root including its version path, e.g. ``https://api.groq.com/openai/v1``.
-        api_key: the key from the SecretStore, or None for keyless local servers.
+        api_key: the key from the SecretStore, or None for keyless local servers; or a
+            callable returning it, called once, at the first request (``HostKey``).
         timeout: chat timeout (float seconds or ``openai.Timeout``; default read 120 s,
             connect 3 s).
         max_retries: retries of the library for connection errors, 408/409/429/5xx (default 1).
         meta_timeout: list/health timeout (default 5 s, connect 3 s; no retries).
         plain_http_ok: the user accepted sending the key over plain http to this host.
-
-    Attributes:
-        key_withheld: a key was given but is not sent (plain http to another machine
-            without the user's consent).
 
     Use it from one asyncio event loop and ``await aclose()`` when done.
     """
@@ -94,7 +91,7 @@ class OpenAICompatBackend:
         self,
         name: str,
         base_url: str,
-        api_key: str | None,
+        api_key: KeySource,
         *,
         timeout: float | openai.Timeout | None = None,
         max_retries: int = 1,
@@ -108,16 +105,10 @@ class OpenAICompatBackend:
         self.netloc = netloc_of(self.base_url)
         self._locality = classify_url(self.base_url)
         self.plain_http = is_plain_http_remote(self.base_url)
-        consented = {self.netloc} if plain_http_ok else set()
-        self.key_withheld = bool(api_key) and not credentials_allowed(self.base_url, consented)
-        if self.key_withheld:
-            api_key = None
-        self._has_key = bool(api_key)
-        # Kept only to scrub it from any server text we repeat; never logged or shown.
-        self._secret = api_key or ""
+        # Read at the first request (a provider may ask the keyring), not now.
+        self._key = HostKey(api_key, self.base_url, plain_http_ok=plain_http_ok)
         self.chat_timeout = _as_timeout(timeout, CHAT_TIMEOUT)
         self.meta_timeout = _as_timeout(meta_timeout, META_TIMEOUT)
-        self._api_key = api_key
         self._max_retries = max_retries
         # Made at first use (and again after ``aclose``): a client costs an SSL context, and
         # clients belong to the event loop that used them.
@@ -127,7 +118,7 @@ class OpenAICompatBackend:
     @property
     def _client(self) -> openai.AsyncOpenAI:
         if self._openai is None:
-            api_key = self._api_key
+            api_key = self._key.value
             # Local and LAN endpoints must never be sent through a proxy from the environment.
             http_client = openai.DefaultAsyncHttpx2Client(
                 trust_env=self._locality is Locality.CLOUD,
@@ -166,6 +157,7 @@ class OpenAICompatBackend:
     async def list_models(self) -> list[ModelInfo]:
         """Models from ``GET /models`` (``data`` may be null: no models)."""
         try:
+            await self._key.aresolve()
             page = await self._quick.models.list()
             entries = list(page.data or [])
         except Exception as exc:
@@ -190,6 +182,7 @@ class OpenAICompatBackend:
         """``GET /models`` with a short timeout and no retries. Never raises."""
         started = time.perf_counter()
         try:
+            await self._key.aresolve()
             page = await self._quick.models.list()
             count = len(page.data or [])
         except Exception as exc:
@@ -217,6 +210,7 @@ class OpenAICompatBackend:
         usage: Any = None
         answered: str | None = None
         try:
+            await self._key.aresolve()
             stream = await self._client.chat.completions.create(
                 model=model,
                 messages=payload,
@@ -279,8 +273,14 @@ class OpenAICompatBackend:
 
     @property
     def has_key(self) -> bool:
-        """An API key is sent with every request to this host."""
-        return self._has_key
+        """An API key is sent with every request to this host. Reads the key."""
+        return self._key.value is not None
+
+    @property
+    def key_withheld(self) -> bool:
+        """A key was given but is not sent (plain http to another machine without the
+        user's consent). Reads the key."""
+        return self._key.withheld
 
     async def listed_locality(self, model: str) -> Locality | None:
         """This server answers ``model`` itself or fails; it never re-routes it: no I/O."""
@@ -304,8 +304,10 @@ class OpenAICompatBackend:
 
     def _scrub(self, text: str) -> str:
         text = one_line(text)
-        if self._secret and len(self._secret) >= 4:
-            text = text.replace(self._secret, "***")
+        # The key is scrubbed from any server text we repeat; never logged or shown.
+        secret = self._key.value if self._key.resolved else None
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
         return text
 
     def _server_text(self, exc: openai.APIStatusError) -> str:
@@ -382,7 +384,7 @@ class OpenAICompatBackend:
                     "plain http for this endpoint",
                     exc.status_code,
                 )
-            if not self._has_key:
+            if not self.has_key:
                 return err(
                     ErrorKind.AUTH_FAILED,
                     f"{where} requires an API key (HTTP {exc.status_code})",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -67,3 +68,84 @@ def test_ask_loads_nothing_a_chat_does_not_need(
     assert unwanted == []
     assert "sqlalchemy" in loaded and "ollama" in loaded  # it did use the database and Ollama
     assert len(ollama_server.requests_to("/api/chat")) == 1
+
+
+def _modules_of(*argv: str) -> set[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0, result.stderr
+    return set(report["modules"])
+
+
+def test_usage_and_a_keyless_ask_never_ask_the_keyring(
+    ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No patching: whatever keyring this machine has (a working one, or none at all), a
+    command that contacts no host never loads it, and an ask to a host without a key loads
+    it at most at the first start: what it found is remembered next to the database."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    with Database():
+        pass
+    assert not (data_dir() / KEYRING_CACHE).exists()
+    assert "keyring" not in _modules_of("usage")
+    assert "keyring" not in _modules_of("usage", "--json")
+    _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello")  # the first start may ask
+    assert (data_dir() / KEYRING_CACHE).exists()
+    loaded = _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello again")
+    assert "keyring" not in loaded and "ollama" in loaded
+    assert "keyring" not in _modules_of("usage")
+    assert len(ollama_server.requests_to("/api/chat")) == 2
+
+
+def test_a_command_ends_at_once_with_everything_written(
+    ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command as installed (``python -m halext_desktop``, the console script's ``run``)
+    leaves without tearing the interpreter down, but only once its reply is printed, its
+    rows are in the database and its log is written; the exit status is the command's."""
+    from halext_desktop.storage.logfile import log_path
+    from tests.servers.ollama_server import reply_text
+
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+
+    def command(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "halext_desktop", *argv],
+            cwd=ROOT,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    ok = command("ask", "--model", "ollama/qwen2.5:7b", "hello there")
+    assert ok.returncode == 0, ok.stderr
+    assert reply_text("qwen2.5:7b", "hello there") in ok.stdout
+    failed = command("ask", "--model", "ollama/no-such-model:1b", "hello")
+    assert failed.returncode == 1 and "no-such-model" in failed.stderr
+    listed = command("usage", "--json")
+    assert listed.returncode == 0, listed.stderr
+    counts = {model: n for model, n in json.loads(listed.stdout)["requests_by_model"]}
+    assert counts == {"ollama/qwen2.5:7b": 1, "ollama/no-such-model:1b": 1}
+
+    con = sqlite3.connect(data_dir() / "halext.db")
+    try:
+        replies = con.execute(
+            "SELECT content, status FROM messages WHERE role = 'assistant' ORDER BY id"
+        ).fetchall()
+        usage = con.execute("SELECT status FROM ai_usage_logs ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert replies[0] == (reply_text("qwen2.5:7b", "hello there"), "ok")
+    assert [s for (s,) in usage] == ["ok", "error"]
+    # The first command created the database and logged it before leaving at once.
+    assert "upgraded from empty to" in log_path().read_text(encoding="utf-8")

@@ -307,3 +307,62 @@ def test_reply_text_is_unchanged_with_a_key(server: OllamaServer) -> None:
         return "".join(getattr(e, "text", "") for e in events)
 
     assert run(go()) == reply_text("llama3.2", "hello")
+
+
+def test_a_key_provider_is_asked_once_at_the_first_request(server: OllamaServer) -> None:
+    """Backends are built at every start, but a key is read (from the keyring, slowly) only
+    when a request to that host is made, and only once."""
+    asked: list[str] = []
+
+    def ollama_key() -> str:
+        asked.append("ollama")
+        return "lazy-ollama-key"
+
+    def endpoint_key() -> str:
+        asked.append("openai")
+        return "lazy-endpoint-key"
+
+    backend = OllamaBackend("studio", server.url, is_default=False, api_key=ollama_key)
+    endpoint = OpenAICompatBackend("lab", server.url + "/v1", endpoint_key, max_retries=0)
+    assert asked == []
+
+    async def go() -> None:
+        try:
+            await collect(backend.stream_chat("llama3.2", MESSAGES, ChatOptions()))
+            assert asked == ["ollama"]
+            await backend.list_models()
+            await collect(OllamaModels(backend).pull("tinyllama"))
+            await collect(endpoint.stream_chat("llama3.2", MESSAGES, ChatOptions()))
+            await endpoint.list_models()
+        finally:
+            await backend.aclose()
+            await endpoint.aclose()
+
+    run(go())
+    assert asked == ["ollama", "openai"]
+    assert backend.has_key and endpoint.has_key and asked == ["ollama", "openai"]
+    native = {r.headers.get("authorization") for r in server.requests if r.path.startswith("/api")}
+    compat = {r.headers.get("authorization") for r in server.requests if r.path.startswith("/v1")}
+    assert native == {"Bearer lazy-ollama-key"} and compat == {"Bearer lazy-endpoint-key"}
+    assert len(server.requests) >= 5
+
+
+def test_a_provided_key_is_still_withheld_from_plain_http_without_consent() -> None:
+    rec = Recorder()
+    backend = OllamaBackend(
+        "lan",
+        "http://192.0.2.10:11434",
+        is_default=True,
+        api_key=lambda: "lan-key",
+        transport=httpx.MockTransport(rec),
+    )
+
+    async def go() -> None:
+        try:
+            await backend.list_models()
+        finally:
+            await backend.aclose()
+
+    run(go())
+    assert [r.headers.get("authorization") for r in rec.requests] == [None]
+    assert backend.key_withheld and not backend.has_key

@@ -205,3 +205,66 @@ def test_both_satisfy_the_routing_credential_store() -> None:
         assert store.get("k") == "v"
         store.delete("k")
         assert store.get("k") is None
+
+
+def test_no_usable_keyring_is_remembered_while_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    """On a machine where keyring finds no backend, the next start does not probe again
+    (0.1–0.3 s) unless keyring's environment changed; storing a secret asks anew, and a
+    keyring that came up since is used at once (and forgets the remembered answer)."""
+    cache = tmp_path / "keyring-absent.json"
+    asked: list[int] = []
+    keyring.set_keyring(fail.Keyring())
+
+    def counting() -> keyring.backend.KeyringBackend:
+        asked.append(1)
+        return keyring.core.get_keyring()
+
+    monkeypatch.setattr(keyring, "get_keyring", counting)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    first = SecretStore(absent_cache=cache)
+    assert first.get("ollama-key:local") is None and first.persistent is False
+    assert asked == [1] and "no_keyring" in cache.read_text()
+
+    later = SecretStore(absent_cache=cache)
+    assert later.get("ollama-key:local") is None
+    assert later.persistent is False and later.note == NO_KEYRING_NOTE
+    assert asked == [1]  # remembered: keyring was not asked
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    assert SecretStore(absent_cache=cache).get("ollama-key:local") is None
+    assert len(asked) == 2  # its environment changed: asked again (and still none)
+    assert SecretStore(absent_cache=cache).persistent is False
+    assert len(asked) == 2
+
+    keyring.set_keyring(memory_keyring)  # a keyring came up within the remembered time
+    store = SecretStore(absent_cache=cache)
+    assert store.persistent is False and len(asked) == 2
+    store.set("ollama-key:local", SECRET)
+    assert len(asked) == 3  # storing asks keyring anew
+    assert memory_keyring.store[(SERVICE, "ollama-key:local")] == SECRET
+    assert store.persistent is True and store.note is None
+    assert "no_keyring" not in cache.read_text() and SECRET not in cache.read_text()
+    assert SecretStore(absent_cache=cache).get("ollama-key:local") == SECRET
+
+
+def test_no_usable_keyring_is_asked_again_after_its_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "keyring-absent.json"
+    asked: list[int] = []
+    keyring.set_keyring(fail.Keyring())
+
+    def counting() -> keyring.backend.KeyringBackend:
+        asked.append(1)
+        return keyring.core.get_keyring()
+
+    monkeypatch.setattr(keyring, "get_keyring", counting)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    assert SecretStore(absent_cache=cache).persistent is False
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 23 * 3600)
+    assert SecretStore(absent_cache=cache).persistent is False and len(asked) == 1
+    monkeypatch.setattr(time, "time", lambda: now + 24 * 3600 + 1)
+    assert SecretStore(absent_cache=cache).persistent is False and len(asked) == 2

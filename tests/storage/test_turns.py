@@ -331,6 +331,7 @@ class RecordingBackend:
         self.context = context
         self.context_asked = 0
         self.sent: list[list[ChatMessage]] = []
+        self.options: list[ChatOptions] = []
 
     def locality_of(self, model: str) -> Locality:
         return Locality.LOCAL
@@ -358,6 +359,7 @@ class RecordingBackend:
         self, model: str, messages: list[ChatMessage], options: ChatOptions
     ) -> AsyncIterator[BackendEvent]:
         self.sent.append(list(messages))
+        self.options.append(options)
         yield BackendStarted(answered_model=model)
         yield BackendDelta("ok")
         yield BackendDone(prompt_tokens=1, response_tokens=1, exact_tokens=True)
@@ -440,6 +442,39 @@ def test_the_conversations_num_ctx_bounds_the_history_and_unknown_uses_a_default
     default_tokens = sum(estimate_tokens(m.content) for m in wide.sent[0])
     narrow_tokens = sum(estimate_tokens(m.content) for m in narrow.sent[0])
     assert narrow_tokens <= 3000 - 750 < default_tokens <= DEFAULT_CONTEXT - 2048
+
+
+@pytest.mark.parametrize("how", ["regenerate", "edit_and_resend"])
+def test_regenerate_and_edit_fit_the_history_to_the_conversations_num_ctx(
+    storage: Storage, how: str
+) -> None:
+    """Like ``send``: the conversation's num_ctx bounds the history (nothing asked of the
+    route) and goes with the request; without it, the route's context (here unknown: the
+    default) does."""
+    cid = long_chat(storage, 1000, 1000)
+
+    async def again(turns: Turns, options: ChatOptions | None) -> list[Any]:
+        rows = await storage.conversations.messages(cid, limit=4)
+        if how == "regenerate":
+            events = turns.regenerate(cid, REF, options=options)
+        else:
+            last_user = next(m for m in reversed(rows) if m.role == "user")
+            events = turns.edit_and_resend(cid, last_user.id, "again?", REF, options=options)
+        return [e async for e in events]
+
+    narrow = RecordingBackend(context=None)
+    events = asyncio.run(again(make_turns(storage, narrow), ChatOptions(num_ctx=3000)))
+    assert isinstance(events[-1], TurnSaved)
+    wide = RecordingBackend(context=None)
+    asyncio.run(again(make_turns(storage, wide), None))
+    assert narrow.context_asked == 0 and wide.context_asked == 1
+    assert narrow.options[0].num_ctx == 3000 and wide.options[0].num_ctx is None
+    narrow_tokens = sum(estimate_tokens(m.content) for m in narrow.sent[0])
+    wide_tokens = sum(estimate_tokens(m.content) for m in wide.sent[0])
+    assert narrow_tokens <= 3000 - 750 < wide_tokens <= DEFAULT_CONTEXT - 2048
+    assert narrow.sent[0][-1].role == "user" and narrow.sent[0][0].role == "user"
+    begun = next(e for e in events if isinstance(e, TurnBegun))
+    assert begun.context is not None and begun.context.cut
 
 
 def test_fit_history_keeps_system_messages_and_one_unbroken_stretch() -> None:
