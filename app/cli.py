@@ -18,6 +18,14 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from halext_desktop.app.cli_assist_args import add_assist_parser
+from halext_desktop.app.cli_conversations import HANDLERS as CONVERSATION_HANDLERS
+from halext_desktop.app.cli_conversations import (
+    add_ask_arguments,
+    add_conversation_parsers,
+    attachments_of,
+    preset_of,
+    settings_of,
+)
 from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
 from halext_desktop.app.cli_models import add_model_parsers
 from halext_desktop.app.cli_output import explain, safe_line, safe_text, usage_json
@@ -25,6 +33,7 @@ from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.settings import SettingsError
 
@@ -80,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--json", action="store_true", help="print one JSON object at the end")
     a.add_argument("--no-fallback", action="store_true", help="do not try the fallback models")
+    add_ask_arguments(a)
 
     li = sub.add_parser("login", help="sign in to halext (token goes to the OS keyring)")
     li.add_argument("--username", "-u")
@@ -106,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_assist_parser(sub)
     add_model_parsers(sub)
+    add_conversation_parsers(sub)
     return p
 
 
@@ -189,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "usage": _usage,
             "assist": _assist,
             **MODEL_HANDLERS,
+            **CONVERSATION_HANDLERS,
         }[args.command]
         code = handler(core, args)
         return code
@@ -440,6 +452,12 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
     if not chosen and not core.settings.default_model:
         listing = await core.list_models()
     ref = core.resolve_model(chosen, listing)
+    # The files and the settings are checked before anything is stored or sent.
+    attachments = attachments_of(args)
+    current = await core.conversations.chat_settings(cid) if cid is not None else None
+    if args.preset:
+        current = await preset_of(core, args.preset)
+    settings = settings_of(args, current or ChatSettings())
 
     cancel = CancelToken()
     loop = asyncio.get_running_loop()
@@ -462,7 +480,15 @@ async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: Tex
     saved: TurnSaved | None = None
     streamed = False
     tty = out.isatty()
-    stream = core.turns.send(cid, prompt, ref, cancel=cancel, use_fallbacks=not args.no_fallback)
+    stream = core.turns.send(
+        cid,
+        prompt,
+        ref,
+        cancel=cancel,
+        use_fallbacks=not args.no_fallback,
+        attachments=attachments,
+        settings=settings,
+    )
     try:
         async for event in stream:
             if isinstance(event, TurnBegun):

@@ -41,6 +41,7 @@ from halext_desktop.routing.types import (
     Started,
     UsageRecord,
     UsageStatus,
+    not_sent_note,
 )
 from halext_desktop.routing.usage_sink import UsageSink
 
@@ -228,6 +229,23 @@ class Router:
             log.debug("context length of %s unknown", ref, exc_info=True)
             return None
 
+    async def capabilities(self, ref: ModelRef) -> tuple[str, ...] | None:
+        """What ``ref`` can take (``vision`` for images), as its route says: Ollama's
+        ``/api/show`` ``capabilities``, halext's ``supports_vision``, an OpenAI-compatible
+        listing's ``capabilities`` (none unless it says so). None when the route cannot be
+        asked now (not configured, refused by policy: the request itself says why)."""
+        backend = self.backend_for(ref)
+        if backend is None or self.refusal(ref) or self._policy().route_allowed(backend.kind):
+            return None
+        details = getattr(backend, "model_details", None)
+        if details is not None:
+            info = await details(ref.model)
+            return tuple(info.capabilities)
+        for info in await backend.list_models():
+            if info.ref.model == ref.model:
+                return tuple(info.capabilities)
+        return ()
+
     # ---- listing and health ----------------------------------------------------------
 
     async def list_models(self) -> ModelListing:
@@ -364,6 +382,9 @@ class Router:
             # through one generator of ours (and the backend's), not two.
             attempt = self._attempt_for(request, ref)
             attempt.start()
+            unsent = not_sent_note(backend.kind, request.options)
+            if unsent and unsent not in notes:
+                notes.append(unsent)  # said under the reply and by the CLI, never silently
             agen = backend.stream_chat(ref.model, list(request.messages), request.options)
             reader = _Reader(asyncio.current_task())
             task = reader.task

@@ -36,9 +36,19 @@ class UsageStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image sent with a message: Ollama gets ``data`` as bare base64 in ``images``,
+    OpenAI-compatible endpoints an ``image_url`` content part with a ``data:`` URL."""
+
+    mime: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
+    images: tuple[ImagePart, ...] = ()
 
 
 # How structured output is asked for: see ChatOptions.
@@ -60,9 +70,52 @@ class ChatOptions:
     json_schema: dict[str, Any] | None = None
     temperature: float | None = None
     json_mode: JsonMode = "schema"
+    top_p: float | None = None
     # The context length to run the model with (Ollama's ``num_ctx``), when the
-    # conversation sets one; it also bounds the history sent.
+    # conversation sets one; it also bounds the history sent. Ollama's native API only.
     num_ctx: int | None = None
+    max_tokens: int | None = None  # Ollama ``num_predict``, OpenAI ``max_tokens``
+    seed: int | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters that are set, by their names here."""
+        names = ("temperature", "top_p", "num_ctx", "max_tokens", "seed")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+# What each kind of route cannot carry of ChatOptions.sampling(): the request goes without
+# them and the reply says so (never a silent drop). halext's chat request has only prompt,
+# history and model (halext-api.md §5.3); OpenAI-compatible endpoints have no num_ctx.
+UNSENDABLE_OPTIONS: dict[str, frozenset[str]] = {
+    "halext": frozenset({"temperature", "top_p", "num_ctx", "max_tokens", "seed"}),
+    "openai": frozenset({"num_ctx"}),
+    "ollama": frozenset(),
+}
+OPTION_LABELS = {
+    "temperature": "temperature",
+    "top_p": "top-p",
+    "num_ctx": "context length",
+    "max_tokens": "max tokens",
+    "seed": "seed",
+}
+
+
+def options_not_sent(kind: str, options: ChatOptions) -> list[str]:
+    """Labels of the options set in ``options`` that a ``kind`` route cannot carry."""
+    cannot = UNSENDABLE_OPTIONS.get(kind, frozenset())
+    return [OPTION_LABELS[n] for n in options.sampling() if n in cannot]
+
+
+def not_sent_note(kind: str, options: ChatOptions) -> str | None:
+    """The note a reply carries when some of its options could not be sent."""
+    labels = options_not_sent(kind, options)
+    if not labels:
+        return None
+    why = {
+        "halext": "the halext API has no such fields",
+        "openai": "OpenAI-compatible endpoints cannot set it",
+    }.get(kind, "this route cannot carry them")
+    return f"Not sent to {kind}: {', '.join(labels)} ({why})"
 
 
 @dataclass(frozen=True, slots=True)

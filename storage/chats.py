@@ -14,6 +14,7 @@ the next prompt must be sent with them).
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import dataclasses
 from collections.abc import Mapping
@@ -23,6 +24,9 @@ from typing import Any
 
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.types import ChatMessage
+from halext_desktop.storage import versions
+from halext_desktop.storage.attachments import AttachmentStore, Prepared
+from halext_desktop.storage.chat_settings import ChatSettings, ChatSettingsStore
 from halext_desktop.storage.conversations import (
     HISTORY_STATUSES,
     ConversationRow,
@@ -47,6 +51,8 @@ from halext_desktop.storage.ops import (
     NewConversation,
     NewMessage,
     Op,
+    PutAttachment,
+    SetChatSettings,
     new_pid,
 )
 from halext_desktop.storage.owner import DbOwner
@@ -492,7 +498,10 @@ class Conversations:
         Waits for the database (a locked one delays it)."""
 
         def delete(ctx: ApplyContext, cid: int) -> DeletedConversation:
-            return self._store.delete(ctx.real(cid))
+            real = ctx.real(cid)
+            # Its settings go with it (ON DELETE CASCADE): keep them for Undo.
+            kept = ChatSettingsStore(self._store.db).get(real)
+            return dataclasses.replace(self._store.delete(real), settings=kept.to_dict())
 
         result = await asyncio.wrap_future(self._owner.enqueue(Call(delete, (conversation_id,))))
         assert isinstance(result, DeletedConversation)
@@ -502,7 +511,11 @@ class Conversations:
         """Undo a delete (same ids). Raises ValueError when it exists again."""
 
         def restore(_ctx: ApplyContext, snap: DeletedConversation) -> ConversationRow:
-            return self._store.restore(snap)
+            row = self._store.restore(snap)
+            if snap.settings:
+                settings = ChatSettings.from_dict(snap.settings)
+                ChatSettingsStore(self._store.db).set(row.id, settings)
+            return row
 
         result = await asyncio.wrap_future(self._owner.enqueue(Call(restore, (snapshot,))))
         assert isinstance(result, ConversationRow)
@@ -512,6 +525,108 @@ class Conversations:
         """Delete ``message_id`` and every later message of the conversation."""
         await self._owner.settled(
             self._owner.enqueue(DeleteMessagesFrom(conversation_id, message_id))
+        )
+
+    # ---- system prompt and parameters, presets ----------------------------------------------
+
+    def _chat_settings(self, cid: int) -> ChatSettings:
+        real = self._real(cid)
+        found = ChatSettingsStore(self._store.db).get(real) if real is not None else ChatSettings()
+        overlay = _Overlay(self._owner)
+        for op in overlay.ops:
+            if isinstance(op, SetChatSettings) and overlay.same(op.conversation_id, cid):
+                found = ChatSettings.from_dict(op.settings)
+        return found
+
+    async def chat_settings(self, conversation_id: int) -> ChatSettings:
+        """The conversation's system prompt and parameters (waiting changes included)."""
+        return await self._owner.run(self._chat_settings, conversation_id)
+
+    def queue_chat_settings(
+        self, conversation_id: int, settings: ChatSettings, *, within: float = 0.0
+    ) -> Future[Any]:
+        """Queue the conversation's system prompt and parameters (the whole set);
+        ``within`` as ``DbOwner.enqueue``."""
+        return self._owner.enqueue(
+            SetChatSettings(conversation_id, settings.to_dict()), within=within
+        )
+
+    async def set_chat_settings(self, conversation_id: int, settings: ChatSettings) -> bool:
+        """Keep ``settings`` with the conversation; False while the database refuses it
+        (the change waits)."""
+        return await self._owner.settled(self.queue_chat_settings(conversation_id, settings))
+
+    async def presets(self) -> builtins.list[tuple[str, ChatSettings]]:
+        """The saved presets, by name."""
+        return await self._owner.run(ChatSettingsStore(self._store.db).presets)
+
+    async def save_preset(self, name: str, settings: ChatSettings) -> None:
+        """Save (or replace) a preset. Raises ValueError for an empty name."""
+
+        def save(_ctx: ApplyContext, name: str, settings: ChatSettings) -> None:
+            ChatSettingsStore(self._store.db).save_preset(name, settings)
+
+        await asyncio.wrap_future(self._owner.enqueue(Call(save, (name, settings))))
+
+    async def delete_preset(self, name: str) -> bool:
+        def drop(_ctx: ApplyContext, name: str) -> bool:
+            return ChatSettingsStore(self._store.db).delete_preset(name)
+
+        return bool(await asyncio.wrap_future(self._owner.enqueue(Call(drop, (name,)))))
+
+    # ---- attachments ------------------------------------------------------------------------
+
+    def queue_attachment(self, prepared: Prepared, *, within: float = 0.0) -> Future[Any]:
+        """Queue an attachment's bytes (stored once per content); ``within`` as
+        ``DbOwner.enqueue``."""
+        ref = prepared.ref
+        return self._owner.enqueue(
+            PutAttachment(
+                ref.sha256,
+                ref.mime,
+                ref.size,
+                base64.b64encode(prepared.data).decode("ascii"),
+                utcnow(),
+            ),
+            within=within,
+        )
+
+    def _attachment(self, sha256: str) -> tuple[str, bytes] | None:
+        for op in reversed(self._owner.pending_ops()):
+            if isinstance(op, PutAttachment) and op.sha256 == sha256:
+                return op.mime, base64.b64decode(op.data_b64)
+        return AttachmentStore(self._store.db).get(sha256)
+
+    async def attachment(self, sha256: str) -> tuple[str, bytes] | None:
+        """(mime, bytes) of a stored attachment; None when it is not there."""
+        return await self._owner.run(self._attachment, sha256)
+
+    # ---- reply versions ---------------------------------------------------------------------
+
+    async def select_version(self, message_id: int, index: int) -> MessageRow:
+        """Show version ``index`` of a regenerated reply: it becomes the row's text, and so
+        the one sent as history. Returns the row as it is now.
+
+        Raises:
+            ValueError: no such version. NotFoundError: no such message.
+        """
+        row = await self.get_message(message_id)
+        if row is None:
+            raise NotFoundError(f"There is no message {message_id}")
+        change = versions.flip(row, index)
+
+        def write(ctx: ApplyContext, mid: int) -> None:
+            versions.write_flip(self._store.db, ctx.real(mid), change)
+
+        await asyncio.wrap_future(self._owner.enqueue(Call(write, (message_id,))))
+        return dataclasses.replace(
+            row,
+            content=change.content,
+            status=change.status,
+            model_ref=change.model_ref,
+            requested_model=change.requested_model,
+            error=change.error,
+            meta=change.meta,
         )
 
 

@@ -230,6 +230,9 @@ class DeletedConversation:
 
     conversation: ConversationRow
     messages: tuple[MessageRow, ...]
+    # The conversation's system prompt and parameters (``storage.chat_settings``), put back
+    # with it.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_role(role: str) -> str:

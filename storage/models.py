@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -195,3 +196,38 @@ def _rollup(name: str) -> Table:
 usage_hourly = _rollup("usage_hourly")
 usage_daily = _rollup("usage_daily")
 usage_monthly = _rollup("usage_monthly")
+
+# A conversation's system prompt and parameters (JSON, ``storage.chat_settings``;
+# migration 0005), deleted with its conversation.
+conversation_settings = Table(
+    "conversation_settings",
+    metadata,
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("data", Text, nullable=False, default="{}", server_default="{}"),
+)
+
+# System prompts and parameters saved by the user under a name.
+chat_presets = Table(
+    "chat_presets",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("data", Text, nullable=False, default="{}", server_default="{}"),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# The bytes of attached files, once per content: messages name them by ``sha256`` in
+# their ``meta["attachments"]`` (``storage.attachments``).
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", String, primary_key=True),
+    Column("mime", String, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)

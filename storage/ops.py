@@ -14,6 +14,7 @@ but cannot outlive the process.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 from collections.abc import Callable, Mapping
@@ -276,6 +277,45 @@ class DeleteMessagesFrom(Op):
         return ("conversation_id", "message_id")
 
 
+@dataclass
+class SetChatSettings(Op):
+    """A conversation's system prompt and parameters (``storage.chat_settings``), whole."""
+
+    kind: ClassVar[str] = "set_chat_settings"
+    conversation_id: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, ctx: ApplyContext) -> None:
+        from halext_desktop.storage.chat_settings import ChatSettings, ChatSettingsStore
+
+        ChatSettingsStore(ctx.conversations.db).set(
+            ctx.real(self.conversation_id), ChatSettings.from_dict(self.settings)
+        )
+
+    def id_fields(self) -> tuple[str, ...]:
+        return ("conversation_id",)
+
+
+@dataclass
+class PutAttachment(Op):
+    """The bytes of an attached file (base64 here, so a spool file can hold it); stored
+    once per content."""
+
+    kind: ClassVar[str] = "put_attachment"
+    sha256: str
+    mime: str
+    size: int
+    data_b64: str
+    created_at: datetime
+
+    def apply(self, ctx: ApplyContext) -> None:
+        from halext_desktop.storage.attachments import AttachmentStore
+
+        AttachmentStore(ctx.conversations.db).put(
+            self.sha256, self.mime, base64.b64decode(self.data_b64), self.created_at
+        )
+
+
 _USAGE_TIMES = ("created_at",)
 
 
@@ -329,7 +369,15 @@ class Call(Op):
 
 _KINDS: dict[str, type[Op]] = {
     cls.kind: cls
-    for cls in (NewConversation, EditConversation, NewMessage, EditMessage, DeleteMessagesFrom)
+    for cls in (
+        NewConversation,
+        EditConversation,
+        NewMessage,
+        EditMessage,
+        DeleteMessagesFrom,
+        SetChatSettings,
+        PutAttachment,
+    )
 }
 
 

@@ -217,7 +217,18 @@ class Storage:
             self.integrity = self.owner.when_idle(self._check_and_back_up)
         # Lock files kill -9 left behind (after recovery had its look at them).
         self.owner.when_idle(lambda: session_sweep(self.run_dir, self.session.id))
+        # The bytes of attachments whose messages are gone (deleted in an earlier session).
+        self.owner.when_idle(self._sweep_attachments)
         return report
+
+    def _sweep_attachments(self) -> int:
+        from halext_desktop.storage.attachments import AttachmentStore
+
+        try:
+            return AttachmentStore(self.db).sweep()
+        except DatabaseError:
+            log.warning("attachments not swept: the database is busy", exc_info=True)
+            return 0
 
     def _after_open(self) -> OpenReport:
         report = OpenReport()

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from halext_desktop.routing.errors import ErrorKind
+from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.router import CancelToken, Router
 from halext_desktop.routing.types import (
@@ -35,9 +35,19 @@ from halext_desktop.routing.types import (
     Delta,
     Failed,
     Finished,
+    ImagePart,
     RouterEvent,
     Started,
 )
+from halext_desktop.storage import versions
+from halext_desktop.storage.attachments import (
+    MAX_ATTACHMENTS,
+    AttachmentError,
+    Prepared,
+    inline_text,
+    refs_of,
+)
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.chats import Conversations
 from halext_desktop.storage.conversations import (
     ConversationRow,
@@ -227,23 +237,48 @@ class Turns:
         options: ChatOptions | None = None,
         use_fallbacks: bool = True,
         title: str | None = None,
+        attachments: Sequence[Prepared] = (),
+        settings: ChatSettings | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Store ``prompt`` as a new user message and stream the reply from ``ref``.
         ``conversation_id`` None starts a new conversation (titled ``title``, else after
-        the prompt)."""
+        the prompt).
+
+        Args:
+            attachments: files sent with the message: text ones go into it as fenced
+                blocks, images go to the model (refused before anything is stored or sent
+                when it cannot take them: ``RouteError`` BAD_REQUEST).
+            settings: the conversation's system prompt and parameters from now on (kept
+                with it, like the window's header); None keeps what it has.
+        """
+        images = await self.check_attachments(ref, attachments)
+        text = inline_text(prompt, attachments)
         conversation: ConversationRow | None = None
         conv_future = None
         window: HistoryWindow | None = None
         if conversation_id is None:
             name = title or " ".join(prompt.split())[:60] or "New chat"
+            if not prompt.strip() and attachments:
+                name = title or attachments[0].ref.name
             conversation, conv_future = self._chats.queue_conversation(
                 name, str(ref), within=FIRST_ROWS_WAIT_S
             )
             cid = conversation.id
+            kept = settings or ChatSettings()
         else:
             cid = conversation_id
-            window = await self._history(cid, ref, prompt, options)
-        user, user_future = self._chats.queue_message(cid, "user", prompt, within=FIRST_ROWS_WAIT_S)
+            # Read before anything of the turn is queued: its rows go to the database
+            # together (a read writes what waits).
+            kept = settings if settings is not None else await self._chats.chat_settings(cid)
+            window = await self._history(cid, ref, _budgeted(kept, text), kept.options(options))
+        if settings is not None:
+            self._chats.queue_chat_settings(cid, settings, within=FIRST_ROWS_WAIT_S)
+        for prepared in attachments:
+            self._chats.queue_attachment(prepared, within=FIRST_ROWS_WAIT_S)
+        meta = {"attachments": [a.ref.to_dict() for a in attachments]} if attachments else None
+        user, user_future = self._chats.queue_message(
+            cid, "user", text, meta=meta, within=FIRST_ROWS_WAIT_S
+        )
         async for event in self._run(
             cid,
             user,
@@ -256,8 +291,50 @@ class Turns:
             user_future=user_future,
             conversation=conversation,
             conversation_future=conv_future,
+            images=images,
+            chat_settings=kept,
         ):
             yield event
+
+    async def check_attachments(
+        self, ref: ModelRef, attachments: Sequence[Prepared]
+    ) -> tuple[ImagePart, ...]:
+        """The images to send with the message; raises a RouteError (BAD_REQUEST, one
+        clear line) when ``ref`` cannot take them, before anything is stored or sent."""
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise AttachmentError(f"at most {MAX_ATTACHMENTS} attachments per message")
+        images = tuple(ImagePart(a.ref.mime, a.data) for a in attachments if a.ref.is_image)
+        await self.check_images(ref, images)
+        return images
+
+    async def check_images(self, ref: ModelRef, images: Sequence[ImagePart]) -> None:
+        """Raises RouteError (BAD_REQUEST) when ``ref`` cannot take ``images``."""
+        if not images:
+            return
+        if ref.kind == "halext":
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                f"Not sent: the halext API cannot carry images ({ref.model})",
+                "Pick a local vision model, or remove the image",
+                route_id=ref.route_id,
+            )
+        caps = await self._router.capabilities(ref)
+        if caps is not None and "vision" not in caps:
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                f"Not sent: {ref.model} cannot take images (it does not list 'vision')",
+                "Pick a vision model, or remove the image",
+                route_id=ref.route_id,
+            )
+
+    async def _images_of(self, message: MessageRow) -> tuple[ImagePart, ...]:
+        out = []
+        for ref in refs_of(message.meta):
+            if ref.is_image:
+                found = await self._chats.attachment(ref.sha256)
+                if found is not None:
+                    out.append(ImagePart(found[0], found[1]))
+        return tuple(out)
 
     async def _history(
         self,
@@ -294,21 +371,29 @@ class Turns:
         options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Replace the last reply, answering the last user message again with ``ref`` (the
-        model selected now, not the one that answered before). ``options``: the
-        conversation's, as ``send`` takes them (its ``num_ctx`` also bounds the history)."""
+        model selected now, not the one that answered before). ``options``: as ``send``
+        takes them; the conversation's settings apply on top (their ``num_ctx`` also bounds
+        the history). The earlier answers are kept as versions."""
         rows = await self._chats.messages(conversation_id, limit=50)
+        kept = await self._chats.chat_settings(conversation_id)
         last_user = next((m for m in reversed(rows) if m.role == "user"), None)
         if last_user is None:
             raise ValueError("There is no message to answer again")
+        images = await self._images_of(last_user)
+        await self.check_images(ref, images)
         later = [m for m in rows if _after(m.id, last_user.id)]
+        # The earlier answers stay, as versions of the new one (‹ 2/3 ›).
+        earlier = versions.for_regenerate(later)
         if later:
             await self._chats.delete_messages_from(conversation_id, later[0].id)
         window = await self._history(
-            conversation_id, ref, last_user.content, options, before_message_id=last_user.id
-        )
+            conversation_id, ref, _budgeted(kept, last_user.content), kept.options(options),
+            before_message_id=last_user.id,
+        )  # fmt: skip
         async for event in self._run(
-            conversation_id, last_user, window, ref, cancel, "chat", options
-        ):
+            conversation_id, last_user, window, ref, cancel, "chat", options,
+            images=images, base_meta=earlier, chat_settings=kept,
+        ):  # fmt: skip
             yield event
 
     async def edit_and_resend(
@@ -322,18 +407,21 @@ class Turns:
         options: ChatOptions | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Drop ``message_id`` and everything after it, then send ``new_text`` in its place.
-        ``options``: the conversation's, as ``send`` takes them (its ``num_ctx`` also bounds
-        the history)."""
+        ``options``: as ``send`` takes them; the conversation's settings apply on top (their
+        ``num_ctx`` also bounds the history)."""
+        kept = await self._chats.chat_settings(conversation_id)
         window = await self._history(
-            conversation_id, ref, new_text, options, before_message_id=message_id
-        )
+            conversation_id, ref, _budgeted(kept, new_text), kept.options(options),
+            before_message_id=message_id,
+        )  # fmt: skip
         await self._chats.delete_messages_from(conversation_id, message_id)
         user, user_future = self._chats.queue_message(
             conversation_id, "user", new_text, within=FIRST_ROWS_WAIT_S
         )
         async for event in self._run(
-            conversation_id, user, window, ref, cancel, "chat", options, user_future=user_future
-        ):
+            conversation_id, user, window, ref, cancel, "chat", options, user_future=user_future,
+            chat_settings=kept,
+        ):  # fmt: skip
             yield event
 
     async def _run(
@@ -350,10 +438,16 @@ class Turns:
         user_future: Any = None,
         conversation: ConversationRow | None = None,
         conversation_future: Any = None,
+        images: tuple[ImagePart, ...] = (),
+        base_meta: dict[str, Any] | None = None,
+        chat_settings: ChatSettings | None = None,
     ) -> AsyncIterator[TurnEvent]:
         chats, owner = self._chats, self._chats.owner
         cancel = cancel or CancelToken()
         cid = owner.resolve(conversation_id)  # a conversation written since: its real id
+        settings = chat_settings or ChatSettings()
+        if not settings.empty:
+            options = settings.options(options)
         chats.set_default_model(cid, str(ref), within=FIRST_ROWS_WAIT_S)
         # Where the model's context starts, when older turns did not fit (the window shows
         # it; the reply's row keeps it).
@@ -369,10 +463,12 @@ class Turns:
             "",
             status="pending",
             requested_model=str(ref),
-            meta=context_meta,
+            meta={**context_meta, **(base_meta or {})},
             writer=self._writer,
         )
         history = window.messages if window is not None else []
+        if settings.system:
+            history = [ChatMessage("system", settings.system), *history]
         reply = self._replies.begin(cid, assistant.id, cancel)
         try:
             # Normally written in a few milliseconds; while the database refuses writes the
@@ -401,7 +497,7 @@ class Turns:
             yield TurnBegun(user, assistant, conversation, window)
             async for out in self._stream(
                 cid, user, history, ref, cancel, endpoint_name, options, use_fallbacks,
-                reply, assistant, parts,
+                reply, assistant, parts, images,
             ):  # fmt: skip
                 yield out
         finally:
@@ -430,12 +526,13 @@ class Turns:
         reply: Any,
         assistant: MessageRow,
         parts: list[str],
+        images: tuple[ImagePart, ...] = (),
     ) -> AsyncIterator[TurnEvent]:
         chats = self._chats
         aid = assistant.id
         request = ChatRequest(
             ref=ref,
-            messages=(*history, ChatMessage("user", user.content)),
+            messages=(*history, ChatMessage("user", user.content, images)),
             conversation_id=cid,
             endpoint_name=endpoint_name,
             options=options or ChatOptions(),
@@ -561,6 +658,12 @@ class Turns:
         if not saved and problem is None:
             problem = owner.state.detail or "the database refused the reply for now"
         yield TurnSaved(row, event, saved, problem)
+
+
+def _budgeted(settings: ChatSettings, prompt: str) -> str:
+    """What the history's budget must leave room for besides the turns: the prompt and
+    the system prompt sent before them."""
+    return f"{settings.system}\n{prompt}" if settings.system else prompt
 
 
 def _after(a: int, b: int) -> bool:

@@ -20,6 +20,8 @@ from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.router import UNLISTED_REASON, CancelToken
 from halext_desktop.routing.types import Delta, Failed, Started
+from halext_desktop.storage.attachments import Prepared
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.conversations import MessageRow
 from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.logfile import see_the_log
@@ -125,6 +127,7 @@ class _Reply:
         "parts",
         "user_already_shown",
         "unsent",
+        "unsent_files",
         "shown",
         "attached",
         "view_id",
@@ -139,6 +142,7 @@ class _Reply:
         self.parts: list[str] = []  # the text so far, for when its chat is opened again
         self.user_already_shown = user_already_shown
         self.unsent: str | None = None  # sent, not yet stored: given back on failure
+        self.unsent_files: list[Prepared] = []  # its attachments, given back with it
         self.shown = True  # it belongs to the conversation on screen
         self.attached = False  # its rows are in the view, which takes its text as it comes
         self.view_id: int | None = None  # the assistant row's id as the view knows it
@@ -167,6 +171,11 @@ class ChatController(QObject):
         sig_loaded(object): a conversation's messages are on screen (its id, or None).
         sig_database_problem(object): the database cannot take the turn (a DatabaseError:
             damaged, unavailable); the window offers what can be done.
+        sig_chat_settings(object): the conversation's system prompt and parameters (a
+            ChatSettings) were loaded or changed.
+        sig_unsent(str, object): a send was refused before anything was stored (an image
+            for a model that cannot take it); carries the text and the attachments to give
+            back to the composer.
     """
 
     sig_streaming = Signal(bool)
@@ -177,6 +186,8 @@ class ChatController(QObject):
     sig_signed_out = Signal()
     sig_loaded = Signal(object)
     sig_database_problem = Signal(object)
+    sig_chat_settings = Signal(object)
+    sig_unsent = Signal(str, object)
 
     def __init__(
         self,
@@ -200,6 +211,10 @@ class ChatController(QObject):
         self._view_ready = True  # the view shows the conversation's messages (not loading)
         # What a reply that ended off screen left to say, shown when its chat is opened.
         self._later: dict[int, tuple[str, str, str | None, str | None]] = {}
+        # The conversation's system prompt and parameters; for a chat not started yet,
+        # what its first message will keep with it.
+        self.chat_settings = ChatSettings()
+        self._settings_gen = 0
 
     # ---- conversations ------------------------------------------------------------
 
@@ -242,6 +257,7 @@ class ChatController(QObject):
         self._load_gen += 1
         gen = self._load_gen
         self._show_streaming_state()
+        self._load_chat_settings(conversation_id)
         if conversation_id is None:
             self._view.load([], has_more=False)
             self._view_ready = True
@@ -366,10 +382,12 @@ class ChatController(QObject):
             # Policy is enforced in the router too; this only saves a round trip of UI.
         return ref
 
-    def send(self, text: str) -> bool:
-        """Send the composer's text; returns False when nothing was sent (text stays). The
-        text is given back to the composer if the database cannot take it."""
-        if self.streaming or not text.strip():
+    def send(self, text: str, attachments: list[Prepared] | None = None) -> bool:
+        """Send the composer's text (and attachments); returns False when nothing was sent
+        (text stays). The text is given back to the composer if the database cannot take
+        it, and with the attachments when the model cannot take them (``sig_unsent``)."""
+        files = list(attachments or [])
+        if self.streaming or not (text.strip() or files):
             return False
         ref = self._model_or_banner()
         if ref is None:
@@ -378,12 +396,17 @@ class ChatController(QObject):
         cid = self.conversation_id
         reply = _Reply(cid, user_already_shown=False)
         reply.unsent = text
+        reply.unsent_files = files
+        settings = self.chat_settings
         if cid is None:
             # The turn creates the conversation with its first message (one transaction).
             self._view.load([], has_more=False)
+            first = None if settings.empty else settings
 
             def make(token: CancelToken) -> AsyncIterator[Any]:
-                return self._svc.turns.send(None, text, ref, cancel=token)
+                return self._svc.turns.send(
+                    None, text, ref, cancel=token, attachments=files, settings=first
+                )
 
         elif self._editing_id is not None:
             mid, self._editing_id = self._editing_id, None
@@ -395,7 +418,7 @@ class ChatController(QObject):
         else:
 
             def make(token: CancelToken) -> AsyncIterator[Any]:
-                return self._svc.turns.send(cid, text, ref, cancel=token)
+                return self._svc.turns.send(cid, text, ref, cancel=token, attachments=files)
 
         self._start(reply, make, ref)
         return True
@@ -489,6 +512,85 @@ class ChatController(QObject):
             if not self._svc.turns.interrupt(reply.cancel):
                 reply.cancel.cancel()
 
+    # ---- system prompt and parameters, versions, attachments ------------------------------
+
+    def _load_chat_settings(self, cid: int | None) -> None:
+        self._settings_gen += 1
+        gen = self._settings_gen
+        if cid is None:
+            self.chat_settings = ChatSettings()
+            self.sig_chat_settings.emit(self.chat_settings)
+            return
+
+        def loaded(settings: ChatSettings) -> None:
+            if gen == self._settings_gen and cid == self.conversation_id:
+                self.chat_settings = settings
+                self.sig_chat_settings.emit(settings)
+
+        self._bridge.call(
+            self._svc.conversations.chat_settings(cid),
+            loaded,
+            lambda exc: self._database_error(exc, "Could not read this conversation's settings"),
+            owner=self,
+        )
+
+    def set_chat_settings(self, settings: ChatSettings) -> None:
+        """Use ``settings`` from the next message on, kept with the conversation (a chat
+        not started yet keeps them with its first message)."""
+        self._settings_gen += 1
+        self.chat_settings = settings
+        self.sig_chat_settings.emit(settings)
+        cid = self.conversation_id
+        if cid is None:
+            return
+        self._bridge.call(
+            self._svc.conversations.set_chat_settings(cid, settings),
+            lambda _saved: None,
+            lambda exc: self._database_error(exc, "Could not keep the settings"),
+            owner=self,
+        )
+
+    def select_version(self, message_id: int, index: int) -> None:
+        """Show another version of a regenerated reply (it becomes the one sent as
+        history)."""
+        if self.streaming:
+            return
+        self._bridge.call(
+            self._svc.conversations.select_version(message_id, index),
+            self._view.update_message,
+            lambda exc: self._database_error(exc, "Could not show that version"),
+            owner=self,
+        )
+
+    def load_image(self, sha256: str, on_loaded: Callable[[bytes], None]) -> None:
+        """Fetch an attachment's bytes (to show it at full size)."""
+
+        def loaded(found: tuple[str, bytes] | None) -> None:
+            if found is None:
+                self._view.show_banner("warning", "That attachment is not in the database.")
+            else:
+                on_loaded(found[1])
+
+        self._bridge.call(
+            self._svc.conversations.attachment(sha256),
+            loaded,
+            lambda exc: self._database_error(exc, "Could not read that attachment"),
+            owner=self,
+        )
+
+    def load_thumbnail(self, sha256: str) -> None:
+        """Fetch an image attachment's bytes for its thumbnail."""
+
+        def loaded(found: tuple[str, bytes] | None) -> None:
+            self._view.set_thumbnail(sha256, found[1] if found else None)
+
+        self._bridge.call(
+            self._svc.conversations.attachment(sha256),
+            loaded,
+            lambda exc: log.warning("thumbnail %s: %s", sha256[:12], exc),
+            owner=self,
+        )
+
     # ---- stream plumbing --------------------------------------------------------------
 
     def _start(
@@ -521,6 +623,7 @@ class ChatController(QObject):
         view = self._view
         if isinstance(event, TurnBegun):
             reply.unsent = None  # stored (or queued for the database): never lost now
+            reply.unsent_files = []
             reply.user, reply.assistant = event.user, event.assistant
             if event.conversation is not None:
                 reply.cid = event.conversation.id
@@ -594,6 +697,15 @@ class ChatController(QObject):
             kind, text, label, action = banner_for(exc, partial=False)
             if exc.kind is ErrorKind.SIGNED_OUT:
                 self.sig_signed_out.emit()
+            if unsent is not None:
+                # Refused before anything was stored (an image the model cannot take):
+                # the message and its files go back to the composer.
+                self.sig_unsent.emit(unsent, list(reply.unsent_files))
+                kind, label, action = "warning", "Pick a model", ACTION_PICK_MODEL
+            elif reply.user_already_shown and reply.assistant is None and reply.shown:
+                # A regenerate refused before it began (the model cannot take the
+                # message's image): the reply it took off the screen is still stored.
+                self.open_conversation(self.conversation_id)
         else:
             # The bridge hands the error over without logging it: log it here, so the
             # file the banner names holds its traceback.

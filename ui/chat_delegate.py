@@ -46,6 +46,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPalette,
+    QPixmap,
     QTextDocument,
     QTextLine,
 )
@@ -57,6 +58,7 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
+from halext_desktop.storage import versions
 from halext_desktop.ui import theme
 from halext_desktop.ui.chat_model import (
     ChatModel,
@@ -79,6 +81,15 @@ DOC_CACHE_SIZE = 160
 MAX_COLUMN_CHARS = 104
 STREAM_CURSOR = "…"
 SENT_SEPARATOR = "  ·  "
+THUMB_PX = 96  # image attachments are shown this big (logical pixels) in their message
+
+
+def attachment_list(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attachments a message's meta lists (well-formed entries only)."""
+    found = meta.get("attachments")
+    if not isinstance(found, list):
+        return []
+    return [a for a in found if isinstance(a, dict) and "sha256" in a and "name" in a]
 
 
 class _Metrics:
@@ -134,6 +145,11 @@ class RowLayout:
         "text_x",
         "text_w",
         "cursor",
+        "thumbs",
+        "switch_text",
+        "prev_rect",
+        "next_rect",
+        "switch_rect",
     )
 
     def __init__(self) -> None:
@@ -155,6 +171,13 @@ class RowLayout:
         self.text_x = 0
         self.text_w = 0
         self.cursor: QPointF | None = None  # where the streaming "…" goes, body coordinates
+        # Image attachments: (sha256, file name, where the thumbnail goes).
+        self.thumbs: list[tuple[str, str, QRectF]] = []
+        # A regenerated reply's "‹ 2/3 ›" at the right of the footer.
+        self.switch_text = ""
+        self.prev_rect = QRectF()
+        self.next_rect = QRectF()
+        self.switch_rect = QRectF()
 
 
 class ChatDelegate(QStyledItemDelegate):
@@ -163,10 +186,16 @@ class ChatDelegate(QStyledItemDelegate):
     Signals:
         sig_copied(str): a code block or message was copied; carries the copied text.
         sig_link_activated(str): a web link in a message was clicked (it is also opened).
+        sig_version_requested(int, int): ‹ or › on a regenerated reply; carries the message
+            id and the version index to show.
+        sig_thumbnail_activated(str, str): an attachment's thumbnail was clicked; its
+            sha256 and file name.
     """
 
     sig_copied = Signal(str)
     sig_link_activated = Signal(str)
+    sig_version_requested = Signal(int, int)
+    sig_thumbnail_activated = Signal(str, str)
 
     def __init__(self, model: ChatModel, view: QAbstractItemView) -> None:
         super().__init__(view)
@@ -195,6 +224,8 @@ class ChatDelegate(QStyledItemDelegate):
         # The message whose text the view's text view shows (selectable) over its row: its
         # body is drawn there, with the selection, not here.
         self.text_id: int | None = None
+        # The thumbnail of an attachment by sha256, None while it loads (set by the view).
+        self.thumbnail: Callable[[str], QPixmap | None] | None = None
 
     # ---- configuration -----------------------------------------------------------------------
 
@@ -453,10 +484,35 @@ class ChatDelegate(QStyledItemDelegate):
                 y += r.height()
             rl.warn_rect = QRectF(text_x, top, text_w, y - top)
 
+        images = [a for a in attachment_list(item.meta) if a.get("kind") == "image"]
+        if images:
+            y += m.warn_gap
+            x = text_x
+            for a in images:
+                if x + THUMB_PX > text_x + text_w and x > text_x:
+                    x = text_x
+                    y += THUMB_PX + m.warn_gap
+                rl.thumbs.append(
+                    (str(a["sha256"]), str(a["name"]), QRectF(x, y, THUMB_PX, THUMB_PX))
+                )
+                x += THUMB_PX + m.warn_gap
+            y += THUMB_PX
+
         if boxed:
             y += m.pad_v
             rl.bubble = QRectF(col_x, bubble_top, col_w, y - bubble_top)
         rl.footer = QRectF(text_x, y, text_w, m.footer)
+        shown = versions.info(item.meta) if item.role == "assistant" else None
+        if shown is not None:
+            rl.switch_text = f"{shown[0] + 1}/{shown[1]}"
+            arrow = m.small_fm.horizontalAdvance("‹") + 12
+            mid_w = m.small_fm.horizontalAdvance(rl.switch_text) + 6
+            right = text_x + text_w
+            h = m.small_fm.height() + 6
+            sw_y = y + (m.footer - h) / 2
+            rl.next_rect = QRectF(right - arrow, sw_y, arrow, h)
+            rl.switch_rect = QRectF(right - arrow - mid_w, sw_y, mid_w, h)
+            rl.prev_rect = QRectF(right - 2 * arrow - mid_w, sw_y, arrow, h)
         rl.height = int(y + m.footer)
         return rl
 
@@ -544,7 +600,65 @@ class ChatDelegate(QStyledItemDelegate):
             painter.setPen(theme.warning_color(pal))
             for text, rect in rl.warnings:
                 painter.drawText(rect, int(Qt.TextFlag.TextWordWrap), text)
+        if rl.thumbs:
+            self._paint_thumbs(painter, pal, rl)
+        if rl.switch_text:
+            self._paint_switch(painter, pal, item, rl)
         painter.restore()
+
+    def _paint_thumbs(self, painter: QPainter, pal: QPalette, rl: RowLayout) -> None:
+        m = self._metrics
+        for sha, name, rect in rl.thumbs:
+            pix = self.thumbnail(sha) if self.thumbnail is not None else None
+            painter.setPen(theme.muted_text(pal))
+            painter.setBrush(pal.color(QPalette.ColorRole.Base))
+            painter.drawRoundedRect(rect, 6, 6)
+            if pix is not None and not pix.isNull():
+                size = pix.deviceIndependentSize()
+                x = rect.x() + (rect.width() - size.width()) / 2
+                y = rect.y() + (rect.height() - size.height()) / 2
+                painter.drawPixmap(QPointF(x, y), pix)
+            else:
+                painter.setFont(m.small)
+                text = m.small_fm.elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB_PX - 8)
+                painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
+
+    def _paint_switch(
+        self, painter: QPainter, pal: QPalette, item: MessageItem, rl: RowLayout
+    ) -> None:
+        shown = versions.info(item.meta)
+        if shown is None:
+            return
+        index, count = shown
+        painter.setFont(self._metrics.small)
+        muted = theme.muted_text(pal)
+        text_c = pal.color(QPalette.ColorRole.Text)
+        painter.setPen(text_c if index > 0 else muted)
+        painter.drawText(rl.prev_rect, int(Qt.AlignmentFlag.AlignCenter), "‹")
+        painter.setPen(muted)
+        painter.drawText(rl.switch_rect, int(Qt.AlignmentFlag.AlignCenter), rl.switch_text)
+        painter.setPen(text_c if index < count - 1 else muted)
+        painter.drawText(rl.next_rect, int(Qt.AlignmentFlag.AlignCenter), "›")
+
+    def version_step_at(self, item: MessageItem, row_rect: QRect, pos: QPoint) -> int | None:
+        """-1 or +1 when ``pos`` (viewport coordinates) is on the row's ‹ or ›."""
+        rl = self.layout_for(item)
+        if not rl.switch_text:
+            return None
+        local = QPointF(pos - row_rect.topLeft())
+        if rl.prev_rect.contains(local):
+            return -1
+        if rl.next_rect.contains(local):
+            return 1
+        return None
+
+    def thumb_at(self, item: MessageItem, row_rect: QRect, pos: QPoint) -> tuple[str, str] | None:
+        """(sha256, name) of the thumbnail under ``pos`` (viewport coordinates)."""
+        local = QPointF(pos - row_rect.topLeft())
+        for sha, name, rect in self.layout_for(item).thumbs:
+            if rect.contains(local):
+                return sha, name
+        return None
 
     def _paint_header(
         self, painter: QPainter, pal: QPalette, item: MessageItem, rl: RowLayout
@@ -670,6 +784,19 @@ class ChatDelegate(QStyledItemDelegate):
             and index.isValid()
         ):
             item = self._model.items[index.row()]
+            step = self.version_step_at(item, option.rect, event.position().toPoint())
+            if step is not None:
+                shown = versions.info(item.meta)
+                if etype == QEvent.Type.MouseButtonRelease and shown is not None:
+                    target = shown[0] + step
+                    if 0 <= target < shown[1]:
+                        self.sig_version_requested.emit(item.id, target)
+                return True
+            thumb = self.thumb_at(item, option.rect, event.position().toPoint())
+            if thumb is not None:
+                if etype == QEvent.Type.MouseButtonRelease:
+                    self.sig_thumbnail_activated.emit(*thumb)
+                return True
             href = self.anchor_at(item, option.rect, event.position().toPoint())
             if href:
                 if etype == QEvent.Type.MouseButtonRelease:
@@ -696,6 +823,15 @@ class ChatDelegate(QStyledItemDelegate):
             tip = stats_tooltip(item.meta)
         elif item.role == "assistant" and rl.chip.contains(local):
             tip = _chip_tooltip(item)
+        elif rl.switch_text and (
+            rl.prev_rect.contains(local)
+            or rl.next_rect.contains(local)
+            or rl.switch_rect.contains(local)
+        ):
+            tip = "Earlier and later answers; the one shown is sent as history"
+        elif self.thumb_at(item, option.rect, event.pos()) is not None:
+            found = self.thumb_at(item, option.rect, event.pos())
+            tip = f"{found[1]} — click to see it full size" if found else ""
         elif rl.doc is not None:
             href = self.anchor_at(item, option.rect, event.pos())
             if href and href.startswith(COPY_SCHEME):

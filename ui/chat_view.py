@@ -39,10 +39,12 @@ from PySide6.QtGui import (
     QContextMenuEvent,
     QFont,
     QGuiApplication,
+    QImage,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
     QPalette,
+    QPixmap,
     QResizeEvent,
     QTextCursor,
 )
@@ -62,9 +64,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from halext_desktop.storage import versions
 from halext_desktop.ui import theme
 from halext_desktop.ui.banner import Banner
-from halext_desktop.ui.chat_delegate import ChatDelegate
+from halext_desktop.ui.chat_delegate import THUMB_PX, ChatDelegate
 from halext_desktop.ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
 from halext_desktop.ui.chat_selection import MessageText
 from halext_desktop.ui.markdown import COPY_SCHEME
@@ -223,6 +226,12 @@ class ChatView(QWidget):
         sig_banner_action(str): the banner's action button; carries its action id.
         sig_banner_closed(str): the user dismissed the banner; carries its action id or "".
         sig_copied(str): text was put on the clipboard (a code block or a whole message).
+        sig_version_requested(int, int): ‹ / › (or the menu) on a regenerated reply; the
+            message id and the version to show. Answer with ``update_message``.
+        sig_thumbnail_needed(str): an image attachment is on screen without its thumbnail;
+            its sha256. Answer with ``set_thumbnail``.
+        sig_image_requested(str, str): a thumbnail was clicked: show the image (sha256,
+            file name).
     """
 
     sig_load_more = Signal(int)
@@ -231,6 +240,9 @@ class ChatView(QWidget):
     sig_banner_action = Signal(str)
     sig_banner_closed = Signal(str)
     sig_copied = Signal(str)
+    sig_version_requested = Signal(int, int)
+    sig_thumbnail_needed = Signal(str)
+    sig_image_requested = Signal(str, str)
 
     FLUSH_INTERVAL_MS = 25
     MAX_FLUSH_INTERVAL_MS = 200
@@ -340,6 +352,13 @@ class ChatView(QWidget):
         self._toast_timer.timeout.connect(self.toast.hide)
 
         self.delegate.sig_copied.connect(self._copied)
+        self.delegate.sig_version_requested.connect(self._on_version_requested)
+        self.delegate.sig_thumbnail_activated.connect(self.sig_image_requested)
+        # Attachment thumbnails by sha256 (the bytes come from the database owner, asked
+        # for through sig_thumbnail_needed once per image).
+        self._thumbs: dict[str, QPixmap] = {}
+        self._thumbs_asked: set[str] = set()
+        self.delegate.thumbnail = self._thumbnail
         sb = lv.verticalScrollBar()
         sb.valueChanged.connect(self._on_scroll_value)
         sb.rangeChanged.connect(self._on_scroll_range)
@@ -607,7 +626,50 @@ class ChatView(QWidget):
             regen = QAction("Regenerate", menu)
             regen.triggered.connect(lambda: self.sig_regenerate_requested.emit(message_id))
             menu.addAction(regen)
+        shown = versions.info(item.meta) if item.role == "assistant" else None
+        if shown is not None and not self._streaming:
+            index, count = shown
+            for label, target in (("Previous version", index - 1), ("Next version", index + 1)):
+                act = QAction(f"{label} ({index + 1}/{count})", menu)
+                act.setEnabled(0 <= target < count)
+                act.triggered.connect(
+                    lambda _=False, t=target: self.sig_version_requested.emit(message_id, t)
+                )
+                menu.addAction(act)
         return menu
+
+    def _on_version_requested(self, message_id: int, index: int) -> None:
+        if not self._streaming:
+            self.sig_version_requested.emit(message_id, index)
+
+    def _thumbnail(self, sha256: str) -> QPixmap | None:
+        found = self._thumbs.get(sha256)
+        if found is None and sha256 not in self._thumbs_asked:
+            self._thumbs_asked.add(sha256)
+            # Asked after this paint: a slot may answer at once (a test fake).
+            QTimer.singleShot(0, self, lambda: self.sig_thumbnail_needed.emit(sha256))
+        return found
+
+    def set_thumbnail(self, sha256: str, data: bytes | None) -> None:
+        """The bytes of an image attachment (None: it is not there; its name stays)."""
+        image = QImage.fromData(data) if data else QImage()
+        if image.isNull():
+            return
+        ratio = self.devicePixelRatioF()
+        side = round(THUMB_PX * ratio) - 4
+        scaled = image.scaled(
+            side,
+            side,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        pix = QPixmap.fromImage(scaled)
+        pix.setDevicePixelRatio(ratio)
+        self._thumbs[sha256] = pix
+        self.list_view.viewport().update()
+
+    def has_thumbnail(self, sha256: str) -> bool:
+        return sha256 in self._thumbs
 
     def anchor_rect(self, message_id: int, href: str) -> QRect | None:
         """Where link ``href`` (``copy:0``...) of a message is drawn, in viewport coordinates."""

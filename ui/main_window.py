@@ -15,12 +15,21 @@ from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -31,11 +40,12 @@ from halext_desktop.routing.backends.ollama_models import full_model_name
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import Health, ModelListing
+from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
 from halext_desktop.ui.app_menu import APP_NAME, build_menu_bar
 from halext_desktop.ui.assistant_panel import AssistantDialog
-from halext_desktop.ui.bridge import Bridge
+from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
     ACTION_CONNECTIONS,
@@ -45,9 +55,11 @@ from halext_desktop.ui.chat_controller import (
     ACTION_SIGN_IN,
     ChatController,
 )
+from halext_desktop.ui.chat_settings import ChatSettingsBar, ChatSettingsDialog
 from halext_desktop.ui.chat_view import ChatView
-from halext_desktop.ui.composer import Composer
+from halext_desktop.ui.composer import Composer, has_attachable
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
+from halext_desktop.ui.image_viewer import ImageViewer
 from halext_desktop.ui.model_picker import ModelPickerButton
 from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
@@ -63,6 +75,7 @@ from halext_desktop.ui.status_bar import (
     StatusBarWidget,
 )
 from halext_desktop.ui.theme import apply_theme
+from halext_desktop.ui.transfer_actions import TransferActions
 from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
@@ -153,10 +166,12 @@ class MainWindow(QMainWindow):
         self.sidebar = ConversationSidebar(services.conversations, bridge, self)
         self.chat_view = ChatView(self)
         self.composer = Composer(self)
+        self.settings_bar = ChatSettingsBar(self)
         chat_col = QWidget()
         cl = QVBoxLayout(chat_col)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
+        cl.addWidget(self.settings_bar, 0)
         cl.addWidget(self.chat_view, 1)
         cl.addWidget(self.composer, 0)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -191,7 +206,22 @@ class MainWindow(QMainWindow):
         self.repair.sig_repaired.connect(self._after_repair)
         self.controller.sig_database_problem.connect(self.repair.offer)
 
+        self.transfer = TransferActions(services, bridge, self)
+        self.chat_settings_dialog: ChatSettingsDialog | None = None
+
         # ---- wiring ------------------------------------------------------------------
+        self.controller.sig_chat_settings.connect(self._show_chat_settings)
+        self.controller.sig_loaded.connect(self._show_chat_settings)
+        self.controller.sig_unsent.connect(self._give_back)
+        self.settings_bar.sig_edit.connect(self.edit_chat_settings)
+        self.chat_view.sig_version_requested.connect(self.controller.select_version)
+        self.chat_view.sig_thumbnail_needed.connect(self.controller.load_thumbnail)
+        self.chat_view.sig_image_requested.connect(self.show_image)
+        self.image_viewer: ImageViewer | None = None
+        self.sidebar.sig_export_requested.connect(self._export_from_sidebar)
+        self.transfer.sig_done.connect(lambda kind, line: self.chat_view.show_banner(kind, line))
+        self.transfer.sig_imported.connect(self._after_import)
+        self.setAcceptDrops(True)
         self.composer.sig_send.connect(self._on_send)
         self.composer.sig_stop.connect(self.controller.stop)
         self.chat_view.sig_regenerate_requested.connect(self.controller.regenerate)
@@ -253,6 +283,7 @@ class MainWindow(QMainWindow):
             usage=self.open_usage,
             refresh=self.refresh_routes,
         )
+        self._add_transfer_entries()
         # The window title names the open chat (taskbars and window switchers show it).
         self.controller.sig_loaded.connect(lambda _cid: self._update_title())
         self.controller.sig_conversation_changed.connect(self._title_if_shown)
@@ -430,6 +461,136 @@ class MainWindow(QMainWindow):
             model = str(d) if d else None
         self.picker.set_current(model)
 
+    # ---- system prompt and parameters, attachments, export/import ---------------------------
+
+    def _route_kind(self) -> str | None:
+        current = self.picker.current()
+        if not current:
+            return None
+        try:
+            return ModelRef.parse(current).kind
+        except ModelRefError:
+            return None
+
+    def _show_chat_settings(self, settings: Any = None) -> None:
+        self.settings_bar.set_state(self.controller.chat_settings, self._route_kind())
+
+    def edit_chat_settings(self) -> None:
+        """The dialog for this conversation's system prompt and parameters (presets come
+        from the database; it opens when they are there)."""
+
+        def show(presets: list[tuple[str, ChatSettings]]) -> None:
+            dialog = ChatSettingsDialog(
+                self.controller.chat_settings, presets, self._route_kind(), self
+            )
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.sig_save_preset.connect(self._save_preset)
+            dialog.sig_delete_preset.connect(self._delete_preset)
+            dialog.accepted.connect(
+                lambda: self.controller.set_chat_settings(dialog.result_settings)
+            )
+            dialog.destroyed.connect(self._forget_settings_dialog)
+            self.chat_settings_dialog = dialog
+            dialog.open()
+
+        self._bridge.call(
+            self._svc.conversations.presets(),
+            show,
+            lambda exc: self.chat_view.show_banner("error", f"Presets: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def show_image(self, sha256: str, name: str) -> None:
+        """An attached image at full size (its thumbnail was clicked)."""
+
+        def show(data: bytes) -> None:
+            viewer = ImageViewer(name, data, self)
+            viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            viewer.destroyed.connect(self._forget_image_viewer)
+            self.image_viewer = viewer
+            viewer.show()
+
+        self.controller.load_image(sha256, show)
+
+    def _forget_image_viewer(self, *_: Any) -> None:
+        self.image_viewer = None
+
+    def _forget_settings_dialog(self, *_: Any) -> None:
+        self.chat_settings_dialog = None
+
+    def _save_preset(self, name: str, settings: ChatSettings) -> None:
+        self._bridge.call(
+            self._svc.conversations.save_preset(name, settings),
+            None,
+            lambda exc: self.chat_view.show_banner("error", f"Preset: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def _delete_preset(self, name: str) -> None:
+        self._bridge.call(
+            self._svc.conversations.delete_preset(name),
+            None,
+            lambda exc: self.chat_view.show_banner("error", f"Preset: {describe_error(exc)}"),
+            owner=self,
+        )
+
+    def _give_back(self, text: str, attachments: Any) -> None:
+        if not self.composer.text().strip():
+            self.composer.set_text(text)
+        if not self.composer.attachments():
+            self.composer.set_attachments(list(attachments))
+
+    def _export_from_sidebar(self, cid: Any, fmt: str) -> None:
+        self.transfer.export(int(cid), fmt, self.sidebar.title_of(cid) or "")
+
+    def export_current(self, fmt: str) -> None:
+        cid = self.controller.conversation_id
+        if cid is None:
+            self.chat_view.show_banner("info", "Open a conversation to export it.")
+            return
+        self.transfer.export(cid, fmt, self.sidebar.title_of(cid) or "")
+
+    def _after_import(self, cid: Any) -> None:
+        self.sidebar.refresh()
+        self._open_conversation(int(cid))
+
+    def _add_transfer_entries(self) -> None:
+        """File → Import and Export, above Quit (the menu bar is ``ui.app_menu``'s)."""
+        quit_action = self.menu.quit
+        menus = [a.menu() for a in self.menuBar().actions()]
+        file_menu = next(
+            (m for m in menus if isinstance(m, QMenu) and quit_action in m.actions()), None
+        )
+        assert file_menu is not None, "the File menu holds Quit"
+        self.file_menu = file_menu
+        entries = (
+            ("&Import conversations…", self.transfer.import_),
+            ("Export conversation as &Markdown…", lambda: self.export_current("markdown")),
+            ("Export conversation as &JSON…", lambda: self.export_current("json")),
+            ("Export all conversations as JSON…", lambda: self.transfer.export(None, "json")),
+            (
+                "Export all conversations as Markdown…",
+                lambda: self.transfer.export(None, "markdown"),
+            ),
+        )
+        self.transfer_actions: list[QAction] = []
+        for text, slot in entries:
+            act = QAction(text, self)
+            act.triggered.connect(lambda _checked=False, slot=slot: slot())
+            file_menu.insertAction(quit_action, act)
+            self.transfer_actions.append(act)
+        file_menu.insertSeparator(quit_action)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if has_attachable(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        if has_attachable(event.mimeData()):
+            self.composer.add_mime(event.mimeData())
+            event.acceptProposedAction()
+            self.composer.setFocus()
+
     def _type_in_composer(self, text: str) -> None:
         """Typing in the chat list goes on in the message box (Enter just moves there)."""
         self.composer.setFocus()
@@ -437,9 +598,10 @@ class MainWindow(QMainWindow):
             self.composer.editor.insertPlainText(text)
 
     def _on_send(self, text: str) -> None:
-        # Nothing was sent: give the text back so nothing typed is lost.
-        if not self.controller.send(text) and not self.composer.text().strip():
-            self.composer.set_text(text)
+        files = self.composer.last_attachments
+        # Nothing was sent: give the text and files back so nothing is lost.
+        if not self.controller.send(text, files):
+            self._give_back(text, files)
 
     def _on_conversation_deleted(self, cid: int) -> None:
         # A reply on its way into a deleted chat has nowhere to go: stop it (its text is
@@ -455,6 +617,7 @@ class MainWindow(QMainWindow):
         if cid is not None:
             self._svc.conversations.set_default_model(cid, ref)
         self.chat_view.clear_banner()
+        self._show_chat_settings()  # what the new route can carry
         # Ctrl+K, pick, type: the composer is where the user goes next.
         self.activateWindow()
         self.composer.setFocus()

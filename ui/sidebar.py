@@ -290,6 +290,8 @@ class ConversationSidebar(QWidget):
         sig_stop_requested(object): "Stop reply" on a chat whose reply is streaming.
         sig_typing(str): text typed while the list had the keyboard (it belongs in the
             message box); "" for Enter, which only moves there.
+        sig_export_requested(object, str): "Export as Markdown/JSON" on a conversation;
+            its id and the format ("markdown" or "json").
     """
 
     sig_conversation_selected = Signal(object)
@@ -301,6 +303,7 @@ class ConversationSidebar(QWidget):
     sig_failed = Signal(str)
     sig_stop_requested = Signal(object)
     sig_typing = Signal(str)
+    sig_export_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -375,6 +378,10 @@ class ConversationSidebar(QWidget):
         self.delete_action.triggered.connect(self.delete_current)
         self.stop_action = QAction("Stop reply", self)
         self.stop_action.triggered.connect(self._stop_current)
+        self.export_markdown_action = QAction("Export as Markdown…", self)
+        self.export_markdown_action.triggered.connect(lambda: self._export_current("markdown"))
+        self.export_json_action = QAction("Export as JSON…", self)
+        self.export_json_action.triggered.connect(lambda: self._export_current("json"))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -758,7 +765,21 @@ class ConversationSidebar(QWidget):
             menu.addAction(self.stop_action)
         menu.addAction(self.rename_action)
         menu.addAction(self.delete_action)
+        menu.addSeparator()
+        menu.addAction(self.export_markdown_action)
+        menu.addAction(self.export_json_action)
         menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def _export_current(self, fmt: str) -> None:
+        item = self.list.currentItem()
+        cid = item.data(ItemRole.ID) if item is not None else None
+        if cid is not None:
+            self.sig_export_requested.emit(cid, fmt)
+
+    def title_of(self, conversation_id: Any) -> str | None:
+        """The title shown for a conversation (None when it is not listed)."""
+        item = self._item_for(conversation_id)
+        return item.text() if item is not None else None
 
     def context_actions(self) -> Sequence[QAction]:
         """The actions of the right-click menu (Rename, Delete), for the window's menus."""

@@ -615,6 +615,14 @@ class HalextBackend:
             )
         if not messages:
             raise RouteError(ErrorKind.BAD_REQUEST, "Nothing to send", route_id=ROUTE_ID)
+        if any(m.images for m in messages):
+            # The chat request has only prompt, history and model (§5.3): no images field.
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                "The halext API cannot carry images",
+                "Pick a local vision model, or send the message without the image",
+                route_id=ROUTE_ID,
+            )
         *history, last = messages
         prompt = last.content
         if options.json_schema is not None:

@@ -361,14 +361,23 @@ class OllamaBackend:
         kwargs: dict[str, Any] = {}
         if options.json_schema is not None and options.json_mode != "prompt":
             kwargs["format"] = options.json_schema if options.json_mode == "schema" else "json"
-        model_options: dict[str, Any] = {}
-        if options.temperature is not None:
-            model_options["temperature"] = options.temperature
-        if options.num_ctx is not None:
-            model_options["num_ctx"] = options.num_ctx
-        if model_options:
-            kwargs["options"] = model_options
-        payload = [{"role": m.role, "content": m.content} for m in messages]
+        native = {
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "num_ctx": options.num_ctx,
+            "num_predict": options.max_tokens,
+            "seed": options.seed,
+        }
+        if any(v is not None for v in native.values()):
+            kwargs["options"] = {k: v for k, v in native.items() if v is not None}
+        payload: list[dict[str, Any]] = []
+        for m in messages:
+            item: dict[str, Any] = {"role": m.role, "content": m.content}
+            if m.images:
+                # The native API takes bare base64 strings (no data: prefix); the client
+                # encodes bytes so (a str could be mistaken for a file path).
+                item["images"] = [p.data for p in m.images]
+            payload.append(item)
         stream: AsyncIterator[ollama.ChatResponse] | None = None
         started = False
         if not self._key.resolved:

@@ -18,6 +18,7 @@ mid-stream error exactly that way (an empty delta, then end of stream, no ``[DON
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -168,6 +169,9 @@ class OpenAICompatBackend:
                 provider=self.name,
                 source="openai",
                 locality=self._locality,
+                # Only what the listing says (some servers list capabilities): no guessing,
+                # so an image is refused for a model not listed as taking them.
+                capabilities=_listed_capabilities(m),
                 extra={"owned_by": m.owned_by, "created": m.created},
             )
             for m in entries
@@ -195,9 +199,11 @@ class OpenAICompatBackend:
         if options.json_schema is not None and options.json_mode != "prompt":
             # JSON mode is the widely supported subset; the schema itself travels in the prompt.
             kwargs["response_format"] = {"type": "json_object"}
-        if options.temperature is not None:
-            kwargs["temperature"] = options.temperature
-        payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        for name in ("temperature", "top_p", "max_tokens", "seed"):
+            value = getattr(options, name)
+            if value is not None:
+                kwargs[name] = value  # num_ctx has no /v1 parameter: the router notes it
+        payload: list[Any] = [_message_payload(m) for m in messages]
         stream: openai.AsyncStream[Any] | None = None
         started = False
         finish_reason: str | None = None
@@ -453,6 +459,25 @@ class OpenAICompatBackend:
             f"Unexpected error talking to {where}: {type(exc).__name__}",
             BUG_HINT,
         )
+
+
+def _listed_capabilities(model: Any) -> tuple[str, ...]:
+    extra = getattr(model, "model_extra", None) or {}
+    caps = extra.get("capabilities")
+    if isinstance(caps, list):
+        return tuple(c for c in caps if isinstance(c, str))
+    return ()
+
+
+def _message_payload(m: ChatMessage) -> dict[str, Any]:
+    if not m.images:
+        return {"role": m.role, "content": m.content}
+    # Images travel as image_url content parts holding data: URLs (no remote URLs).
+    parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+    for p in m.images:
+        url = f"data:{p.mime};base64,{base64.b64encode(p.data).decode('ascii')}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"role": m.role, "content": parts}
 
 
 def _as_timeout(value: float | openai.Timeout | None, default: openai.Timeout) -> openai.Timeout:

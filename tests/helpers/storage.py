@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from halext_desktop.storage.chat_settings import ChatSettingsStore
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.owner import DbOwner
 from halext_desktop.storage.usage import UsageLog
@@ -40,6 +41,9 @@ class OnOwner:
         self.owner = owner
         self.conversations: ConversationStore = _Proxy(owner, owner.conversations)  # type: ignore[assignment]
         self.usage: UsageLog = _Proxy(owner, owner.usage)  # type: ignore[assignment]
+        self.chat_settings: ChatSettingsStore = _Proxy(  # type: ignore[assignment]
+            owner, ChatSettingsStore(owner.conversations.db)
+        )
 
     def flush(self, timeout: float = 30) -> bool:
         """Wait until every queued change is written."""

@@ -337,6 +337,18 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
+# A vision model as Ollama shows it (``/api/show`` lists "vision"); not installed by default
+# (listings in other tests stay as they are): ``OllamaServer(models=[*DEFAULT_MODELS,
+# VISION_MODEL])``.
+VISION_MODEL = ModelSpec(
+    "llava:7b",
+    family="llama",
+    parameter_size="7B",
+    size=4_733_363_377,
+    context_length=32_768,
+    capabilities=("completion", "vision"),
+)
+
 DEFAULT_PULLABLE: tuple[ModelSpec, ...] = (
     ModelSpec("tinyllama:latest", parameter_size="1B", size=637_700_138),
     ModelSpec("phi3:mini", family="phi3", parameter_size="3.8B", size=2_176_178_913),

@@ -264,7 +264,16 @@ def test_the_menu_bar_has_quit_shortcuts_and_about(qtbot: QtBot, window: MainWin
     file_menu = bar.actions()[0].menu()
     assert isinstance(file_menu, QMenu)
     texts = [a.text().split("\t")[0] for a in file_menu.actions() if not a.isSeparator()]
-    assert texts == ["&New chat", "&Settings…", "&Quit"]
+    assert texts == [
+        "&New chat",
+        "&Settings…",
+        "&Import conversations…",
+        "Export conversation as &Markdown…",
+        "Export conversation as &JSON…",
+        "Export all conversations as JSON…",
+        "Export all conversations as Markdown…",
+        "&Quit",
+    ]
     assert window.menu.quit.shortcut().toString() == "Ctrl+Q"
     assert __version__ in about_text()
 
