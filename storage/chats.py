@@ -116,7 +116,7 @@ class _Overlay:
                 out = [
                     dataclasses.replace(
                         c,
-                        message_count=c.message_count + 1,
+                        message_count=c.message_count + (c.message_count >= 0),
                         updated_at=max(c.updated_at, op.created_at),
                     )
                     if self.same(c.id, op.conversation_id)
@@ -192,14 +192,15 @@ class Conversations:
         real = self._owner.resolve(some_id)
         return real if real >= 0 else None
 
-    def _list(self, limit: int | None) -> builtins.list[ConversationRow]:
+    def _list(
+        self, limit: int | None, offset: int = 0, counted: bool = True
+    ) -> builtins.list[ConversationRow]:
         overlay = _Overlay(self._owner)
-        rows = self._store.list(None if overlay.ops else limit)
         if not overlay.ops:
-            return rows
-        rows = overlay.conversations(rows)
+            return self._store.list(limit, offset=offset, counted=counted)
+        rows = overlay.conversations(self._store.list(None, counted=counted))
         rows.sort(key=lambda c: (c.updated_at, _order(c.id)), reverse=True)
-        return rows[:limit] if limit is not None else rows
+        return rows[offset : offset + limit] if limit is not None else rows[offset:]
 
     def _get(self, cid: int) -> ConversationRow | None:
         real = self._real(cid)
@@ -299,9 +300,13 @@ class Conversations:
             self._history_window, conversation_id, budget, before_message_id
         )
 
-    async def list(self, limit: int | None = None) -> builtins.list[ConversationRow]:
-        """Conversations, most recently updated first (waiting ones included)."""
-        return await self._owner.run(self._list, limit)
+    async def list(
+        self, limit: int | None = None, *, offset: int = 0, counted: bool = True
+    ) -> builtins.list[ConversationRow]:
+        """Conversations, most recently updated first (waiting ones included); a page of
+        ``limit`` after the first ``offset``; ``counted=False``: ``message_count`` is -1
+        (the sidebar never shows it, and counting is most of a page's cost)."""
+        return await self._owner.run(self._list, limit, offset, counted)
 
     async def get(self, conversation_id: int) -> ConversationRow | None:
         return await self._owner.run(self._get, conversation_id)

@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         last = qs.value("main/conversation")
-        self.sidebar.refresh()
+        # The sidebar read its first page when it was made: once is enough.
         try:
             cid = int(last) if last not in (None, "") else None
         except (TypeError, ValueError):
@@ -463,7 +463,7 @@ class MainWindow(QMainWindow):
         # A reply in a chat in the background must not pull the selection away.
         if self._svc.conversations.resolve(cid) == self._shown_id():
             self.sidebar.select(cid)
-        self.sidebar.refresh()
+        self.sidebar.touch(cid)
 
     def _title_if_shown(self, cid: Any, *_rest: Any) -> None:
         if cid is not None and self._svc.conversations.resolve(cid) == self._shown_id():
