@@ -25,7 +25,6 @@ from halext_desktop.routing.display import chip_label
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.router import CancelToken
 from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
-from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -159,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _config(args)
 
     from halext_desktop.app.core import PLAIN_HTTP_WARN, Core
+    # Here, not at the top: the window's start must not wait for SQLAlchemy (storage.db).
+    from halext_desktop.storage.db import DatabaseError
 
     try:
         # A command sends what it is told to, but says so when a password, token or key
@@ -393,6 +394,7 @@ if hasattr(signal, "SIGHUP"):
 
 
 async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
+    from halext_desktop.storage.db import DatabaseDamaged
     from halext_desktop.storage.turns import TurnBegun, TurnSaved
 
     conv = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
@@ -34,7 +34,6 @@ from halext_desktop.routing.types import Health, ModelListing
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
 from halext_desktop.ui.app_menu import APP_NAME, build_menu_bar
-from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
@@ -49,12 +48,9 @@ from halext_desktop.ui.chat_view import ChatView
 from halext_desktop.ui.composer import Composer
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
 from halext_desktop.ui.model_picker import ModelPickerButton
-from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
-from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
-from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import (
     HALEXT_ERROR,
@@ -63,7 +59,14 @@ from halext_desktop.ui.status_bar import (
     StatusBarWidget,
 )
 from halext_desktop.ui.theme import apply_theme
-from halext_desktop.ui.usage.dashboard import UsageDashboard
+
+if TYPE_CHECKING:
+    # The side windows are imported when first opened: the main window shows without them.
+    from halext_desktop.ui.assistant_panel import AssistantDialog
+    from halext_desktop.ui.models.window import ModelsWindow
+    from halext_desktop.ui.providers.panel import ProvidersPanel
+    from halext_desktop.ui.settings.dialog import SettingsDialog
+    from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -531,6 +534,8 @@ class MainWindow(QMainWindow):
         """The Models window (Ctrl+Shift+M), at ``route_id`` (``halext``: its nodes) when
         given."""
         if self._models is None:
+            from halext_desktop.ui.models.window import ModelsWindow
+
             self._models = ModelsWindow(self._svc, self._bridge, self.model_in_use, self)
             self._side_window(self._models, "Models", (1400, 820))
             self._models.sig_models_changed.connect(self._on_models_changed)
@@ -564,6 +569,8 @@ class MainWindow(QMainWindow):
 
     def open_providers(self) -> ProvidersPanel:
         if self._providers is None:
+            from halext_desktop.ui.providers.panel import ProvidersPanel
+
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
             self._providers.sig_manage_models.connect(self.open_models)
             # A check may learn that the halext session ended: say so everywhere at once.
@@ -578,6 +585,8 @@ class MainWindow(QMainWindow):
 
     def open_assistants(self, kind: str = "task") -> AssistantDialog:
         if self._assistants is None:
+            from halext_desktop.ui.assistant_panel import AssistantDialog
+
             self._assistants = AssistantDialog(self._svc, self._bridge, lambda: self._listing, self)
             self._assistants.resize(760, 680)
             # An assistant run may meet an ended halext session too.
@@ -591,6 +600,8 @@ class MainWindow(QMainWindow):
 
     def open_usage(self) -> UsageDashboard:
         if self._usage is None:
+            from halext_desktop.ui.usage.dashboard import UsageDashboard
+
             self._usage = UsageDashboard(self._svc, self._bridge, self._notifier, self)
             self._side_window(self._usage, "Usage", (1100, 820))
         self._present(self._usage)
@@ -607,6 +618,8 @@ class MainWindow(QMainWindow):
 
     def open_settings(self, tab: str | None = None) -> None:
         if self._settings_dialog is None:
+            from halext_desktop.ui.settings.dialog import SettingsDialog
+
             self._settings_dialog = SettingsDialog(self._svc, self._bridge, self._notifier, self)
             self._settings_dialog.sig_signed_in.connect(self._on_signed_in)
             self._settings_dialog.sig_signed_out.connect(self._on_signed_in)
