@@ -454,6 +454,17 @@ class ChatModel(QAbstractListModel):
         self.endRemoveRows()
         return count
 
+    def remove_front(self, count: int) -> list[MessageItem]:
+        """Remove the ``count`` oldest items (the view keeps its model bounded); returns
+        them. One model reset: telling the list about thousands of removed rows costs more
+        than laying out the few hundred that stay."""
+        count = min(count, len(self._items))
+        if count <= 0:
+            return []
+        gone = self._items[:count]
+        self.set_items(self._items[count:])
+        return gone
+
     def _changed(self, row: int) -> None:
         index = self.index(row, 0)
         self.dataChanged.emit(index, index, [])

@@ -236,6 +236,12 @@ class ChatView(QWidget):
     MAX_FLUSH_INTERVAL_MS = 200
     # Below this many rows a relayout costs about a millisecond: no reserve needed.
     RESERVE_MIN_ROWS = 300
+    # The model stays bounded while the view follows the end of the chat: older pages the
+    # user scrolled up to are dropped once they are back at the bottom (or send), keeping
+    # the newest KEEP_ROWS; scrolling up loads them again. (Qt relayouts every row when one
+    # is inserted: at 5,000 rows that is ~30 ms, at 200 about one.)
+    MAX_ROWS_PINNED = 400
+    KEEP_ROWS = 200
     PIN_SLOP_PX = 4
     TOAST_MS = 1600
 
@@ -262,6 +268,10 @@ class ChatView(QWidget):
         self._flush_timer.timeout.connect(self.flush_stream)
         self._relayout_queued = False
         self._in_refine = False
+        # Rows were inserted or removed and the list has not laid them out yet (it does so
+        # at the next turn of the event loop): asking it for a row's geometry meanwhile
+        # would make it lay out every row at once, inside the caller's event.
+        self._layout_pending = False
         self.menu: QMenu | None = None  # the context menu last shown (tests use it)
         self.model = ChatModel(self)
         self.list_view = _ChatListView(self)
@@ -346,6 +356,9 @@ class ChatView(QWidget):
         self.model.rowsAboutToBeInserted.connect(self._drop_stale_reserves)
         self.model.rowsAboutToBeRemoved.connect(self._drop_stale_reserves)
         self.model.modelAboutToBeReset.connect(self._drop_stale_reserves)
+        self.model.rowsInserted.connect(self._mark_layout_pending)
+        self.model.rowsRemoved.connect(self._mark_layout_pending)
+        self.model.modelReset.connect(self._mark_layout_pending)
         self.model.rowsInserted.connect(self._update_empty_state)
         self.model.rowsRemoved.connect(self._update_empty_state)
         self.model.modelReset.connect(self._update_empty_state)
@@ -394,6 +407,8 @@ class ChatView(QWidget):
         item = MessageItem.from_row(msg)
         if item.role == "user":
             self._pinned = True  # the user just sent it: show it and the reply to come
+        if self._pinned:
+            self.trim_to_bottom()
         if self.isVisible():
             exact = self.delegate.exact_height(item)  # laid out once, before the list does
             if item.is_live and self._use_reserve():
@@ -435,6 +450,31 @@ class ChatView(QWidget):
         if not self._pinned and self._anchor is None:
             self._anchor = self._capture_anchor()
         self.model.remove_from(message_id)
+
+    def trim_to_bottom(self) -> int:
+        """While the view follows the end: drop the oldest rows beyond ``KEEP_ROWS`` once
+        there are more than ``MAX_ROWS_PINNED`` (scrolling up loads them again). Returns
+        how many went."""
+        count = self.model.rowCount()
+        if not self._pinned or count <= self.MAX_ROWS_PINNED:
+            return 0
+        drop = count - self.KEEP_ROWS
+        # A row the user is selecting text in, or one still being written, stays.
+        held = [self.model.row_of(mid) for mid in (*self._streaming, self.delegate.text_id)]
+        keep_from = min([drop, *(row for row in held if row >= 0)])
+        if keep_from <= 0:
+            return 0
+        self._hide_hover()
+        # (The delegate's caches keep their entries: dropping 5,000 of them costs more than
+        # they weigh, and rows loaded again replace them.)
+        gone = self.model.remove_front(keep_from)
+        self._has_more = True
+        self._load_more_pending = False
+        return len(gone)
+
+    def _trim_if_pinned(self) -> None:
+        if self._pinned and not self._user_scroll_in_flight():
+            self.trim_to_bottom()
 
     def message_ids(self) -> list[int]:
         return [item.id for item in self.model.items]
@@ -1024,6 +1064,8 @@ class ChatView(QWidget):
             self._set_scroll(bottom)  # no scrolling into a streaming row's unused reserve
             value = bottom
         self._pinned = value >= bottom - self.PIN_SLOP_PX
+        if self._pinned and self.model.rowCount() > self.MAX_ROWS_PINNED:
+            QTimer.singleShot(0, self, self._trim_if_pinned)  # after this scroll is handled
         self._refine_visible()
         self._place_text_view()
         self._maybe_load_more()
@@ -1051,7 +1093,11 @@ class ChatView(QWidget):
             sb = self.list_view.verticalScrollBar()
             self._set_scroll(sb.value() + delta)
 
+    def _mark_layout_pending(self, *_args: object) -> None:
+        self._layout_pending = True
+
     def _after_layout(self) -> None:
+        self._layout_pending = False
         if not self._ready:
             return
         anchor, self._anchor = self._anchor, None
@@ -1147,6 +1193,8 @@ class ChatView(QWidget):
         elif reserve:
             self._stale_reserve.discard(item.id)
             self.delegate.set_reserve(item.id, None)
+        if self._layout_pending:
+            return True  # the layout on its way takes the new height (no second one)
         return self.delegate.row_height(item) != self.list_view.laid_out_height(index.row())
 
     def _use_reserve(self) -> bool:
