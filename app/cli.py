@@ -158,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _config(args)
 
     from halext_desktop.app.core import PLAIN_HTTP_WARN, Core
+
     # Here, not at the top: the window's start must not wait for SQLAlchemy (storage.db).
     from halext_desktop.storage.db import DatabaseError
 

@@ -7,7 +7,6 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import wait
-
 from typing import TYPE_CHECKING
 
 from halext_desktop.app.loop_thread import LoopThread

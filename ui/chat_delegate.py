@@ -105,6 +105,7 @@ class _Metrics:
         self.footer = self.small_fm.height() + 14  # hover actions sit here
         self.radius = 10.0
         self.max_column = MAX_COLUMN_CHARS * self.avg_char + 2 * self.pad_h
+        self.marker_h = 2 * self.small_line + 8  # a context note: up to two lines
 
 
 class RowLayout:
@@ -127,6 +128,7 @@ class RowLayout:
         "text_x",
         "text_w",
         "cursor",
+        "marker",
     )
 
     def __init__(self) -> None:
@@ -146,6 +148,7 @@ class RowLayout:
         self.text_x = 0
         self.text_w = 0
         self.cursor: QPointF | None = None  # where the streaming "…" goes, body coordinates
+        self.marker = QRectF()  # the "context starts here" line above the message
 
 
 class ChatDelegate(QStyledItemDelegate):
@@ -308,6 +311,8 @@ class ChatDelegate(QStyledItemDelegate):
         height = fixed + max(line, body)
         if item.role != "assistant":
             height += 2 * self._metrics.pad_v
+        if item.context_note:
+            height += self._metrics.marker_h
         return height
 
     # ---- geometry ----------------------------------------------------------------------------
@@ -371,6 +376,9 @@ class ChatDelegate(QStyledItemDelegate):
         rl.text_x, rl.text_w = text_x, text_w
         boxed = item.role != "assistant"
         y = m.pad_top
+        if item.context_note:
+            rl.marker = QRectF(col_x, y, col_w, m.marker_h)
+            y += m.marker_h
         bubble_top = y
         if boxed:
             y += m.pad_v
@@ -457,6 +465,9 @@ class ChatDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
 
+        if not rl.marker.isNull() and item.context_note:
+            self._paint_marker(painter, pal, item.context_note, rl.marker)
+
         if not rl.bubble.isNull():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(theme.user_bubble(pal))
@@ -510,6 +521,26 @@ class ChatDelegate(QStyledItemDelegate):
             painter.setPen(theme.warning_color(pal))
             for text, rect in rl.warnings:
                 painter.drawText(rect, int(Qt.TextFlag.TextWordWrap), text)
+        painter.restore()
+
+    def _paint_marker(self, painter: QPainter, pal: QPalette, note: str, rect: QRectF) -> None:
+        """A thin rule with a muted note in the middle: where the model's context starts."""
+        m = self._metrics
+        painter.save()
+        painter.setFont(m.small)
+        muted = theme.muted_text(pal)
+        flags = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
+        text_rect = rect.adjusted(m.side * 2, 2, -m.side * 2, -6)
+        bound = painter.boundingRect(text_rect, flags, note)
+        mid = rect.top() + (rect.height() - 4) / 2
+        line = QColor(muted)
+        line.setAlpha(90)
+        painter.setPen(line)
+        if bound.left() - 8 > rect.left():
+            painter.drawLine(QPointF(rect.left(), mid), QPointF(bound.left() - 8, mid))
+            painter.drawLine(QPointF(bound.right() + 8, mid), QPointF(rect.right(), mid))
+        painter.setPen(muted)
+        painter.drawText(text_rect, flags, note)
         painter.restore()
 
     def _paint_header(

@@ -62,6 +62,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.ui import theme
 from halext_desktop.ui.banner import Banner
 from halext_desktop.ui.chat_delegate import ChatDelegate
@@ -72,6 +73,23 @@ from halext_desktop.ui.markdown import COPY_SCHEME
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
 # Once a model is chosen there is nothing to pick: only what to do next.
 EMPTY_HINT_READY = "Start a conversation — type below; Enter sends"
+
+
+def context_note(reply: Any) -> str:
+    """ "Earlier messages are not sent to <model> — …": the marker's text for a reply whose
+    history was cut to fit the model's context (its meta says how much was sent)."""
+    raw = str(getattr(reply, "requested_model", None) or getattr(reply, "model_ref", "") or "")
+    try:
+        name = ModelRef.parse(raw).model if raw else "the model"
+    except ModelRefError:
+        name = raw
+    tokens = (getattr(reply, "meta", None) or {}).get("context_tokens")
+    held = (
+        f"its context holds about {int(tokens):,} tokens of this chat, from here on"
+        if (isinstance(tokens, int | float) and tokens > 0)
+        else "its context holds this chat from here on"
+    )
+    return f"Earlier messages are not sent to {name} — {held}"
 
 
 class _ChatListView(QListView):
@@ -257,6 +275,8 @@ class ChatView(QWidget):
         self._anchor: tuple[int, int] | None = None  # (message id, top in viewport)
         self._has_more = False
         self._load_more_pending = False
+        # Where the model's context starts: (message id, note shown above it), or None.
+        self._context: tuple[int, str] | None = None
         self._streaming: set[int] = set()
         self._pending: dict[int, list[str]] = {}
         # Finished replies still holding their streaming reserve: it is released at the
@@ -378,6 +398,7 @@ class ChatView(QWidget):
         self._hide_hover()
         self._release_text()
         items = [MessageItem.from_row(m) for m in messages]
+        self._context = None
         self.delegate.clear_caches()
         self._has_more = False
         self._load_more_pending = False
@@ -395,6 +416,10 @@ class ChatView(QWidget):
         self._load_more_pending = False
         self._has_more = bool(has_more)
         items = [MessageItem.from_row(m) for m in messages]
+        if self._context is not None:
+            for item in items:
+                if item.id == self._context[0]:
+                    item.context_note = self._context[1]
         if items:
             if not self._pinned and self._anchor is None:
                 self._anchor = self._capture_anchor()
@@ -451,6 +476,37 @@ class ChatView(QWidget):
             self._anchor = self._capture_anchor()
         self.model.remove_from(message_id)
 
+    # ---- where the model's context starts ------------------------------------------------
+
+    def show_context_of(self, reply: Any) -> None:
+        """The marker of ``reply`` (an assistant row; None clears it): when older turns did
+        not fit the model's context, a note above the oldest message that was sent."""
+        meta = getattr(reply, "meta", None) or {}
+        first = meta.get("context_from_id")
+        if reply is None or not isinstance(first, int):
+            self.set_context_start(None, None)
+            return
+        self.set_context_start(first, context_note(reply))
+
+    def set_context_start(self, message_id: int | None, note: str | None) -> None:
+        """Show ``note`` above ``message_id`` (a page not loaded yet gets it when it comes);
+        None clears the marker."""
+        new = (message_id, note) if message_id is not None and note else None
+        old, self._context = self._context, new
+        if old is not None and (new is None or old[0] != new[0]):
+            self._set_note(old[0], None)
+        if new is not None:
+            self._set_note(new[0], new[1])
+
+    def context_start(self) -> tuple[int, str] | None:
+        """(message id, note) of the marker, or None."""
+        return self._context
+
+    def _set_note(self, message_id: int, note: str | None) -> None:
+        row = self.model.set_context_note(message_id, note)
+        if row >= 0:
+            self._refit(self.model.item(row))
+
     def trim_to_bottom(self) -> int:
         """While the view follows the end: drop the oldest rows beyond ``KEEP_ROWS`` once
         there are more than ``MAX_ROWS_PINNED`` (scrolling up loads them again). Returns
@@ -460,7 +516,8 @@ class ChatView(QWidget):
             return 0
         drop = count - self.KEEP_ROWS
         # A row the user is selecting text in, or one still being written, stays.
-        held = [self.model.row_of(mid) for mid in (*self._streaming, self.delegate.text_id)]
+        ids = [*self._streaming, self.delegate.text_id]
+        held = [self.model.row_of(mid) for mid in ids if mid is not None]
         keep_from = min([drop, *(row for row in held if row >= 0)])
         if keep_from <= 0:
             return 0

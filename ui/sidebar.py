@@ -674,7 +674,9 @@ class ConversationSidebar(QWidget):
             else:
                 self._append_rows(rows)
                 self._listed, self._more = len(rows), len(rows) >= LIST_PAGE
-                empty = "" if rows else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
+                empty = (
+                    "" if rows else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
+                )
             self.empty_label.setText(empty)
             self.empty_label.setVisible(bool(empty))
             item = self._item_for(self._selected)
@@ -686,7 +688,7 @@ class ConversationSidebar(QWidget):
             self._open_first = False
             self._focus_first(open_it=True)
         self.sig_refreshed.emit()
-        self._maybe_more()
+        QTimer.singleShot(0, self, self._maybe_more)  # once the list is laid out
 
     def _append_rows(self, rows: Sequence[ConversationRow]) -> None:
         """Rows (newest first) after those shown, under their day's header."""
@@ -733,7 +735,7 @@ class ConversationSidebar(QWidget):
             finally:
                 self._populating = False
             self.sig_refreshed.emit()
-            self._maybe_more()
+            QTimer.singleShot(0, self, self._maybe_more)
 
         def failed(exc: BaseException) -> None:
             if gen == self._gen:
@@ -748,8 +750,11 @@ class ConversationSidebar(QWidget):
         """Near the end of the list (within a screen): read the next page."""
         if not self._more or self._paging:
             return
-        bar = self.list.verticalScrollBar()
-        if bar.maximum() - bar.value() <= max(self.list.viewport().height(), 1):
+        count = self.list.count()
+        height = max(self.list.viewport().height(), 1)
+        # Where the last row ends, below the top of the viewport (lays the list out first).
+        end = self.list.visualItemRect(self.list.item(count - 1)).bottom() if count else 0
+        if end - height <= height:
             self.load_more()
 
     def _move_to_top(self, gen: int, cid: Any, row: ConversationRow | None) -> None:
@@ -791,13 +796,13 @@ class ConversationSidebar(QWidget):
         self.list.takeItem(i)
         above = self.list.item(i - 1) if i > 0 else None
         below = self.list.item(i) if i < self.list.count() else None
-        if above is not None and above.data(ItemRole.HEADER):
-            if below is None or below.data(ItemRole.HEADER):
-                self.list.takeItem(i - 1)
-                i -= 1
-                if below is None:
-                    last = self._last_header()
-                    self._last_group = last.text() if last is not None else None
+        last_in_group = below is None or below.data(ItemRole.HEADER)
+        if above is not None and above.data(ItemRole.HEADER) and last_in_group:
+            self.list.takeItem(i - 1)
+            i -= 1
+            if below is None:
+                last = self._last_header()
+                self._last_group = last.text() if last is not None else None
         return i
 
     def _last_header(self) -> QListWidgetItem | None:
