@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
@@ -360,14 +360,35 @@ class Conversations:
         typed on) overtakes this one, which then ends with ``SearchOvertaken`` instead of
         walking on for results nobody will show. Cancelling the awaiting task stops it too.
         """
+        out: builtins.list[tuple[ConversationRow, str | None]] = []
+        async for found, _done in self.search_stream(text, limit, partial=False):
+            out = found
+        return out
+
+    async def search_stream(
+        self, text: str, limit: int = 50, *, partial: bool = True
+    ) -> AsyncIterator[tuple[builtins.list[tuple[ConversationRow, str | None]], bool]]:
+        """``search``, reporting as it goes: ``(results so far, done)`` once the titles are
+        matched (when any do) and after each slice of messages that found a new
+        conversation, then the final results with ``done`` True. A word only titles hold
+        shows at once instead of after a walk of every message. Overtaken like
+        ``search`` (``SearchOvertaken``)."""
         self._search_gen += 1
         gen = self._search_gen
         search = await self._owner.run(self._store.search_begin, text, limit)
+        shown = 0
+        if partial and search.titles and not search.done:
+            shown = len(search.titles)
+            yield await self._owner.run(self._store.search_results, search), False
         while not search.done:
             if gen != self._search_gen:
                 raise SearchOvertaken(text)
             await self._owner.run(self._store.search_step, search)
-        return await self._owner.run(self._store.search_results, search)
+            found = len(search.hits.keys() | search.titles)
+            if partial and not search.done and found > shown:
+                shown = found
+                yield await self._owner.run(self._store.search_results, search), False
+        yield await self._owner.run(self._store.search_results, search), True
 
     # ---- changes ---------------------------------------------------------------------------
 

@@ -646,17 +646,25 @@ class ConversationSidebar(QWidget):
         self._gen += 1
         gen = self._gen
         self._paging = False
-        coro: Any = (
-            self._store.search(query) if query else self._store.list(LIST_PAGE, counted=False)
-        )
+        if query:
+            # Hits show as they are found (titles at once, then the messages walked newest
+            # first); a newer search overtakes this one on the database owner.
+            self._bridge.stream(
+                lambda: self._store.search_stream(query),
+                lambda found: self._fill(gen, query, found[0], done=found[1]),
+                lambda exc: self._on_load_failed(gen, exc),
+                owner=self,
+            )
+            return
         self._bridge.call(
-            coro,
+            self._store.list(LIST_PAGE, counted=False),
             lambda rows: self._fill(gen, query, rows),
             lambda exc: self._on_load_failed(gen, exc),
             owner=self,
         )
 
-    def _fill(self, gen: int, query: str, rows: Any) -> None:
+    def _fill(self, gen: int, query: str, rows: Any, *, done: bool = True) -> None:
+        """Show the list's first page, or search hits (``done`` False: more may come)."""
         if gen != self._gen:
             return  # a newer load (the user kept typing) is on its way
         self._populating = True
@@ -669,7 +677,7 @@ class ConversationSidebar(QWidget):
                     self._add_header(GROUP_RESULTS)
                 for row, snippet in hits:
                     self._add_row(row.id, row.title, snippet)
-                empty = "" if hits else f"No conversation mentions “{query}”"
+                empty = "" if hits or not done else f"No conversation mentions “{query}”"
                 self._listed, self._more = 0, False
             else:
                 self._append_rows(rows)
@@ -684,6 +692,8 @@ class ConversationSidebar(QWidget):
                 self.list.setCurrentItem(item)
         finally:
             self._populating = False
+        if not done:
+            return  # the search walks on: the first hit may still change
         if self._open_first:
             self._open_first = False
             self._focus_first(open_it=True)

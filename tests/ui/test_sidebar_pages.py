@@ -116,3 +116,30 @@ def test_the_page_rows_are_not_counted(storage: Storage, store: ConversationStor
     assert store.list()[0].message_count == 1
     assert [c.title for c in store.list(1, offset=0)] == ["Chat 0"]
     assert store.list(1, offset=1) == []
+
+
+def test_title_hits_show_before_the_search_has_walked_every_message(
+    qtbot: QtBot, store: ConversationStore, storage: Storage, bridge: Bridge
+) -> None:
+    """'42' only in a title, 600 messages to walk: the list shows the title hit while the
+    search still walks (no ``sig_refreshed`` yet), then the final answer."""
+    titled = store.create("Chat 42").id
+    other = store.create("Other").id
+    for i in range(600):
+        store.add_message(other, "user", "a message about tea" + "!" * (i % 5))
+    sidebar = make_sidebar(qtbot, storage, bridge)
+    seen: list[tuple[list[str], bool]] = []
+    done: list[bool] = []
+    sidebar.sig_refreshed.connect(lambda: done.append(True))
+    sidebar.list.model().rowsInserted.connect(
+        lambda *_: seen.append((sidebar.visible_titles(), bool(done)))
+    )
+    with qtbot.waitSignal(sidebar.sig_refreshed, timeout=5000):
+        sidebar.search_edit.setText("42")
+        sidebar.refresh()  # no debounce wait
+    # Shown twice before the end: the titles at once, then the final answer.
+    shown = [titles for titles, ended in seen if titles == ["Chat 42"] and not ended]
+    assert len(shown) == 2
+    assert sidebar.visible_titles() == ["Chat 42"]
+    assert [r for r in sidebar.visible_rows() if r[0] == "Chat 42"] == [("Chat 42", None)]
+    assert store.get(titled) is not None
