@@ -368,18 +368,26 @@ class Conversations:
     async def search_stream(
         self, text: str, limit: int = 50, *, partial: bool = True
     ) -> AsyncIterator[tuple[builtins.list[tuple[ConversationRow, str | None]], bool]]:
-        """``search``, reporting as it goes: ``(results so far, done)`` once the titles are
-        matched (when any do) and after each slice of messages that found a new
-        conversation, then the final results with ``done`` True. A word only titles hold
+        """``search``, reporting as it goes: ``(results so far, done)`` after the first
+        slice of messages (titles matched, when any are and more is left to walk) and after
+        each later slice that found a new conversation, then the final results with
+        ``done`` True. A word only titles hold
         shows at once instead of after a walk of every message. Overtaken like
         ``search`` (``SearchOvertaken``)."""
         self._search_gen += 1
         gen = self._search_gen
         search = await self._owner.run(self._store.search_begin, text, limit)
         shown = 0
-        if partial and search.titles and not search.done:
-            shown = len(search.titles)
-            yield await self._owner.run(self._store.search_results, search), False
+        if not search.done:
+            if gen != self._search_gen:
+                raise SearchOvertaken(text)
+            # The first slice is small: a short chat list is answered whole, with no
+            # partial answer first (no title shown without the snippet that follows).
+            await self._owner.run(self._store.search_step, search)
+            found = len(search.hits.keys() | search.titles)
+            if partial and not search.done and found:
+                shown = found
+                yield await self._owner.run(self._store.search_results, search), False
         while not search.done:
             if gen != self._search_gen:
                 raise SearchOvertaken(text)
