@@ -79,6 +79,10 @@ def _quit_on_signals(app: object) -> Callable[[], None]:
     return restore
 
 
+# How long the core's build waits for the start outline's first paint (ms).
+STARTER_MS = 50
+
+
 def _build_core_behind(shell: object, settings: object) -> Core:
     """Build the core on another thread while the event loop keeps the start shell painted
     (and movable). Raises what ``Core()`` raised."""
@@ -98,15 +102,33 @@ def _build_core_behind(shell: object, settings: object) -> Core:
             failure.append(exc)
 
     worker = threading.Thread(target=build, name="core-start", daemon=True)
-    worker.start()
+    started: list[bool] = []
+
+    def begin() -> None:
+        if not started:
+            started.append(True)
+            worker.start()
+
+    # The build (imports that hold the GIL) starts once the outline has painted, or after
+    # a moment if the platform shows nothing yet (a minimised start, say).
+    if getattr(shell, "painted", False):
+        begin()
+    else:
+        painted = getattr(shell, "sig_painted", None)
+        if painted is not None:
+            painted.connect(begin)
+    fallback = QTimer()
+    fallback.setSingleShot(True)
+    fallback.timeout.connect(begin)
+    fallback.start(STARTER_MS)
     loop = QEventLoop()
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: None if worker.is_alive() else loop.quit())
-    timer.start()
-    if worker.is_alive():
-        loop.exec()
-    timer.stop()
+    poll = QTimer()
+    poll.setInterval(5)
+    poll.timeout.connect(lambda: None if not started or worker.is_alive() else loop.quit())
+    poll.start()
+    loop.exec()
+    poll.stop()
+    fallback.stop()
     worker.join()
     if failure:
         raise failure[0]

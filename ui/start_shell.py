@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -35,6 +35,7 @@ class StartShell(QMainWindow):
     """
 
     sig_closed = Signal()
+    sig_painted = Signal()  # its first paint (the core's build starts behind it then)
 
     def __init__(self, title: str, window_ini: Path | None = None) -> None:
         super().__init__()
@@ -85,6 +86,14 @@ class StartShell(QMainWindow):
         self.statusBar().showMessage(STARTING)
         self.closed_by_user = False
         self._handing_over = False
+        self.painted = False
+        central.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        if event.type() == QEvent.Type.Paint and not self.painted:
+            self.painted = True
+            QTimer.singleShot(0, self, self.sig_painted.emit)  # once this paint is done
+        return False
 
     def hand_over(self, window: QWidget) -> None:
         """The real window is ready: show it where this one is, and go."""
