@@ -503,7 +503,13 @@ class ChatDelegate(QStyledItemDelegate):
             painter.translate(rl.body.topLeft())
             ctx = QAbstractTextDocumentLayout.PaintContext()
             ctx.palette = pal
-            ctx.clip = QRectF(0, 0, rl.body.width() + 2, rl.body.height() + 2)
+            # Only the part of the body on screen: a long reply, mostly scrolled away, is
+            # not laid out into lines and drawn whole on every flush of a stream.
+            clip = QRectF(0, 0, rl.body.width() + 2, rl.body.height() + 2)
+            shown = QRectF(self._view.viewport().rect()).translated(
+                -option.rect.left() - rl.body.left(), -option.rect.top() - rl.body.top()
+            )
+            ctx.clip = clip.intersected(shown.adjusted(0, -2, 0, 2))
             rl.doc.documentLayout().draw(painter, ctx)
             painter.restore()
         if rl.cursor is not None:
