@@ -9,10 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import wait
 from typing import TYPE_CHECKING
 
-from halext_desktop.app.loop_thread import LoopThread
-
 if TYPE_CHECKING:
+    # Both imported behind the start outline (asyncio comes with the loop thread).
     from halext_desktop.app.core import Core
+    from halext_desktop.app.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     if shell.closed_by_user:
         core.close(timeout=3)
         return 0
+    from halext_desktop.app.loop_thread import LoopThread
     from halext_desktop.storage import threads
 
     # From here on SQLite never runs on this thread: the database has its own.
