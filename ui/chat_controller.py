@@ -377,6 +377,7 @@ class ChatController(QObject):
         if ref is None:
             return False
         self._view.clear_banner()
+        self._view.before_send()
         cid = self.conversation_id
         reply = _Reply(cid, user_already_shown=False)
         reply.unsent = text

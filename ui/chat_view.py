@@ -529,6 +529,12 @@ class ChatView(QWidget):
         self._load_more_pending = False
         return len(gone)
 
+    def before_send(self) -> None:
+        """The user sent a message: the view follows the end again, and older pages go now
+        (in this event, not in the one that shows the reply)."""
+        self._pinned = True
+        self.trim_to_bottom()
+
     def _trim_if_pinned(self) -> None:
         if self._pinned and not self._user_scroll_in_flight():
             self.trim_to_bottom()
