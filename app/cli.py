@@ -7,7 +7,6 @@ network before a subcommand actually needs it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import json
@@ -17,30 +16,33 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from halext_desktop.app.cli_assist_args import add_assist_parser
-from halext_desktop.app.cli_conversations import HANDLERS as CONVERSATION_HANDLERS
-from halext_desktop.app.cli_conversations import (
-    add_ask_arguments,
-    add_conversation_parsers,
-    attachments_of,
-    preset_of,
-    settings_of,
-)
-from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
-from halext_desktop.app.cli_models import add_model_parsers
-from halext_desktop.app.cli_output import explain, safe_line, safe_text, usage_json
-from halext_desktop.routing.display import chip_label
-from halext_desktop.routing.errors import ErrorKind, RouteError
-from halext_desktop.routing.router import CancelToken
-from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
-from halext_desktop.storage.chat_settings import ChatSettings
-from halext_desktop.storage.db import DatabaseDamaged, DatabaseError
 from halext_desktop.storage.settings import SettingsError
 
 if TYPE_CHECKING:
-    # Imported where it is built (main): app.core pulls in every backend, and
+    # At run time these come with ``_load_commands``: the window's start (``gui``, or no
+    # command) must not wait for asyncio, the routes and the commands' helpers. Core is
+    # imported where it is built (main): app.core pulls in every backend, and
     # `halext-desktop config` must not wait for that.
+    import asyncio
+
+    from halext_desktop.app.cli_assist_args import add_assist_parser
+    from halext_desktop.app.cli_conversations import HANDLERS as CONVERSATION_HANDLERS
+    from halext_desktop.app.cli_conversations import (
+        add_ask_arguments,
+        add_conversation_parsers,
+        attachments_of,
+        preset_of,
+        settings_of,
+    )
+    from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
+    from halext_desktop.app.cli_models import add_model_parsers
+    from halext_desktop.app.cli_output import explain, safe_line, safe_text, usage_json
     from halext_desktop.app.core import Core
+    from halext_desktop.routing.display import chip_label
+    from halext_desktop.routing.errors import ErrorKind, RouteError
+    from halext_desktop.routing.router import CancelToken
+    from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
+    from halext_desktop.storage.chat_settings import ChatSettings
     from halext_desktop.storage.settings import Settings
 
 T = TypeVar("T")
@@ -145,14 +147,62 @@ def _desktop_argv(argv: list[str], commands: Sequence[str]) -> list[str]:
     return [*options, "gui", *[a for a in argv if not a.startswith("-")]]
 
 
+def _load_commands() -> None:
+    """Import what the commands (and the full argument parser) use, as module globals."""
+    global asyncio, add_assist_parser, MODEL_HANDLERS, add_model_parsers  # noqa: PLW0603
+    global explain, safe_line, safe_text, usage_json, chip_label, ErrorKind  # noqa: PLW0603
+    global RouteError, CancelToken, Cancelled, Delta, Failed, Finished, Started  # noqa: PLW0603
+    global CONVERSATION_HANDLERS, add_ask_arguments, add_conversation_parsers  # noqa: PLW0603
+    global attachments_of, preset_of, settings_of, ChatSettings  # noqa: PLW0603
+    import asyncio
+
+    from halext_desktop.app.cli_assist_args import add_assist_parser
+    from halext_desktop.app.cli_conversations import HANDLERS as CONVERSATION_HANDLERS
+    from halext_desktop.app.cli_conversations import (
+        add_ask_arguments,
+        add_conversation_parsers,
+        attachments_of,
+        preset_of,
+        settings_of,
+    )
+    from halext_desktop.app.cli_models import HANDLERS as MODEL_HANDLERS
+    from halext_desktop.app.cli_models import add_model_parsers
+    from halext_desktop.app.cli_output import explain, safe_line, safe_text, usage_json
+    from halext_desktop.routing.display import chip_label
+    from halext_desktop.routing.errors import ErrorKind, RouteError
+    from halext_desktop.routing.router import CancelToken
+    from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
+    from halext_desktop.storage.chat_settings import ChatSettings
+
+
+def _window_files(argv: list[str]) -> list[str] | None:
+    """The files to open when ``argv`` plainly asks for the window (nothing, or ``gui``
+    and file names; ``--debug`` anywhere), else None (the full parser decides)."""
+    rest = [a for a in argv if a != "--debug"]
+    if not rest:
+        return []
+    if rest[0] == "gui" and not any(a.startswith("-") for a in rest[1:]):
+        return rest[1:]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     from halext_desktop.storage.logfile import debug_requested, setup_logging
 
+    raw = list(sys.argv[1:] if argv is None else argv)
+    files = _window_files(raw)
+    if files is not None:
+        # The window: its outline paints before anything the commands need is imported.
+        setup_logging(debug="--debug" in raw or debug_requested(), console_level=logging.WARNING)
+        from halext_desktop.app.gui import main as gui_main
+
+        return gui_main(files=files)
+    _load_commands()
     parser = _parser()
     commands = _command_names(parser)
-    args = parser.parse_args(_desktop_argv(list(sys.argv[1:] if argv is None else argv), commands))
+    args = parser.parse_args(_desktop_argv(raw, commands))
     gui = args.command in (None, "gui")
     # Once, for the whole process. A command prints its own one-line messages (naming the log
     # file when there is more to read), so its console stays quiet unless --debug: a
@@ -170,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _config(args)
 
     from halext_desktop.app.core import PLAIN_HTTP_WARN, Core
+
+    # Here, not at the top: the window's start must not wait for SQLAlchemy (storage.db).
+    from halext_desktop.storage.db import DatabaseError
 
     try:
         # A command sends what it is told to, but says so when a password, token or key
@@ -435,6 +488,7 @@ if hasattr(signal, "SIGHUP"):
 
 
 async def _ask_async(core: Core, args: argparse.Namespace, prompt: str, out: TextIO) -> int:
+    from halext_desktop.storage.db import DatabaseDamaged
     from halext_desktop.storage.turns import TurnBegun, TurnSaved
 
     conv = None

@@ -7,9 +7,12 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import wait
+from typing import TYPE_CHECKING
 
-from halext_desktop.app.core import Core
-from halext_desktop.app.loop_thread import LoopThread
+if TYPE_CHECKING:
+    # Both imported behind the start outline (asyncio comes with the loop thread).
+    from halext_desktop.app.core import Core
+    from halext_desktop.app.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +79,75 @@ def _quit_on_signals(app: object) -> Callable[[], None]:
     return restore
 
 
+# How long the core's build waits for the start outline's first paint (ms).
+STARTER_MS = 50
+
+
+def _build_core_behind(shell: object, settings: object) -> Core:
+    """Build the core on another thread while the event loop keeps the start shell painted
+    (and movable). Raises what ``Core()`` raised."""
+    import threading
+
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    result: list[Core] = []
+    failure: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            from halext_desktop.app.core import Core
+
+            result.append(Core(settings=settings, background_checks=True))  # type: ignore[arg-type]
+        except BaseException as exc:  # handed to the GUI thread, which reports it
+            failure.append(exc)
+
+    worker = threading.Thread(target=build, name="core-start", daemon=True)
+    started: list[bool] = []
+
+    def begin() -> None:
+        if not started:
+            started.append(True)
+            worker.start()
+
+    # The build (imports that hold the GIL) starts once the outline has painted, or after
+    # a moment if the platform shows nothing yet (a minimised start, say).
+    if getattr(shell, "painted", False):
+        begin()
+    else:
+        painted = getattr(shell, "sig_painted", None)
+        if painted is not None:
+            painted.connect(begin)
+    fallback = QTimer()
+    fallback.setSingleShot(True)
+    fallback.timeout.connect(begin)
+    fallback.start(STARTER_MS)
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(5)
+    poll.timeout.connect(lambda: None if not started or worker.is_alive() else loop.quit())
+    poll.start()
+    loop.exec()
+    poll.stop()
+    fallback.stop()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> int:
     """Run the window until it closes. Logging is set up by the caller (``app.cli.main``);
-    ``files`` are what a desktop environment passed (``%U``), offered as a draft."""
-    from PySide6.QtWidgets import QApplication
+    ``files`` are what a desktop environment passed (``%U``), offered as a draft.
 
-    from halext_desktop.storage import threads
-    from halext_desktop.ui.main_window import app_icon
+    The window's outline (``StartShell``) is painted first; the core (database, routes,
+    keyring) is built behind it on another thread, then the real window takes its place."""
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from halext_desktop.resources.paths import icon_path
+    from halext_desktop.storage.paths import config_dir
+    from halext_desktop.storage.settings import Settings
+    from halext_desktop.ui.start_shell import StartShell
     from halext_desktop.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
@@ -91,23 +156,35 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     app.setApplicationDisplayName("Halext Desktop")
     app.setOrganizationName("halext")
     app.setDesktopFileName("halext-desktop")
-    app.setWindowIcon(app_icon())
+    app.setWindowIcon(QIcon(str(icon_path("halext-desktop"))))
 
+    try:
+        settings = Settings.load()
+    except Exception as exc:  # a settings file from a newer version, an unwritable folder
+        QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
+        return 1
+    apply_theme(app, settings.theme, settings.font_size)
+    shell = StartShell("Halext Desktop", config_dir() / "window.ini")
+    shell.show()
     try:
         # Opens the database on its owner thread: the window shows meanwhile, and a damaged
         # or locked file is reported inside it.
-        core = Core(background_checks=True)
-    except Exception as exc:  # a settings file from a newer version, an unwritable folder
-        from PySide6.QtWidgets import QMessageBox
-
+        core = _build_core_behind(shell, settings)
+    except Exception as exc:  # a session folder we cannot write, a broken keyring
+        shell.close()
         QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
         return 1
-    apply_theme(app, core.settings.theme, core.settings.font_size)
+    if shell.closed_by_user:
+        core.close(timeout=3)
+        return 0
+    from halext_desktop.app.loop_thread import LoopThread
+    from halext_desktop.storage import threads
+
     # From here on SQLite never runs on this thread: the database has its own.
     threads.forbid_current_thread("the GUI thread")
     loop_thread = LoopThread().start()
     window = build_window(core, loop_thread)
-    window.show()  # type: ignore[attr-defined]
+    shell.hand_over(window)  # type: ignore[arg-type]
     warnings = [w for w in (core.settings.load_warning, core.settings.env_warning) if w]
     if warnings:
         window.chat_view.show_banner("warning", "\n".join(warnings))  # type: ignore[attr-defined]

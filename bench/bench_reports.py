@@ -71,13 +71,27 @@ def snapshot_timer(storage: Storage, key: str) -> Callable[[], float]:
     return once
 
 
-def search_timer(storage: Storage, query: str, hits: dict[str, int]) -> Callable[[], float]:
-    def once() -> float:
+def search_timer(
+    storage: Storage, query: str, hits: dict[str, int], totals: dict[str, list[float]]
+) -> Callable[[], float]:
+    """The time to the first results the sidebar shows (``search_stream``'s first answer
+    that holds any, or its end); the time to the whole answer goes into ``totals``."""
+
+    async def run() -> tuple[float, float, int]:
         t0 = time.perf_counter()
-        rows = asyncio.run(storage.conversations.search(query))
-        took = time.perf_counter() - t0
-        hits[query] = len(rows)
-        return took
+        first: float | None = None
+        found: list[Any] = []
+        async for found, done in storage.conversations.search_stream(query):
+            if first is None and (found or done):
+                first = time.perf_counter() - t0
+        total = time.perf_counter() - t0
+        return first if first is not None else total, total, len(found)
+
+    def once() -> float:
+        first, total, n = asyncio.run(run())
+        hits[query] = n
+        totals.setdefault(query, []).append(total)
+        return first
 
     return once
 
@@ -149,25 +163,30 @@ def main(argv: list[str] | None = None) -> int:
                             0.1,
                         )
                     )
-            print(f"search (Conversations.search), {label} messages vs empty:")
+            print(f"search: first results (whole answer), {label} messages vs empty:")
             hits: dict[str, int] = {}
             empty_hits: dict[str, int] = {}
+            totals: dict[str, list[float]] = {}
             for query in QUERIES:
                 b, o = interleave(
                     args.rounds,
-                    search_timer(small, query, empty_hits),
-                    search_timer(large, query, hits),
+                    search_timer(small, query, empty_hits, {}),
+                    search_timer(large, query, hits, totals),
                 )
                 bs, os_ = Spread(b), Spread(o)
-                print(f"  {query!r:>12}  empty {bs.ms()}   {label} {os_.ms()}   {hits[query]} hits")
+                whole = Spread(totals[query])
+                print(
+                    f"  {query!r:>12}  empty {bs.ms()}   {label} {os_.ms()} "
+                    f"(whole {whole.ms()})   {hits[query]} hits"
+                )
                 rows.append(
                     GoalRow(
-                        f"4. search {query!r}, {label} messages (≤ 100 ms)",
+                        f"4. search {query!r}: first results, {label} messages (≤ 100 ms)",
                         bs,
                         os_,
                         "abs",
                         0.1,
-                        note=f"{hits[query]} conversations",
+                        note=f"{hits[query]} conversations; the whole answer {whole.ms()}",
                     )
                 )
             b, o = interleave(args.rounds, typing_timer(small), typing_timer(large))

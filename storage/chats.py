@@ -17,7 +17,7 @@ import asyncio
 import base64
 import builtins
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
@@ -122,7 +122,7 @@ class _Overlay:
                 out = [
                     dataclasses.replace(
                         c,
-                        message_count=c.message_count + 1,
+                        message_count=c.message_count + (c.message_count >= 0),
                         updated_at=max(c.updated_at, op.created_at),
                     )
                     if self.same(c.id, op.conversation_id)
@@ -198,14 +198,15 @@ class Conversations:
         real = self._owner.resolve(some_id)
         return real if real >= 0 else None
 
-    def _list(self, limit: int | None) -> builtins.list[ConversationRow]:
+    def _list(
+        self, limit: int | None, offset: int = 0, counted: bool = True
+    ) -> builtins.list[ConversationRow]:
         overlay = _Overlay(self._owner)
-        rows = self._store.list(None if overlay.ops else limit)
         if not overlay.ops:
-            return rows
-        rows = overlay.conversations(rows)
+            return self._store.list(limit, offset=offset, counted=counted)
+        rows = overlay.conversations(self._store.list(None, counted=counted))
         rows.sort(key=lambda c: (c.updated_at, _order(c.id)), reverse=True)
-        return rows[:limit] if limit is not None else rows
+        return rows[offset : offset + limit] if limit is not None else rows[offset:]
 
     def _get(self, cid: int) -> ConversationRow | None:
         real = self._real(cid)
@@ -305,9 +306,13 @@ class Conversations:
             self._history_window, conversation_id, budget, before_message_id
         )
 
-    async def list(self, limit: int | None = None) -> builtins.list[ConversationRow]:
-        """Conversations, most recently updated first (waiting ones included)."""
-        return await self._owner.run(self._list, limit)
+    async def list(
+        self, limit: int | None = None, *, offset: int = 0, counted: bool = True
+    ) -> builtins.list[ConversationRow]:
+        """Conversations, most recently updated first (waiting ones included); a page of
+        ``limit`` after the first ``offset``; ``counted=False``: ``message_count`` is -1
+        (the sidebar never shows it, and counting is most of a page's cost)."""
+        return await self._owner.run(self._list, limit, offset, counted)
 
     async def get(self, conversation_id: int) -> ConversationRow | None:
         return await self._owner.run(self._get, conversation_id)
@@ -361,14 +366,43 @@ class Conversations:
         typed on) overtakes this one, which then ends with ``SearchOvertaken`` instead of
         walking on for results nobody will show. Cancelling the awaiting task stops it too.
         """
+        out: builtins.list[tuple[ConversationRow, str | None]] = []
+        async for found, _done in self.search_stream(text, limit, partial=False):
+            out = found
+        return out
+
+    async def search_stream(
+        self, text: str, limit: int = 50, *, partial: bool = True
+    ) -> AsyncIterator[tuple[builtins.list[tuple[ConversationRow, str | None]], bool]]:
+        """``search``, reporting as it goes: ``(results so far, done)`` after the first
+        slice of messages (titles matched, when any are and more is left to walk) and after
+        each later slice that found a new conversation, then the final results with
+        ``done`` True. A word only titles hold
+        shows at once instead of after a walk of every message. Overtaken like
+        ``search`` (``SearchOvertaken``)."""
         self._search_gen += 1
         gen = self._search_gen
         search = await self._owner.run(self._store.search_begin, text, limit)
+        shown = 0
+        if not search.done:
+            if gen != self._search_gen:
+                raise SearchOvertaken(text)
+            # The first slice is small: a short chat list is answered whole, with no
+            # partial answer first (no title shown without the snippet that follows).
+            await self._owner.run(self._store.search_step, search)
+            found = len(search.hits.keys() | search.titles)
+            if partial and not search.done and found:
+                shown = found
+                yield await self._owner.run(self._store.search_results, search), False
         while not search.done:
             if gen != self._search_gen:
                 raise SearchOvertaken(text)
             await self._owner.run(self._store.search_step, search)
-        return await self._owner.run(self._store.search_results, search)
+            found = len(search.hits.keys() | search.titles)
+            if partial and not search.done and found > shown:
+                shown = found
+                yield await self._owner.run(self._store.search_results, search), False
+        yield await self._owner.run(self._store.search_results, search), True
 
     # ---- changes ---------------------------------------------------------------------------
 

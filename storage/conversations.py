@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, literal, select, update
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import ChatMessage
@@ -133,7 +133,7 @@ class ConversationRow:
     default_model_id: str | None
     created_at: datetime
     updated_at: datetime
-    message_count: int
+    message_count: int  # -1: not counted (``list(counted=False)``, the sidebar's pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,12 +344,14 @@ class ConversationStore:
 
     # ---- conversations ---------------------------------------------------------------------
 
-    def _select_conversations(self) -> Any:
-        count = (
+    def _select_conversations(self, counted: bool = True) -> Any:
+        count: Any = (
             select(func.count())
             .select_from(_msg)
             .where(_msg.c.conversation_id == _conv.c.id)
             .scalar_subquery()
+            if counted
+            else literal(-1)
         )
         return select(
             _conv.c.id,
@@ -396,11 +398,19 @@ class ConversationStore:
             raise NotFoundError(f"There is no conversation {conversation_id}")
         return row
 
-    def list(self, limit: int | None = None) -> builtins.list[ConversationRow]:
-        """Conversations, most recently updated first."""
-        stmt = self._select_conversations().order_by(_conv.c.updated_at.desc(), _conv.c.id.desc())
+    def list(
+        self, limit: int | None = None, *, offset: int = 0, counted: bool = True
+    ) -> builtins.list[ConversationRow]:
+        """Conversations, most recently updated first; ``offset`` skips the first ones (a
+        page); ``counted=False`` leaves their messages uncounted (``message_count`` -1),
+        which at a million messages is most of the cost."""
+        stmt = self._select_conversations(counted).order_by(
+            _conv.c.updated_at.desc(), _conv.c.id.desc()
+        )
         if limit is not None:
             stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         with self._db.read() as conn:
             return [_conversation_row(r) for r in conn.execute(stmt)]
 

@@ -277,6 +277,8 @@ class ChatController(QObject):
             return  # another conversation was opened meanwhile
         rows, has_more = page
         self._view.load(rows, has_more=has_more)
+        # Where the model's context started for the newest reply (older turns not sent).
+        self._view.show_context_of(next((m for m in reversed(rows) if m.role == "assistant"), None))
         self._view_ready = True
         for reply in self._replies:
             if reply.shown and reply.assistant is not None:
@@ -393,6 +395,7 @@ class ChatController(QObject):
         if ref is None:
             return False
         self._view.clear_banner()
+        self._view.before_send()
         cid = self.conversation_id
         reply = _Reply(cid, user_already_shown=False)
         reply.unsent = text
@@ -633,6 +636,7 @@ class ChatController(QObject):
                 if not reply.user_already_shown:
                     view.append_message(event.user)
                 view.append_message(event.assistant)
+                view.show_context_of(event.assistant)
                 reply.view_id = event.assistant.id
                 reply.attached = True
                 view.stream_begin(event.assistant.id)

@@ -121,6 +121,7 @@ class _Metrics:
         self.footer = self.small_fm.height() + 14  # hover actions sit here
         self.radius = 10.0
         self.max_column = MAX_COLUMN_CHARS * self.avg_char + 2 * self.pad_h
+        self.marker_h = 2 * self.small_line + 8  # a context note: up to two lines
 
 
 class RowLayout:
@@ -150,6 +151,7 @@ class RowLayout:
         "prev_rect",
         "next_rect",
         "switch_rect",
+        "marker",
     )
 
     def __init__(self) -> None:
@@ -178,6 +180,7 @@ class RowLayout:
         self.prev_rect = QRectF()
         self.next_rect = QRectF()
         self.switch_rect = QRectF()
+        self.marker = QRectF()  # the "context starts here" line above the message
 
 
 class ChatDelegate(QStyledItemDelegate):
@@ -353,6 +356,8 @@ class ChatDelegate(QStyledItemDelegate):
         height = fixed + max(line, body)
         if item.role != "assistant":
             height += 2 * self._metrics.pad_v
+        if item.context_note:
+            height += self._metrics.marker_h
         return height
 
     # ---- geometry ----------------------------------------------------------------------------
@@ -424,6 +429,9 @@ class ChatDelegate(QStyledItemDelegate):
         rl.text_x, rl.text_w = text_x, text_w
         boxed = item.role != "assistant"
         y = m.pad_top
+        if item.context_note:
+            rl.marker = QRectF(col_x, y, col_w, m.marker_h)
+            y += m.marker_h
         bubble_top = y
         if boxed:
             y += m.pad_v
@@ -547,6 +555,9 @@ class ChatDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
 
+        if not rl.marker.isNull() and item.context_note:
+            self._paint_marker(painter, pal, item.context_note, rl.marker)
+
         if not rl.bubble.isNull():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(theme.user_bubble(pal))
@@ -582,7 +593,13 @@ class ChatDelegate(QStyledItemDelegate):
             painter.translate(rl.body.topLeft())
             ctx = QAbstractTextDocumentLayout.PaintContext()
             ctx.palette = pal
-            ctx.clip = QRectF(0, 0, rl.body.width() + 2, rl.body.height() + 2)
+            # Only the part of the body on screen: a long reply, mostly scrolled away, is
+            # not laid out into lines and drawn whole on every flush of a stream.
+            clip = QRectF(0, 0, rl.body.width() + 2, rl.body.height() + 2)
+            shown = QRectF(self._view.viewport().rect()).translated(
+                -option.rect.left() - rl.body.left(), -option.rect.top() - rl.body.top()
+            )
+            ctx.clip = clip.intersected(shown.adjusted(0, -2, 0, 2))
             rl.doc.documentLayout().draw(painter, ctx)
             painter.restore()
         if rl.cursor is not None:
@@ -659,6 +676,26 @@ class ChatDelegate(QStyledItemDelegate):
             if rect.contains(local):
                 return sha, name
         return None
+
+    def _paint_marker(self, painter: QPainter, pal: QPalette, note: str, rect: QRectF) -> None:
+        """A thin rule with a muted note in the middle: where the model's context starts."""
+        m = self._metrics
+        painter.save()
+        painter.setFont(m.small)
+        muted = theme.muted_text(pal)
+        flags = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
+        text_rect = rect.adjusted(m.side * 2, 2, -m.side * 2, -6)
+        bound = painter.boundingRect(text_rect, flags, note)
+        mid = rect.top() + (rect.height() - 4) / 2
+        line = QColor(muted)
+        line.setAlpha(90)
+        painter.setPen(line)
+        if bound.left() - 8 > rect.left():
+            painter.drawLine(QPointF(rect.left(), mid), QPointF(bound.left() - 8, mid))
+            painter.drawLine(QPointF(bound.right() + 8, mid), QPointF(rect.right(), mid))
+        painter.setPen(muted)
+        painter.drawText(text_rect, flags, note)
+        painter.restore()
 
     def _paint_header(
         self, painter: QPainter, pal: QPalette, item: MessageItem, rl: RowLayout

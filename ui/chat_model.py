@@ -56,6 +56,7 @@ class MessageItem:
         "meta",
         "created_at",
         "version",
+        "context_note",
     )
 
     def __init__(
@@ -83,6 +84,9 @@ class MessageItem:
         self.meta: dict[str, Any] = dict(meta or {})
         self.created_at = created_at
         self.version = next_version()
+        # Shown above this message: the model's context starts here (older ones were not
+        # sent). Set by the view, never by storage.
+        self.context_note: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> MessageItem:
@@ -104,7 +108,7 @@ class MessageItem:
         """Take over ``row``'s fields; ``keep_content`` keeps streamed text the row lacks."""
         fresh = MessageItem.from_row(row)
         for name in self.__slots__:
-            if name in ("id", "version"):
+            if name in ("id", "version", "context_note"):
                 continue
             if name == "content" and keep_content and len(fresh.content) < len(self.content):
                 continue
@@ -503,6 +507,29 @@ class ChatModel(QAbstractListModel):
         self._reindex()
         self.endRemoveRows()
         return count
+
+    def remove_front(self, count: int) -> list[MessageItem]:
+        """Remove the ``count`` oldest items (the view keeps its model bounded); returns
+        them. One model reset: telling the list about thousands of removed rows costs more
+        than laying out the few hundred that stay."""
+        count = min(count, len(self._items))
+        if count <= 0:
+            return []
+        gone = self._items[:count]
+        self.set_items(self._items[count:])
+        return gone
+
+    def set_context_note(self, message_id: int, note: str | None) -> int:
+        """The note above ``message_id`` (None: none); returns its row or -1."""
+        row = self._rows.get(message_id, -1)
+        if row < 0:
+            return row
+        item = self._items[row]
+        if item.context_note != note:
+            item.context_note = note
+            item.version = next_version()
+            self._changed(row)
+        return row
 
     def _changed(self, row: int) -> None:
         index = self.index(row, 0)

@@ -64,6 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.storage import versions
 from halext_desktop.ui import theme
 from halext_desktop.ui.banner import Banner
@@ -75,6 +76,23 @@ from halext_desktop.ui.markdown import COPY_SCHEME
 EMPTY_HINT = "Start a conversation — pick a model with Ctrl+K"
 # Once a model is chosen there is nothing to pick: only what to do next.
 EMPTY_HINT_READY = "Start a conversation — type below; Enter sends"
+
+
+def context_note(reply: Any) -> str:
+    """ "Earlier messages are not sent to <model> — …": the marker's text for a reply whose
+    history was cut to fit the model's context (its meta says how much was sent)."""
+    raw = str(getattr(reply, "requested_model", None) or getattr(reply, "model_ref", "") or "")
+    try:
+        name = ModelRef.parse(raw).model if raw else "the model"
+    except ModelRefError:
+        name = raw
+    tokens = (getattr(reply, "meta", None) or {}).get("context_tokens")
+    held = (
+        f"its context holds about {int(tokens):,} tokens of this chat, from here on"
+        if (isinstance(tokens, int | float) and tokens > 0)
+        else "its context holds this chat from here on"
+    )
+    return f"Earlier messages are not sent to {name} — {held}"
 
 
 class _ChatListView(QListView):
@@ -248,6 +266,12 @@ class ChatView(QWidget):
     MAX_FLUSH_INTERVAL_MS = 200
     # Below this many rows a relayout costs about a millisecond: no reserve needed.
     RESERVE_MIN_ROWS = 300
+    # The model stays bounded while the view follows the end of the chat: older pages the
+    # user scrolled up to are dropped once they are back at the bottom (or send), keeping
+    # the newest KEEP_ROWS; scrolling up loads them again. (Qt relayouts every row when one
+    # is inserted: at 5,000 rows that is ~30 ms, at 200 about one.)
+    MAX_ROWS_PINNED = 400
+    KEEP_ROWS = 200
     PIN_SLOP_PX = 4
     TOAST_MS = 1600
 
@@ -263,6 +287,8 @@ class ChatView(QWidget):
         self._anchor: tuple[int, int] | None = None  # (message id, top in viewport)
         self._has_more = False
         self._load_more_pending = False
+        # Where the model's context starts: (message id, note shown above it), or None.
+        self._context: tuple[int, str] | None = None
         self._streaming: set[int] = set()
         self._pending: dict[int, list[str]] = {}
         # Finished replies still holding their streaming reserve: it is released at the
@@ -274,6 +300,10 @@ class ChatView(QWidget):
         self._flush_timer.timeout.connect(self.flush_stream)
         self._relayout_queued = False
         self._in_refine = False
+        # Rows were inserted or removed and the list has not laid them out yet (it does so
+        # at the next turn of the event loop): asking it for a row's geometry meanwhile
+        # would make it lay out every row at once, inside the caller's event.
+        self._layout_pending = False
         self.menu: QMenu | None = None  # the context menu last shown (tests use it)
         self.model = ChatModel(self)
         self.list_view = _ChatListView(self)
@@ -365,6 +395,9 @@ class ChatView(QWidget):
         self.model.rowsAboutToBeInserted.connect(self._drop_stale_reserves)
         self.model.rowsAboutToBeRemoved.connect(self._drop_stale_reserves)
         self.model.modelAboutToBeReset.connect(self._drop_stale_reserves)
+        self.model.rowsInserted.connect(self._mark_layout_pending)
+        self.model.rowsRemoved.connect(self._mark_layout_pending)
+        self.model.modelReset.connect(self._mark_layout_pending)
         self.model.rowsInserted.connect(self._update_empty_state)
         self.model.rowsRemoved.connect(self._update_empty_state)
         self.model.modelReset.connect(self._update_empty_state)
@@ -384,6 +417,7 @@ class ChatView(QWidget):
         self._hide_hover()
         self._release_text()
         items = [MessageItem.from_row(m) for m in messages]
+        self._context = None
         self.delegate.clear_caches()
         self._has_more = False
         self._load_more_pending = False
@@ -401,6 +435,10 @@ class ChatView(QWidget):
         self._load_more_pending = False
         self._has_more = bool(has_more)
         items = [MessageItem.from_row(m) for m in messages]
+        if self._context is not None:
+            for item in items:
+                if item.id == self._context[0]:
+                    item.context_note = self._context[1]
         if items:
             if not self._pinned and self._anchor is None:
                 self._anchor = self._capture_anchor()
@@ -413,6 +451,8 @@ class ChatView(QWidget):
         item = MessageItem.from_row(msg)
         if item.role == "user":
             self._pinned = True  # the user just sent it: show it and the reply to come
+        if self._pinned:
+            self.trim_to_bottom()
         if self.isVisible():
             exact = self.delegate.exact_height(item)  # laid out once, before the list does
             if item.is_live and self._use_reserve():
@@ -454,6 +494,69 @@ class ChatView(QWidget):
         if not self._pinned and self._anchor is None:
             self._anchor = self._capture_anchor()
         self.model.remove_from(message_id)
+
+    # ---- where the model's context starts ------------------------------------------------
+
+    def show_context_of(self, reply: Any) -> None:
+        """The marker of ``reply`` (an assistant row; None clears it): when older turns did
+        not fit the model's context, a note above the oldest message that was sent."""
+        meta = getattr(reply, "meta", None) or {}
+        first = meta.get("context_from_id")
+        if reply is None or not isinstance(first, int):
+            self.set_context_start(None, None)
+            return
+        self.set_context_start(first, context_note(reply))
+
+    def set_context_start(self, message_id: int | None, note: str | None) -> None:
+        """Show ``note`` above ``message_id`` (a page not loaded yet gets it when it comes);
+        None clears the marker."""
+        new = (message_id, note) if message_id is not None and note else None
+        old, self._context = self._context, new
+        if old is not None and (new is None or old[0] != new[0]):
+            self._set_note(old[0], None)
+        if new is not None:
+            self._set_note(new[0], new[1])
+
+    def context_start(self) -> tuple[int, str] | None:
+        """(message id, note) of the marker, or None."""
+        return self._context
+
+    def _set_note(self, message_id: int, note: str | None) -> None:
+        row = self.model.set_context_note(message_id, note)
+        if row >= 0:
+            self._refit(self.model.item(row))
+
+    def trim_to_bottom(self) -> int:
+        """While the view follows the end: drop the oldest rows beyond ``KEEP_ROWS`` once
+        there are more than ``MAX_ROWS_PINNED`` (scrolling up loads them again). Returns
+        how many went."""
+        count = self.model.rowCount()
+        if not self._pinned or count <= self.MAX_ROWS_PINNED:
+            return 0
+        drop = count - self.KEEP_ROWS
+        # A row the user is selecting text in, or one still being written, stays.
+        ids = [*self._streaming, self.delegate.text_id]
+        held = [self.model.row_of(mid) for mid in ids if mid is not None]
+        keep_from = min([drop, *(row for row in held if row >= 0)])
+        if keep_from <= 0:
+            return 0
+        self._hide_hover()
+        # (The delegate's caches keep their entries: dropping 5,000 of them costs more than
+        # they weigh, and rows loaded again replace them.)
+        gone = self.model.remove_front(keep_from)
+        self._has_more = True
+        self._load_more_pending = False
+        return len(gone)
+
+    def before_send(self) -> None:
+        """The user sent a message: the view follows the end again, and older pages go now
+        (in this event, not in the one that shows the reply)."""
+        self._pinned = True
+        self.trim_to_bottom()
+
+    def _trim_if_pinned(self) -> None:
+        if self._pinned and not self._user_scroll_in_flight():
+            self.trim_to_bottom()
 
     def message_ids(self) -> list[int]:
         return [item.id for item in self.model.items]
@@ -1086,6 +1189,8 @@ class ChatView(QWidget):
             self._set_scroll(bottom)  # no scrolling into a streaming row's unused reserve
             value = bottom
         self._pinned = value >= bottom - self.PIN_SLOP_PX
+        if self._pinned and self.model.rowCount() > self.MAX_ROWS_PINNED:
+            QTimer.singleShot(0, self, self._trim_if_pinned)  # after this scroll is handled
         self._refine_visible()
         self._place_text_view()
         self._maybe_load_more()
@@ -1113,7 +1218,11 @@ class ChatView(QWidget):
             sb = self.list_view.verticalScrollBar()
             self._set_scroll(sb.value() + delta)
 
+    def _mark_layout_pending(self, *_args: object) -> None:
+        self._layout_pending = True
+
     def _after_layout(self) -> None:
+        self._layout_pending = False
         if not self._ready:
             return
         anchor, self._anchor = self._anchor, None
@@ -1209,6 +1318,8 @@ class ChatView(QWidget):
         elif reserve:
             self._stale_reserve.discard(item.id)
             self.delegate.set_reserve(item.id, None)
+        if self._layout_pending:
+            return True  # the layout on its way takes the new height (no second one)
         return self.delegate.row_height(item) != self.list_view.laid_out_height(index.row())
 
     def _use_reserve(self) -> bool:

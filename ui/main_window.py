@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import (
@@ -44,7 +44,6 @@ from halext_desktop.storage.chat_settings import ChatSettings
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.storage.settings import ROUTE_KEYS
 from halext_desktop.ui.app_menu import APP_NAME, build_menu_bar
-from halext_desktop.ui.assistant_panel import AssistantDialog
 from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.chat_controller import (
     ACTION_CANCEL_EDIT,
@@ -61,12 +60,9 @@ from halext_desktop.ui.composer import Composer, has_attachable
 from halext_desktop.ui.database_state import DatabaseRepair, DatabaseStateLabel
 from halext_desktop.ui.image_viewer import ImageViewer
 from halext_desktop.ui.model_picker import ModelPickerButton
-from halext_desktop.ui.models.window import ModelsWindow
 from halext_desktop.ui.opened_files import draft_from_files
-from halext_desktop.ui.providers.panel import ProvidersPanel
 from halext_desktop.ui.qt_settings import SettingsNotifier
 from halext_desktop.ui.services import Services
-from halext_desktop.ui.settings.dialog import SettingsDialog
 from halext_desktop.ui.sidebar import ConversationSidebar
 from halext_desktop.ui.status_bar import (
     HALEXT_ERROR,
@@ -76,7 +72,14 @@ from halext_desktop.ui.status_bar import (
 )
 from halext_desktop.ui.theme import apply_theme
 from halext_desktop.ui.transfer_actions import TransferActions
-from halext_desktop.ui.usage.dashboard import UsageDashboard
+
+if TYPE_CHECKING:
+    # The side windows are imported when first opened: the main window shows without them.
+    from halext_desktop.ui.assistant_panel import AssistantDialog
+    from halext_desktop.ui.models.window import ModelsWindow
+    from halext_desktop.ui.providers.panel import ProvidersPanel
+    from halext_desktop.ui.settings.dialog import SettingsDialog
+    from halext_desktop.ui.usage.dashboard import UsageDashboard
 
 # How often the status bar re-checks the routes (ms). Offline mode checks Ollama only.
 HEALTH_INTERVAL_MS = 30_000
@@ -338,7 +341,7 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         last = qs.value("main/conversation")
-        self.sidebar.refresh()
+        # The sidebar read its first page when it was made: once is enough.
         try:
             cid = int(last) if last not in (None, "") else None
         except (TypeError, ValueError):
@@ -626,7 +629,7 @@ class MainWindow(QMainWindow):
         # A reply in a chat in the background must not pull the selection away.
         if self._svc.conversations.resolve(cid) == self._shown_id():
             self.sidebar.select(cid)
-        self.sidebar.refresh()
+        self.sidebar.touch(cid)
 
     def _title_if_shown(self, cid: Any, *_rest: Any) -> None:
         if cid is not None and self._svc.conversations.resolve(cid) == self._shown_id():
@@ -694,6 +697,8 @@ class MainWindow(QMainWindow):
         """The Models window (Ctrl+Shift+M), at ``route_id`` (``halext``: its nodes) when
         given."""
         if self._models is None:
+            from halext_desktop.ui.models.window import ModelsWindow
+
             self._models = ModelsWindow(self._svc, self._bridge, self.model_in_use, self)
             self._side_window(self._models, "Models", (1400, 820))
             self._models.sig_models_changed.connect(self._on_models_changed)
@@ -727,6 +732,8 @@ class MainWindow(QMainWindow):
 
     def open_providers(self) -> ProvidersPanel:
         if self._providers is None:
+            from halext_desktop.ui.providers.panel import ProvidersPanel
+
             self._providers = ProvidersPanel(self._svc, self._bridge, self)
             self._providers.sig_manage_models.connect(self.open_models)
             # A check may learn that the halext session ended: say so everywhere at once.
@@ -741,6 +748,8 @@ class MainWindow(QMainWindow):
 
     def open_assistants(self, kind: str = "task") -> AssistantDialog:
         if self._assistants is None:
+            from halext_desktop.ui.assistant_panel import AssistantDialog
+
             self._assistants = AssistantDialog(self._svc, self._bridge, lambda: self._listing, self)
             self._assistants.resize(760, 680)
             # An assistant run may meet an ended halext session too.
@@ -754,6 +763,8 @@ class MainWindow(QMainWindow):
 
     def open_usage(self) -> UsageDashboard:
         if self._usage is None:
+            from halext_desktop.ui.usage.dashboard import UsageDashboard
+
             self._usage = UsageDashboard(self._svc, self._bridge, self._notifier, self)
             self._side_window(self._usage, "Usage", (1100, 820))
         self._present(self._usage)
@@ -770,6 +781,8 @@ class MainWindow(QMainWindow):
 
     def open_settings(self, tab: str | None = None) -> None:
         if self._settings_dialog is None:
+            from halext_desktop.ui.settings.dialog import SettingsDialog
+
             self._settings_dialog = SettingsDialog(self._svc, self._bridge, self._notifier, self)
             self._settings_dialog.sig_signed_in.connect(self._on_signed_in)
             self._settings_dialog.sig_signed_out.connect(self._on_signed_in)

@@ -79,6 +79,9 @@ GROUP_OLDER = "Older"
 GROUP_RESULTS = "Search results"
 SEARCH_DEBOUNCE_MS = 150
 UNDO_TIMEOUT_MS = 8000
+# Conversations read per page: the list is filled once with the first page and grows as the
+# user scrolls towards its end (10,000 conversations never load at once).
+LIST_PAGE = 200
 
 
 class ItemRole(IntEnum):
@@ -326,6 +329,12 @@ class ConversationSidebar(QWidget):
         self._pending_undo: tuple[Any, int, bool] | None = None  # (snapshot, id, was selected)
         self._streaming: set[int] = set()  # chats with a reply on its way
         self._unread: set[int] = set()  # chats with a reply that came while not open
+        # Paging of the (unsearched) list: conversations listed so far, whether more exist,
+        # whether the next page is on its way, and the group label of the last row shown.
+        self._listed = 0
+        self._more = False
+        self._paging = False
+        self._last_group: str | None = None
 
         self.new_button = QPushButton("+ New chat", self)
         self.new_button.setAccessibleName("New chat")
@@ -358,6 +367,8 @@ class ConversationSidebar(QWidget):
         self.list.currentItemChanged.connect(self._on_current_changed)
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.installEventFilter(self)
+        self.list.verticalScrollBar().valueChanged.connect(self._maybe_more)
+        self.list.verticalScrollBar().rangeChanged.connect(lambda *_: self._maybe_more())
 
         self.empty_label = QLabel(self)
         self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -399,6 +410,21 @@ class ConversationSidebar(QWidget):
         """Reload from the store now (keeps the selection and any search)."""
         self._search_timer.stop()
         self._populate()
+
+    def touch(self, conversation_id: int) -> None:
+        """A conversation was created or has new activity (a send, a reply saved): its one
+        row moves to the top (the list is not read again). While a search is shown, the
+        search runs again (the hits may have changed)."""
+        if self.search_edit.text().strip():
+            self.refresh()
+            return
+        gen = self._gen
+        self._bridge.call(
+            self._store.get(conversation_id),
+            lambda row: self._move_to_top(gen, conversation_id, row),
+            lambda exc: self._on_load_failed(gen, exc),
+            owner=self,
+        )
 
     def select(self, conversation_id: int | None) -> None:
         """Highlight a conversation without emitting ``sig_conversation_selected``."""
@@ -621,43 +647,50 @@ class ConversationSidebar(QWidget):
         return None
 
     def _populate(self) -> None:
-        """Ask the database for the list (or the search hits); ``_fill`` shows them."""
+        """Ask the database for the list's first page (or the search hits); ``_fill``
+        shows them."""
         query = self.search_edit.text().strip()
         self._gen += 1
         gen = self._gen
-        coro: Any = self._store.search(query) if query else self._store.list()
+        self._paging = False
+        if query:
+            # Hits show as they are found (titles at once, then the messages walked newest
+            # first); a newer search overtakes this one on the database owner.
+            self._bridge.stream(
+                lambda: self._store.search_stream(query),
+                lambda found: self._fill(gen, query, found[0], done=found[1]),
+                lambda exc: self._on_load_failed(gen, exc),
+                owner=self,
+            )
+            return
         self._bridge.call(
-            coro,
+            self._store.list(LIST_PAGE, counted=False),
             lambda rows: self._fill(gen, query, rows),
             lambda exc: self._on_load_failed(gen, exc),
             owner=self,
         )
 
-    def _fill(self, gen: int, query: str, rows: Any) -> None:
+    def _fill(self, gen: int, query: str, rows: Any, *, done: bool = True) -> None:
+        """Show the list's first page, or search hits (``done`` False: more may come)."""
         if gen != self._gen:
             return  # a newer load (the user kept typing) is on its way
         self._populating = True
         try:
             self.list.clear()
+            self._last_group = None
             if query:
                 hits = rows
                 if hits:
                     self._add_header(GROUP_RESULTS)
                 for row, snippet in hits:
                     self._add_row(row.id, row.title, snippet)
-                empty = "" if hits else f"No conversation mentions “{query}”"
+                empty = "" if hits or not done else f"No conversation mentions “{query}”"
+                self._listed, self._more = 0, False
             else:
-                ordered = sorted(rows, key=lambda r: r.updated_at, reverse=True)
-                now = self._clock()
-                current_group = None
-                for row in ordered:
-                    group = group_label(row.updated_at, now)
-                    if group != current_group:
-                        self._add_header(group)
-                        current_group = group
-                    self._add_row(row.id, row.title, None)
+                self._append_rows(rows)
+                self._listed, self._more = len(rows), len(rows) >= LIST_PAGE
                 empty = (
-                    "" if ordered else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
+                    "" if rows else "No conversations yet — start one with “+ New chat” (Ctrl+N)"
                 )
             self.empty_label.setText(empty)
             self.empty_label.setVisible(bool(empty))
@@ -666,10 +699,135 @@ class ConversationSidebar(QWidget):
                 self.list.setCurrentItem(item)
         finally:
             self._populating = False
+        if not done:
+            return  # the search walks on: the first hit may still change
         if self._open_first:
             self._open_first = False
             self._focus_first(open_it=True)
         self.sig_refreshed.emit()
+        QTimer.singleShot(0, self, self._maybe_more)  # once the list is laid out
+
+    def _append_rows(self, rows: Sequence[ConversationRow]) -> None:
+        """Rows (newest first) after those shown, under their day's header."""
+        now = self._clock()
+        shown = {self._store.resolve(cid) for cid in self._row_ids()} if self._listed else set()
+        for row in rows:
+            if self._store.resolve(row.id) in shown:
+                continue  # moved up since its page was read (it has new activity)
+            group = group_label(row.updated_at, now)
+            if group != self._last_group:
+                self._add_header(group)
+                self._last_group = group
+            self._add_row(row.id, row.title, None)
+
+    def _row_ids(self) -> list[Any]:
+        ids = []
+        for i in range(self.list.count()):
+            cid = self.list.item(i).data(ItemRole.ID)
+            if cid is not None:
+                ids.append(cid)
+        return ids
+
+    def has_more(self) -> bool:
+        """Older conversations exist that the list has not read yet."""
+        return self._more
+
+    def load_more(self) -> None:
+        """Read the next page of conversations (scrolling near the end does this)."""
+        if not self._more or self._paging or self.search_edit.text().strip():
+            return
+        self._paging = True
+        gen = self._gen
+        offset = self._listed
+
+        def got(rows: list[ConversationRow]) -> None:
+            if gen != self._gen:
+                return
+            self._paging = False
+            self._listed = offset + len(rows)
+            self._more = len(rows) >= LIST_PAGE
+            self._populating = True
+            try:
+                self._append_rows(rows)
+            finally:
+                self._populating = False
+            self.sig_refreshed.emit()
+            QTimer.singleShot(0, self, self._maybe_more)
+
+        def failed(exc: BaseException) -> None:
+            if gen == self._gen:
+                self._paging = False
+                self._on_load_failed(gen, exc)
+
+        self._bridge.call(
+            self._store.list(LIST_PAGE, offset=offset, counted=False), got, failed, owner=self
+        )
+
+    def _maybe_more(self, *_args: object) -> None:
+        """Near the end of the list (within a screen): read the next page."""
+        if not self._more or self._paging:
+            return
+        count = self.list.count()
+        height = max(self.list.viewport().height(), 1)
+        # Where the last row ends, below the top of the viewport (lays the list out first).
+        end = self.list.visualItemRect(self.list.item(count - 1)).bottom() if count else 0
+        if end - height <= height:
+            self.load_more()
+
+    def _move_to_top(self, gen: int, cid: Any, row: ConversationRow | None) -> None:
+        if gen != self._gen or self.search_edit.text().strip():
+            return  # the list was read again meanwhile (it has the row where it belongs)
+        real = self._store.resolve(cid)
+        self._populating = True
+        try:
+            i = 0
+            while i < self.list.count():
+                other = self.list.item(i).data(ItemRole.ID)
+                if other is not None and self._store.resolve(other) == real:
+                    i = self._take_row(i)
+                else:
+                    i += 1
+            if row is not None:
+                group = group_label(row.updated_at, self._clock())
+                first = self.list.item(0)
+                at = 0
+                if first is not None and first.data(ItemRole.HEADER) and first.text() == group:
+                    at = 1
+                else:
+                    self.list.insertItem(0, self._header_item(group))
+                    at = 1
+                    if self._last_group is None:
+                        self._last_group = group
+                self.list.insertItem(at, self._row_item(row.id, row.title, None))
+                if self._store.resolve(row.id) == self._store.resolve(self._selected or 0):
+                    self._selected = row.id
+                    self.list.setCurrentItem(self.list.item(at))
+                self.empty_label.hide()
+        finally:
+            self._populating = False
+        self.sig_refreshed.emit()
+
+    def _take_row(self, i: int) -> int:
+        """Remove row ``i``, and its day's header when it was the header's last row;
+        returns the index of the row that followed it."""
+        self.list.takeItem(i)
+        above = self.list.item(i - 1) if i > 0 else None
+        below = self.list.item(i) if i < self.list.count() else None
+        last_in_group = below is None or below.data(ItemRole.HEADER)
+        if above is not None and above.data(ItemRole.HEADER) and last_in_group:
+            self.list.takeItem(i - 1)
+            i -= 1
+            if below is None:
+                last = self._last_header()
+                self._last_group = last.text() if last is not None else None
+        return i
+
+    def _last_header(self) -> QListWidgetItem | None:
+        for i in reversed(range(self.list.count())):
+            item = self.list.item(i)
+            if item.data(ItemRole.HEADER):
+                return item
+        return None
 
     def _on_load_failed(self, gen: int, exc: BaseException) -> None:
         if gen != self._gen:
@@ -687,13 +845,19 @@ class ConversationSidebar(QWidget):
         self._populate()
 
     def _add_header(self, text: str) -> None:
+        self.list.addItem(self._header_item(text))
+
+    def _header_item(self, text: str) -> QListWidgetItem:
         item = QListWidgetItem(text)
         item.setData(ItemRole.HEADER, True)
         item.setFlags(Qt.ItemFlag.NoItemFlags)
         item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{text} group")
-        self.list.addItem(item)
+        return item
 
     def _add_row(self, cid: int, title: str, snippet: str | None) -> None:
+        self.list.addItem(self._row_item(cid, title, snippet))
+
+    def _row_item(self, cid: int, title: str, snippet: str | None) -> QListWidgetItem:
         # Stored as a Python object: a provisional id may not fit a C++ int.
         item = QListWidgetItem(title)
         item.setData(ItemRole.ID, cid)
@@ -703,7 +867,7 @@ class ConversationSidebar(QWidget):
             Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
         )
         self._mark(item)
-        self.list.addItem(item)
+        return item
 
     def _on_current_changed(
         self, current: QListWidgetItem | None, _previous: QListWidgetItem | None

@@ -149,3 +149,50 @@ def test_a_command_ends_at_once_with_everything_written(
     assert [s for (s,) in usage] == ["ok", "error"]
     # The first command created the database and logged it before leaving at once.
     assert "upgraded from empty to" in log_path().read_text(encoding="utf-8")
+
+
+WINDOW_DRIVER = """
+import json, os, sys
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+import halext_desktop.ui.start_shell as start_shell
+def show(self):
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    os._exit(0)
+start_shell.StartShell.show = show
+from halext_desktop.app.cli import main
+main(sys.argv[1:])
+"""
+NOT_BEFORE_THE_WINDOW = (
+    "asyncio",
+    "sqlalchemy",
+    "httpx",
+    "ollama",
+    "halext_desktop.app.core",
+    "halext_desktop.routing.router",
+    "halext_desktop.storage.db",
+    "halext_desktop.app.cli_models",
+    "halext_desktop.ui.main_window",
+)
+
+
+@pytest.mark.parametrize("argv", [[], ["gui"], ["--debug", "gui"]])
+def test_the_window_outline_shows_before_the_core_and_the_commands_load(
+    isolated_home: Path, argv: list[str]
+) -> None:
+    """``halext-desktop`` (or ``gui``): its outline is shown before asyncio, the database
+    layer, the HTTP clients and the routes are imported (they load behind it)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", WINDOW_DRIVER, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "halext_desktop.ui.start_shell" in loaded
+    early = sorted(m for m in NOT_BEFORE_THE_WINDOW if m in loaded)
+    assert early == [], f"imported before the window showed: {early}"

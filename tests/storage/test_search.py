@@ -157,3 +157,39 @@ def test_start_up_finds_replies_in_flight_through_the_partial_index(db: Database
         )
     assert "ix_messages_live" in plan and "SCAN messages" not in plan, plan
     assert [mid for mid, _ in recovery.live_replies(db)] == [live.id]
+
+
+def test_search_stream_shows_title_hits_first_and_ends_with_the_search_answer(
+    tmp_path: Path,
+) -> None:
+    """A word only titles hold: the titles come before any message is walked, the walk
+    goes on (slices), and the last answer equals ``search``'s."""
+    storage = Storage(Database(tmp_path / "data" / "halext.db"))
+    storage.wait_open()
+    try:
+        conv = storage.owner.conversations
+        titled = storage.owner.call(conv.create, "Chat 42")
+        other = storage.owner.call(conv.create, "other")
+        for i in range(600):
+            storage.owner.call(
+                conv.add_message, other.id, "user", "a message about tea" + "!" * (i % 5)
+            )
+        storage.owner.call(conv.add_message, titled.id, "user", "nothing to find here")
+
+        async def collect() -> list[tuple[list[int], bool]]:
+            out = []
+            async for found, done in storage.conversations.search_stream("42"):
+                out.append(([c.id for c, _ in found], done))
+            return out
+
+        steps = asyncio.run(collect())
+        assert steps[0] == ([titled.id], False)  # the title, before the messages
+        assert steps[-1][1] and all(not done for _, done in steps[:-1])
+        final = asyncio.run(storage.conversations.search("42"))
+        assert steps[-1][0] == [c.id for c, _ in final] == [titled.id]
+        # A message hit found on the way is reported before the walk ends, too.
+        storage.owner.call(conv.add_message, other.id, "user", "the answer is 42")
+        steps = asyncio.run(collect())
+        assert steps[-1] == ([other.id, titled.id], True)
+    finally:
+        storage.close()
