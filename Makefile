@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/mypy halext_desktop tests bench
 
 screenshots: $(STAMP)
-	$(BIN)/python -m halext_desktop.app.qtcheck
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m halext_desktop.app.qtcheck
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.screenshots_models docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m tests.helpers.issue8_screenshots docs/screenshots
