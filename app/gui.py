@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     app.setOrganizationName("halext")
     app.setDesktopFileName("halext-desktop")
     app.setWindowIcon(QIcon(str(icon_path("halext-desktop"))))
+    from halext_desktop.app.gc_timer import GuiThreadCollector
+
+    collector = GuiThreadCollector(parent=app)  # cycles are collected here, between events
 
     try:
         settings = Settings.load()
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
         shutdown(core, loop_thread)
         restore_signals()
         threads.allow_current_thread()
+        collector.stop()
 
 
 def shutdown(core: Core, loop_thread: LoopThread) -> None:

@@ -23,6 +23,24 @@ os.environ[threads.STRICT_ENV] = "1"
 
 
 @pytest.fixture(autouse=True)
+def gui_thread_collector(request: pytest.FixtureRequest) -> Iterator[None]:
+    """As in the app (app/gc_timer.py): in a test that drives widgets, cycles are collected
+    on the GUI thread between events, and once more after the test's widgets are gone."""
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from halext_desktop.app.gc_timer import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    try:
+        yield
+    finally:
+        collector.stop()
+        collector.deleteLater()
+
+
+@pytest.fixture(autouse=True)
 def storage_thread_rule(request: pytest.FixtureRequest) -> Iterator[None]:
     """In a test that drives widgets, the main thread is the GUI thread: no SQLite on it."""
     uses_qt = bool({"qtbot", "qapp"} & set(request.fixturenames))
