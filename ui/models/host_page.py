@@ -20,7 +20,6 @@ a newer one.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -56,6 +55,7 @@ from halext_desktop.routing.units import format_bytes, format_processor, format_
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.ui.models.card import ModelCardView
 from halext_desktop.ui.models.confirm import ConfirmBar
+from halext_desktop.ui.models.in_flight import InFlight
 from halext_desktop.ui.models.jobs import PullJob
 from halext_desktop.ui.models.pull_row import PullRow
 from halext_desktop.ui.models.pulls import PullQueue
@@ -225,9 +225,7 @@ class OllamaHostPage(QWidget):
         self._select_after_load: str | None = None
         self._version: str | None = None
         self._busy: set[str] = set()  # models with a delete or unload in flight
-        self.closed = False  # shut down: the app is closing
-        self._pending: set[Future[Any]] = set()
-        self._pending_lock = threading.Lock()
+        self._requests = InFlight(bridge)
 
         # ---- header ------------------------------------------------------------------------
         self.title = bold(QLabel(title), 1.25)
@@ -363,26 +361,12 @@ class OllamaHostPage(QWidget):
         on_done: Callable[[T], None],
         on_error: Callable[[BaseException], None],
     ) -> None:
-        """``bridge.call`` unless the window was shut down (the app is closing): then the
-        request is dropped unsent."""
-        if self.closed:
-            coro.close()
-            return
-        future = self._bridge.call(coro, on_done, on_error, owner=self)
-        with self._pending_lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._pending_lock:  # runs on the loop thread
-            self._pending.discard(future)
+        self._requests.call(coro, on_done, on_error, owner=self)
 
     def shutdown(self) -> list[Future[Any]]:
         """The app is closing: send nothing more. Returns the requests still in flight
         (whoever closes the routes next may wait for them)."""
-        self.closed = True
-        with self._pending_lock:
-            return list(self._pending)
+        return self._requests.shutdown()
 
     # ---- public API ---------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ model list, since the server calls an unknown name a success).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import replace
@@ -42,6 +41,7 @@ from halext_desktop.routing.backends.halext_admin import (
 )
 from halext_desktop.ui.models.confirm import ConfirmBar
 from halext_desktop.ui.models.host_page import InUse, describe_error
+from halext_desktop.ui.models.in_flight import InFlight
 from halext_desktop.ui.providers.cells import bold, item, small_button, style_note, table
 from halext_desktop.ui.theme import css, error_color, muted_text, success_color
 
@@ -92,9 +92,7 @@ class HalextNodePage(QWidget):
         self._buttons: dict[tuple[str, str], QPushButton] = {}
         self._gen = 0
         self._loaded_once = False
-        self.closed = False  # shut down: the app is closing
-        self._pending: set[Future[Any]] = set()
-        self._pending_lock = threading.Lock()
+        self._requests = InFlight(bridge)
 
         self.title = bold(QLabel(node.name), 1.25)
         self.where = QLabel("")
@@ -165,26 +163,12 @@ class HalextNodePage(QWidget):
         on_done: Callable[[T], None],
         on_error: Callable[[BaseException], None],
     ) -> None:
-        """``bridge.call`` unless the window was shut down (the app is closing): then the
-        request is dropped unsent."""
-        if self.closed:
-            coro.close()
-            return
-        future = self._bridge.call(coro, on_done, on_error, owner=self)
-        with self._pending_lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._pending_lock:  # runs on the loop thread
-            self._pending.discard(future)
+        self._requests.call(coro, on_done, on_error, owner=self)
 
     def shutdown(self) -> list[Future[Any]]:
         """The app is closing: send nothing more. Returns the requests still in flight
         (whoever closes the routes next may wait for them)."""
-        self.closed = True
-        with self._pending_lock:
-            return list(self._pending)
+        return self._requests.shutdown()
 
     # ---- public API ---------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from halext_desktop.routing.backends.halext_admin import AdminNodeList
 from halext_desktop.routing.refs import ModelRef
 from halext_desktop.routing.route_check import RouteInfo
 from halext_desktop.ui.models.host_page import InUse, OllamaHostPage, describe_error
+from halext_desktop.ui.models.in_flight import InFlight
 from halext_desktop.ui.models.jobs import PullJob
 from halext_desktop.ui.models.nodes_page import HalextNodePage
 from halext_desktop.ui.models.pulls import PullQueue
@@ -101,8 +102,7 @@ class ModelsWindow(QWidget):
         self._nodes: AdminNodeList | None = None
         self._nodes_gen = 0
         self._refreshed: set[str] = set()
-        self.closed = False
-        self._pending: list[Future[Any]] = []
+        self._requests = InFlight(bridge)
 
         title = bold(QLabel("Models"), 1.35)
         self.subtitle = QLabel("Get, inspect and remove models on your Ollama hosts")
@@ -218,23 +218,19 @@ class ModelsWindow(QWidget):
         if self._svc.policy().offline or not self._svc.signed_in_user():
             self._show_nodes(gen, None)
             return
-        if self.closed:
-            return
-        future = self._bridge.call(
+        self._requests.call(
             self._svc.admin_nodes(),
             lambda listed: self._show_nodes(gen, listed),
             lambda exc: self._nodes_failed(gen, exc),
             owner=self,
         )
-        self._pending = [f for f in self._pending if not f.done()] + [future]
 
     def shutdown(self) -> list[Future[Any]]:
         """The app is closing: stop the downloads (their streams are closed, so Ollama stops
         and keeps what it got) and send nothing more. Returns the requests still in flight,
         for whoever closes the routes next to wait for."""
-        self.closed = True
         self.queue.shutdown()
-        pending = list(self._pending)
+        pending = self._requests.shutdown()
         for page in self._all_pages():
             pending += page.shutdown()
         return [f for f in pending if not f.done()]
