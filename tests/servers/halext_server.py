@@ -325,6 +325,23 @@ def _unprocessable(errors: list[dict[str, Any]]) -> _Reply:
     return _json(422, {"detail": errors})
 
 
+def _client_id(params: dict[str, str]) -> int | _Reply:
+    """The path's ``client_id`` as FastAPI parses it, or its 422."""
+    try:
+        return int(params["client_id"])
+    except ValueError:
+        return _unprocessable(
+            [
+                _err(
+                    "int_parsing",
+                    ["path", "client_id"],
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    params["client_id"],
+                )
+            ]
+        )
+
+
 # ---- the HTTP plumbing ----------------------------------------------------------------------
 
 
@@ -1381,19 +1398,9 @@ class HalextServer(RecordingServer[RecordedRequest]):
         admin = self._admin_for(rec)
         if isinstance(admin, _Reply):
             return admin
-        try:
-            node_id = int(params["client_id"])
-        except ValueError:
-            return _unprocessable(
-                [
-                    _err(
-                        "int_parsing",
-                        ["path", "client_id"],
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        params["client_id"],
-                    )
-                ]
-            )
+        node_id = _client_id(params)
+        if isinstance(node_id, _Reply):
+            return node_id
         with self._lock:
             node = self._nodes.get(node_id)
         if node is None:
@@ -1445,19 +1452,9 @@ class HalextServer(RecordingServer[RecordedRequest]):
         admin = self._admin_for(rec)
         if isinstance(admin, _Reply):
             return admin
-        try:
-            node_id = int(params["client_id"])
-        except ValueError:
-            return _unprocessable(
-                [
-                    _err(
-                        "int_parsing",
-                        ["path", "client_id"],
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        params["client_id"],
-                    )
-                ]
-            )
+        node_id = _client_id(params)
+        if isinstance(node_id, _Reply):
+            return node_id
         with self._lock:
             node = self._nodes.get(node_id)
             if node is None:
