@@ -97,6 +97,16 @@ _MD = _parser()
 
 _BARE_URL = re.compile(r"(?<![\w/\"'=])(https?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]}*_~])")
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
+# Inline tokens that are one fixed tag each.
+_INLINE_TAGS = {
+    "hardbreak": "<br/>",
+    "strong_open": "<b>",
+    "strong_close": "</b>",
+    "em_open": "<i>",
+    "em_close": "</i>",
+    "s_open": "<s>",
+    "s_close": "</s>",
+}
 _MARGIN_TOP = re.compile(r"margin-top:\d+px")
 _MARGIN_BOTTOM = re.compile(r"margin-bottom:\d+px")
 _PARA = '<p style="margin-top:0px; margin-bottom:8px">'
@@ -429,20 +439,8 @@ class _Renderer:
                 )
             elif t == "softbreak":
                 out.append("<br/>" if self.hard_breaks else " ")
-            elif t == "hardbreak":
-                out.append("<br/>")
-            elif t == "strong_open":
-                out.append("<b>")
-            elif t == "strong_close":
-                out.append("</b>")
-            elif t == "em_open":
-                out.append("<i>")
-            elif t == "em_close":
-                out.append("</i>")
-            elif t == "s_open":
-                out.append("<s>")
-            elif t == "s_close":
-                out.append("</s>")
+            elif t in _INLINE_TAGS:
+                out.append(_INLINE_TAGS[t])
             elif t == "link_open":
                 href = str(tok.attrGet("href") or "")
                 live = href.lower().startswith(_SAFE_SCHEMES) and not any(links)
