@@ -16,8 +16,6 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from halext_desktop.storage.settings import SettingsError
-
 if TYPE_CHECKING:
     # At run time these come with ``_load_commands``: the window's start (``gui``, or no
     # command) must not wait for asyncio, the routes and the commands' helpers. Core is
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
     from halext_desktop.routing.router import CancelToken
     from halext_desktop.routing.types import Cancelled, Delta, Failed, Finished, Started
     from halext_desktop.storage.chat_settings import ChatSettings
-    from halext_desktop.storage.settings import Settings
+    from halext_desktop.storage.settings import Settings, SettingsError
 
 T = TypeVar("T")
 
@@ -149,6 +147,9 @@ def _desktop_argv(argv: list[str], commands: Sequence[str]) -> list[str]:
 
 def _load_commands() -> None:
     """Import what the commands (and the full argument parser) use, as module globals."""
+    global SettingsError  # noqa: PLW0603
+    from halext_desktop.storage.settings import SettingsError
+
     global asyncio, add_assist_parser, MODEL_HANDLERS, add_model_parsers  # noqa: PLW0603
     global explain, safe_line, safe_text, usage_json, chip_label, ErrorKind  # noqa: PLW0603
     global RouteError, CancelToken, Cancelled, Delta, Failed, Finished, Started  # noqa: PLW0603
@@ -194,11 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     files = _window_files(raw)
     if files is not None:
-        # The window: its outline paints before anything the commands need is imported.
-        setup_logging(debug="--debug" in raw or debug_requested(), console_level=logging.WARNING)
+        # The window: its outline paints before anything the commands need is imported, and
+        # before the log file is opened (the window sets logging up once it has painted).
         from halext_desktop.app.gui import main as gui_main
 
-        return gui_main(files=files)
+        def log_setup() -> None:
+            setup_logging(
+                debug="--debug" in raw or debug_requested(), console_level=logging.WARNING
+            )
+
+        return gui_main(files=files, log_setup=log_setup)
     _load_commands()
     parser = _parser()
     commands = _command_names(parser)

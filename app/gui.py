@@ -83,9 +83,12 @@ def _quit_on_signals(app: object) -> Callable[[], None]:
 STARTER_MS = 50
 
 
-def _build_core_behind(shell: object, settings: object) -> Core:
+def _build_core_behind(
+    shell: object, settings: object, after_paint: Callable[[], None] | None = None
+) -> Core:
     """Build the core on another thread while the event loop keeps the start shell painted
-    (and movable). Raises what ``Core()`` raised."""
+    (and movable); ``after_paint`` runs on this thread first, once the outline has painted.
+    Raises what ``Core()`` raised."""
     import threading
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -107,6 +110,8 @@ def _build_core_behind(shell: object, settings: object) -> Core:
     def begin() -> None:
         if not started:
             started.append(True)
+            if after_paint is not None:
+                after_paint()
             worker.start()
 
     # The build (imports that hold the GIL) starts once the outline has painted, or after
@@ -135,16 +140,21 @@ def _build_core_behind(shell: object, settings: object) -> Core:
     return result[0]
 
 
-def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> int:
-    """Run the window until it closes. Logging is set up by the caller (``app.cli.main``);
-    ``files`` are what a desktop environment passed (``%U``), offered as a draft.
+def main(
+    argv: list[str] | None = None,
+    *,
+    files: list[str] | None = None,
+    log_setup: Callable[[], None] | None = None,
+) -> int:
+    """Run the window until it closes. ``files`` are what a desktop environment passed
+    (``%U``), offered as a draft. Logging is set up by the caller (``app.cli.main``), either
+    before (``log_setup`` None) or through ``log_setup``, which runs once the outline has
+    painted: until then only warnings reach stderr (Python's last-resort handler).
 
     The window's outline (``StartShell``) is painted first; the core (database, routes,
     keyring) is built behind it on another thread, then the real window takes its place."""
-    from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
-    from halext_desktop.resources.paths import icon_path
     from halext_desktop.storage.paths import config_dir
     from halext_desktop.storage.settings import Settings
     from halext_desktop.ui.start_shell import StartShell
@@ -156,7 +166,6 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     app.setApplicationDisplayName("Halext Desktop")
     app.setOrganizationName("halext")
     app.setDesktopFileName("halext-desktop")
-    app.setWindowIcon(QIcon(str(icon_path("halext-desktop"))))
     from halext_desktop.app.gc_timer import GuiThreadCollector
 
     collector = GuiThreadCollector(parent=app)  # cycles are collected here, between events
@@ -164,17 +173,33 @@ def main(argv: list[str] | None = None, *, files: list[str] | None = None) -> in
     try:
         settings = Settings.load()
     except Exception as exc:  # a settings file from a newer version, an unwritable folder
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
         return 1
     apply_theme(app, settings.theme, settings.font_size)
     shell = StartShell("Halext Desktop", config_dir() / "window.ini")
     shell.show()
+
+    def after_paint() -> None:
+        # After the first frame: the log file, and the icon (an SVG: on a desktop, showing a
+        # window with it loads Qt's SVG plugin and renders it at several sizes).
+        if log_setup is not None:
+            log_setup()
+        from PySide6.QtGui import QIcon
+
+        from halext_desktop.resources.paths import icon_path
+
+        app.setWindowIcon(QIcon(str(icon_path("halext-desktop"))))
+
     try:
         # Opens the database on its owner thread: the window shows meanwhile, and a damaged
         # or locked file is reported inside it.
-        core = _build_core_behind(shell, settings)
+        core = _build_core_behind(shell, settings, after_paint)
     except Exception as exc:  # a session folder we cannot write, a broken keyring
         shell.close()
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.critical(None, "Halext Desktop", f"Could not start:\n\n{exc}")
         return 1
     if shell.closed_by_user:

@@ -63,6 +63,9 @@ def render(rows: list[dict[str, Any]]) -> str:
         if kind == "info":
             table.add(str(row["goal"]), "—", f"{o:.1f}", "—", "(info)")
             continue
+        if kind == "time":  # a time worth knowing, next to its baseline; not a goal
+            table.add(str(row["goal"]), _ms(base), _ms(ours), f"{o / b:.2f}×", "(info)")
+            continue
         if rv:
             ratio = f"{_median(rv):.2f}× ({min(rv):.2f}–{max(rv):.2f})"
         else:

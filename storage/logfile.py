@@ -12,7 +12,6 @@ last line of defence.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import re
 import sys
@@ -64,14 +63,26 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+def _private_rotating_file(path: Path, *, level: int) -> logging.Handler:
     """A rotating file whose every generation is readable by its owner only, whatever the
-    umask: the log names hosts, models and file paths, which are nobody else's business."""
+    umask: the log names hosts, models and file paths, which are nobody else's business.
 
-    def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.chmod(self.baseFilename, 0o600)  # an older file may have been created wider
-        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
+    ``logging.handlers`` is imported here: it pulls in socket, pickle and queue (~10 ms), and
+    the window's outline paints before logging is set up."""
+    import logging.handlers
+
+    class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+        def _open(self):  # type: ignore[no-untyped-def]
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.chmod(self.baseFilename, 0o600)  # an older file may have been created wider
+            return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
+
+    handler = PrivateRotatingFileHandler(
+        path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False
+    )
+    handler.setLevel(level)
+    handler.setFormatter(_RedactingFormatter(_FORMAT))
+    return handler
 
 
 def setup_logging(*, debug: bool = False, console_level: int = logging.WARNING) -> Path | None:
@@ -92,12 +103,9 @@ def setup_logging(*, debug: bool = False, console_level: int = logging.WARNING) 
     problem = None
     try:
         assert path is not None
-        file_handler = _PrivateRotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False
+        handlers.append(
+            _private_rotating_file(path, level=logging.DEBUG if debug else logging.INFO)
         )
-        file_handler.setLevel(logging.DEBUG if debug else logging.INFO)
-        file_handler.setFormatter(_RedactingFormatter(_FORMAT))
-        handlers.append(file_handler)
     except OSError as exc:
         problem, path = exc, None
     logging.basicConfig(

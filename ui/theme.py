@@ -7,7 +7,6 @@ other helpers only read a palette.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -177,6 +176,10 @@ def apply_theme(
     choice = (theme or "system").strip().lower()
     hints = app.styleHints()
     if choice in ("light", "dark"):
+        # Here, not at the top: the first use of PySide's ``Qt`` namespace builds ~100 enum
+        # classes (~30 ms), and the start outline paints before anything needs it.
+        from PySide6.QtCore import Qt
+
         scheme = Qt.ColorScheme.Dark if choice == "dark" else Qt.ColorScheme.Light
         hints.setColorScheme(scheme)
         # Not every platform theme honours the colour scheme (X11, offscreen), so the palette

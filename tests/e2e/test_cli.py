@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import keyring
@@ -370,8 +372,11 @@ def test_what_a_desktop_passes_opens_the_window_with_the_files(
 
     opened: list[list[str]] = []
 
-    def fake_gui_main(*, files: list[str]) -> int:
+    log_setups: list[Callable[[], None] | None] = []
+
+    def fake_gui_main(*, files: list[str], log_setup: Callable[[], None] | None = None) -> int:
         opened.append(files)
+        log_setups.append(log_setup)
         return 0
 
     monkeypatch.setattr(gui, "main", fake_gui_main)
@@ -381,6 +386,15 @@ def test_what_a_desktop_passes_opens_the_window_with_the_files(
     assert main([url, str(notes)]) == 0
     assert opened == [[url, str(notes)]]
     assert main(["gui", str(notes)]) == 0 and opened[-1] == [str(notes)]
+    # Plain `gui`: the window sets logging up itself once its outline has painted, with what
+    # it is given (the first call went through the full parser, which set it up before).
+    assert log_setups[0] is None
+    setup = log_setups[-1]
+    assert setup is not None
+    logging.basicConfig(handlers=[logging.NullHandler()], force=True)  # what it must replace
+    setup()
+    files = [getattr(h, "baseFilename", None) for h in logging.getLogger().handlers]
+    assert str(log_path()) in files
     with pytest.raises(SystemExit) as exc:
         main(["modles"])
     assert exc.value.code == 2

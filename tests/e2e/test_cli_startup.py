@@ -164,6 +164,7 @@ from halext_desktop.app.cli import main
 main(sys.argv[1:])
 """
 NOT_BEFORE_THE_WINDOW = (
+    "logging.handlers",  # the log file is opened once the outline has painted
     "asyncio",
     "sqlalchemy",
     "httpx",

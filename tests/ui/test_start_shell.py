@@ -42,6 +42,32 @@ def test_the_core_is_built_while_the_window_outline_keeps_its_event_loop(
     assert built_on and built_on[0] != threading.current_thread().name
 
 
+def test_what_waits_for_the_first_paint_runs_on_the_gui_thread_before_the_build(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log file and the window icon are set up once the outline has painted, on the
+    GUI thread, and before the core's build begins (the build logs)."""
+    order: list[tuple[str, str]] = []
+
+    class Core:
+        def __init__(self, **_kw: Any) -> None:
+            order.append(("build", threading.current_thread().name))
+
+    monkeypatch.setattr(core_module, "Core", Core)
+    shell = StartShell("Halext Desktop")
+    qtbot.addWidget(shell)
+    shell.show()
+
+    def after_paint() -> None:
+        assert shell.painted, "ran before the outline's first paint"
+        order.append(("after paint", threading.current_thread().name))
+
+    gui._build_core_behind(shell, settings=None, after_paint=after_paint)
+    gui_thread = threading.current_thread().name
+    assert [what for what, _ in order] == ["after paint", "build"]
+    assert order[0][1] == gui_thread and order[1][1] != gui_thread
+
+
 def test_a_core_that_cannot_start_raises_its_error_on_the_gui_thread(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
