@@ -153,6 +153,31 @@ def test_one_row_per_route(
     assert halext.requests == [] and ollama.requests == []
 
 
+def test_the_details_keep_their_width_next_to_the_row_buttons(
+    qtbot: QtBot,
+    make_halext: HalextFactory,
+    make_core: CoreFactory,
+    bridge: Bridge,
+    ollama: OllamaServer,
+) -> None:
+    """At a modest width, a checked row's details stay readable: the row's buttons take
+    no more than they need (three push buttons per row once left the details ~45 px, a
+    word per line, and rows so tall that one route filled the table)."""
+    core = make_core(make_halext())
+    panel = open_panel(qtbot, core, bridge)
+    panel.resize(980, 620)
+    for route_id in panel.route_ids():
+        check_row(qtbot, panel, route_id)
+    t = panel.routes_table
+    details = ROUTE_COLUMNS.index("Details")
+    buttons = len(ROUTE_COLUMNS) - 1
+    assert t.columnWidth(details) >= 120, [t.columnWidth(c) for c in range(t.columnCount())]
+    assert t.columnWidth(buttons) < 200  # three compact buttons, not three wide ones
+    # Every route is in view at once.
+    shown = sum(t.rowHeight(row) for row in range(t.rowCount()))
+    assert shown <= t.viewport().height()
+
+
 def test_row_follows_a_server_going_down_and_coming_back(
     qtbot: QtBot,
     make_halext: HalextFactory,

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
 )
 
 from halext_desktop.ui.theme import css, error_color, muted_text, warning_color
@@ -36,6 +37,19 @@ def small_button(text: str, tooltip: str) -> QPushButton:
     b = QPushButton(text)
     b.setToolTip(tooltip)
     b.setAccessibleName(tooltip)
+    b.setCursor(Qt.CursorShape.PointingHandCursor)
+    return b
+
+
+def row_button(text: str, tooltip: str) -> QToolButton:
+    """A compact button for a table row with several of them: a push button is at least
+    ~75 px wide whatever its text, and three per row took the width the row's details
+    need. Its tooltip is also its accessible name, as for ``small_button``."""
+    b = QToolButton()
+    b.setText(text)
+    b.setToolTip(tooltip)
+    b.setAccessibleName(tooltip)
+    b.setAutoRaise(False)
     b.setCursor(Qt.CursorShape.PointingHandCursor)
     return b
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -33,7 +34,7 @@ from halext_desktop.routing.route_check import AdminNodes, RouteCheck, RouteInfo
 from halext_desktop.routing.types import Health, ModelInfo
 from halext_desktop.storage.logfile import see_the_log
 from halext_desktop.ui.providers.admin_nodes import AdminNodesBox
-from halext_desktop.ui.providers.cells import DOT, bold, item, small_button, table
+from halext_desktop.ui.providers.cells import DOT, bold, item, row_button, table
 from halext_desktop.ui.providers.models_list import ModelsList
 from halext_desktop.ui.providers.text import time_text
 from halext_desktop.ui.status_bar import short_address
@@ -119,8 +120,8 @@ class ProvidersPanel(QWidget):
         self._svc = services
         self._bridge = bridge
         self._rows: list[RouteRow] = []
-        self._buttons: dict[str, tuple[QPushButton, QPushButton]] = {}
-        self._manage_buttons: dict[str, QPushButton] = {}
+        self._buttons: dict[str, tuple[QAbstractButton, QAbstractButton]] = {}
+        self._manage_buttons: dict[str, QAbstractButton] = {}
         self._models_route: str | None = None
         self._models_gen = 0
 
@@ -196,13 +197,13 @@ class ProvidersPanel(QWidget):
                 out[name] = cell.text()
         return out
 
-    def test_button(self, route_id: str) -> QPushButton:
+    def test_button(self, route_id: str) -> QAbstractButton:
         return self._buttons[route_id][0]
 
-    def models_button(self, route_id: str) -> QPushButton:
+    def models_button(self, route_id: str) -> QAbstractButton:
         return self._buttons[route_id][1]
 
-    def manage_button(self, route_id: str) -> QPushButton:
+    def manage_button(self, route_id: str) -> QAbstractButton:
         """An Ollama row's [Manage] (pull, delete, model cards in the Models window)."""
         return self._manage_buttons[route_id]
 
@@ -356,8 +357,8 @@ class ProvidersPanel(QWidget):
         self._buttons = {}
         self._manage_buttons = {}
         for i, r in enumerate(self._rows):
-            test = small_button("Test", f"Check {r.route_id} now")
-            models = small_button("Show models", f"List the models of {r.route_id}")
+            test = row_button("Test", f"Check {r.route_id} now")
+            models = row_button("Models", f"List the models of {r.route_id}")
             test.clicked.connect(lambda _c=False, rid=r.route_id: self.test_route(rid))
             models.clicked.connect(lambda _c=False, rid=r.route_id: self.show_models(rid))
             holder = QWidget()
@@ -367,12 +368,13 @@ class ProvidersPanel(QWidget):
             cl.addWidget(test)
             cl.addWidget(models)
             if r.kind == "ollama":
-                manage = small_button("Manage", f"Pull, inspect and delete models on {r.route_id}")
+                manage = row_button("Manage", f"Pull, inspect and delete models on {r.route_id}")
                 manage.clicked.connect(
                     lambda _c=False, rid=r.route_id: self.sig_manage_models.emit(rid)
                 )
                 cl.addWidget(manage)
                 self._manage_buttons[r.route_id] = manage
+            cl.addStretch(1)
             t.setCellWidget(i, len(ROUTE_COLUMNS) - 1, holder)
             self._buttons[r.route_id] = (test, models)
             self._render_row(r, i)
