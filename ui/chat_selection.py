@@ -10,7 +10,7 @@ painted; whatever renders a row's document, the selection works on it.
 
 What goes on the clipboard is the text as read, not the rendering's furniture: a code
 block's header row (its language label and Copy link) is left out, table cells are
-separated by tabs, and non-breaking spaces become spaces.
+separated by tabs, a quote's bar is left out, and non-breaking spaces become spaces.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QTextDocument,
     QTextDocumentFragment,
     QTextFrame,
+    QTextLength,
     QTextTable,
     QWheelEvent,
 )
@@ -38,6 +39,8 @@ from halext_desktop.ui.markdown import COPY_SCHEME
 
 # Characters the rich-text layout uses that mean something else in plain text.
 _PLAIN = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\xa0": " ", "\ufffc": None})
+# The widest fixed column taken for a quote's bar (markdown.py draws it 3 px wide).
+QUOTE_BAR_MAX_PX = 6
 # Auto-scroll while a drag goes past the top or bottom of the list (ms between steps).
 AUTOSCROLL_MS = 30
 
@@ -64,7 +67,13 @@ def _frame_lines(frame: QTextFrame) -> list[str]:
     while not it.atEnd():
         child = it.currentFrame()
         if child is None:
-            lines.append(it.currentBlock().text().translate(_PLAIN))
+            text = it.currentBlock().text().translate(_PLAIN)
+            ahead = QTextFrame.iterator(it)
+            ahead += 1
+            # Rich text that starts with a table (a quote, a code block) gets an empty
+            # paragraph before it: layout, not a line anyone wrote.
+            if text or lines or ahead.atEnd() or ahead.currentFrame() is None:
+                lines.append(text)
         elif isinstance(child, QTextTable):
             lines.extend(_table_lines(child))
         else:
@@ -88,6 +97,17 @@ def _has_copy_link(table: QTextTable, row: int) -> bool:
     return False
 
 
+def _is_quote_bar(table: QTextTable, col: int) -> bool:
+    """A quote's coloured bar: the one column of fixed width a few pixels wide (markdown.py
+    draws a quote as [bar | text]); data tables never fix a column's width."""
+    widths = table.format().columnWidthConstraints()
+    return (
+        col < len(widths)
+        and widths[col].type() == QTextLength.Type.FixedLength
+        and widths[col].rawValue() <= QUOTE_BAR_MAX_PX
+    )
+
+
 def _table_lines(table: QTextTable) -> list[str]:
     doc = table.document()
     lines: list[str] = []
@@ -98,7 +118,9 @@ def _table_lines(table: QTextTable) -> list[str]:
         col = 0
         while col < table.columns():
             cell = table.cellAt(row, col)
-            if cell.row() == row:  # not the lower part of a cell spanning rows
+            if _is_quote_bar(table, col):
+                pass  # decoration: copying a quote gives its text, not a tab before it
+            elif cell.row() == row:  # not the lower part of a cell spanning rows
                 cursor = QTextCursor(doc)
                 cursor.setPosition(cell.firstPosition())
                 cursor.setPosition(cell.lastPosition(), QTextCursor.MoveMode.KeepAnchor)

@@ -78,3 +78,20 @@ def test_the_copy_link_still_copies_through_the_text_view(view: ChatView, qtbot:
     with qtbot.waitSignal(view.sig_copied, timeout=2000) as copied:
         qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert copied.args == [CODE]
+
+
+def test_a_quote_copies_as_its_text_and_an_empty_table_cell_keeps_its_tab(
+    view: ChatView, qtbot: QtBot
+) -> None:
+    """A quote is drawn as [bar | text]; copying it gives the text, not a tab before it.
+    A data table's empty first cell is content and keeps its tab."""
+    quoted = "> Ship it on Friday.\n> After the review.\n\n|   | b |\n|---|---|\n|   | 2 |\n\nOk."
+    load(view, qtbot, [Msg(1, "user", "show me"), reply(2, quoted)])
+    view.list_view.setFocus()
+    view.list_view.setCurrentIndex(row_index(view, 2))
+    qtbot.keyClick(view.list_view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(view.sig_copied) as copied:
+        qtbot.keyClick(view.text_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    text = copied.args[0]
+    assert text.startswith("Ship it on Friday.\nAfter the review.\n"), repr(text)
+    assert "\tb\n\t2" in text, repr(text)
