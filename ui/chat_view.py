@@ -66,7 +66,7 @@ from PySide6.QtWidgets import (
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.storage import versions
-from halext_desktop.ui import theme
+from halext_desktop.ui import theme, thumbnail_decoder
 from halext_desktop.ui.banner import Banner
 from halext_desktop.ui.chat_delegate import THUMB_PX, ChatDelegate
 from halext_desktop.ui.chat_model import STATUS_STREAMING, ChatModel, MessageItem
@@ -387,6 +387,9 @@ class ChatView(QWidget):
         # Attachment thumbnails by sha256 (the bytes come from the database owner, asked
         # for through sig_thumbnail_needed once per image).
         self._thumbs: dict[str, QPixmap] = {}
+        self._decoding: thumbnail_decoder.Delivery | None = (
+            None  # thumbnail_decoder's delivery, once asked
+        )
         self._thumbs_asked: set[str] = set()
         self.delegate.thumbnail = self._thumbnail
         sb = lv.verticalScrollBar()
@@ -754,20 +757,21 @@ class ChatView(QWidget):
         return found
 
     def set_thumbnail(self, sha256: str, data: bytes | None) -> None:
-        """The bytes of an image attachment (None: it is not there; its name stays)."""
-        image = QImage.fromData(data) if data else QImage()
-        if image.isNull():
+        """The bytes of an image attachment (None: it is not there; its name stays). They
+        are decoded on a worker thread; the thumbnail shows when ready."""
+        if not data:
             return
-        ratio = self.devicePixelRatioF()
-        side = round(THUMB_PX * ratio) - 4
-        scaled = image.scaled(
-            side,
-            side,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        pix = QPixmap.fromImage(scaled)
-        pix.setDevicePixelRatio(ratio)
+        if self._decoding is None:
+            self._decoding = thumbnail_decoder.delivery()
+            self._decoding.sig_decoded.connect(self._on_thumbnail_decoded)
+        side = round(THUMB_PX * self.devicePixelRatioF()) - 4
+        thumbnail_decoder.request(id(self), sha256, data, side)
+
+    def _on_thumbnail_decoded(self, token: object, sha256: str, image: QImage) -> None:
+        if token != id(self) or image.isNull():
+            return
+        pix = QPixmap.fromImage(image)
+        pix.setDevicePixelRatio(self.devicePixelRatioF())
         self._thumbs[sha256] = pix
         self.list_view.viewport().update()
 
