@@ -448,11 +448,14 @@ class OllamaBackend:
                 asked_format="format" in kwargs,
             ) from None
         finally:
-            if lines is not None:
-                await lines.aclose()  # type: ignore[attr-defined]
-            if response is not None:
-                # Without this the connection stays open and Ollama keeps generating.
-                await response.aclose()
+            try:
+                if lines is not None:
+                    # Stopped mid-reply: httpx's line reader is left at a yield, not finished.
+                    await lines.aclose()  # type: ignore[attr-defined]
+            finally:
+                if response is not None:
+                    # Without this the connection stays open and Ollama keeps generating.
+                    await response.aclose()
 
     def locality_of(self, model: str) -> Locality:
         """LOCAL or SELF_HOSTED from the base URL — CLOUD for Ollama cloud models, which the
