@@ -2,7 +2,9 @@
 
 Why two HTTP clients: the ``ollama`` client takes one timeout for all calls, and a chat needs a
 long read timeout (the first token waits for the model to load) while a model list or a health
-check must fail fast. Chat and pull go through ``ollama.AsyncClient``; ``/api/version`` (which
+check must fail fast. Chat and pull go through ``ollama.AsyncClient`` (a chat's stream is read
+line by line from that client's own HTTP client, see ``ollama_chat_lines``: pydantic per
+chunk cost a long reply more than the rest of the app's path); ``/api/version`` (which
 the library does not wrap), ``/api/tags`` and ``/api/show`` go through a plain
 ``httpx.AsyncClient`` with short timeouts, parsed with the library's own pydantic types.
 ``/api/tags`` is read raw because the library drops ``remote_host``, which marks Ollama *cloud*
@@ -41,6 +43,7 @@ from halext_desktop.routing.backends.http_guard import (
     redirect_error,
     refuse_redirects,
 )
+from halext_desktop.routing.backends.ollama_chat_lines import chat_body, chat_response, plain_text
 from halext_desktop.routing.backends.ollama_import import ollama
 from halext_desktop.routing.errors import BUG_HINT, ErrorKind, RouteError
 from halext_desktop.routing.netloc import classify_url, host_of
@@ -370,41 +373,64 @@ class OllamaBackend:
         }
         if any(v is not None for v in native.values()):
             kwargs["options"] = {k: v for k, v in native.items() if v is not None}
-        payload: list[dict[str, Any]] = []
-        for m in messages:
-            item: dict[str, Any] = {"role": m.role, "content": m.content}
-            if m.images:
-                # The native API takes bare base64 strings (no data: prefix); the client
-                # encodes bytes so (a str could be mistaken for a file path).
-                item["images"] = [p.data for p in m.images]
-            payload.append(item)
-        stream: AsyncIterator[ollama.ChatResponse] | None = None
+        if not model:
+            # The library's request model refuses it before sending; so do we.
+            raise RouteError(
+                ErrorKind.BAD_REQUEST,
+                "Invalid request for Ollama: the model name is empty",
+                "Check the model name.",
+                route_id=self.route_id,
+            )
+        body = chat_body(model, messages, kwargs)
+        response: httpx.Response | None = None
+        lines: AsyncIterator[str] | None = None
         started = False
         if not self._key.resolved:
             await self._key.aresolve()  # the first request: its key, off the loop
         try:
-            stream = await self._chat().chat(model=model, messages=payload, stream=True, **kwargs)
-            async for part in stream:
+            # The ``ollama`` client's own HTTP client (its headers, timeouts and guards),
+            # read here line by line: see ollama_chat_lines for why.
+            http = self._chat()._client
+            request = http.build_request("POST", "/api/chat", json=body)
+            response = await http.send(request, stream=True)
+            if not response.is_success:
+                await response.aread()
+                raise ollama.ResponseError(response.text, response.status_code)
+            lines = response.aiter_lines()
+            async for line in lines:
+                part = json.loads(line)
+                text = plain_text(part)
+                if text is not None:
+                    # The hot path: a chunk of text, every line but the last.
+                    if not started:
+                        started = True
+                        yield BackendStarted(
+                            answered_model=part.get("model") or model, provider="ollama"
+                        )
+                    if text:
+                        yield BackendDelta(text)
+                    continue
+                full = chat_response(part, line)
                 if not started:
                     started = True
-                    yield BackendStarted(answered_model=part.model or model, provider="ollama")
+                    yield BackendStarted(answered_model=full.model or model, provider="ollama")
                 # The final (done) line may carry the last piece of text: always append it.
-                text = part.message.content if part.message else None
+                text = full.message.content
                 if text:
                     yield BackendDelta(text)
-                if part.done:
+                if full.done:
                     done = BackendDone(
-                        prompt_tokens=part.prompt_eval_count,
-                        response_tokens=part.eval_count,
+                        prompt_tokens=full.prompt_eval_count,
+                        response_tokens=full.eval_count,
                         exact_tokens=True,
-                        done_reason=part.done_reason,
-                        answered_model=part.model,
-                        eval_duration_ns=part.eval_duration,
+                        done_reason=full.done_reason,
+                        answered_model=full.model,
+                        eval_duration_ns=full.eval_duration,
                     )
                     # Read the response to its end (the chunked body's last bytes follow the
                     # done line at once): a response closed unread takes its connection with
                     # it, and the next request would pay a new TCP (and TLS) handshake.
-                    await _drain(stream)
+                    await _drain(lines)
                     yield done
                     return
             raise RouteError(
@@ -422,9 +448,14 @@ class OllamaBackend:
                 asked_format="format" in kwargs,
             ) from None
         finally:
-            if stream is not None:
-                # Without this the connection stays open and Ollama keeps generating.
-                await stream.aclose()  # type: ignore[attr-defined]
+            try:
+                if lines is not None:
+                    # Stopped mid-reply: httpx's line reader is left at a yield, not finished.
+                    await lines.aclose()  # type: ignore[attr-defined]
+            finally:
+                if response is not None:
+                    # Without this the connection stays open and Ollama keeps generating.
+                    await response.aclose()
 
     def locality_of(self, model: str) -> Locality:
         """LOCAL or SELF_HOSTED from the base URL — CLOUD for Ollama cloud models, which the

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keyring
-import ollama
 import pytest
 from keyring.backends import fail
 
 from halext_desktop.app.cli import main
+from halext_desktop.routing.backends import ollama_backend
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
 from halext_desktop.storage.logfile import log_path
@@ -116,10 +116,11 @@ def test_ask_failure_is_one_line_and_nonzero(env, capsys, ollama_server) -> None
 
 
 def test_internal_error_names_the_log_file(env, capsys, monkeypatch) -> None:
-    async def surprise(*args: object, **kwargs: object) -> None:
+    def surprise(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")  # nothing the backend knows how to translate
 
-    monkeypatch.setattr(ollama.AsyncClient, "chat", surprise)
+    # Where the Ollama route reads the first line of the reply.
+    monkeypatch.setattr(ollama_backend, "plain_text", surprise)
     code, out, err = run(capsys, "ask", "--model", "ollama/qwen2.5:7b", "hello")
     assert code == 1 and out == ""
     (line,) = [line for line in err.splitlines() if line.startswith("halext-desktop:")]

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ollama as ollama_client
 import pytest
 
 from halext_desktop.app.cli_assist import run_assist
@@ -24,6 +23,7 @@ from halext_desktop.routing.assistants import (
     build_messages,
     schema_for,
 )
+from halext_desktop.routing.backends import ollama_backend
 from halext_desktop.storage.logfile import log_path
 from halext_desktop.storage.settings import Settings
 from tests.helpers.storage import on_owner
@@ -255,10 +255,11 @@ def test_internal_error_names_the_log_file(
     monkeypatch: pytest.MonkeyPatch,
     as_json: bool,
 ) -> None:
-    async def surprise(*args: object, **kwargs: object) -> None:
+    def surprise(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")  # nothing the backend knows how to translate
 
-    monkeypatch.setattr(ollama_client.AsyncClient, "chat", surprise)
+    # Where the Ollama route reads the first line of the reply.
+    monkeypatch.setattr(ollama_backend, "plain_text", surprise)
     argv = ["note", "--text", "hi", "-m", f"ollama/{MODEL}"] + (["--json"] if as_json else [])
     code, out, err, rows = _cli(argv, capsys)
     assert code == 1

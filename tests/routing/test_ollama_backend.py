@@ -463,6 +463,45 @@ def test_bad_lines_are_a_bad_reply_not_a_raw_exception(server: OllamaServer, raw
     assert err.kind is ErrorKind.SERVER and "bad reply" in err.message
 
 
+def test_a_chunk_with_more_than_text_is_read_by_the_library_and_its_text_kept(
+    server: OllamaServer,
+) -> None:
+    """Plain chunks are read from the JSON as it is; a chunk with anything else (here a
+    thinking piece and an unknown key) goes through the library's ChatResponse, which keeps
+    its text and drops what it does not know."""
+    line = (
+        '{"model":"llama3.2","created_at":"2025-10-26T17:21:21.196249Z","remote_host":"x",'
+        '"message":{"role":"assistant","content":" EXTRA","thinking":"hm"},"done":false}\n'
+    )
+    server.raw_line_after(2, line)
+    events = run(chat_events(backend_for(server.url)))
+    deltas = [e.text for e in events if isinstance(e, BackendDelta)]
+    expected = tokenize(reply_text("llama3.2", PROMPT))
+    assert deltas == [*expected[:2], " EXTRA", *expected[2:]]
+    assert isinstance(events[-1], BackendDone) and events[-1].done_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model":"llama3.2","message":{"role":"assistant","content":5},"done":false}\n',
+        '{"model":"llama3.2","message":{"content":"no role"},"done":false}\n',
+        '["not", "an", "object"]\n',
+    ],
+)
+def test_ill_typed_chunks_are_a_bad_reply(server: OllamaServer, raw: str) -> None:
+    server.raw_line_after(1, raw)
+    seen, err = run(chat_error(backend_for(server.url)))
+    assert [type(e) for e in seen] == [BackendStarted, BackendDelta]
+    assert err.kind is ErrorKind.SERVER and "bad reply" in err.message
+
+
+def test_an_empty_model_name_is_refused_before_sending(server: OllamaServer) -> None:
+    seen, err = run(chat_error(backend_for(server.url), ""))
+    assert seen == [] and err.kind is ErrorKind.BAD_REQUEST and "model name" in err.message
+    assert server.requests_to("/api/chat") == []
+
+
 def test_read_timeout_is_timeout(server: OllamaServer) -> None:
     server.delay_first_byte(5.0)
     b = backend_for(server.url, timeout=httpx.Timeout(5.0, read=0.2))

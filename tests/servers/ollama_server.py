@@ -402,6 +402,10 @@ class _Fault:
 
 
 class _Handler(RecordingHandler):
+    # Go's net/http answers with TCP_NODELAY (a TCPConn's default): each stream line leaves
+    # at once. Without it, Nagle plus the client's delayed ACK held responses ~40 ms.
+    disable_nagle_algorithm = True
+
     # -- plumbing --
 
     @property
