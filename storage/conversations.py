@@ -560,7 +560,7 @@ class ConversationStore:
             )
         with self._db.read() as conn:
             search.titles = self._title_hits(conn, terms, folded)
-            top = conn.exec_driver_sql("SELECT max(id) FROM messages").scalar()
+            (top,) = conn.sql("SELECT max(id) FROM messages").fetchone()
         search.before = int(top) + 1 if top is not None else 0
         search.done = search.before <= 0
         return search
@@ -577,23 +577,23 @@ class ConversationStore:
             search.step = min(search.step * 4, SEARCH_STEP_ROWS)
         with self._db.read() as conn:
             if search.fts:
-                found = conn.exec_driver_sql(
+                found = conn.sql(
                     "SELECT m.id, m.conversation_id, m.content, m.created_at "
                     "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
                     "WHERE messages_fts MATCH ? AND messages_fts.rowid < ? "
                     "ORDER BY messages_fts.rowid DESC LIMIT ?",
                     (search.match, search.before, rows),
-                ).all()
+                ).fetchall()
                 exhausted = len(found) < rows
                 low = found[-1][0] if found else 0
             else:
                 low = max(search.before - rows, 0)
-                found = conn.exec_driver_sql(
+                found = conn.sql(
                     "SELECT id, conversation_id, content, created_at FROM messages "
                     f"WHERE id < ? AND id >= ? AND {_prefilter(search.folded)} "
                     "ORDER BY id DESC",
                     (search.before, low, *_prefilter_args(search.folded)),
-                ).all()
+                ).fetchall()
                 exhausted = low == 0
         for mid, cid, content, created_at in found:
             if cid in search.hits or not _contains_all(content, search.folded):
@@ -646,7 +646,7 @@ class ConversationStore:
             query = " AND ".join(_quoted(t) for t in terms)
             return {
                 r[0]
-                for r in conn.exec_driver_sql(
+                for r in conn.sql(
                     "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?",
                     (query,),
                 )
@@ -655,10 +655,7 @@ class ConversationStore:
         # in the user's text would be wildcards.
         where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
         return {
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT id FROM conversations WHERE {where}", tuple(folded)
-            )
+            r[0] for r in conn.sql(f"SELECT id FROM conversations WHERE {where}", tuple(folded))
         }
 
     # ---- messages --------------------------------------------------------------------------
@@ -941,7 +938,7 @@ class ConversationStore:
             where += " AND id < ?"
             args.append(before_message_id)
         with self._db.read() as conn:
-            cursor = conn.exec_driver_sql(
+            cursor = conn.sql(
                 f"SELECT id, role, content FROM messages WHERE {where} ORDER BY id DESC",
                 tuple(args),
             )
@@ -954,7 +951,7 @@ class ConversationStore:
                 oldest = window.first_id if window.first_id is not None else 0
                 older_system = [
                     (r[0], r[1], r[2])
-                    for r in conn.exec_driver_sql(
+                    for r in conn.sql(
                         f"SELECT id, role, content FROM messages WHERE {where} "
                         "AND role = 'system' AND id < ? ORDER BY id",
                         (*args, oldest),

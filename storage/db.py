@@ -583,7 +583,7 @@ class Database:
         threads.check("checking the database")
         try:
             with self.read() as conn:
-                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+                rows = [r[0] for r in conn.sql("PRAGMA quick_check(5)")]
         except Exception as e:  # sqlite3's, or SQLAlchemy's wrapping it
             if classify(e) is Problem.DAMAGED:
                 return str(_orig(e))

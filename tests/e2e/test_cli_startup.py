@@ -114,6 +114,33 @@ def test_usage_and_a_keyless_ask_never_ask_the_keyring(
     assert len(ollama_server.requests_to("/api/chat")) == 2
 
 
+def test_continuing_a_conversation_with_settings_and_a_file_loads_no_sqlalchemy(
+    ollama_server: OllamaServer,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A follow-up ``ask`` (the history, the conversation's system prompt and parameters,
+    an attached file) runs plain SQL too; the turns are stored."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    with Database():
+        pass  # an existing database at the newest schema (creating it runs Alembic)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the plan", encoding="utf-8")
+    first = _modules_of("ask", "--model", "ollama/qwen2.5:7b", "--system", "be brief", "hello")
+    again = _modules_of(
+        "ask", "--model", "ollama/qwen2.5:7b", "-c", "1", "--temperature", "0.5",
+        "--attach", str(notes), "and then?",
+    )  # fmt: skip
+    assert "sqlalchemy" not in first | again
+    last = ollama_server.requests_to("/api/chat")[-1].json
+    assert [m["role"] for m in last["messages"]] == ["system", "user", "assistant", "user"]
+    assert last["options"]["temperature"] == 0.5
+    with contextlib.closing(sqlite3.connect(db_path())) as conn:
+        rows = conn.execute("SELECT conversation_id, role FROM messages ORDER BY id").fetchall()
+    assert rows == [(1, "user"), (1, "assistant"), (1, "user"), (1, "assistant")]
+
+
 def test_a_command_ends_at_once_with_everything_written(
     ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
