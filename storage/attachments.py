@@ -18,13 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import attachments as _att
-from halext_desktop.storage.models import messages as _msg
-from halext_desktop.storage.models import utcnow
+from halext_desktop.storage.row_values import time_text, utcnow
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # what Ollama and OpenAI take comfortably
 MAX_TEXT_BYTES = 512 * 1024  # a text file's text goes into the prompt: keep it sane
@@ -247,35 +242,37 @@ class AttachmentStore:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ValueError("attachment bytes do not match their sha256")
         with self._db.write() as conn:
-            conn.execute(
-                sqlite_insert(_att)
-                .values(
-                    sha256=sha256,
-                    mime=mime,
-                    size=len(data),
-                    data=data,
-                    created_at=when or utcnow(),
-                )
-                .on_conflict_do_nothing()
+            conn.sql(
+                "INSERT INTO attachments (sha256, mime, size, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (sha256, mime, len(data), data, time_text(when or utcnow())),
             )
 
     def get(self, sha256: str) -> tuple[str, bytes] | None:
         with self._db.read() as conn:
-            r = conn.execute(
-                select(_att.c.mime, _att.c.data).where(_att.c.sha256 == sha256)
-            ).first()
-        return (r.mime, bytes(r.data)) if r is not None else None
+            r = conn.sql(
+                "SELECT mime, data FROM attachments WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+        return (r[0], bytes(r[1])) if r is not None else None
 
     def sweep(self) -> int:
         """Delete the attachments no message names any more (their conversations were
         deleted, past Undo); returns how many. Run when the database is idle at start."""
-        named = exists().where(_msg.c.meta.contains(_att.c.sha256))
         # Read first: the write lock is taken only when there is something to delete (a
         # start must not hold up another program that is about to write).
         with self._db.read() as conn:
-            unused = [r[0] for r in conn.execute(select(_att.c.sha256).where(~named))]
+            unused = [r[0] for r in conn.sql(f"SELECT sha256 FROM attachments WHERE {_UNNAMED}")]
         if not unused:
             return 0
+        marks = ", ".join("?" for _ in unused)
         with self._db.write() as conn:
-            gone = _att.delete().where(_att.c.sha256.in_(unused), ~named)
-            return int(conn.execute(gone).rowcount or 0)
+            gone = conn.sql(
+                f"DELETE FROM attachments WHERE sha256 IN ({marks}) AND {_UNNAMED}", unused
+            )
+            return int(gone.rowcount or 0)
+
+
+# No message's meta names the attachment (a sha256 is hex: no LIKE wildcards in it).
+_UNNAMED = (
+    "NOT EXISTS (SELECT 1 FROM messages WHERE messages.meta LIKE '%' || attachments.sha256 || '%')"
+)

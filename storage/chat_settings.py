@@ -15,13 +15,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
 from halext_desktop.routing.types import ChatOptions
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import chat_presets as _presets
-from halext_desktop.storage.models import conversation_settings as _settings
-from halext_desktop.storage.models import utcnow
+from halext_desktop.storage.row_values import time_text, utcnow
 
 MAX_SYSTEM_CHARS = 100_000
 MAX_PRESET_NAME = 80
@@ -182,32 +178,37 @@ class ChatSettingsStore:
 
     def get(self, conversation_id: int) -> ChatSettings:
         with self._db.read() as conn:
-            text = conn.execute(
-                select(_settings.c.data).where(_settings.c.conversation_id == conversation_id)
-            ).scalar()
-        return load(text)
+            row = conn.sql(
+                "SELECT data FROM conversation_settings WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+        return load(row[0] if row is not None else None)
 
     def set(self, conversation_id: int, settings: ChatSettings) -> None:
         with self._db.write() as conn:
-            conn.execute(delete(_settings).where(_settings.c.conversation_id == conversation_id))
+            conn.sql(
+                "DELETE FROM conversation_settings WHERE conversation_id = ?", (conversation_id,)
+            )
             if not settings.empty:
-                conn.execute(
-                    insert(_settings).values(conversation_id=conversation_id, data=dump(settings))
+                conn.sql(
+                    "INSERT INTO conversation_settings (conversation_id, data) VALUES (?, ?)",
+                    (conversation_id, dump(settings)),
                 )
 
     def presets(self) -> list[tuple[str, ChatSettings]]:
         with self._db.read() as conn:
-            rows = conn.execute(select(_presets).order_by(_presets.c.name)).all()
-        return [(r.name, load(r.data)) for r in rows]
+            rows = conn.sql("SELECT name, data FROM chat_presets ORDER BY name").fetchall()
+        return [(name, load(data)) for name, data in rows]
 
     def save_preset(self, name: str, settings: ChatSettings, when: datetime | None = None) -> None:
         name = check_preset_name(name)
         with self._db.write() as conn:
-            conn.execute(delete(_presets).where(_presets.c.name == name))
-            conn.execute(
-                insert(_presets).values(name=name, data=dump(settings), updated_at=when or utcnow())
+            conn.sql("DELETE FROM chat_presets WHERE name = ?", (name,))
+            conn.sql(
+                "INSERT INTO chat_presets (name, data, updated_at) VALUES (?, ?, ?)",
+                (name, dump(settings), time_text(when or utcnow())),
             )
 
     def delete_preset(self, name: str) -> bool:
         with self._db.write() as conn:
-            return bool(conn.execute(delete(_presets).where(_presets.c.name == name)).rowcount)
+            return bool(conn.sql("DELETE FROM chat_presets WHERE name = ?", (name,)).rowcount)

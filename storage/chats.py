@@ -41,7 +41,6 @@ from halext_desktop.storage.conversations import (
     _ref_text,
     fit_history,
 )
-from halext_desktop.storage.models import utcnow
 from halext_desktop.storage.ops import (
     ApplyContext,
     Call,
@@ -56,6 +55,7 @@ from halext_desktop.storage.ops import (
     new_pid,
 )
 from halext_desktop.storage.owner import DbOwner
+from halext_desktop.storage.row_values import utcnow
 
 
 def _order(mid: int) -> tuple[int, int]:

@@ -12,26 +12,45 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Connection, CursorResult, Row, delete, func, insert, literal, select, update
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import ChatMessage
+from halext_desktop.storage.connection import Conn
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import (
+from halext_desktop.storage.row_values import (
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
-    conversations,
-    messages,
+    from_time_text,
+    time_text,
     utcnow,
 )
 
-_conv = conversations
-_msg = messages
+if TYPE_CHECKING:
+    from sqlalchemy import Row, Select
+
+# What a chat turn writes and reads (create, get, add a message, edit it) is plain SQL on
+# the database's sqlite3 connection, so the CLI's ``ask`` never loads SQLAlchemy; the
+# other queries (lists, paging, delete and restore) build Core statements, and import
+# SQLAlchemy and the tables (``storage.models``) when first run.
+_SELECT_CONVERSATION = (
+    "SELECT id, title, default_model_id, created_at, updated_at, "
+    "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id) "
+    "FROM conversations WHERE id = ?"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (conversation_id, role, content, status, model_ref, "
+    "requested_model, error, meta, created_at, writer) "
+    "VALUES (:conversation_id, :role, :content, :status, :model_ref, :requested_model, "
+    ":error, :meta, :created_at, :writer)"
+)
+# The columns ``_update_conversation`` and ``edit_message`` may set (names in SQL text
+# come from here, never from a caller).
+_CONVERSATION_FIELDS = frozenset({"title", "default_model_id"})
+_MESSAGE_FIELDS = frozenset({"content", "status", "model_ref", "error", "writer", "meta"})
 
 # Statuses whose text is a real turn of the dialogue (a stopped or interrupted reply is
 # still what the user saw and may refer to; an error or a blocked reply is not).
@@ -112,12 +131,7 @@ def _prefilter_args(folded: builtins.list[str]) -> tuple[str, ...]:
 
 def _as_utc(value: Any) -> datetime:
     """A message's ``created_at`` as read with plain SQL (naive UTC text)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
+    return from_time_text(value)
 
 
 class NotFoundError(LookupError):
@@ -278,12 +292,6 @@ def _load_meta(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _new_id(result: CursorResult[Any]) -> int:
-    key = result.inserted_primary_key
-    assert key is not None, "INSERT returned no primary key"
-    return int(key[0])
-
-
 def _message_row(r: Row[Any]) -> MessageRow:
     return MessageRow(
         id=r.id,
@@ -299,14 +307,16 @@ def _message_row(r: Row[Any]) -> MessageRow:
     )
 
 
-def _conversation_row(r: Row[Any]) -> ConversationRow:
+def _conversation_row(r: Sequence[Any]) -> ConversationRow:
+    """A conversation from its columns in table order, then its message count (a Core row,
+    or a plain one whose times are still text)."""
     return ConversationRow(
-        id=r.id,
-        title=r.title,
-        default_model_id=r.default_model_id,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        message_count=r.message_count,
+        id=r[0],
+        title=r[1],
+        default_model_id=r[2],
+        created_at=from_time_text(r[3]),
+        updated_at=from_time_text(r[4]),
+        message_count=r[5],
     )
 
 
@@ -344,7 +354,12 @@ class ConversationStore:
 
     # ---- conversations ---------------------------------------------------------------------
 
-    def _select_conversations(self, counted: bool = True) -> Any:
+    def _select_conversations(self, counted: bool = True) -> Select[Any]:
+        from sqlalchemy import func, literal, select
+
+        from halext_desktop.storage.models import conversations as _conv
+        from halext_desktop.storage.models import messages as _msg
+
         count: Any = (
             select(func.count())
             .select_from(_msg)
@@ -374,22 +389,20 @@ class ConversationStore:
         ref = _ref_text(default_model_id)
         now = created_at or utcnow()
         with self._db.write() as conn:
-            new_id = _new_id(
-                conn.execute(
-                    insert(_conv).values(
-                        title=title, default_model_id=ref, created_at=now, updated_at=now
-                    )
-                )
-            )
+            when = time_text(now)
+            new_id = conn.sql(
+                "INSERT INTO conversations (title, default_model_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                (title, ref, when, when),
+            ).lastrowid
+        assert new_id is not None, "INSERT returned no row id"
         row = self.get(new_id)
         assert row is not None
         return row
 
     def get(self, conversation_id: int) -> ConversationRow | None:
         with self._db.read() as conn:
-            r = conn.execute(
-                self._select_conversations().where(_conv.c.id == conversation_id)
-            ).first()
+            r = conn.sql(_SELECT_CONVERSATION, (conversation_id,)).fetchone()
         return _conversation_row(r) if r is not None else None
 
     def _require(self, conversation_id: int) -> ConversationRow:
@@ -404,6 +417,8 @@ class ConversationStore:
         """Conversations, most recently updated first; ``offset`` skips the first ones (a
         page); ``counted=False`` leaves their messages uncounted (``message_count`` -1),
         which at a million messages is most of the cost."""
+        from halext_desktop.storage.models import conversations as _conv
+
         stmt = self._select_conversations(counted).order_by(
             _conv.c.updated_at.desc(), _conv.c.id.desc()
         )
@@ -415,9 +430,12 @@ class ConversationStore:
             return [_conversation_row(r) for r in conn.execute(stmt)]
 
     def _update_conversation(self, conversation_id: int, **values: Any) -> ConversationRow:
+        assert values and _CONVERSATION_FIELDS.issuperset(values), values
+        sets = ", ".join(f"{name} = :{name}" for name in values)
         with self._db.write() as conn:
-            n = conn.execute(
-                update(_conv).where(_conv.c.id == conversation_id).values(**values)
+            n = conn.sql(
+                f"UPDATE conversations SET {sets} WHERE id = :hx_id",
+                {**values, "hx_id": conversation_id},
             ).rowcount
         if n == 0:
             raise NotFoundError(f"There is no conversation {conversation_id}")
@@ -441,6 +459,11 @@ class ConversationStore:
 
     def delete(self, conversation_id: int) -> DeletedConversation:
         """Delete a conversation and its messages; returns a snapshot for ``restore``."""
+        from sqlalchemy import delete, select
+
+        from halext_desktop.storage.models import conversations as _conv
+        from halext_desktop.storage.models import messages as _msg
+
         with self._db.write() as conn:
             r = conn.execute(
                 self._select_conversations().where(_conv.c.id == conversation_id)
@@ -459,6 +482,11 @@ class ConversationStore:
         Raises:
             ValueError: a conversation with that id exists again.
         """
+        from sqlalchemy import insert, select
+
+        from halext_desktop.storage.models import conversations as _conv
+        from halext_desktop.storage.models import messages as _msg
+
         c = snapshot.conversation
         with self._db.write() as conn:
             if conn.execute(select(_conv.c.id).where(_conv.c.id == c.id)).first() is not None:
@@ -532,7 +560,7 @@ class ConversationStore:
             )
         with self._db.read() as conn:
             search.titles = self._title_hits(conn, terms, folded)
-            top = conn.exec_driver_sql("SELECT max(id) FROM messages").scalar()
+            (top,) = conn.sql("SELECT max(id) FROM messages").fetchone()
         search.before = int(top) + 1 if top is not None else 0
         search.done = search.before <= 0
         return search
@@ -549,23 +577,23 @@ class ConversationStore:
             search.step = min(search.step * 4, SEARCH_STEP_ROWS)
         with self._db.read() as conn:
             if search.fts:
-                found = conn.exec_driver_sql(
+                found = conn.sql(
                     "SELECT m.id, m.conversation_id, m.content, m.created_at "
                     "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
                     "WHERE messages_fts MATCH ? AND messages_fts.rowid < ? "
                     "ORDER BY messages_fts.rowid DESC LIMIT ?",
                     (search.match, search.before, rows),
-                ).all()
+                ).fetchall()
                 exhausted = len(found) < rows
                 low = found[-1][0] if found else 0
             else:
                 low = max(search.before - rows, 0)
-                found = conn.exec_driver_sql(
+                found = conn.sql(
                     "SELECT id, conversation_id, content, created_at FROM messages "
                     f"WHERE id < ? AND id >= ? AND {_prefilter(search.folded)} "
                     "ORDER BY id DESC",
                     (search.before, low, *_prefilter_args(search.folded)),
-                ).all()
+                ).fetchall()
                 exhausted = low == 0
         for mid, cid, content, created_at in found:
             if cid in search.hits or not _contains_all(content, search.folded):
@@ -583,6 +611,8 @@ class ConversationStore:
         if not search.hits and not search.titles:
             return []
         ids = set(search.hits) | set(search.titles)
+        from halext_desktop.storage.models import conversations as _conv
+
         with self._db.read() as conn:
             convs = {
                 c.id: c
@@ -609,14 +639,14 @@ class ConversationStore:
         return out
 
     def _title_hits(
-        self, conn: Connection, terms: builtins.list[str], folded: builtins.list[str]
+        self, conn: Conn, terms: builtins.list[str], folded: builtins.list[str]
     ) -> set[int]:
         if self._db.has_fts and all(len(t) >= MIN_FTS_TERM for t in terms):
             # Each term a quoted phrase (so FTS syntax in user text is literal), all required.
             query = " AND ".join(_quoted(t) for t in terms)
             return {
                 r[0]
-                for r in conn.exec_driver_sql(
+                for r in conn.sql(
                     "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?",
                     (query,),
                 )
@@ -625,10 +655,7 @@ class ConversationStore:
         # in the user's text would be wildcards.
         where = " AND ".join("instr(hx_fold(title), ?) > 0" for _ in folded)
         return {
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT id FROM conversations WHERE {where}", tuple(folded)
-            )
+            r[0] for r in conn.sql(f"SELECT id FROM conversations WHERE {where}", tuple(folded))
         }
 
     # ---- messages --------------------------------------------------------------------------
@@ -665,12 +692,13 @@ class ConversationStore:
             "requested_model": requested_model,
             "error": None,
             "meta": _dump_meta(meta),
-            "created_at": now,
+            "created_at": time_text(now),
             "writer": writer,
         }
         with self._db.write() as conn:
             self._touch(conn, conversation_id, now)
-            new_id = _new_id(conn.execute(insert(_msg).values(**values)))
+            new_id = conn.sql(_INSERT_MESSAGE, values).lastrowid
+        assert new_id is not None, "INSERT returned no row id"
         return MessageRow(
             id=new_id,
             conversation_id=conversation_id,
@@ -685,9 +713,10 @@ class ConversationStore:
         )
 
     @staticmethod
-    def _touch(conn: Connection, conversation_id: int, when: datetime) -> None:
-        n = conn.execute(
-            update(_conv).where(_conv.c.id == conversation_id).values(updated_at=when)
+    def _touch(conn: Conn, conversation_id: int, when: datetime) -> None:
+        n = conn.sql(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?",
+            (time_text(when), conversation_id),
         ).rowcount
         if n == 0:
             raise NotFoundError(f"There is no conversation {conversation_id}")
@@ -703,6 +732,10 @@ class ConversationStore:
         optionally ``status``, ``model_ref``, ``requested_model``, ``error``, ``meta``,
         ``created_at``. Returns how many were added.
         """
+        from sqlalchemy import insert
+
+        from halext_desktop.storage.models import messages as _msg
+
         now = utcnow()
         batch: builtins.list[dict[str, Any]] = []
         for row in rows:
@@ -747,6 +780,10 @@ class ConversationStore:
             ValueError: unknown status.
             NotFoundError: no such message.
         """
+        from sqlalchemy import select
+
+        from halext_desktop.storage.models import messages as _msg
+
         with self._db.write() as conn:
             self.edit_message(
                 message_id,
@@ -804,23 +841,33 @@ class ConversationStore:
         with self._db.write() as conn:
             if meta_patch:
                 if meta is None:
-                    old = conn.execute(select(_msg.c.meta).where(_msg.c.id == message_id)).first()
+                    old = conn.sql(
+                        "SELECT meta FROM messages WHERE id = ?", (message_id,)
+                    ).fetchone()
                     if old is None:
                         raise NotFoundError(f"There is no message {message_id}")
-                    meta = _load_meta(old.meta)
+                    meta = _load_meta(old[0])
                 meta = {**meta, **meta_patch}
             if meta is not None:
                 values["meta"] = _dump_meta(meta)
             if not values:
-                found = conn.execute(select(_msg.c.id).where(_msg.c.id == message_id)).first()
+                found = conn.sql("SELECT id FROM messages WHERE id = ?", (message_id,)).fetchone()
                 if found is None:
                     raise NotFoundError(f"There is no message {message_id}")
                 return
-            n = conn.execute(update(_msg).where(_msg.c.id == message_id).values(**values)).rowcount
+            assert _MESSAGE_FIELDS.issuperset(values), values
+            sets = ", ".join(f"{name} = :{name}" for name in values)
+            n = conn.sql(
+                f"UPDATE messages SET {sets} WHERE id = :hx_id", {**values, "hx_id": message_id}
+            ).rowcount
             if n == 0:
                 raise NotFoundError(f"There is no message {message_id}")
 
     def get_message(self, message_id: int) -> MessageRow | None:
+        from sqlalchemy import select
+
+        from halext_desktop.storage.models import messages as _msg
+
         with self._db.read() as conn:
             r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
         return _message_row(r) if r is not None else None
@@ -830,6 +877,10 @@ class ConversationStore:
     ) -> builtins.list[MessageRow]:
         """Messages oldest first. With ``limit``: the newest ``limit`` messages older than
         ``before_id`` (or the newest overall), still oldest first — a page for lazy loading."""
+        from sqlalchemy import select
+
+        from halext_desktop.storage.models import messages as _msg
+
         stmt = select(_msg).where(_msg.c.conversation_id == conversation_id)
         if before_id is not None:
             stmt = stmt.where(_msg.c.id < before_id)
@@ -844,6 +895,10 @@ class ConversationStore:
         return rows
 
     def count_messages(self, conversation_id: int) -> int:
+        from sqlalchemy import func, select
+
+        from halext_desktop.storage.models import messages as _msg
+
         with self._db.read() as conn:
             return int(
                 conn.execute(
@@ -856,6 +911,10 @@ class ConversationStore:
     def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
         """Delete ``message_id`` and every later message of the conversation (edit and
         resend, regenerate). Returns how many were deleted."""
+        from sqlalchemy import delete
+
+        from halext_desktop.storage.models import messages as _msg
+
         with self._db.write() as conn:
             return int(
                 conn.execute(
@@ -879,7 +938,7 @@ class ConversationStore:
             where += " AND id < ?"
             args.append(before_message_id)
         with self._db.read() as conn:
-            cursor = conn.exec_driver_sql(
+            cursor = conn.sql(
                 f"SELECT id, role, content FROM messages WHERE {where} ORDER BY id DESC",
                 tuple(args),
             )
@@ -892,7 +951,7 @@ class ConversationStore:
                 oldest = window.first_id if window.first_id is not None else 0
                 older_system = [
                     (r[0], r[1], r[2])
-                    for r in conn.exec_driver_sql(
+                    for r in conn.sql(
                         f"SELECT id, role, content FROM messages WHERE {where} "
                         "AND role = 'system' AND id < ? ORDER BY id",
                         (*args, oldest),
@@ -916,6 +975,10 @@ class ConversationStore:
             before_message_id: only messages older than this one.
             limit: only the newest ``limit`` of them.
         """
+        from sqlalchemy import func, select
+
+        from halext_desktop.storage.models import messages as _msg
+
         stmt = select(_msg.c.role, _msg.c.content).where(
             _msg.c.conversation_id == conversation_id,
             _msg.c.status.in_(HISTORY_STATUSES),

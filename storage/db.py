@@ -6,12 +6,15 @@ backups folder, newest five kept, and then upgraded with Alembic, configured in 
 no ``alembic.ini`` has to ship.
 
 Only one thread of the process uses a ``Database``: the database owner's
-(``storage.owner.DbOwner``). Every connection it hands out first checks the thread rule
-(``storage.threads``): never the GUI thread, never a thread running an event loop. Write
-transactions start with ``BEGIN IMMEDIATE``, so a write either gets the file's write lock
-up front or fails at once with "database is locked" after ``busy_timeout_ms`` — never
-half-way through, and never with the snapshot error a deferred transaction meets when
-another process wrote in between.
+(``storage.owner.DbOwner``). It has one sqlite3 connection; ``read()`` and ``write()``
+first check the thread rule (``storage.threads``: never the GUI thread, never a thread
+running an event loop), then begin and end the transaction in plain SQL and hand out a
+``storage.connection.Conn``: plain SQL for what a chat turn needs, SQLAlchemy Core over
+the same connection (imported on first use) for the rest. Write transactions start with
+``BEGIN IMMEDIATE``, so a write either gets the file's write lock up front or fails at
+once with "database is locked" after ``busy_timeout_ms`` — never half-way through, and
+never with the snapshot error a deferred transaction meets when another process wrote in
+between.
 
 The files are the user's alone: the database (with its ``-wal``/``-shm`` companions, which
 SQLite creates with the database's own mode), its backups and the lock file are 0600
@@ -33,21 +36,21 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
-
 from halext_desktop.storage import threads
+from halext_desktop.storage.connection import Conn, shared_engine
 
 if TYPE_CHECKING:
     # Alembic (with its dialects, mako and pygments: ~0.3 s) is imported only when a file
     # is behind the newest schema; every other start reads the revision with one query.
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +195,13 @@ def _fold(text: str | None) -> str | None:
     return text.lower() if text is not None else None
 
 
-def _pragmas(busy_timeout_ms: int) -> Any:
+def _pragmas(busy_timeout_ms: int) -> Callable[[sqlite3.Connection, Any], None]:
+    """What every new connection runs first (a function of the connection and a record
+    nobody uses, SQLAlchemy's ``connect`` listener form, which the fault suite wraps)."""
+
     def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-        # Transactions are begun by hand (the "begin" listener): BEGIN IMMEDIATE for writes.
+        # Transactions are begun and ended by hand (Database.read/write): BEGIN IMMEDIATE
+        # for writes.
         dbapi_conn.isolation_level = None
         # WAL: readers never block the writer and vice versa (also across processes).
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
@@ -207,9 +214,23 @@ def _pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def _on_begin(conn: Connection) -> None:
-    write = bool(conn.get_execution_options().get("hx_write"))
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """The database's one connection, with its pragmas."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, check_same_thread=False)
+    try:
+        _pragmas(busy_timeout_ms)(conn, None)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _quietly(conn: sqlite3.Connection, statement: str) -> None:
+    """End a transaction after an error (SQLite may already have rolled it back, e.g. when
+    the disk is full): the first error is the one worth raising."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(statement)
 
 
 @contextlib.contextmanager
@@ -304,7 +325,8 @@ class Database:
         self._path = path
         self._backups = backups
         self._busy_timeout_ms = busy_timeout_ms
-        self._engine: Engine | None = None
+        self._conn: sqlite3.Connection | None = None  # the one connection (owner thread)
+        self._engine: Engine | None = None  # SQLAlchemy over it, built on first use
         # Only the owner thread uses a Database; the lock keeps a test's direct use from
         # several threads (and open/close races) safe all the same.
         self._lock = threading.RLock()
@@ -334,23 +356,31 @@ class Database:
         return self._backups
 
     def __repr__(self) -> str:
-        return f"Database({str(self.path)!r}, open={self._engine is not None})"
+        return f"Database({str(self.path)!r}, open={self._conn is not None})"
 
     @property
     def engine(self) -> Engine:
-        """The engine; ``open()`` first."""
-        if self._engine is None:
+        """A SQLAlchemy engine over the database's one connection (imports SQLAlchemy on
+        first use); ``open()`` first."""
+        with self._lock:
+            conn = self._raw()
+            if self._engine is None:
+                self._engine = shared_engine(conn)
+            return self._engine
+
+    def _raw(self) -> sqlite3.Connection:
+        if self._conn is None:
             raise DatabaseError("the database is not open (call Database.open() first)")
-        return self._engine
+        return self._conn
 
     @property
     def is_open(self) -> bool:
-        return self._engine is not None
+        return self._conn is not None
 
     # ---- open / close ------------------------------------------------------------------
 
     def open(self) -> Database:
-        """Create or upgrade the database and make the engine ready. Idempotent.
+        """Create or upgrade the database and make its connection ready. Idempotent.
 
         Raises:
             DatabaseDamaged: the file is damaged or not a database.
@@ -360,29 +390,13 @@ class Database:
         """
         threads.check("opening the database")
         with self._lock:
-            if self._engine is not None:
+            if self._conn is not None:
                 return self
             path = self.path
             self._prepare_files(path)
-            engine = create_engine(
-                f"sqlite:///{path}",
-                connect_args={
-                    "check_same_thread": False,
-                    "timeout": self._busy_timeout_ms / 1000,
-                },
-                # Errors must never carry what the user wrote into logs or banners.
-                hide_parameters=True,
-            )
-            event.listen(engine, "connect", _pragmas(self._busy_timeout_ms))
-            event.listen(engine, "begin", _on_begin)
-            try:
-                self._open_engine(engine)
-            except BaseException:
-                engine.dispose()
-                raise
+            self._conn = self._open_connection(path)
             for file in companions(path):
                 private_file(file)
-            self._engine = engine
             return self
 
     def _prepare_files(self, path: Path) -> None:
@@ -411,30 +425,44 @@ class Database:
                 f"Make it writable: chmod u+rwx '{folder}'"
             ) from None
 
-    def _open_engine(self, engine: Engine) -> None:
-        """Migrate and look at the schema; a lock held by another process (a concurrent
-        first start, a long write) is waited out for up to ``OPEN_WAIT_S``."""
+    def _open_connection(self, path: Path) -> sqlite3.Connection:
+        """Connect, migrate and look at the schema; a lock held by another process (a
+        concurrent first start, a long write) is waited out for up to ``OPEN_WAIT_S``."""
         deadline = time.monotonic() + OPEN_WAIT_S
         while True:
+            conn: sqlite3.Connection | None = None
             try:
-                self._migrate(engine)
-                with engine.connect() as conn:
-                    self.has_fts = (
-                        conn.exec_driver_sql(
-                            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages_fts'"
-                        ).first()
-                        is not None
-                    )
-                return
+                conn = _connect(path, self._busy_timeout_ms)
+                self._migrate(conn)
+                self.has_fts = (
+                    conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages_fts'"
+                    ).fetchone()
+                    is not None
+                )
+                return conn
             except DatabaseError:
+                self._close_connection(conn)
                 raise
-            except (exc.DatabaseError, sqlite3.DatabaseError) as e:
+            except Exception as e:
+                self._close_connection(conn)
+                if not isinstance(_orig(e), sqlite3.DatabaseError):
+                    raise
                 problem = classify(e)
                 if problem is Problem.BUSY and time.monotonic() < deadline:
-                    engine.dispose()  # a fresh connection runs the pragmas again
-                    time.sleep(0.05)
+                    time.sleep(0.05)  # a fresh connection runs the pragmas again
                     continue
                 raise self.error_for(e, waited_s=OPEN_WAIT_S) from None
+            except BaseException:
+                self._close_connection(conn)
+                raise
+
+    def _close_connection(self, conn: sqlite3.Connection | None) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+        if conn is not None:
+            conn.close()
 
     def error_for(self, error: BaseException, *, waited_s: float | None = None) -> DatabaseError:
         """The DatabaseError that tells the user what ``error`` means for this file."""
@@ -463,8 +491,8 @@ class Database:
             "Halext Desktop database."
         )
 
-    def _migrate(self, engine: Engine) -> None:
-        if self._stamped_revision(engine) == schema_head():
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if self._stamped_revision(conn) == schema_head():
             return  # the usual start: one query, no Alembic, no lock file, no waiting
         from alembic.script import ScriptDirectory
 
@@ -472,42 +500,39 @@ class Database:
         head = script.get_current_head()
         with _migration_lock(self.path):
             # Another process may have migrated while this one waited for the lock.
-            self._migrate_locked(engine, script, head)
+            self._migrate_locked(conn, script, head)
 
     @staticmethod
-    def _stamped_revision(engine: Engine) -> str | None:
+    def _stamped_revision(conn: sqlite3.Connection) -> str | None:
         """The revision in the file's ``alembic_version`` table (None: no table, or not
         exactly one row — Alembic then looks closer)."""
-        with engine.connect() as conn:
-            # Reading the schema touches the file header: a non-database fails right here.
-            conn.exec_driver_sql("PRAGMA schema_version").scalar()
-            has_table = conn.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
-            ).first()
-            if has_table is None:
-                return None
-            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        # Reading the schema touches the file header: a non-database fails right here.
+        conn.execute("PRAGMA schema_version").fetchone()
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+        ).fetchone()
+        if has_table is None:
+            return None
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         return str(rows[0][0]) if len(rows) == 1 else None
 
-    @staticmethod
-    def _revision(engine: Engine) -> tuple[str | None, bool]:
+    def _revision(self, conn: sqlite3.Connection) -> tuple[str | None, bool]:
         """The file's schema revision and whether it has any tables."""
         from alembic.runtime.migration import MigrationContext
 
-        with engine.connect() as conn:
-            # Reading the schema touches the file header: a non-database fails right here.
-            conn.exec_driver_sql("PRAGMA schema_version").scalar()
-            current = MigrationContext.configure(conn).get_current_revision()
-            has_tables = (
-                conn.exec_driver_sql(
-                    "SELECT count(*) FROM sqlite_master WHERE type='table'"
-                ).scalar()
-                or 0
-            ) > 0
+        # Reading the schema touches the file header: a non-database fails right here.
+        conn.execute("PRAGMA schema_version").fetchone()
+        with shared_engine(conn).connect() as sa:
+            current = MigrationContext.configure(sa).get_current_revision()
+        has_tables = (
+            conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] or 0
+        ) > 0
         return current, has_tables
 
-    def _migrate_locked(self, engine: Engine, script: ScriptDirectory, head: str | None) -> None:
-        current, has_tables = self._revision(engine)
+    def _migrate_locked(
+        self, conn: sqlite3.Connection, script: ScriptDirectory, head: str | None
+    ) -> None:
+        current, has_tables = self._revision(conn)
         if current == head:
             return
         if current is not None:
@@ -525,16 +550,24 @@ class Database:
             self.backup(label=current or "base")
         from alembic import command
 
-        with engine.connect().execution_options(hx_write=True) as conn, conn.begin():
-            command.upgrade(alembic_config(conn), "head")
+        engine = shared_engine(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            with engine.connect() as sa:
+                command.upgrade(alembic_config(sa), "head")
+            conn.execute("COMMIT")
+        except BaseException:
+            _quietly(conn, "ROLLBACK")
+            raise
+        finally:
+            engine.dispose()
         log.info("database %s upgraded from %s to %s", self.path, current or "empty", head)
 
     def close(self) -> None:
-        """Close every pooled connection. Safe to call twice."""
+        """Close the connection. Safe to call twice."""
         with self._lock:
-            engine, self._engine = self._engine, None
-        if engine is not None:
-            engine.dispose()
+            conn, self._conn = self._conn, None
+            self._close_connection(conn)
 
     def __enter__(self) -> Database:
         return self.open()
@@ -550,8 +583,8 @@ class Database:
         threads.check("checking the database")
         try:
             with self.read() as conn:
-                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
-        except (exc.DatabaseError, sqlite3.DatabaseError) as e:
+                rows = [r[0] for r in conn.sql("PRAGMA quick_check(5)")]
+        except Exception as e:  # sqlite3's, or SQLAlchemy's wrapping it
             if classify(e) is Problem.DAMAGED:
                 return str(_orig(e))
             raise
@@ -655,19 +688,26 @@ class Database:
     # ---- connections ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for queries (WAL readers run alongside any writer). Inside a write
-        transaction of this thread, that transaction's connection (so it sees its rows)."""
+    def read(self) -> Iterator[Conn]:
+        """The connection, in a read transaction (WAL readers run alongside any writer).
+        Inside a write transaction of this thread, that transaction (so it sees its rows)."""
         threads.check("reading the database")
         current = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
-        with self.engine.connect() as conn:
-            yield conn
+        with self._lock:
+            raw = self._raw()
+            raw.execute("BEGIN")
+            conn = Conn(raw, lambda: self.engine)
+            try:
+                yield conn
+            finally:
+                conn.close()
+                _quietly(raw, "ROLLBACK")
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Conn]:
         """A ``BEGIN IMMEDIATE`` transaction; commits on success, rolls back on error.
 
         Nested inside another ``write()`` of the same thread it is a savepoint of that
@@ -676,17 +716,35 @@ class Database:
         alone and the rest still commit together.
         """
         threads.check("writing to the database")
-        current = getattr(self._local, "conn", None)
+        current: Conn | None = getattr(self._local, "conn", None)
         if current is not None:
-            with current.begin_nested():
+            depth = getattr(self._local, "depth", 0) + 1
+            name = f"hx_{depth}"
+            current.raw.execute(f"SAVEPOINT {name}")
+            self._local.depth = depth
+            try:
                 yield current
+            except BaseException:
+                _quietly(current.raw, f"ROLLBACK TO {name}")
+                _quietly(current.raw, f"RELEASE {name}")
+                raise
+            else:
+                current.raw.execute(f"RELEASE {name}")
+            finally:
+                self._local.depth = depth - 1
             return
         with self._lock:
-            conn = self.engine.connect().execution_options(hx_write=True)
+            raw = self._raw()
+            raw.execute("BEGIN IMMEDIATE")
+            conn = Conn(raw, lambda: self.engine)
             self._local.conn = conn
             try:
-                with conn.begin():
-                    yield conn
+                yield conn
+                conn.close()
+                raw.execute("COMMIT")
+            except BaseException:
+                _quietly(raw, "ROLLBACK")
+                raise
             finally:
                 self._local.conn = None
                 conn.close()

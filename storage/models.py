@@ -30,21 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-MESSAGE_ROLES = ("user", "assistant", "system")
-# "placeholder": halext's mock text stood in for a model that did not work (shown with a
-# warning, never sent back as history).
-MESSAGE_STATUSES = (
-    "ok",
-    "pending",
-    "streaming",
-    "stopped",
-    "error",
-    "blocked",
-    "placeholder",
-    "interrupted",  # the app stopped (crash, kill, shutdown) before the reply ended
+from halext_desktop.storage.row_values import (  # noqa: F401 (re-exported: the tables' values)
+    LIVE_STATUSES,
+    MESSAGE_ROLES,
+    MESSAGE_STATUSES,
+    naive_utc,
+    utcnow,
 )
-# Replies still being written by some process: the rows crash recovery looks at.
-LIVE_STATUSES = ("pending", "streaming")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -57,21 +49,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 metadata = MetaData()

@@ -61,6 +61,7 @@ from halext_desktop.storage.ops import (
     Op,
     new_pid,
 )
+from halext_desktop.storage.row_values import time_text, utcnow
 from halext_desktop.storage.usage import UsageLog
 
 log = logging.getLogger(__name__)
@@ -509,9 +510,9 @@ class DbOwner:
             with self.db.write() as conn:
                 markers = {e.batch for e in batch if e.batch is not None}
                 for marker in markers:
-                    seen = conn.exec_driver_sql(
+                    seen = conn.sql(
                         "SELECT 1 FROM spool_applied WHERE id = ?", (marker,)
-                    ).first()
+                    ).fetchone()
                     if seen is not None:
                         skip_batches.add(marker)
                 if self._journal_batch is not None:
@@ -529,11 +530,10 @@ class DbOwner:
                         continue
                     outcomes.append(self._apply_one(entry, ctx))
                     i += 1
-                now = datetime.now(UTC)
+                now = time_text(utcnow())
                 for marker in markers - skip_batches:
-                    conn.exec_driver_sql(
-                        "INSERT INTO spool_applied (id, applied_at) VALUES (?, ?)",
-                        (marker, now.strftime("%Y-%m-%d %H:%M:%S.%f")),
+                    conn.sql(
+                        "INSERT INTO spool_applied (id, applied_at) VALUES (?, ?)", (marker, now)
                     )
         except Exception as exc:
             self._refused(exc)

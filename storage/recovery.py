@@ -20,18 +20,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from halext_desktop.routing.refs import ModelRef, ModelRefError
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.storage.conversations import ConversationStore
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import LIVE_STATUSES, messages
+from halext_desktop.storage.row_values import LIVE_STATUSES
 from halext_desktop.storage.usage import UsageLog
 
 log = logging.getLogger(__name__)
-
-_msg = messages
 
 # What the router logs as each route kind's chat endpoint (routing/router.py).
 ENDPOINTS = {"halext": "/ai/chat/stream", "ollama": "/api/chat", "openai": "/chat/completions"}
@@ -44,7 +40,7 @@ def live_replies(db: Database) -> list[tuple[int, str | None]]:
     # partial index only when the query's WHERE implies the index's, which bound
     # parameters never do (``IN (?, ?)`` read every message: ~0.3 s at a million).
     with db.read() as conn:
-        rows = conn.exec_driver_sql(_LIVE_SQL).all()
+        rows = conn.sql(_LIVE_SQL).fetchall()
     return [(int(r[0]), r[1]) for r in rows]
 
 
@@ -88,7 +84,8 @@ def recover_reply(
     if row is None or row.status not in LIVE_STATUSES:
         return False
     with conversations.db.read() as conn:
-        writer = conn.execute(select(_msg.c.writer).where(_msg.c.id == message_id)).scalar()
+        found = conn.sql("SELECT writer FROM messages WHERE id = ?", (message_id,)).fetchone()
+    writer = found[0] if found is not None else None
     if alive(writer):
         return False
     conversations.edit_message(

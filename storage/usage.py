@@ -34,17 +34,16 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
-
-from sqlalchemy import Row, delete, select
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from halext_desktop.routing.types import UsageRecord, UsageStatus
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import usage_logs
+from halext_desktop.storage.row_values import time_text
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 log = logging.getLogger(__name__)
-
-_t = usage_logs
 
 # Plain SQL on the DBAPI cursor (sqlite3 keeps the statement prepared): about 10 µs a row,
 # where SQLAlchemy's insert construct costs ~0.3 ms — time the owner thread holds the GIL
@@ -146,9 +145,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime | None:
 
 def _db_time(when: datetime) -> str:
     """A datetime as stored by ``UTCDateTime`` on SQLite (naive UTC text), for raw SQL."""
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%d %H:%M:%S.%f")
+    text = time_text(when)
+    assert text is not None
+    return text
 
 
 def _record_from(r: Row[Any]) -> UsageRecord:
@@ -229,11 +228,11 @@ class UsageLog:
         params = [self._values(row, mid) for row, mid in rows]
         ids: list[int] = []
         with self._db.write() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = conn.raw.cursor()
             try:
                 for values in params:
                     cursor.execute(_INSERT_SQL, values)
-                    ids.append(int(cursor.lastrowid))
+                    ids.append(int(cursor.lastrowid or 0))
             finally:
                 cursor.close()
         return ids
@@ -250,14 +249,16 @@ class UsageLog:
         """Whether some request is logged as having produced reply ``message_id``."""
         with self._db.read() as conn:
             return (
-                conn.execute(select(_t.c.id).where(_t.c.message_id == message_id).limit(1)).first()
+                conn.sql(
+                    "SELECT 1 FROM ai_usage_logs WHERE message_id = ? LIMIT 1", (message_id,)
+                ).fetchone()
                 is not None
             )
 
     def clear(self) -> int:
         """Delete every row; returns how many."""
         with self._db.write() as conn:
-            return int(conn.execute(delete(_t)).rowcount)
+            return int(conn.sql("DELETE FROM ai_usage_logs").rowcount)
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
         """Delete rows older than ``retention_days`` (0 = keep forever); returns how many."""
@@ -267,7 +268,11 @@ class UsageLog:
             return 0
         cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
         with self._db.write() as conn:
-            return int(conn.execute(delete(_t).where(_t.c.created_at < cutoff)).rowcount)
+            return int(
+                conn.sql(
+                    "DELETE FROM ai_usage_logs WHERE created_at < ?", (_db_time(cutoff),)
+                ).rowcount
+            )
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -281,6 +286,10 @@ class UsageLog:
         since: datetime | None = None,
     ) -> list[UsageRecord]:
         """The newest rows first, optionally filtered (``limit=None``: all of them)."""
+        from sqlalchemy import select
+
+        from halext_desktop.storage.models import usage_logs as _t
+
         stmt = select(_t)
         if model is not None:
             stmt = stmt.where(_t.c.model_identifier == model)

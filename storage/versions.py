@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from halext_desktop.storage.conversations import MessageRow, NotFoundError, _dump_meta
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.models import messages as _msg
 
 KEYS = ("versions", "version")
 
@@ -124,17 +121,18 @@ def flip(row: MessageRow, index: int) -> Flip:
 def write_flip(db: Database, message_id: int, change: Flip) -> None:
     """Put a flipped version into the row (every column, None included; owner thread)."""
     with db.write() as conn:
-        n = conn.execute(
-            update(_msg)
-            .where(_msg.c.id == message_id)
-            .values(
-                content=change.content,
-                status=change.status,
-                model_ref=change.model_ref,
-                requested_model=change.requested_model,
-                error=change.error,
-                meta=_dump_meta(change.meta),
-            )
+        n = conn.sql(
+            "UPDATE messages SET content = ?, status = ?, model_ref = ?, requested_model = ?, "
+            "error = ?, meta = ? WHERE id = ?",
+            (
+                change.content,
+                change.status,
+                change.model_ref,
+                change.requested_model,
+                change.error,
+                _dump_meta(change.meta),
+                message_id,
+            ),
         ).rowcount
     if n == 0:
         raise NotFoundError(f"There is no message {message_id}")

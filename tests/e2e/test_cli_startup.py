@@ -1,10 +1,12 @@
 """What ``halext-desktop ask`` loads: the command's start-up is most of what it costs (issue
 13), so what a chat does not need stays unimported — Alembic (the schema is checked with
-one query), the ORM, the openai package and the assistants' command, model management,
-and the keyring when no secret is needed (the keyring's "none" for a name is remembered)."""
+one query), SQLAlchemy (a chat turn's statements are plain SQL), the openai package and
+the assistants' command, model management, and the keyring when no secret is needed (the
+keyring's "none" for a name is remembered)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -17,7 +19,7 @@ import pytest
 
 from halext_desktop.app.core import KEYRING_CACHE
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.paths import data_dir
+from halext_desktop.storage.paths import data_dir, db_path
 from halext_desktop.storage.settings import Settings
 from tests.servers.ollama_server import OllamaServer
 
@@ -31,7 +33,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 NOT_FOR_A_CHAT = (
     "alembic",
     "mako",
-    "sqlalchemy.orm",
+    "sqlalchemy",
     "openai",
     "keyring",
     "halext_desktop.app.cli_assist",
@@ -66,8 +68,14 @@ def test_ask_loads_nothing_a_chat_does_not_need(
     loaded = set(report["modules"])
     unwanted = sorted(m for m in loaded if m in NOT_FOR_A_CHAT or m.split(".")[0] in NOT_FOR_A_CHAT)
     assert unwanted == []
-    assert "sqlalchemy" in loaded and "ollama" in loaded  # it did use the database and Ollama
+    assert "halext_desktop.storage.owner" in loaded and "ollama" in loaded
     assert len(ollama_server.requests_to("/api/chat")) == 1
+    # It did use the database: the turn and its usage row are stored.
+    with contextlib.closing(sqlite3.connect(db_path())) as conn:
+        stored = conn.execute("SELECT role, status FROM messages ORDER BY id").fetchall()
+        usage = conn.execute("SELECT status FROM ai_usage_logs").fetchall()
+    assert stored == [("user", "ok"), ("assistant", "ok")]
+    assert usage == [("ok",)]
 
 
 def _modules_of(*argv: str) -> set[str]:
@@ -106,6 +114,33 @@ def test_usage_and_a_keyless_ask_never_ask_the_keyring(
     assert len(ollama_server.requests_to("/api/chat")) == 2
 
 
+def test_continuing_a_conversation_with_settings_and_a_file_loads_no_sqlalchemy(
+    ollama_server: OllamaServer,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A follow-up ``ask`` (the history, the conversation's system prompt and parameters,
+    an attached file) runs plain SQL too; the turns are stored."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    with Database():
+        pass  # an existing database at the newest schema (creating it runs Alembic)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the plan", encoding="utf-8")
+    first = _modules_of("ask", "--model", "ollama/qwen2.5:7b", "--system", "be brief", "hello")
+    again = _modules_of(
+        "ask", "--model", "ollama/qwen2.5:7b", "-c", "1", "--temperature", "0.5",
+        "--attach", str(notes), "and then?",
+    )  # fmt: skip
+    assert "sqlalchemy" not in first | again
+    last = ollama_server.requests_to("/api/chat")[-1].json
+    assert [m["role"] for m in last["messages"]] == ["system", "user", "assistant", "user"]
+    assert last["options"]["temperature"] == 0.5
+    with contextlib.closing(sqlite3.connect(db_path())) as conn:
+        rows = conn.execute("SELECT conversation_id, role FROM messages ORDER BY id").fetchall()
+    assert rows == [(1, "user"), (1, "assistant"), (1, "user"), (1, "assistant")]
+
+
 def test_a_command_ends_at_once_with_everything_written(
     ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,7 +172,7 @@ def test_a_command_ends_at_once_with_everything_written(
     counts = {model: n for model, n in json.loads(listed.stdout)["requests_by_model"]}
     assert counts == {"ollama/qwen2.5:7b": 1, "ollama/no-such-model:1b": 1}
 
-    con = sqlite3.connect(data_dir() / "halext.db")
+    con = sqlite3.connect(db_path())
     try:
         replies = con.execute(
             "SELECT content, status FROM messages WHERE role = 'assistant' ORDER BY id"

@@ -119,7 +119,7 @@ def test_models_match_the_migrations() -> None:
         return not (name or "").startswith(FTS_NAMES) and name != "sqlite_sequence"
 
     with Database() as db, db.read() as conn:
-        ctx = MigrationContext.configure(conn, opts={"include_name": ours})
+        ctx = MigrationContext.configure(conn.sa, opts={"include_name": ours})
         diffs = compare_metadata(ctx, metadata)
     assert diffs == []
 
