@@ -17,7 +17,7 @@ import asyncio
 import base64
 import builtins
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
@@ -305,6 +305,16 @@ class Conversations:
         return await self._owner.run(
             self._history_window, conversation_id, budget, before_message_id
         )
+
+    def _metas(self, message_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        real = {self._owner.resolve(mid): mid for mid in message_ids}
+        found = self._store.metas(real)
+        return {real[mid]: meta for mid, meta in found.items() if mid in real}
+
+    async def metas(self, message_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The ``meta`` of each of these messages that has one, by the id given (rows
+        still waiting to be written have none yet)."""
+        return await self._owner.run(self._metas, message_ids)
 
     async def list(
         self, limit: int | None = None, *, offset: int = 0, counted: bool = True

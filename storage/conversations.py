@@ -187,8 +187,9 @@ class HistoryWindow:
         first_id: the oldest message sent (None when none was); where the model's context
             starts in the chat.
         cut: older turns were left out (they did not fit).
-        tokens: the estimated tokens of ``messages``.
+        tokens: the estimated tokens of ``messages`` (their text).
         budget: the token budget they had to fit.
+        ids: the message id of each of ``messages`` (the same order).
     """
 
     messages: list[ChatMessage]
@@ -196,6 +197,7 @@ class HistoryWindow:
     cut: bool
     tokens: int
     budget: int
+    ids: tuple[int, ...] = ()
 
 
 def fit_history(rows_newest_first: Iterable[tuple[int, str, str]], budget: int) -> HistoryWindow:
@@ -230,6 +232,7 @@ def fit_history(rows_newest_first: Iterable[tuple[int, str, str]], budget: int) 
         cut,
         used + system_tokens,
         budget,
+        tuple(mid for mid, _, _ in ordered),
     )
 
 
@@ -924,6 +927,23 @@ class ConversationStore:
                 ).rowcount
             )
 
+    def metas(self, message_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The ``meta`` of each of these messages that has one (by id)."""
+        ids = sorted({int(i) for i in message_ids if i > 0})
+        out: dict[int, dict[str, Any]] = {}
+        with self._db.read() as conn:
+            for start in range(0, len(ids), 500):  # well under SQLite's variable limit
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for mid, meta in conn.sql(
+                    f"SELECT id, meta FROM messages WHERE id IN ({marks}) AND meta IS NOT NULL",
+                    chunk,
+                ):
+                    value = _load_meta(meta)
+                    if value:
+                        out[int(mid)] = value
+        return out
+
     def history_window(
         self, conversation_id: int, budget: int, before_message_id: int | None = None
     ) -> HistoryWindow:
@@ -1017,4 +1037,5 @@ def _with_system(window: HistoryWindow, system: list[tuple[int, str, str]]) -> H
         window.cut,
         window.tokens + tokens,
         window.budget,
+        (*(mid for mid, _, _ in system), *window.ids),
     )

@@ -75,6 +75,8 @@ FLOOR_CONTEXT = 2048
 DEFAULT_CONTEXT = 8192
 # Room kept for the reply: a quarter of the context, at most this many tokens.
 REPLY_RESERVE = 2048
+# Images of earlier turns sent again with the history (a vision model), newest first.
+MAX_HISTORY_IMAGES = 4
 
 
 def history_budget(context: int, prompt: str) -> int:
@@ -327,6 +329,42 @@ class Turns:
                 route_id=ref.route_id,
             )
 
+    async def _with_earlier_images(
+        self, window: HistoryWindow | None, ref: ModelRef
+    ) -> list[ChatMessage]:
+        """The history to send: ``window``'s messages, with the images of its earlier turns
+        when ``ref`` is known to take images (a follow-up question is about the picture
+        asked about before). The newest ``MAX_HISTORY_IMAGES`` of them: each costs the
+        model hundreds of tokens of context and the request its bytes. A model that does
+        not say it takes images gets the text alone, as before."""
+        if window is None:
+            return []
+        history = list(window.messages)
+        users = [mid for mid, m in zip(window.ids, history, strict=False) if m.role == "user"]
+        if ref.kind == "halext" or not users or len(window.ids) != len(history):
+            return history
+        metas = await self._chats.metas(users)
+        wanted = {mid: [r for r in refs_of(meta) if r.is_image] for mid, meta in metas.items()}
+        if not any(wanted.values()):
+            return history
+        caps = await self._router.capabilities(ref)
+        if caps is None or "vision" not in caps:
+            return history
+        left = MAX_HISTORY_IMAGES
+        for i in range(len(history) - 1, -1, -1):  # newest first
+            refs = wanted.get(window.ids[i]) or []
+            parts: list[ImagePart] = []
+            for image in refs[:left]:
+                found = await self._chats.attachment(image.sha256)
+                if found is not None:
+                    parts.append(ImagePart(found[0], found[1]))
+            if parts:
+                left -= len(parts)
+                history[i] = ChatMessage(history[i].role, history[i].content, tuple(parts))
+            if left <= 0:
+                break
+        return history
+
     async def _images_of(self, message: MessageRow) -> tuple[ImagePart, ...]:
         out = []
         for ref in refs_of(message.meta):
@@ -466,7 +504,7 @@ class Turns:
             meta={**context_meta, **(base_meta or {})},
             writer=self._writer,
         )
-        history = window.messages if window is not None else []
+        history = await self._with_earlier_images(window, ref)
         if settings.system:
             history = [ChatMessage("system", settings.system), *history]
         reply = self._replies.begin(cid, assistant.id, cancel)

@@ -185,6 +185,37 @@ def test_an_image_reaches_a_vision_model_in_both_protocols(
     assert obj["conversation_id"]
 
 
+def test_a_follow_up_sends_earlier_images_to_a_vision_model_and_text_to_others(
+    env, capsys, tmp_path: Path, ollama_server: OllamaServer
+) -> None:
+    """A question about a picture asked before: a vision model gets that picture again with
+    the history (the newest four at most), a text-only model the text alone."""
+    images = []
+    for n in range(5):
+        image = tmp_path / f"dot{n}.png"
+        image.write_bytes(png_bytes(rgb=(40 * n, 30, 30)))
+        images.append(image)
+    attach = [arg for image in images for arg in ("--attach", str(image))]
+    code, obj, err = ask_json(capsys, "-m", "ollama/llava:7b", *attach, "what are these?")
+    assert code == 0, err
+    cid = str(obj["conversation_id"])
+    code, _, err = ask_json(capsys, "-c", cid, "-m", "ollama/llava:7b", "which one is red?")
+    assert code == 0, err
+    first, follow_up = [r.json for r in ollama_server.requests_to("/api/chat")]
+    assert len(first["messages"][0]["images"]) == 5
+    earlier, answer, question = follow_up["messages"]
+    assert earlier["content"] == "what are these?" and answer["role"] == "assistant"
+    sent = [base64.b64decode(i) for i in earlier["images"]]
+    assert sent == [image.read_bytes() for image in images[:4]]  # four at most
+    assert "images" not in answer and "images" not in question
+    # A model that does not take images: the same history, its text alone.
+    code, _, err = ask_json(capsys, "-c", cid, "-m", "ollama/qwen2.5:7b", "and the blue one?")
+    assert code == 0, err
+    last = ollama_server.requests_to("/api/chat")[-1].json
+    assert [m["content"] for m in last["messages"][:1]] == ["what are these?"]
+    assert all("images" not in m for m in last["messages"])
+
+
 def test_an_image_is_refused_before_sending_for_a_text_only_model_and_halext(
     env, capsys, monkeypatch, tmp_path: Path, ollama_server: OllamaServer, halext_server
 ) -> None:

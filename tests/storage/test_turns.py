@@ -488,6 +488,7 @@ def test_fit_history_keeps_system_messages_and_one_unbroken_stretch() -> None:
     window = fit_history(rows, 300)
     assert [m.role for m in window.messages] == ["system", "user", "assistant"]
     assert window.first_id == 6 and window.cut
+    assert window.ids == (1, 6, 7)  # each message's own id, in the same order
     assert window.tokens == sum(estimate_tokens(c) for c in ("sys", "u" * 400, "a" * 400))
     empty = fit_history([(3, "assistant", "z" * 4000)], 100)
     assert empty.messages == [] and empty.first_id is None and empty.cut
