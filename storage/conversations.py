@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 # the database's sqlite3 connection, so the CLI's ``ask`` never loads SQLAlchemy; the
 # other queries (lists, paging, delete and restore) build Core statements, and import
 # SQLAlchemy and the tables (``storage.models``) when first run.
+_MESSAGE_COUNT = "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id)"
 _SELECT_CONVERSATION = (
     "SELECT id, title, default_model_id, created_at, updated_at, "
-    "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id) "
-    "FROM conversations WHERE id = ?"
+    f"{_MESSAGE_COUNT} FROM conversations WHERE id = ?"
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (conversation_id, role, content, status, model_ref, "
@@ -310,6 +310,29 @@ def _message_row(r: Row[Any]) -> MessageRow:
     )
 
 
+# A message's columns in the order ``_plain_message_row`` reads them.
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, model_ref, requested_model, error, meta, "
+    "created_at"
+)
+
+
+def _plain_message_row(r: Sequence[Any]) -> MessageRow:
+    """A message read with plain SQL (``_MESSAGE_COLUMNS``; its time still text)."""
+    return MessageRow(
+        id=r[0],
+        conversation_id=r[1],
+        role=r[2],
+        content=r[3],
+        status=r[4],
+        model_ref=r[5],
+        requested_model=r[6],
+        error=r[7],
+        meta=_load_meta(r[8]),
+        created_at=from_time_text(r[9]),
+    )
+
+
 def _conversation_row(r: Sequence[Any]) -> ConversationRow:
     """A conversation from its columns in table order, then its message count (a Core row,
     or a plain one whose times are still text)."""
@@ -419,18 +442,19 @@ class ConversationStore:
     ) -> builtins.list[ConversationRow]:
         """Conversations, most recently updated first; ``offset`` skips the first ones (a
         page); ``counted=False`` leaves their messages uncounted (``message_count`` -1),
-        which at a million messages is most of the cost."""
-        from halext_desktop.storage.models import conversations as _conv
-
-        stmt = self._select_conversations(counted).order_by(
-            _conv.c.updated_at.desc(), _conv.c.id.desc()
+        which at a million messages is most of the cost. Plain SQL: the window's sidebar
+        reads it at start, which must not wait for SQLAlchemy."""
+        count = _MESSAGE_COUNT if counted else "-1"
+        sql = (
+            f"SELECT id, title, default_model_id, created_at, updated_at, {count} "
+            "FROM conversations ORDER BY updated_at DESC, id DESC"
         )
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
+        params: tuple[int, ...] = ()
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params = (limit if limit is not None else -1, offset)  # -1: no limit
         with self._db.read() as conn:
-            return [_conversation_row(r) for r in conn.execute(stmt)]
+            return [_conversation_row(r) for r in conn.sql(sql, params)]
 
     def _update_conversation(self, conversation_id: int, **values: Any) -> ConversationRow:
         assert values and _CONVERSATION_FIELDS.issuperset(values), values
@@ -867,49 +891,41 @@ class ConversationStore:
                 raise NotFoundError(f"There is no message {message_id}")
 
     def get_message(self, message_id: int) -> MessageRow | None:
-        from sqlalchemy import select
-
-        from halext_desktop.storage.models import messages as _msg
-
         with self._db.read() as conn:
-            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
-        return _message_row(r) if r is not None else None
+            r = conn.sql(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        return _plain_message_row(r) if r is not None else None
 
     def messages(
         self, conversation_id: int, *, limit: int | None = None, before_id: int | None = None
     ) -> builtins.list[MessageRow]:
         """Messages oldest first. With ``limit``: the newest ``limit`` messages older than
-        ``before_id`` (or the newest overall), still oldest first — a page for lazy loading."""
-        from sqlalchemy import select
-
-        from halext_desktop.storage.models import messages as _msg
-
-        stmt = select(_msg).where(_msg.c.conversation_id == conversation_id)
+        ``before_id`` (or the newest overall), still oldest first — a page for lazy loading.
+        Plain SQL: the window reads the last chat at start, which must not wait for
+        SQLAlchemy."""
+        where = "conversation_id = ?"
+        params: list[int] = [conversation_id]
         if before_id is not None:
-            stmt = stmt.where(_msg.c.id < before_id)
-        if limit is None:
-            stmt = stmt.order_by(_msg.c.id)
-            with self._db.read() as conn:
-                return [_message_row(r) for r in conn.execute(stmt)]
-        stmt = stmt.order_by(_msg.c.id.desc()).limit(limit)
+            where += " AND id < ?"
+            params.append(before_id)
+        select = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"
         with self._db.read() as conn:
-            rows = [_message_row(r) for r in conn.execute(stmt)]
+            if limit is None:
+                return [_plain_message_row(r) for r in conn.sql(f"{select} ORDER BY id", params)]
+            rows = [
+                _plain_message_row(r)
+                for r in conn.sql(f"{select} ORDER BY id DESC LIMIT ?", [*params, limit])
+            ]
         rows.reverse()
         return rows
 
     def count_messages(self, conversation_id: int) -> int:
-        from sqlalchemy import func, select
-
-        from halext_desktop.storage.models import messages as _msg
-
         with self._db.read() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(_msg)
-                    .where(_msg.c.conversation_id == conversation_id)
-                ).scalar_one()
-            )
+            (n,) = conn.sql(
+                "SELECT count(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+        return int(n)
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
         """Delete ``message_id`` and every later message of the conversation (edit and

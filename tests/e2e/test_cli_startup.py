@@ -19,7 +19,7 @@ import pytest
 
 from halext_desktop.app.core import KEYRING_CACHE
 from halext_desktop.storage.db import Database
-from halext_desktop.storage.paths import data_dir, db_path
+from halext_desktop.storage.paths import config_dir, data_dir, db_path
 from halext_desktop.storage.settings import Settings
 from tests.servers.ollama_server import OllamaServer
 
@@ -232,3 +232,50 @@ def test_the_window_outline_shows_before_the_core_and_the_commands_load(
     assert "halext_desktop.ui.start_shell" in loaded
     early = sorted(m for m in NOT_BEFORE_THE_WINDOW if m in loaded)
     assert early == [], f"imported before the window showed: {early}"
+
+
+READY_DRIVER = """
+import json, os, sys
+from PySide6.QtCore import QTimer
+from halext_desktop.app import gui
+original = gui.build_window
+def build(core, loop_thread):
+    window = original(core, loop_thread)
+    def check():
+        # Ready: the sidebar filled and the last chat's messages shown.
+        if window.sidebar.visible_titles() and window.chat_view.model.rowCount():
+            print(json.dumps(sorted(sys.modules)), flush=True)
+            os._exit(0)
+        QTimer.singleShot(20, check)
+    QTimer.singleShot(0, check)
+    return window
+gui.build_window = build
+from halext_desktop.app.cli import main
+main(["gui"])
+"""
+
+
+def test_the_window_fills_its_sidebar_and_reopens_the_last_chat_without_sqlalchemy(
+    isolated_home: Path, ollama_server: OllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy (~150 ms) is for reports, export and the rarer queries: the window's
+    start (the sidebar's first page, the last chat's messages) reads with plain SQL."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
+    asked = subprocess.run(
+        [sys.executable, "-c", DRIVER, "ask", "--model", "ollama/qwen2.5:7b", "hello"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr[-2000:]
+    with contextlib.closing(sqlite3.connect(db_path())) as con:
+        (cid,) = con.execute("SELECT id FROM conversations").fetchone()
+    # The chat the window had open last time, which it reopens.
+    (config_dir() / "window.ini").write_text(f"[main]\nconversation={cid}\n")
+    result = subprocess.run(
+        [sys.executable, "-c", READY_DRIVER],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "halext_desktop.ui.main_window" in loaded
+    assert "sqlalchemy" not in loaded
