@@ -29,7 +29,7 @@ from benchlib import HERE, RESULTS_ENV, ROOT, Table  # noqa: E402
 
 # name: (script, full options, quick options)
 GOALS: dict[str, tuple[str, list[str], list[str]]] = {
-    "router": ("bench_router.py", ["--rounds", "30"], ["--rounds", "8"]),
+    "router": ("bench_router.py", ["--rounds", "100"], ["--rounds", "8"]),
     "cli": ("bench_cli.py", ["--rounds", "15"], ["--rounds", "5"]),
     "stall": ("bench_window_stall.py", ["--rounds", "5"], ["--rounds", "2", "--seconds", "2"]),
     "start": ("bench_start.py", ["--rounds", "10"], ["--rounds", "3", "--quick"]),
