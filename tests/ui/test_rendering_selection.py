@@ -32,6 +32,16 @@ def view(qtbot: QtBot) -> Iterator[ChatView]:
     yield v
 
 
+def copy_all(view: ChatView, qtbot: QtBot, message_id: int) -> str:
+    """Ctrl+A on a message in the list, then Ctrl+C: what was copied."""
+    view.list_view.setFocus()
+    view.list_view.setCurrentIndex(row_index(view, message_id))
+    qtbot.keyClick(view.list_view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(view.sig_copied) as copied:
+        qtbot.keyClick(view.text_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    return str(copied.args[0])
+
+
 def test_dragging_across_a_highlighted_block_selects_its_exact_text(
     view: ChatView, qtbot: QtBot
 ) -> None:
@@ -57,12 +67,7 @@ def test_dragging_across_a_highlighted_block_selects_its_exact_text(
 
 def test_select_all_copies_code_tasks_and_table_as_read(view: ChatView, qtbot: QtBot) -> None:
     load(view, qtbot, [Msg(1, "user", "show me"), reply(2, REPLY)])
-    view.list_view.setFocus()
-    view.list_view.setCurrentIndex(row_index(view, 2))
-    qtbot.keyClick(view.list_view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    with qtbot.waitSignal(view.sig_copied) as copied:
-        qtbot.keyClick(view.text_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-    text = copied.args[0]
+    text = copy_all(view, qtbot, 2)
     assert f"Here:\n{CODE}\n" in text  # the block's label and Copy link left out
     assert "☑ highlighted\n☐ selectable" in text
     assert "a\tb\n1\t2" in text and text.endswith("Done.")
@@ -87,11 +92,6 @@ def test_a_quote_copies_as_its_text_and_an_empty_table_cell_keeps_its_tab(
     A data table's empty first cell is content and keeps its tab."""
     quoted = "> Ship it on Friday.\n> After the review.\n\n|   | b |\n|---|---|\n|   | 2 |\n\nOk."
     load(view, qtbot, [Msg(1, "user", "show me"), reply(2, quoted)])
-    view.list_view.setFocus()
-    view.list_view.setCurrentIndex(row_index(view, 2))
-    qtbot.keyClick(view.list_view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    with qtbot.waitSignal(view.sig_copied) as copied:
-        qtbot.keyClick(view.text_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-    text = copied.args[0]
+    text = copy_all(view, qtbot, 2)
     assert text.startswith("Ship it on Friday.\nAfter the review.\n"), repr(text)
     assert "\tb\n\t2" in text, repr(text)
