@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from halext_desktop.routing.backends.base import Backend, CredentialStore
-from halext_desktop.routing.backends.halext import HalextBackend
-from halext_desktop.routing.backends.http_guard import plain_http_key
-from halext_desktop.routing.backends.ollama_backend import OllamaBackend, normalize_ollama_url
 from halext_desktop.routing.errors import ErrorKind, RouteError
 from halext_desktop.routing.policy import CLOUD_REASON, Policy
 from halext_desktop.routing.refs import ModelRef, ModelRefError
@@ -34,6 +31,8 @@ from halext_desktop.storage.store import OpenReport, Storage, Usage
 from halext_desktop.storage.turns import Turns
 
 if TYPE_CHECKING:
+    from halext_desktop.routing.backends.halext import HalextBackend
+
     # Model management, halext's nodes and the route checks are imported where they are
     # used: a chat from the command line needs none of them.
     from halext_desktop.routing.backends.halext_admin import (
@@ -124,19 +123,34 @@ class Core:
         self._halext_secrets: CredentialStore = (
             MemorySecretStore() if self.env_credentials else self.secrets
         )
-        self.router = Router(
+
+    # The routes are built on first use: a command that contacts no host (usage,
+    # conversations, export) never imports the backends (ollama, httpx: ~0.4 s). The window
+    # builds them on its core-start thread (``build_routes``), not on the GUI thread.
+
+    @functools.cached_property
+    def router(self) -> Router:
+        return Router(
             self.build_backends(),
             self.policy,
             self.usage,
             fallbacks=self.fallback_refs,
         )
-        self.turns = Turns(
+
+    @functools.cached_property
+    def turns(self) -> Turns:
+        return Turns(
             self.router,
             self.conversations,
             self.storage.replies,
             writer=self.storage.session.id,
             max_reply_bytes=lambda: self.settings.max_reply_bytes,
         )
+
+    def build_routes(self) -> Core:
+        """Build the router and the turns now (the window's core-start thread)."""
+        _ = self.turns
+        return self
 
     def wait_open(self, timeout: float | None = 60) -> OpenReport:
         """Wait until the database is open (a command's start).
@@ -165,6 +179,8 @@ class Core:
         other machines): accepted by the user, or this is the command line (it warns)."""
         if self._plain_http == PLAIN_HTTP_WARN:
             return True
+        from halext_desktop.routing.backends.http_guard import plain_http_key
+
         return plain_http_key(url) in self.settings.plain_http_ok
 
     def ollama_key(self, name: str, url: str, *, env_host: bool) -> str | None:
@@ -190,10 +206,18 @@ class Core:
     def _ollama_env_url(self) -> str:
         # The host OLLAMA_API_KEY belongs to: OLLAMA_HOST's (the ollama tools' convention),
         # the default address when it is unset, or malformed and so ignored.
+        from halext_desktop.routing.backends.ollama_backend import normalize_ollama_url
+
         return normalize_ollama_url(self.settings.env_ollama_url() or DEFAULT_OLLAMA_URL)
 
     def build_backends(self) -> dict[str, Backend]:
         """One backend per configured route. Constructing a backend does no I/O."""
+        from halext_desktop.routing.backends.halext import HalextBackend
+        from halext_desktop.routing.backends.ollama_backend import (
+            OllamaBackend,
+            normalize_ollama_url,
+        )
+
         backends: dict[str, Backend] = {}
         url = self.settings.effective_halext_url()
         if url:
@@ -240,6 +264,8 @@ class Core:
     def plain_http_warnings(self, *, signing_in: bool = False) -> list[str]:
         """One line per credential this process would send over plain http to another
         machine: what the command line prints on stderr before it contacts anyone."""
+        from halext_desktop.routing.backends.http_guard import plain_http_key
+
         lines: list[str] = []
         halext = self.halext()
         if (
@@ -253,6 +279,8 @@ class Core:
                 f"to {plain_http_key(halext.base_url)}; use https:// unless you trust every "
                 "network in between"
             )
+        from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+
         for backend in self.router.backends.values():
             # plain_http first: a key is read only for a host it could cross plain http to.
             if isinstance(backend, OllamaBackend) and backend.plain_http and backend.has_key:
@@ -281,6 +309,8 @@ class Core:
 
     def halext(self) -> HalextBackend | None:
         b = self.router.backend("halext")
+        from halext_desktop.routing.backends.halext import HalextBackend
+
         return b if isinstance(b, HalextBackend) else None
 
     # ---- Services ---------------------------------------------------------------------
@@ -352,6 +382,8 @@ class Core:
 
     async def test_ollama(self, url: str) -> Health:
         # No key: a Test of an address typed in must not carry any configured host's key.
+        from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+
         backend = OllamaBackend("test", url, is_default=False)
         try:
             return await backend.health()
@@ -393,6 +425,8 @@ class Core:
         from halext_desktop.routing.backends.halext_admin import HalextAdmin
 
         backend = self._contactable("halext")
+        from halext_desktop.routing.backends.halext import HalextBackend
+
         assert isinstance(backend, HalextBackend)
         return HalextAdmin(backend)
 
@@ -426,8 +460,9 @@ class Core:
         """Close every HTTP client. Backends make new ones at their next request, because
         clients are bound to the event loop that used them and the CLI and tests run
         several ``asyncio.run`` calls over one Core (nothing is rebuilt: a command's exit
-        costs no new backends, nor a keyring read)."""
-        await self.router.aclose()
+        costs no new backends, nor a keyring read). Routes never built have none."""
+        if "router" in self.__dict__:
+            await self.router.aclose()
 
     async def interrupt_replies(self, timeout: float = 5.0) -> int:
         """Stop every reply in flight as ``interrupted`` and wait (up to ``timeout``) until
@@ -435,6 +470,8 @@ class Core:
         SIGTERM/SIGHUP and closing the window mid-reply."""
         import asyncio
 
+        if "turns" not in self.__dict__:
+            return 0  # no turn was ever started
         replies = self.turns.interrupt_all()
         if replies:
             await asyncio.gather(
@@ -488,6 +525,8 @@ class Core:
 
 def ollama_models_of(backend: Backend, route_id: str) -> OllamaModels:
     """Model management for ``backend``; BAD_REQUEST when it is not an Ollama host."""
+    from halext_desktop.routing.backends.ollama_backend import OllamaBackend
+
     if not isinstance(backend, OllamaBackend):
         raise RouteError(
             ErrorKind.BAD_REQUEST,

@@ -100,7 +100,9 @@ def _build_core_behind(
         try:
             from halext_desktop.app.core import Core
 
-            result.append(Core(settings=settings, background_checks=True))  # type: ignore[arg-type]
+            core = Core(settings=settings, background_checks=True)  # type: ignore[arg-type]
+            # The routes too (they import the HTTP clients): here, not on the GUI thread.
+            result.append(core.build_routes())
         except BaseException as exc:  # handed to the GUI thread, which reports it
             failure.append(exc)
 

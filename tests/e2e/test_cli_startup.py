@@ -114,6 +114,23 @@ def test_usage_and_a_keyless_ask_never_ask_the_keyring(
     assert len(ollama_server.requests_to("/api/chat")) == 2
 
 
+def test_commands_that_contact_no_host_build_no_route(
+    ollama_server: OllamaServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``usage`` and ``conversations`` read the database only: the routes (the ollama and
+    HTTP clients, ~0.4 s of imports) are built by the commands that send something."""
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    with Database():
+        pass
+    _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello")
+    for command in (["usage"], ["conversations"]):
+        loaded = _modules_of(*command)
+        routes = sorted(m for m in ("ollama", "httpx", "halext_desktop.routing.backends.halext")
+                        if m in loaded)  # fmt: skip
+        assert routes == [], f"{command[0]} loaded {routes}"
+    assert len(ollama_server.requests_to("/api/chat")) == 1
+
+
 def test_continuing_a_conversation_with_settings_and_a_file_loads_no_sqlalchemy(
     ollama_server: OllamaServer,
     isolated_home: Path,
