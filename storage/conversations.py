@@ -30,16 +30,22 @@ from halext_desktop.storage.row_values import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Row, Select
+    from sqlalchemy import Select
 
 # What a chat turn writes and reads (create, get, add a message, edit it) is plain SQL on
 # the database's sqlite3 connection, so the CLI's ``ask`` never loads SQLAlchemy; the
 # other queries (lists, paging, delete and restore) build Core statements, and import
 # SQLAlchemy and the tables (``storage.models``) when first run.
 _MESSAGE_COUNT = "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id)"
+# A conversation's columns in table order, then its message count (``_conversation_row``).
+_CONVERSATION_COLUMNS = "id, title, default_model_id, created_at, updated_at"
 _SELECT_CONVERSATION = (
-    "SELECT id, title, default_model_id, created_at, updated_at, "
-    f"{_MESSAGE_COUNT} FROM conversations WHERE id = ?"
+    f"SELECT {_CONVERSATION_COLUMNS}, {_MESSAGE_COUNT} FROM conversations WHERE id = ?"
+)
+# A message's columns in table order, as ``_message_row`` reads them.
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, model_ref, requested_model, error, meta, "
+    "created_at"
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (conversation_id, role, content, status, model_ref, "
@@ -295,30 +301,9 @@ def _load_meta(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _message_row(r: Row[Any]) -> MessageRow:
-    return MessageRow(
-        id=r.id,
-        conversation_id=r.conversation_id,
-        role=r.role,
-        content=r.content,
-        status=r.status,
-        model_ref=r.model_ref,
-        requested_model=r.requested_model,
-        error=r.error,
-        meta=_load_meta(r.meta),
-        created_at=r.created_at,
-    )
-
-
-# A message's columns in the order ``_plain_message_row`` reads them.
-_MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, status, model_ref, requested_model, error, meta, "
-    "created_at"
-)
-
-
-def _plain_message_row(r: Sequence[Any]) -> MessageRow:
-    """A message read with plain SQL (``_MESSAGE_COLUMNS``; its time still text)."""
+def _message_row(r: Sequence[Any]) -> MessageRow:
+    """A message from its columns in table order (``_MESSAGE_COLUMNS``): a plain row, whose
+    time is still text, or a Core row of ``messages``, whose time SQLAlchemy parsed."""
     return MessageRow(
         id=r[0],
         conversation_id=r[1],
@@ -446,7 +431,7 @@ class ConversationStore:
         reads it at start, which must not wait for SQLAlchemy."""
         count = _MESSAGE_COUNT if counted else "-1"
         sql = (
-            f"SELECT id, title, default_model_id, created_at, updated_at, {count} "
+            f"SELECT {_CONVERSATION_COLUMNS}, {count} "
             "FROM conversations ORDER BY updated_at DESC, id DESC"
         )
         params: tuple[int, ...] = ()
@@ -807,11 +792,7 @@ class ConversationStore:
             ValueError: unknown status.
             NotFoundError: no such message.
         """
-        from sqlalchemy import select
-
-        from halext_desktop.storage.models import messages as _msg
-
-        with self._db.write() as conn:
+        with self._db.write():
             self.edit_message(
                 message_id,
                 content=content,
@@ -823,10 +804,10 @@ class ConversationStore:
                 writer=writer,
                 clear_writer=clear_writer,
             )
-            r = conn.execute(select(_msg).where(_msg.c.id == message_id)).first()
-        if r is None:
+            row = self.get_message(message_id)  # in the same transaction
+        if row is None:
             raise NotFoundError(f"There is no message {message_id}")
-        return _message_row(r)
+        return row
 
     def edit_message(
         self,
@@ -895,7 +876,7 @@ class ConversationStore:
             r = conn.sql(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
-        return _plain_message_row(r) if r is not None else None
+        return _message_row(r) if r is not None else None
 
     def messages(
         self, conversation_id: int, *, limit: int | None = None, before_id: int | None = None
@@ -912,9 +893,9 @@ class ConversationStore:
         select = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"
         with self._db.read() as conn:
             if limit is None:
-                return [_plain_message_row(r) for r in conn.sql(f"{select} ORDER BY id", params)]
+                return [_message_row(r) for r in conn.sql(f"{select} ORDER BY id", params)]
             rows = [
-                _plain_message_row(r)
+                _message_row(r)
                 for r in conn.sql(f"{select} ORDER BY id DESC LIMIT ?", [*params, limit])
             ]
         rows.reverse()
