@@ -13,7 +13,6 @@ under ``PYTHONDONTWRITEBYTECODE`` every run would otherwise compile ~100 modules
 from __future__ import annotations
 
 import argparse
-import compileall
 import sys
 from pathlib import Path
 
@@ -21,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
     HERE,
-    ROOT,
     GoalRow,
     ServerProcess,
     Spread,
     app_env,
     app_home,
+    compile_app,
     interleave,
     ratios,
     report,
@@ -44,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", type=int, default=200)
     args = ap.parse_args(argv)
     model = f"fast-{args.chunks}:latest"
-    for folder in ("app", "ui", "storage", "routing", "resources"):
-        compileall.compile_dir(str(ROOT / folder), quiet=1)
-    compileall.compile_file(str(ROOT / "halext_desktop" / "__init__.py"), quiet=1)
-    compileall.compile_file(str(ROOT / "halext_desktop" / "__main__.py"), quiet=1)
+    compile_app()
     with ServerProcess("fast") as server, app_home() as home:
         env = app_env(home, server.url)
         db = Database(home / "data" / "halext.db", backups=home / "data" / "backups")

@@ -278,12 +278,8 @@ def test_the_window_fills_its_sidebar_and_reopens_the_last_chat_without_sqlalche
     """SQLAlchemy (~150 ms) is for reports, export and the rarer queries: the window's
     start (the sidebar's first page, the last chat's messages) reads with plain SQL."""
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    _modules_of("ask", "--model", "ollama/qwen2.5:7b", "hello")  # a chat to reopen
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
-    asked = subprocess.run(
-        [sys.executable, "-c", DRIVER, "ask", "--model", "ollama/qwen2.5:7b", "hello"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert asked.returncode == 0, asked.stderr[-2000:]
     with contextlib.closing(sqlite3.connect(db_path())) as con:
         (cid,) = con.execute("SELECT id FROM conversations").fetchone()
     # The chat the window had open last time, which it reopens.
