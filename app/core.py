@@ -204,10 +204,10 @@ class Core:
             return None
 
     def _ollama_env_url(self) -> str:
-        # The host OLLAMA_API_KEY belongs to: OLLAMA_HOST's (the ollama tools' convention),
-        # the default address when it is unset, or malformed and so ignored.
         from halext_desktop.routing.backends.ollama_backend import normalize_ollama_url
 
+        # The host OLLAMA_API_KEY belongs to: OLLAMA_HOST's (the ollama tools' convention),
+        # the default address when it is unset, or malformed and so ignored.
         return normalize_ollama_url(self.settings.env_ollama_url() or DEFAULT_OLLAMA_URL)
 
     def build_backends(self) -> dict[str, Backend]:
@@ -265,6 +265,7 @@ class Core:
         """One line per credential this process would send over plain http to another
         machine: what the command line prints on stderr before it contacts anyone."""
         from halext_desktop.routing.backends.http_guard import plain_http_key
+        from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 
         lines: list[str] = []
         halext = self.halext()
@@ -279,8 +280,6 @@ class Core:
                 f"to {plain_http_key(halext.base_url)}; use https:// unless you trust every "
                 "network in between"
             )
-        from halext_desktop.routing.backends.ollama_backend import OllamaBackend
-
         for backend in self.router.backends.values():
             # plain_http first: a key is read only for a host it could cross plain http to.
             if isinstance(backend, OllamaBackend) and backend.plain_http and backend.has_key:
@@ -308,9 +307,9 @@ class Core:
         await self.router.set_backends(self.build_backends())
 
     def halext(self) -> HalextBackend | None:
-        b = self.router.backend("halext")
         from halext_desktop.routing.backends.halext import HalextBackend
 
+        b = self.router.backend("halext")
         return b if isinstance(b, HalextBackend) else None
 
     # ---- Services ---------------------------------------------------------------------
@@ -381,9 +380,9 @@ class Core:
         return await self.router.health_all()
 
     async def test_ollama(self, url: str) -> Health:
-        # No key: a Test of an address typed in must not carry any configured host's key.
         from halext_desktop.routing.backends.ollama_backend import OllamaBackend
 
+        # No key: a Test of an address typed in must not carry any configured host's key.
         backend = OllamaBackend("test", url, is_default=False)
         try:
             return await backend.health()
@@ -422,11 +421,10 @@ class Core:
 
     def halext_admin(self) -> HalextAdmin:
         """The halext server's node routes (policy permitting); RouteError when there is none."""
+        from halext_desktop.routing.backends.halext import HalextBackend
         from halext_desktop.routing.backends.halext_admin import HalextAdmin
 
         backend = self._contactable("halext")
-        from halext_desktop.routing.backends.halext import HalextBackend
-
         assert isinstance(backend, HalextBackend)
         return HalextAdmin(backend)
 
