@@ -43,6 +43,7 @@ from halext_desktop.storage import versions
 from halext_desktop.storage.attachments import (
     MAX_ATTACHMENTS,
     AttachmentError,
+    AttachmentRef,
     Prepared,
     inline_text,
     refs_of,
@@ -340,8 +341,10 @@ class Turns:
         if window is None:
             return []
         history = list(window.messages)
-        users = [mid for mid, m in zip(window.ids, history, strict=False) if m.role == "user"]
-        if ref.kind == "halext" or not users or len(window.ids) != len(history):
+        if ref.kind == "halext" or len(window.ids) != len(history):
+            return history
+        users = [mid for mid, m in zip(window.ids, history, strict=True) if m.role == "user"]
+        if not users:
             return history
         metas = await self._chats.metas(users)
         wanted = {mid: [r for r in refs_of(meta) if r.is_image] for mid, meta in metas.items()}
@@ -352,26 +355,24 @@ class Turns:
             return history
         left = MAX_HISTORY_IMAGES
         for i in range(len(history) - 1, -1, -1):  # newest first
-            refs = wanted.get(window.ids[i]) or []
-            parts: list[ImagePart] = []
-            for image in refs[:left]:
-                found = await self._chats.attachment(image.sha256)
-                if found is not None:
-                    parts.append(ImagePart(found[0], found[1]))
+            parts = await self._load_images((wanted.get(window.ids[i]) or [])[:left])
             if parts:
                 left -= len(parts)
-                history[i] = ChatMessage(history[i].role, history[i].content, tuple(parts))
+                history[i] = ChatMessage(history[i].role, history[i].content, parts)
             if left <= 0:
                 break
         return history
 
     async def _images_of(self, message: MessageRow) -> tuple[ImagePart, ...]:
+        return await self._load_images([r for r in refs_of(message.meta) if r.is_image])
+
+    async def _load_images(self, refs: Sequence[AttachmentRef]) -> tuple[ImagePart, ...]:
+        """The stored images ``refs`` name (one no longer stored is left out)."""
         out = []
-        for ref in refs_of(message.meta):
-            if ref.is_image:
-                found = await self._chats.attachment(ref.sha256)
-                if found is not None:
-                    out.append(ImagePart(found[0], found[1]))
+        for ref in refs:
+            found = await self._chats.attachment(ref.sha256)
+            if found is not None:
+                out.append(ImagePart(found[0], found[1]))
         return tuple(out)
 
     async def _history(
