@@ -15,15 +15,6 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from halext_desktop.ui.bridge import Bridge, describe_error
 from halext_desktop.ui.services import Services
 
-
-def _transfer() -> Any:
-    """``storage.transfer``, imported on first use: it loads SQLAlchemy (~150 ms), which the
-    window must not wait for at start (the main window is built before anyone exports)."""
-    from halext_desktop.storage import transfer
-
-    return transfer
-
-
 SUFFIX = {"markdown": ".md", "json": ".json"}
 FILTER = {"markdown": "Markdown (*.md)", "json": "JSON (*.json)"}
 
@@ -60,7 +51,10 @@ class TransferActions(QObject):
             extra = f" and {len(written) - 1} attachment file(s)" if len(written) > 1 else ""
             self.sig_done.emit("info", f"Exported to {written[0]}{extra}.")
 
-        transfer = _transfer()
+        # Imported here: it loads SQLAlchemy (~150 ms), which the window must not wait for
+        # at start (the main window is built before anyone exports).
+        from halext_desktop.storage import transfer
+
         self._bridge.call(
             transfer.export_to_file(self._svc.conversations, conversation_id, fmt, path),
             done,
@@ -73,7 +67,7 @@ class TransferActions(QObject):
         path = self.choose_open_path()
         if not path:
             return
-        transfer = _transfer()
+        from halext_desktop.storage import transfer  # here, as in export
 
         def done(rows: list[Any]) -> None:
             titles = ", ".join(r.title for r in rows[:3]) + ("…" if len(rows) > 3 else "")
